@@ -1,0 +1,55 @@
+"""The ``trtl`` command line: one group, one module per command.
+
+This is the one place that talks to users about failures: a ``TrtlError`` becomes one
+red line plus its hint on stderr and the error's exit code. Anything else is a bug; it
+shows a traceback only with ``TRTL_DEBUG=1`` and never exits 0.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from profiles.errors import TrtlError
+
+from .output import error_line
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="trtl", prog_name="trtl")
+def cli() -> None:
+    """Run NVIDIA Dynamo serving graphs locally, and export the same graph to Kubernetes."""
+
+
+def _register() -> None:
+    from . import plan, profiles, schema
+
+    cli.add_command(plan.plan)
+    cli.add_command(profiles.profiles)
+    cli.add_command(schema.schema)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        cli(prog_name="trtl")
+    except TrtlError as exc:
+        error_line(exc.message, exc.hint)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # a bug: keep the user's terminal readable unless asked
+        if os.environ.get("TRTL_DEBUG"):
+            raise
+        error_line(
+            f"internal error: {type(exc).__name__}: {exc}",
+            "This is a trtl bug; run again with TRTL_DEBUG=1 for the traceback.",
+        )
+        sys.exit(1)

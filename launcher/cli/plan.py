@@ -1,0 +1,85 @@
+"""``trtl plan``: show every process of a deployment without starting any."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+
+import click
+
+from .options import load, profile_options
+from .output import note_line, style
+
+
+@click.command()
+@click.argument("profile_ref", metavar="PROFILE")
+@profile_options
+@click.option("--name", default=None, help="Deployment name (default: the profile's name).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Frontend HTTP port.")
+@click.option("--gpus", default=None, help="GPUs to use: indices or UUIDs, e.g. 0,1.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan(
+    *,
+    profile_ref: str,
+    engine: str | None,
+    model: str | None,
+    overrides: tuple[str, ...],
+    name: str | None,
+    port: int | None,
+    gpus: str | None,
+    as_json: bool,
+) -> None:
+    """Show the processes PROFILE runs: argv, env, GPUs, ports and run directory.
+
+    PROFILE is a built-in or user profile name (see `trtl profiles`) or a YAML file.
+    """
+    from launcher.plan import PlanOptions, build_plan
+
+    profile = load(profile_ref, engine, model, overrides)
+    options = PlanOptions(
+        deployment=name,
+        http_port=port,
+        gpus=gpus,
+        inherited_cvd=os.environ.get("CUDA_VISIBLE_DEVICES"),
+    )
+    result = build_plan(profile, options)
+    for note in result.notes:
+        note_line(note)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+        return
+    _print_plan(result)
+
+
+def _print_plan(result) -> None:
+    p = result.profile
+    bold = {"bold": True}
+    out = [
+        f"{style('deployment', **bold)}  {result.deployment}  "
+        f"(profile {p.name}, engine {p.engine}, model {p.model})",
+        f"{style('frontend', **bold)}    {result.frontend_url}/v1  "
+        f"serving {p.served_name!r}, namespace {result.namespace}",
+        f"{style('run dir', **bold)}     {result.run_dir.root}",
+    ]
+    if result.gpu_source:
+        out.append(f"{style('gpus', **bold)}        from {result.gpu_source}")
+    width = max(len(proc.name) for proc in result.processes)
+    for proc in result.processes:
+        where = f"GPU {','.join(map(str, proc.gpus))}" if proc.gpus else "no GPU"
+        ports = " ".join(f"{k}={v}" for k, v in proc.ports.items())
+        out.append("")
+        out.append(
+            f"{style(proc.name.ljust(width), fg='green', bold=True)}  "
+            f"role {proc.role}{f' ({proc.mode})' if proc.mode else ''}, {where}, ports {ports}"
+        )
+        out.append(f"  argv  {shlex.join(proc.argv)}")
+        for key, value in proc.env.items():
+            out.append(f"  env   {key}={shlex.quote(value)}")
+    if result.files:
+        out.append("")
+        out.append(style("engine configs written at start", **bold))
+        out.extend(f"  {path}" for path in result.files)
+    click.echo("\n".join(out))
+    sys.stdout.flush()

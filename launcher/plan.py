@@ -1,0 +1,216 @@
+"""The local plan: which process runs where, with which argv, env, GPUs and ports.
+
+``build_plan`` applies the local runtime contract to the engine table's specs: every
+process discovers the others through a private directory (file discovery, no etcd or
+NATS), workers live in the deployment's own Dynamo namespace, everything listens on
+loopback, each worker gets a free status port, and each GPU replica its own GPUs.
+Nothing is started here; ``trtl plan`` prints the result and ``trtl up`` runs it.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from profiles.engines import ComponentSpec, component_specs
+from profiles.errors import PlacementError, ProfileError
+from profiles.schema import Profile
+
+from .gpus import Inventory
+from .paths import RunDir
+from .placement import Demand, Placement, cuda_visible_devices, place, select_gpus
+from .ports import free_ports
+
+LOOPBACK = "127.0.0.1"
+DEPLOYMENT_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9_-]{0,38}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class ProcessPlan:
+    """One process of the deployment."""
+
+    name: str  # "frontend", "prefill-0", "decode-1", ...
+    role: str  # "frontend" or the worker role's name
+    mode: str | None
+    argv: list[str]
+    env: dict[str, str]  # what trtl sets on top of the inherited environment
+    gpus: list[int]
+    ports: dict[str, int]  # "http" for the frontend, "system" for workers
+    replica: int = 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every process of one deployment, plus what is needed to run it."""
+
+    deployment: str
+    profile: Profile
+    namespace: str
+    frontend_url: str
+    run_dir: RunDir
+    processes: list[ProcessPlan]
+    # Files to write before starting: engine configs the workers read.
+    files: dict[Path, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    gpu_source: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable form scripts read: ``trtl plan --json``."""
+        return {
+            "deployment": self.deployment,
+            "profile": self.profile.name,
+            "engine": self.profile.engine,
+            "model": self.profile.model,
+            "served_model_name": self.profile.served_name,
+            "frontend_url": self.frontend_url,
+            "run_dir": str(self.run_dir.root),
+            "processes": [
+                {
+                    "name": p.name,
+                    "role": p.role,
+                    "mode": p.mode,
+                    "argv": p.argv,
+                    "env": p.env,
+                    "gpus": p.gpus,
+                    "ports": p.ports,
+                }
+                for p in self.processes
+            ],
+            "files": {str(path): content for path, content in self.files.items()},
+            "notes": self.notes,
+        }
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """The command-line choices that shape a plan."""
+
+    deployment: str | None = None  # default: the profile's name
+    http_port: int | None = None  # default: frontend.http_port
+    gpus: str | None = None  # --gpus
+    python: str = sys.executable
+    inherited_cvd: str | None = None  # the CUDA_VISIBLE_DEVICES trtl was started with
+
+
+def build_plan(profile: Profile, options: PlanOptions, inventory: Inventory | None = None) -> Plan:
+    """Plan every process of ``profile``. Raises ProfileError or PlacementError.
+
+    ``inventory`` is read through NVML when the engine needs GPUs and none is given.
+    """
+    deployment = options.deployment or profile.name
+    if not DEPLOYMENT_PATTERN.match(deployment):
+        raise ProfileError(
+            f"--name {deployment!r} is not a valid deployment name: use up to 40 lowercase "
+            "letters, digits, '-' and '_', starting and ending with a letter or digit."
+        )
+    run_dir = RunDir.for_deployment(deployment)
+    namespace = f"trtl-{deployment}".replace("_", "-")
+    specs = component_specs(profile, str(run_dir.engine_configs))
+    http_port = options.http_port or profile.frontend.http_port
+    placement = _place(profile, specs, options, inventory)
+    worker_count = sum(s.replicas for s in specs if s.component == "worker")
+    system_ports = iter(free_ports(worker_count, exclude={http_port}))
+
+    base_env = {
+        "DYN_FILE_KV": str(run_dir.discovery),
+        "DYN_TCP_RPC_HOST": LOOPBACK,
+        "DYN_TCP_RESPONSE_STREAM_HOST": LOOPBACK,
+        "DYN_EVENT_PLANE_HOST": LOOPBACK,
+    }
+    processes: list[ProcessPlan] = []
+    notes: list[str] = []
+    files: dict[Path, dict[str, Any]] = {}
+    for spec in specs:
+        notes.extend(spec.notes)
+        command = [options.python, "-m", spec.module, *spec.args]
+        if spec.component == "frontend":
+            processes.append(_frontend(spec, command, base_env, namespace, http_port))
+            continue
+        if spec.engine_config is not None and spec.engine_config_path:
+            files[Path(spec.engine_config_path)] = spec.engine_config
+        for replica in range(spec.replicas):
+            name = f"{spec.role}-{replica}"
+            gpus = placement.assignments.get(name, ()) if placement else ()
+            env = {
+                **spec.env,
+                **base_env,
+                "DYN_NAMESPACE": namespace,
+                "DYN_SYSTEM_HOST": LOOPBACK,
+                "DYN_SYSTEM_PORT": str(next(system_ports)),
+            }
+            if gpus:
+                env["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices(gpus)
+                env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+            processes.append(
+                ProcessPlan(
+                    name=name,
+                    role=spec.role,
+                    mode=spec.mode,
+                    argv=[*command, "--discovery-backend", "file"],
+                    env=env,
+                    gpus=[g.index for g in gpus],
+                    ports={"system": int(env["DYN_SYSTEM_PORT"])},
+                    replica=replica,
+                )
+            )
+    return Plan(
+        deployment=deployment,
+        profile=profile,
+        namespace=namespace,
+        frontend_url=f"http://{LOOPBACK}:{http_port}",
+        run_dir=run_dir,
+        processes=processes,
+        files=files,
+        notes=notes,
+        gpu_source=placement.source if placement else None,
+    )
+
+
+def _frontend(
+    spec: ComponentSpec, command: list[str], base_env: dict, namespace: str, port: int
+) -> ProcessPlan:
+    argv = [
+        *command,
+        "--http-host",
+        LOOPBACK,
+        "--http-port",
+        str(port),
+        "--namespace",
+        namespace,
+        "--discovery-backend",
+        "file",
+    ]
+    return ProcessPlan(
+        name="frontend",
+        role="frontend",
+        mode=None,
+        argv=argv,
+        env={**spec.env, **base_env},
+        gpus=[],
+        ports={"http": port},
+    )
+
+
+def _place(
+    profile: Profile, specs: list[ComponentSpec], options: PlanOptions, inventory: Inventory | None
+) -> Placement | None:
+    """Each GPU replica's GPUs; the mocker needs none, so NVML is not even asked."""
+    demands = [Demand(f"{s.role}-{i}", s.gpus) for s in specs if s.gpus for i in range(s.replicas)]
+    if not demands:
+        if options.gpus:
+            raise PlacementError(
+                f"--gpus {options.gpus}: the {profile.engine} engine uses no GPUs.",
+                hint="Leave --gpus out.",
+            )
+        return None
+    if inventory is None:
+        from .gpus import read_inventory
+
+        inventory = read_inventory()
+    available, source = select_gpus(inventory, options.gpus, options.inherited_cvd)
+    return place(
+        demands, available, profile=profile.name, source=source, why_empty=inventory.reason
+    )

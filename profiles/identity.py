@@ -1,0 +1,39 @@
+"""What differs between a role running locally and the same role in the cluster.
+
+trtl's promise: a role runs the arguments of ``profiles.engines`` everywhere. Only the
+settings listed here are added on one side. The local plan adds exactly the local-only
+flags and variables below (tests check that nothing else differs); the Kubernetes export
+adds the cluster-only items. Keep both lists here, in one place.
+"""
+
+from __future__ import annotations
+
+# Flags the local plan adds, and why the cluster does without them.
+LOCAL_ONLY_FLAGS: dict[str, str] = {
+    "--discovery-backend": "trtl (file discovery locally; the operator sets kubernetes discovery)",
+    "--namespace": "trtl (a Dynamo namespace per deployment; the operator sets it in the cluster)",
+    "--http-host": "trtl (loopback locally; the operator exposes the frontend in the cluster)",
+    "--http-port": "trtl (frontend.http_port or --port; the operator uses 8000)",
+}
+
+# Environment variables the local plan sets, and why.
+LOCAL_ONLY_ENV: dict[str, str] = {
+    "DYN_FILE_KV": "the deployment's private discovery directory",
+    "DYN_NAMESPACE": "one Dynamo namespace per deployment, so deployments never see each other",
+    "DYN_TCP_RPC_HOST": "request plane on loopback",
+    "DYN_TCP_RESPONSE_STREAM_HOST": "response streams on loopback",
+    "DYN_EVENT_PLANE_HOST": "KV events on loopback",
+    "DYN_SYSTEM_HOST": "worker status server on loopback",
+    "DYN_SYSTEM_PORT": "a free worker status port (the operator uses 9090)",
+    "CUDA_VISIBLE_DEVICES": "the GPUs placed for this replica (the operator assigns GPUs)",
+    "CUDA_DEVICE_ORDER": "GPU indices as nvidia-smi shows them",
+}
+
+# What only the exported resource carries.
+CLUSTER_ONLY: dict[str, str] = {
+    "image": "the container image (k8s.image or --image)",
+    "resources": "nvidia.com/gpu = GPUs per replica, CPU and memory from the k8s section",
+    "envFrom": "the HF token through a Secret reference (k8s.hf_token_secret)",
+    "workingDir": "the working directory inside the image",
+    "engine config mount": "engine configs as a ConfigMap mounted into the workers",
+}

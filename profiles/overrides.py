@@ -1,0 +1,83 @@
+"""``--set dotted.key=value`` overrides, checked against the profile format.
+
+A path must name a setting the format has (``workers.decode.replicas``), or a new key
+inside a free-form mapping (``env.DYN_LOG``, ``workers.decode.engine_config.max_batch_size``).
+Values are read as YAML scalars, so ``2`` is a number, ``true`` a boolean and
+``[a, b]`` a list.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from .errors import ProfileError
+from .schema import Profile, nested_model
+from .yaml_source import Sourced, deep_merge
+
+
+def parse_assignment(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b.c=value`` into its path and YAML value; raises ProfileError."""
+    key, sep, raw = text.partition("=")
+    path = key.strip().split(".")
+    if not sep or not key.strip() or any(not part for part in path):
+        raise ProfileError(
+            f"--set {text!r}: expected dotted.key=value, e.g. --set workers.decode.replicas=2."
+        )
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"--set {text!r}: the value is not valid YAML.") from exc
+    return path, value
+
+
+def apply_overrides(base: Sourced, assignments: list[str]) -> Sourced:
+    """Apply ``--set`` assignments in order; raises ProfileError for unknown paths."""
+    for text in assignments:
+        path, value = parse_assignment(text)
+        _check_path(path, base.data, text)
+        nested: Any = value
+        for part in reversed(path):
+            nested = {part: nested}
+        label = f"--set {text}"
+        top = Sourced(nested, {tuple(path[:i]): label for i in range(1, len(path) + 1)})
+        base = deep_merge(base, top)
+    return base
+
+
+def _check_path(path: list[str], data: dict[str, Any], text: str) -> None:
+    """Walk the schema alongside the data so a typo is named, not silently added."""
+    model: type[BaseModel] | None = Profile
+    node: Any = data
+    depth = 0
+    while model is not None and depth < len(path):
+        part = path[depth]
+        fields = model.model_fields
+        if part not in fields:
+            where = ".".join(path[: depth + 1])
+            raise ProfileError(
+                f"--set {text}: the profile has no setting '{where}'{_suggest(part, fields)}."
+            )
+        node = node.get(part) if isinstance(node, dict) else None
+        model, keyed = nested_model(fields[part].annotation)
+        depth += 1
+        if keyed is not None and depth < len(path):
+            # A mapping of worker roles: the role must exist; its fields are checked next.
+            role = path[depth]
+            if not isinstance(node, dict) or role not in node:
+                known = ", ".join(sorted(node)) if isinstance(node, dict) and node else "none"
+                raise ProfileError(
+                    f"--set {text}: there is no worker role '{role}' (roles: {known}); "
+                    "add it in a profile file."
+                )
+            model, node = keyed, node[role]
+            depth += 1
+    # Ran out of typed fields: inside a free-form mapping (env, engine_config) any key is fine.
+
+
+def _suggest(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""

@@ -1,0 +1,218 @@
+"""The profile format: one typed description of a Dynamo serving graph.
+
+A profile names the engine, the model, the frontend and the worker roles. The same
+validated ``Profile`` feeds the local plan (``launcher``) and the Kubernetes export
+(``k8s_export``); this module knows nothing of either. ``trtl schema`` prints
+``Profile.model_json_schema()`` so editors can complete and check profile files.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+Engine = Literal["trtllm", "mocker"]
+RouterMode = Literal["round-robin", "kv"]
+WorkerMode = Literal["agg", "prefill", "decode"]
+# TensorRT-LLM's cache_transceiver_config.backend values.
+KvTransferBackend = Literal["DEFAULT", "UCX", "NIXL", "MPI"]
+
+DEFAULT_MODEL = "Qwen/Qwen3-0.6B"
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9_-]{0,38}[a-z0-9])?$"
+ROLE_PATTERN = r"^[a-z]([a-z0-9_-]{0,30}[a-z0-9])?$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def _scalar_to_str(value: Any) -> Any:
+    # YAML reads `DYN_LOG: 1` or `--set env.X=true` as int/bool; env values are strings.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value
+
+
+EnvValue = Annotated[str, BeforeValidator(_scalar_to_str)]
+EnvName = Annotated[str, Field(pattern=ENV_NAME_PATTERN)]
+Env = dict[EnvName, EnvValue]
+Arg = Annotated[str, BeforeValidator(_scalar_to_str)]
+
+
+class _Strict(BaseModel):
+    # Unknown keys are typos until proven otherwise: say so instead of ignoring them.
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class Frontend(_Strict):
+    """The OpenAI-compatible HTTP frontend (``python -m dynamo.frontend``)."""
+
+    http_port: int = Field(8000, ge=1, le=65535, description="Local HTTP port.")
+    router_mode: RouterMode = Field("round-robin", description="How requests reach workers.")
+    migration_limit: int = Field(
+        0, ge=0, le=100, description="Times a request may move to another worker after a failure."
+    )
+    extra_args: list[Arg] = Field(default_factory=list, description="More frontend flags.")
+    env: Env = Field(default_factory=dict, description="Environment for the frontend only.")
+
+
+class WorkerRole(_Strict):
+    """One kind of worker; ``replicas`` identical processes run it."""
+
+    mode: WorkerMode = Field(description="agg serves whole requests; prefill/decode split them.")
+    replicas: int = Field(1, ge=1, le=64)
+    gpus: int | None = Field(
+        None, ge=1, le=64, description="GPUs per replica; defaults to tensor x pipeline parallel."
+    )
+    tensor_parallel_size: int = Field(1, ge=1, le=64)
+    pipeline_parallel_size: int = Field(1, ge=1, le=64)
+    engine_config: dict[str, Any] | str | None = Field(
+        None,
+        description="TensorRT-LLM engine config: a mapping, or the path of a YAML file "
+        "(relative paths are relative to the working directory, as in the cluster).",
+    )
+    kv_transfer_backend: KvTransferBackend | None = Field(
+        None,
+        description="KV-cache transfer between prefill and decode "
+        "(cache_transceiver_config.backend); prefill/decode roles only.",
+    )
+    extra_args: list[Arg] = Field(default_factory=list, description="More worker flags.")
+    env: Env = Field(default_factory=dict, description="Environment for this role only.")
+
+    @property
+    def gpus_per_replica(self) -> int:
+        return self.gpus or self.tensor_parallel_size * self.pipeline_parallel_size
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WorkerRole:
+        parallel = self.tensor_parallel_size * self.pipeline_parallel_size
+        if self.gpus is not None and self.gpus < parallel:
+            raise ValueError(
+                f"gpus is {self.gpus} but tensor_parallel_size x pipeline_parallel_size "
+                f"needs {parallel}"
+            )
+        if self.kv_transfer_backend is not None and self.mode == "agg":
+            raise ValueError("kv_transfer_backend applies to prefill and decode roles, not agg")
+        if isinstance(self.engine_config, dict):
+            for key in ("tensor_parallel_size", "pipeline_parallel_size"):
+                if key in self.engine_config:
+                    raise ValueError(
+                        f"engine_config.{key} is set by the role's own {key} field "
+                        "(it decides how many GPUs a replica gets); move it there"
+                    )
+            transceiver = self.engine_config.get("cache_transceiver_config")
+            if isinstance(transceiver, dict) and "backend" in transceiver:
+                raise ValueError(
+                    "engine_config.cache_transceiver_config.backend is set by the role's "
+                    "kv_transfer_backend field; move it there"
+                )
+        return self
+
+
+class MockerSettings(_Strict):
+    """Settings used only when the graph runs on Dynamo's mock engine."""
+
+    speedup_ratio: float = Field(
+        1.0, gt=0, description="How much faster than real time the mocker runs."
+    )
+    extra_args: list[Arg] = Field(default_factory=list, description="More dynamo.mocker flags.")
+
+
+class Resources(_Strict):
+    """Kubernetes quantities, e.g. cpu "10", memory "20Gi"."""
+
+    cpu: Arg | None = None
+    memory: Arg | None = None
+
+
+class ResourceSpec(_Strict):
+    requests: Resources | None = None
+    limits: Resources | None = None
+
+
+def _seed_worker_resources() -> ResourceSpec:
+    return ResourceSpec(
+        requests=Resources(cpu="10", memory="20Gi"), limits=Resources(cpu="10", memory="20Gi")
+    )
+
+
+def _seed_frontend_resources() -> ResourceSpec:
+    return ResourceSpec(
+        requests=Resources(cpu="1", memory="2Gi"), limits=Resources(cpu="1", memory="2Gi")
+    )
+
+
+class K8sSettings(_Strict):
+    """What only the cluster needs: image, secrets, CPU and memory."""
+
+    image: str | None = Field(None, description="Container image; required to export.")
+    hf_token_secret: str | None = Field(
+        "hf-token-secret", description="Secret holding HF_TOKEN, referenced by workers."
+    )
+    frontend_resources: ResourceSpec = Field(default_factory=_seed_frontend_resources)
+    worker_resources: ResourceSpec = Field(default_factory=_seed_worker_resources)
+
+
+class Profile(_Strict):
+    """A Dynamo serving graph: a frontend plus named worker roles."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="Profile and default deployment name.")
+    extends: str | None = Field(
+        None, description="Profile this one starts from (name or file); merged key by key."
+    )
+    description: str = ""
+    engine: Engine = "trtllm"
+    model: str = Field(DEFAULT_MODEL, min_length=1, description="HF model id or local directory.")
+    served_model_name: str | None = Field(None, description="Name clients use; default: model.")
+    frontend: Frontend = Field(default_factory=Frontend)
+    workers: dict[Annotated[str, Field(pattern=ROLE_PATTERN)], WorkerRole] = Field(min_length=1)
+    env: Env = Field(default_factory=dict, description="Environment for every process.")
+    mocker: MockerSettings = Field(default_factory=MockerSettings)
+    k8s: K8sSettings = Field(default_factory=K8sSettings)
+
+    @property
+    def served_name(self) -> str:
+        return self.served_model_name or self.model
+
+    @property
+    def disaggregated(self) -> bool:
+        return any(role.mode != "agg" for role in self.workers.values())
+
+    @model_validator(mode="after")
+    def _graph_is_servable(self) -> Profile:
+        modes = {role.mode for role in self.workers.values()}
+        if "agg" in modes and len(modes) > 1:
+            raise ValueError(
+                "workers mix agg with prefill/decode roles; use either agg roles, "
+                "or prefill and decode roles"
+            )
+        if modes & {"prefill", "decode"} and not {"prefill", "decode"} <= modes:
+            missing = ({"prefill", "decode"} - modes).pop()
+            raise ValueError(
+                f"a disaggregated graph needs a {missing} role too: Dynamo lists the model "
+                "only once prefill and decode workers are both there"
+            )
+        return self
+
+
+def nested_model(annotation: Any) -> tuple[type[BaseModel] | None, type[BaseModel] | None]:
+    """(model to descend into, model of dict values keyed by name) for a field annotation."""
+    for candidate in _union_members(annotation):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate, None
+        if typing.get_origin(candidate) is dict:
+            value = typing.get_args(candidate)[1]
+            if isinstance(value, type) and issubclass(value, BaseModel):
+                return None, value
+    return None, None
+
+
+def _union_members(annotation: Any) -> list[Any]:
+    origin = typing.get_origin(annotation)
+    if origin is Union or origin is types.UnionType:
+        return [a for arg in typing.get_args(annotation) for a in _union_members(arg)]
+    if origin is typing.Annotated:
+        return _union_members(typing.get_args(annotation)[0])
+    return [annotation]

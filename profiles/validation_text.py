@@ -1,0 +1,67 @@
+"""Turn pydantic's validation errors into sentences that name file, line and field."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from .yaml_source import Sourced
+
+MAX_LINES = 5
+
+
+def describe_errors(
+    exc: ValidationError, sourced: Sourced, fields_at: Callable[[tuple[Any, ...]], list[str]]
+) -> list[str]:
+    """One line per problem: ``file:line: dotted.field: what is wrong.``"""
+    lines = []
+    for error in exc.errors(include_url=False)[:MAX_LINES]:
+        loc = _clean_loc(error["loc"])
+        where = sourced.origin(loc) or (str(sourced.origin_file) if sourced.origin_file else "")
+        field = ".".join(str(p) for p in loc)
+        text = _sentence(error, loc, fields_at)
+        prefix = f"{where}: " if where else ""
+        lines.append(f"{prefix}{field}: {text}" if field else f"{prefix}{text}")
+    hidden = len(exc.errors()) - MAX_LINES
+    if hidden > 0:
+        lines.append(f"... and {hidden} more problems.")
+    return lines
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # pydantic adds union branch names ("str", "dict[str,any]") and "[key]" markers.
+    kept = []
+    for part in loc:
+        if isinstance(part, str) and ("[" in part or part in {"str", "function-after"}):
+            continue
+        kept.append(part)
+    return tuple(kept)
+
+
+def _sentence(error: dict[str, Any], loc: tuple[Any, ...], fields_at: Callable) -> str:
+    kind = error["type"]
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        known = fields_at(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        guess = f"; did you mean '{close[0]}'?" if close else ""
+        return f"unknown field{guess} Known fields: {', '.join(known)}."
+    if kind == "missing":
+        return "required, but missing."
+    if kind == "literal_error":
+        choices = error.get("ctx", {}).get("expected", "")
+        return f"must be one of {choices.replace(' or ', ', ')}, not {value!r}."
+    if kind == "string_pattern_mismatch" and "[key]" in map(str, error["loc"]):
+        return (
+            f"'{value}' is not a valid name: use lowercase letters, digits, '-' and '_', "
+            "starting with a letter."
+        )
+    if kind == "string_pattern_mismatch":
+        return f"{value!r} is not valid: use lowercase letters, digits, '-' and '_'."
+    message = error["msg"].removeprefix("Value error, ")
+    if kind in {"value_error", "assertion_error"}:
+        return message.rstrip(".") + "."
+    return f"{message.rstrip('.')} (got {value!r})."

@@ -1,0 +1,138 @@
+"""YAML reading that remembers where each key came from.
+
+Error messages name ``file:line`` for the offending key, so loading keeps a side table
+from a key path (``("workers", "decode", "replicas")``) to its origin. Merging profiles
+(``extends``) and ``--set`` overrides keep the table in step with the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ProfileError
+
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass
+class Sourced:
+    """Plain YAML data plus the origin (``"file:line"``) of every key path in it."""
+
+    data: dict[str, Any]
+    origins: dict[KeyPath, str] = field(default_factory=dict)
+    # Directory that relative paths inside the file are read from.
+    origin_file: Path | None = None
+
+    def origin(self, path: KeyPath) -> str | None:
+        """The origin of the longest prefix of ``path`` that has one."""
+        for end in range(len(path), -1, -1):
+            found = self.origins.get(path[:end])
+            if found:
+                return found
+        return None
+
+
+def load_yaml_file(path: Path) -> Sourced:
+    """Read one YAML mapping with key origins; raises ProfileError if unreadable or broken."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ProfileError(f"{path}: no such file.") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{path}: cannot read it ({exc}).") from exc
+    return load_yaml_text(text, str(path), path)
+
+
+def load_yaml_text(text: str, label: str, path: Path | None = None) -> Sourced:
+    """Parse YAML text into a mapping with origins named after ``label``."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise ProfileError(f"{label}: the file is empty; a profile is a YAML mapping.")
+        if not isinstance(node, yaml.MappingNode):
+            raise ProfileError(
+                f"{label}:{node.start_mark.line + 1}: a profile is a YAML mapping "
+                f"(key: value lines), not a {_kind(node)}."
+            )
+        origins: dict[KeyPath, str] = {}
+        data = _construct(loader, node, (), label, origins)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{label}:{mark.line + 1}" if mark else label
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ProfileError(f"{where}: broken YAML: {problem}.") from exc
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{label}: broken YAML: {exc}.") from exc
+    finally:
+        loader.dispose()
+    return Sourced(data, origins, path)
+
+
+def _kind(node: yaml.Node) -> str:
+    return "list" if isinstance(node, yaml.SequenceNode) else "single value"
+
+
+def _construct(
+    loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, label: str, origins: dict
+) -> Any:
+    origins.setdefault(path, f"{label}:{node.start_mark.line + 1}")
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) or key is None:
+                raise ProfileError(
+                    f"{label}:{key_node.start_mark.line + 1}: keys must be plain names."
+                )
+            key = str(key) if not isinstance(key, str) else key
+            if key in result:
+                raise ProfileError(
+                    f"{label}:{key_node.start_mark.line + 1}: key '{key}' appears twice."
+                )
+            child = (*path, key)
+            origins[child] = f"{label}:{key_node.start_mark.line + 1}"
+            result[key] = _construct(loader, value_node, child, label, origins)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _construct(loader, item, (*path, i), label, origins)
+            for i, item in enumerate(node.value)
+        ]
+    return loader.construct_object(node, deep=True)
+
+
+def deep_merge(base: Sourced, top: Sourced) -> Sourced:
+    """``top`` over ``base``: mappings merge key by key, anything else replaces, null deletes."""
+    origins = dict(base.origins)
+    data = _merge(base.data, top.data, (), origins, top.origins)
+    return Sourced(data, origins, top.origin_file)
+
+
+def _merge(base: Any, top: Any, path: KeyPath, origins: dict, top_origins: dict) -> Any:
+    if isinstance(base, dict) and isinstance(top, dict):
+        merged = dict(base)
+        for key, value in top.items():
+            child = (*path, key)
+            if value is None and key in merged:
+                # `workers: {prefill: null}` removes an inherited role.
+                del merged[key]
+                _drop_origins(origins, child)
+                continue
+            merged[key] = _merge(base.get(key), value, child, origins, top_origins)
+        if path in top_origins:
+            origins[path] = top_origins[path]
+        return merged
+    _drop_origins(origins, path)
+    origins.update({p: o for p, o in top_origins.items() if p[: len(path)] == path})
+    return top
+
+
+def _drop_origins(origins: dict[KeyPath, str], path: KeyPath) -> None:
+    for key in [p for p in origins if p[: len(path)] == path and len(p) > len(path)]:
+        del origins[key]
