@@ -59,7 +59,7 @@ def _check_path(path: list[str], data: dict[str, Any], text: str) -> None:
         if part not in fields:
             where = ".".join(path[: depth + 1])
             raise ProfileError(
-                f"--set {text}: the profile has no setting '{where}'{_suggest(part, fields)}."
+                f"--set {text}: the profile has no setting '{where}'.{_suggest(part, fields)}"
             )
         node = node.get(part) if isinstance(node, dict) else None
         model, keyed = nested_model(fields[part].annotation)
@@ -80,4 +80,4 @@ def _check_path(path: list[str], data: dict[str, Any], text: str) -> None:
 
 def _suggest(word: str, choices: Any) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    return f" Did you mean '{close[0]}'?" if close else ""

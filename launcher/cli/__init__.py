@@ -8,7 +8,6 @@ shows a traceback only with ``TRTL_DEBUG=1`` and never exits 0.
 from __future__ import annotations
 
 import os
-import sys
 
 import click
 
@@ -19,7 +18,31 @@ from .output import error_line
 __all__ = ["cli", "main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class TrtlGroup(click.Group):
+    """The root group: turns errors into one line and an exit code, for every command."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except TrtlError as exc:
+            error_line(exc.message, exc.hint)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("TRTL_DEBUG"):
+                raise
+            error_line(
+                f"internal error: {type(exc).__name__}: {exc}",
+                "This is a trtl bug; run again with TRTL_DEBUG=1 for the traceback.",
+            )
+            ctx.exit(1)
+
+
+@click.group(
+    cls=TrtlGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(package_name="trtl", prog_name="trtl")
 def cli() -> None:
     """Run NVIDIA Dynamo serving graphs locally, and export the same graph to Kubernetes."""
@@ -38,18 +61,4 @@ _register()
 
 def main() -> None:
     """Console-script entry point."""
-    try:
-        cli(prog_name="trtl")
-    except TrtlError as exc:
-        error_line(exc.message, exc.hint)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # a bug: keep the user's terminal readable unless asked
-        if os.environ.get("TRTL_DEBUG"):
-            raise
-        error_line(
-            f"internal error: {type(exc).__name__}: {exc}",
-            "This is a trtl bug; run again with TRTL_DEBUG=1 for the traceback.",
-        )
-        sys.exit(1)
+    cli(prog_name="trtl")

@@ -1,0 +1,10 @@
+# Sourced by the entry-point scripts: makes sure uv exists and the locked environment
+# (trtl, ai-dynamo 1.6.1 without aisimulate, the dev tools) is installed in .venv.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if ! command -v uv >/dev/null 2>&1; then
+    # PyPI is reachable where trtl is developed and tested; uv's own installer site may not be.
+    python3 -m pip install --quiet --disable-pip-version-check uv
+    export PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$HOME/.local/bin:$PATH"
+fi
+uv sync --quiet --locked --all-extras
