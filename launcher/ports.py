@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import random
 import socket
+
+# Dynamo reads DYN_SYSTEM_PORT as a signed 16-bit number: a port above 32767 makes a
+# worker exit at start ("expected i16"). Linux hands out ephemeral ports from 32768 up,
+# so trtl picks its own from below that range instead of asking the kernel for port 0.
+PORT_RANGE = range(20000, 32768)
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -16,22 +22,14 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def free_ports(count: int, exclude: set[int], host: str = "127.0.0.1") -> list[int]:
-    """``count`` distinct ports the kernel says are free now, none of them in ``exclude``.
-
-    Holding every socket open until all are chosen keeps the kernel from handing out the
-    same ephemeral port twice.
-    """
-    sockets: list[socket.socket] = []
+    """``count`` distinct ports in PORT_RANGE that are free now and not in ``exclude``."""
     ports: list[int] = []
-    try:
-        while len(ports) < count:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sockets.append(sock)
-            sock.bind((host, 0))
-            port = sock.getsockname()[1]
-            if port not in exclude:
-                ports.append(port)
-    finally:
-        for sock in sockets:
-            sock.close()
+    # A random start spreads deployments planned at the same moment over the range.
+    for port in random.sample(PORT_RANGE, k=min(len(PORT_RANGE), 50 * count + 100)):
+        if len(ports) == count:
+            break
+        if port not in exclude and port_is_free(port, host):
+            ports.append(port)
+    if len(ports) < count:
+        raise OSError(f"found only {len(ports)} free ports of {count} on {host}")
     return ports

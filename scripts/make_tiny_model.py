@@ -136,6 +136,9 @@ CODAS = ("", "", "n", "r", "s", "t", "l", "m", "ck", "nd", "ng", "rt", "st", "x"
 # syllables give the trainer far more than the ~32.5k merges it needs.
 N_WORDS = 60000
 
+# A build takes seconds; a temp dir this old beside OUT_DIR was left by a killed run.
+STALE_TEMP_AGE_S = 3600
+
 
 class BadOutDir(Exception):
     """OUT_DIR cannot hold the model; the message is shown to the user as one line."""
@@ -226,9 +229,23 @@ def _check_out_dir(out_dir: Path) -> None:
         raise BadOutDir(f"{parent} is not a directory")
 
 
+def _remove_stale_temp_dirs(out_dir: Path) -> None:
+    """Delete temp dirs that a killed run (SIGKILL skips `finally`) left beside out_dir."""
+    # Only old ones: a young one may belong to a concurrent run that is still building.
+    cutoff = time.time() - STALE_TEMP_AGE_S
+    for pattern in (f".{out_dir.name}.tmp-*", f".{out_dir.name}.old-*"):
+        for path in out_dir.parent.glob(pattern):
+            try:
+                if path.is_dir() and path.stat().st_mtime < cutoff:
+                    shutil.rmtree(path, ignore_errors=True)
+            except OSError:
+                pass
+
+
 def write_model(out_dir: Path, force: bool = False) -> None:
     """Build the model into a sibling temp dir, then rename it into place."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temp_dirs(out_dir)
     # Same parent, so the final rename stays on one filesystem and is atomic.
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     old: Path | None = None
@@ -247,7 +264,13 @@ def write_model(out_dir: Path, force: bool = False) -> None:
                 return
             old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
             os.rename(out_dir, old / "model")
-        os.rename(tmp, out_dir)
+            try:
+                os.rename(tmp, out_dir)
+            except BaseException:
+                os.rename(old / "model", out_dir)  # never end with no model at all
+                raise
+        else:
+            os.rename(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:
@@ -261,8 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out_dir", metavar="OUT_DIR", type=Path, help="directory to create")
     parser.add_argument("--force", action="store_true", help="rebuild even if already complete")
     args = parser.parse_args(argv)
-    out_dir: Path = args.out_dir.expanduser().absolute()
-    prog = Path(sys.argv[0]).name
+    # abspath, not resolve(): normalise ".." but keep a symlinked OUT_DIR a symlink's name.
+    out_dir = Path(os.path.abspath(args.out_dir.expanduser()))
+    prog = parser.prog
 
     try:
         _check_out_dir(out_dir)
@@ -276,6 +300,13 @@ def main(argv: list[str] | None = None) -> int:
         msg = str(exc) if isinstance(exc, BadOutDir) else f"cannot write {out_dir}: {exc}"
         print(f"{prog}: error: {msg}", file=sys.stderr)
         return 2
+    except ImportError as exc:
+        print(f"{prog}: error: {exc} (pip install tokenizers)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        # write_model's `finally` already removed the temp dir; OUT_DIR is untouched.
+        print(f"{prog}: interrupted, {out_dir} left as it was", file=sys.stderr)
+        return 130
     print(f"{out_dir}: built tiny model v{MODEL_VERSION} in {time.monotonic() - start:.1f} s")
     return 0
 

@@ -1,0 +1,5 @@
+"""``python -m launcher`` is ``trtl``."""
+
+from launcher.cli import main
+
+main()
