@@ -1,0 +1,119 @@
+"""The plan's command lines really serve: real frontend and mocker processes on loopback.
+
+This starts exactly the argv and env of ``trtl plan`` (no supervisor yet) for the
+disaggregated KV-router graph on the tiny offline model, waits until ``/v1/models`` lists
+the model, sends a real chat completion, and stops every process group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from launcher.plan import PlanOptions, build_plan
+from launcher.ports import free_ports
+from profiles.loader import load_profile
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("model") / "tiny"
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "make_tiny_model.py"), str(out)],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+def _start(plan, home: Path) -> list[subprocess.Popen]:
+    plan.run_dir.discovery.mkdir(parents=True)
+    procs = []
+    for proc in plan.processes:
+        log = (plan.run_dir.root / f"{proc.name}.log").open("wb")
+        # HOME is private: the frontend caches model cards under $HOME/.cache/dynamo.
+        env = {**os.environ, **proc.env, "HOME": str(home), "PYTHONUNBUFFERED": "1"}
+        env.pop("NATS_SERVER", None)
+        procs.append(
+            subprocess.Popen(
+                proc.argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        )
+    return procs
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGKILL)
+    for p in procs:
+        p.wait(timeout=10)
+
+
+@pytest.mark.parametrize("name", ["agg_router", "disagg_router"])
+def test_planned_graph_serves_a_chat(name, tiny_model, tmp_path):
+    port = free_ports(1, exclude=set())[0]
+    profile = load_profile(
+        name, engine="mocker", model=str(tiny_model), overrides=["mocker.speedup_ratio=1000"]
+    )
+    plan = build_plan(profile, PlanOptions(deployment=f"e2e-{name}", http_port=port))
+    procs = _start(plan, tmp_path)
+    try:
+        url = plan.frontend_url
+        deadline = time.monotonic() + 60
+        listed = False
+        while time.monotonic() < deadline and not listed:
+            dead = [p.args[2:4] for p in procs if p.poll() is not None]
+            assert not dead, f"exited early: {dead}; logs in {plan.run_dir.root}"
+            try:
+                models = httpx.get(f"{url}/v1/models", timeout=2).json()["data"]
+                listed = any(m["id"] == profile.served_name for m in models)
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        assert listed, f"model never listed; logs in {plan.run_dir.root}"
+        reply = httpx.post(
+            f"{url}/v1/chat/completions",
+            json={
+                "model": profile.served_name,
+                "messages": [{"role": "user", "content": "Hello"}],
+                "max_tokens": 8,
+            },
+            timeout=30,
+        )
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["choices"][0]["message"]["content"]
+        for p in procs:
+            # Each process leads its own group and listens only where the plan says.
+            assert os.getpgid(p.pid) == p.pid
+        tcp = [
+            c.laddr.port
+            for p in procs
+            for c in psutil.Process(p.pid).net_connections("tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr.ip != "127.0.0.1"
+        ]
+        planned = {port for proc in plan.processes for port in proc.ports.values()}
+        assert not planned & set(tcp), "planned ports must listen on loopback only"
+    finally:
+        _stop(procs)
+    groups = {p.pid for p in procs}
+    left = [q.pid for q in psutil.process_iter() if _pgid(q.pid) in groups]
+    assert not left, f"processes left behind: {left}"
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
