@@ -7,4 +7,7 @@ if ! command -v uv >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check uv
     export PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$HOME/.local/bin:$PATH"
 fi
+# Use the system's CA store, as pip and curl do here; uv's bundled roots may not know the
+# certificate of a package proxy.
+export UV_NATIVE_TLS="${UV_NATIVE_TLS:-true}"
 uv sync --quiet --locked --all-extras
