@@ -24,8 +24,8 @@ _Fail = Callable[[str], PlacementError]  # turns a problem phrase into the full 
 ALL_GPUS = "all GPUs"
 
 _TOO_FEW_HINT = (
-    "Run it with --engine mocker to try the graph without GPUs, choose other GPUs with "
-    "--gpus, or lower replicas with --set workers.<role>.replicas=1."
+    "Run it with --engine mocker to try the graph without GPUs, or choose other GPUs with "
+    "--gpus"
 )
 # CUDA reads these as "no device"; "none" is accepted because people write it.
 _NO_GPU_VALUES = ("", "-1", "none")
@@ -97,7 +97,7 @@ def place(
     if needed > len(available):
         raise PlacementError(
             _too_few(demands, needed, len(available), profile, source, why_empty),
-            hint=_TOO_FEW_HINT,
+            hint=_too_few_hint(demands),
         )
 
     # Contiguous runs keep a tensor-parallel replica on neighbouring cards, which on
@@ -134,6 +134,15 @@ def _too_few(
         machine = f"no GPU ({why_empty})" if why_empty else "no GPU"
         return f"{profile} needs {_plural(needed)}, this machine has {machine}: {wants}."
     return f"{profile} needs {_plural(needed)}, this machine has {have}: {wants}."
+
+
+def _too_few_hint(demands: list[Demand]) -> str:
+    roles = [demand.process.rsplit("-", 1)[0] for demand in demands]
+    # The role with the most replicas is the one whose count is worth lowering.
+    role = max(roles, key=roles.count)
+    if roles.count(role) > 1:
+        return f"{_TOO_FEW_HINT}, or fewer replicas with --set workers.{role}.replicas=1."
+    return f"{_TOO_FEW_HINT}."
 
 
 def _plural(count: int) -> str:

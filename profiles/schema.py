@@ -182,6 +182,10 @@ class Profile(_Strict):
 
     @model_validator(mode="after")
     def _graph_is_servable(self) -> Profile:
+        if "frontend" in self.workers:
+            raise ValueError(
+                "'frontend' names the frontend process; give the worker role another name"
+            )
         modes = {role.mode for role in self.workers.values()}
         if "agg" in modes and len(modes) > 1:
             raise ValueError(

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .schema import ENV_NAME_PATTERN
 from .yaml_source import Sourced
 
 MAX_LINES = 5
@@ -54,6 +55,11 @@ def _sentence(error: dict[str, Any], loc: tuple[Any, ...], fields_at: Callable) 
     if kind == "literal_error":
         choices = error.get("ctx", {}).get("expected", "")
         return f"must be one of {choices.replace(' or ', ', ')}, not {value!r}."
+    if (
+        kind == "string_pattern_mismatch"
+        and error.get("ctx", {}).get("pattern") == ENV_NAME_PATTERN
+    ):
+        return f"'{value}' is not a valid environment variable name."
     if kind == "string_pattern_mismatch" and "[key]" in map(str, error["loc"]):
         return (
             f"'{value}' is not a valid name: use lowercase letters, digits, '-' and '_', "

@@ -14,8 +14,7 @@ from profiles.errors import PlacementError
 
 NO_DRIVER = "no NVIDIA driver: libnvidia-ml.so.1 not found"
 HINT = (
-    "Run it with --engine mocker to try the graph without GPUs, choose other GPUs with "
-    "--gpus, or lower replicas with --set workers.<role>.replicas=1."
+    "Run it with --engine mocker to try the graph without GPUs, or choose other GPUs with --gpus."
 )
 
 
@@ -110,6 +109,16 @@ def too_few(
     assert caught.value.hint == HINT
     assert caught.value.exit_code == 2
     return caught.value
+
+
+def test_too_few_hint_names_the_role_with_replicas_to_lower() -> None:
+    demands = replicas("prefill-0", "prefill-1", "decode-0")
+    with pytest.raises(PlacementError) as caught:
+        place(demands, inventory(2).gpus, profile="disagg_router", source="all GPUs")
+    assert caught.value.hint == (
+        "Run it with --engine mocker to try the graph without GPUs, or choose other GPUs with "
+        "--gpus, or fewer replicas with --set workers.prefill.replicas=1."
+    )
 
 
 def test_too_few_gpus_on_the_machine() -> None:

@@ -280,3 +280,13 @@ def test_a_dynamo_graph_deployment_is_not_a_profile(isolated_dirs):
         "apiVersion: nvidia.com/v1beta1\nkind: DynamoGraphDeployment\nmetadata: {name: x}\n",
     )
     assert "this is a Kubernetes DynamoGraphDeployment, not a trtl profile" in error_of("dgd.yaml")
+
+
+def test_bad_env_name():
+    message = error_of("agg", overrides=["env.BAD-NAME=1"])
+    assert "env.BAD-NAME: 'BAD-NAME' is not a valid environment variable name." in message
+
+
+def test_a_worker_role_cannot_be_called_frontend(isolated_dirs):
+    write(isolated_dirs / "f.yaml", "name: f\nworkers:\n  frontend: {mode: agg}\n")
+    assert "'frontend' names the frontend process" in error_of("f.yaml")
