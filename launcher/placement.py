@@ -24,8 +24,7 @@ _Fail = Callable[[str], PlacementError]  # turns a problem phrase into the full 
 ALL_GPUS = "all GPUs"
 
 _TOO_FEW_HINT = (
-    "Run it with --engine mocker to try the graph without GPUs, or choose other GPUs with "
-    "--gpus"
+    "Run it with --engine mocker to try the graph without GPUs, or choose other GPUs with --gpus"
 )
 # CUDA reads these as "no device"; "none" is accepted because people write it.
 _NO_GPU_VALUES = ("", "-1", "none")
