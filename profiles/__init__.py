@@ -4,22 +4,31 @@ This room knows nothing of processes or Kubernetes; ``launcher`` and ``k8s_expor
 on it.
 """
 
-from .engines import ComponentSpec, component_specs
-from .errors import ExportError, PlacementError, ProfileError, SupervisorError, TrtlError
-from .loader import list_profiles, load_profile
-from .schema import Frontend, Profile, WorkerRole
+from __future__ import annotations
 
-__all__ = [
-    "ComponentSpec",
-    "ExportError",
-    "Frontend",
-    "PlacementError",
-    "Profile",
-    "ProfileError",
-    "SupervisorError",
-    "TrtlError",
-    "WorkerRole",
-    "component_specs",
-    "list_profiles",
-    "load_profile",
-]
+import importlib
+from typing import Any
+
+# Loaded on first use, so importing profiles.errors does not build the pydantic models.
+_HOMES = {
+    "ComponentSpec": ".engines",
+    "component_specs": ".engines",
+    "ExportError": ".errors",
+    "PlacementError": ".errors",
+    "ProfileError": ".errors",
+    "SupervisorError": ".errors",
+    "TrtlError": ".errors",
+    "list_profiles": ".loader",
+    "load_profile": ".loader",
+    "Frontend": ".schema",
+    "Profile": ".schema",
+    "WorkerRole": ".schema",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name], __name__), name)
+    raise AttributeError(f"module 'profiles' has no attribute {name!r}")
