@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,31 +132,9 @@ def build_plan(profile: Profile, options: PlanOptions, inventory: Inventory | No
             continue
         if spec.engine_config is not None and spec.engine_config_path:
             files[Path(spec.engine_config_path)] = spec.engine_config
+        worker_env = {**base_env, "DYN_NAMESPACE": namespace, "DYN_SYSTEM_HOST": LOOPBACK}
         for replica in range(spec.replicas):
-            name = f"{spec.role}-{replica}"
-            gpus = placement.assignments.get(name, ()) if placement else ()
-            env = {
-                **spec.env,
-                **base_env,
-                "DYN_NAMESPACE": namespace,
-                "DYN_SYSTEM_HOST": LOOPBACK,
-                "DYN_SYSTEM_PORT": str(next(system_ports)),
-            }
-            if gpus:
-                env["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices(gpus)
-                env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
-            processes.append(
-                ProcessPlan(
-                    name=name,
-                    role=spec.role,
-                    mode=spec.mode,
-                    argv=[*command, "--discovery-backend", "file"],
-                    env=env,
-                    gpus=[g.index for g in gpus],
-                    ports={"system": int(env["DYN_SYSTEM_PORT"])},
-                    replica=replica,
-                )
-            )
+            processes.append(_worker(spec, command, worker_env, replica, placement, system_ports))
     return Plan(
         deployment=deployment,
         profile=profile,
@@ -191,6 +170,33 @@ def _frontend(
         env={**spec.env, **base_env},
         gpus=[],
         ports={"http": port},
+    )
+
+
+def _worker(
+    spec: ComponentSpec,
+    command: list[str],
+    base_env: dict[str, str],
+    replica: int,
+    placement: Placement | None,
+    system_ports: Iterator[int],
+) -> ProcessPlan:
+    name = f"{spec.role}-{replica}"
+    gpus = placement.assignments.get(name, ()) if placement else ()
+    port = next(system_ports)
+    env = {**spec.env, **base_env, "DYN_SYSTEM_PORT": str(port)}
+    if gpus:
+        env["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices(gpus)
+        env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+    return ProcessPlan(
+        name=name,
+        role=spec.role,
+        mode=spec.mode,
+        argv=[*command, "--discovery-backend", "file"],
+        env=env,
+        gpus=[g.index for g in gpus],
+        ports={"system": port},
+        replica=replica,
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .errors import ProfileError
-from .identity import LOCAL_ONLY_FLAGS
+from .identity import LOCAL_ONLY_ENV, LOCAL_ONLY_FLAGS
 from .legacy import PUBLISH_BOTH, translate_env, translate_worker_args
 from .schema import Profile, WorkerMode, WorkerRole
 
@@ -59,7 +59,7 @@ def frontend_spec(profile: Profile) -> ComponentSpec:
         args += ["--migration-limit", str(fe.migration_limit)]
     _refuse_owned_flags(fe.extra_args, FRONTEND_OWNED, "frontend.extra_args")
     args += fe.extra_args
-    env, notes = translate_env({**profile.env, **fe.env}, "frontend env")
+    env, notes = _env(profile.env, fe.env, "frontend.env")
     return ComponentSpec(
         role="frontend",
         component="frontend",
@@ -78,7 +78,7 @@ def worker_spec(
 ) -> ComponentSpec:
     builder = _BUILDERS[profile.engine]
     args, config, config_path, notes = builder(profile, name, role, engine_config_dir)
-    env, env_notes = translate_env({**profile.env, **role.env}, f"workers.{name}.env")
+    env, env_notes = _env(profile.env, role.env, f"workers.{name}.env")
     return ComponentSpec(
         role=name,
         component="worker",
@@ -222,6 +222,18 @@ MOCKER_OWNED = {
     "--speedup-ratio": "mocker.speedup_ratio",
     "--disaggregation-mode": "the role's mode",
 }
+
+
+def _env(graph: dict[str, str], own: dict[str, str], where: str) -> tuple[dict, list[str]]:
+    """Graph-wide env under the component's own, minus what trtl decides or Dynamo removed."""
+    for key in (*graph, *own):
+        if key in LOCAL_ONLY_ENV:
+            place = where if key in own else "env"
+            raise ProfileError(
+                f"{place}.{key} is set by trtl ({LOCAL_ONLY_ENV[key]}); remove it.",
+                hint="Use --gpus to choose GPUs." if key.startswith("CUDA_") else None,
+            )
+    return translate_env({**graph, **own}, where)
 
 
 def _refuse_owned_flags(args: list[str], owned: dict[str, str], where: str) -> None:

@@ -179,3 +179,20 @@ def test_flags_owned_by_profile_fields_are_refused(override, owner):
     with pytest.raises(ProfileError) as info:
         specs("agg", overrides=[override])
     assert f"is decided by {owner}" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("env.DYN_NAMESPACE=x", "env.DYN_NAMESPACE is set by trtl (one Dynamo namespace"),
+        (
+            "workers.worker.env.CUDA_VISIBLE_DEVICES=1",
+            "workers.worker.env.CUDA_VISIBLE_DEVICES is set",
+        ),
+        ("frontend.env.DYN_FILE_KV=/tmp", "frontend.env.DYN_FILE_KV is set by trtl"),
+    ],
+)
+def test_env_that_trtl_decides_is_refused(override, message):
+    with pytest.raises(ProfileError) as info:
+        specs("agg", overrides=[override])
+    assert message in str(info.value)
