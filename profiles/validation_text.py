@@ -32,14 +32,16 @@ def describe_errors(
     return lines
 
 
+# Parts pydantic adds to a location: union branch names and the marker for a dict key.
+_PYDANTIC_TAGS = {"[key]", "str", "dict[str,any]"}
+
+
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    # pydantic adds union branch names ("str", "dict[str,any]") and "[key]" markers.
-    kept = []
-    for part in loc:
-        if isinstance(part, str) and ("[" in part or part in {"str", "function-after"}):
-            continue
-        kept.append(part)
-    return tuple(kept)
+    return tuple(
+        part
+        for part in loc
+        if not (isinstance(part, str) and (part in _PYDANTIC_TAGS or part.startswith("function-")))
+    )
 
 
 def _sentence(error: dict[str, Any], loc: tuple[Any, ...], fields_at: Callable) -> str:

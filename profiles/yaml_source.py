@@ -49,7 +49,11 @@ def load_yaml_file(path: Path) -> Sourced:
 
 def load_yaml_text(text: str, label: str, path: Path | None = None) -> Sourced:
     """Parse YAML text into a mapping with origins named after ``label``."""
-    loader = yaml.SafeLoader(text)
+    try:
+        # The reader rejects control characters already while the loader is built.
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{label}: broken YAML: {_problem(exc)}.") from exc
     try:
         node = loader.get_single_node()
         if node is None:
@@ -64,13 +68,20 @@ def load_yaml_text(text: str, label: str, path: Path | None = None) -> Sourced:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{label}:{mark.line + 1}" if mark else label
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ProfileError(f"{where}: broken YAML: {problem}.") from exc
+        raise ProfileError(f"{where}: broken YAML: {_problem(exc)}.") from exc
     except yaml.YAMLError as exc:
-        raise ProfileError(f"{label}: broken YAML: {exc}.") from exc
+        raise ProfileError(f"{label}: broken YAML: {_problem(exc)}.") from exc
     finally:
         loader.dispose()
     return Sourced(data, origins, path)
+
+
+def _problem(exc: yaml.YAMLError) -> str:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        return exc.problem or exc.context or "invalid YAML"
+    if isinstance(exc, yaml.reader.ReaderError):
+        return f"character #x{exc.character:04x} is not allowed in YAML"
+    return str(exc).splitlines()[0]
 
 
 def _kind(node: yaml.Node) -> str:
