@@ -111,7 +111,11 @@ def _trtllm_args(profile: Profile, name: str, role: WorkerRole, config_dir: str)
         # the file alone describes the engine (TensorRT-LLM lets the file win over flags).
         config = {**role.engine_config, **_parallel_settings(role)}
         if role.kv_transfer_backend:
-            config["cache_transceiver_config"] = {"backend": role.kv_transfer_backend}
+            transceiver = config.get("cache_transceiver_config") or {}
+            config["cache_transceiver_config"] = {
+                **transceiver,
+                "backend": role.kv_transfer_backend,
+            }
         config_path = engine_config_file(config_dir, name)
         args += ["--extra-engine-args", config_path]
     else:

@@ -45,6 +45,20 @@ def test_trtllm_decode_worker():
     assert decode.gpus == 1 and decode.replicas == 1
 
 
+def test_kv_transfer_backend_keeps_other_transceiver_settings():
+    decode = specs(
+        "disagg",
+        overrides=[
+            "workers.decode.kv_transfer_backend=UCX",
+            "workers.decode.engine_config.cache_transceiver_config.max_tokens_in_buffer=4096",
+        ],
+    )["decode"]
+    assert decode.engine_config["cache_transceiver_config"] == {
+        "max_tokens_in_buffer": 4096,
+        "backend": "UCX",
+    }
+
+
 def test_agg_worker_omits_the_mode_flag_like_upstream():
     worker = specs("agg")["worker"]
     assert "--disaggregation-mode" not in worker.args
