@@ -103,6 +103,8 @@ class WorkerRole(_Strict):
                         "(it decides how many GPUs a replica gets); move it there"
                     )
             transceiver = self.engine_config.get("cache_transceiver_config")
+            if transceiver is not None and not isinstance(transceiver, dict):
+                raise ValueError("engine_config.cache_transceiver_config must be a mapping")
             if isinstance(transceiver, dict) and "backend" in transceiver:
                 raise ValueError(
                     "engine_config.cache_transceiver_config.backend is set by the role's "

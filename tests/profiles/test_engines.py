@@ -59,6 +59,12 @@ def test_kv_transfer_backend_keeps_other_transceiver_settings():
     }
 
 
+def test_transceiver_config_must_be_a_mapping():
+    with pytest.raises(ProfileError) as info:
+        specs("disagg", overrides=["workers.decode.engine_config.cache_transceiver_config=5"])
+    assert "engine_config.cache_transceiver_config must be a mapping" in str(info.value)
+
+
 def test_agg_worker_omits_the_mode_flag_like_upstream():
     worker = specs("agg")["worker"]
     assert "--disaggregation-mode" not in worker.args
