@@ -18,7 +18,7 @@ from typing import Any
 
 from profiles.engines import ComponentSpec, component_specs
 from profiles.errors import PlacementError, ProfileError
-from profiles.schema import Profile
+from profiles.schema import NAME_PATTERN, Profile
 
 from .gpus import Inventory
 from .paths import RunDir
@@ -26,7 +26,8 @@ from .placement import Demand, Placement, cuda_visible_devices, place, select_gp
 from .ports import free_ports
 
 LOOPBACK = "127.0.0.1"
-DEPLOYMENT_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9_-]{0,38}[a-z0-9])?$")
+# A deployment is named like a profile: it becomes a directory and a Dynamo namespace.
+DEPLOYMENT_PATTERN = re.compile(NAME_PATTERN)
 
 
 @dataclass(frozen=True)

@@ -97,11 +97,11 @@ def _construct(
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int, float, bool)) or key is None:
+            if not isinstance(key, (str, int, float, bool)):
                 raise ProfileError(
                     f"{label}:{key_node.start_mark.line + 1}: keys must be plain names."
                 )
-            key = str(key) if not isinstance(key, str) else key
+            key = str(key)
             if key in result:
                 raise ProfileError(
                     f"{label}:{key_node.start_mark.line + 1}: key '{key}' appears twice."

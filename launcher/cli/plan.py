@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import sys
 
 import click
 
@@ -82,4 +81,3 @@ def _print_plan(result) -> None:
         out.append(style("engine configs written at start", **bold))
         out.extend(f"  {path}" for path in result.files)
     click.echo("\n".join(out))
-    sys.stdout.flush()
