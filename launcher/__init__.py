@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from profiles.lazy import lazy_exports
 
 # Loaded on first use: `trtl --help` and `trtl schema` should not pay for the plan's imports.
 _HOMES = {
@@ -18,8 +17,4 @@ _HOMES = {
 
 __all__ = ["Gpu", "Inventory", "Plan", "PlanOptions", "ProcessPlan", "build_plan", "read_inventory"]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        return getattr(importlib.import_module(_HOMES[name], __name__), name)
-    raise AttributeError(f"module 'launcher' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _HOMES)

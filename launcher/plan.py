@@ -26,6 +26,8 @@ from .placement import Demand, Placement, cuda_visible_devices, place, select_gp
 from .ports import free_ports
 
 LOOPBACK = "127.0.0.1"
+# Every process finds the others through files in the deployment's private directory.
+FILE_DISCOVERY = ["--discovery-backend", "file"]
 # A deployment is named like a profile: it becomes a directory and a Dynamo namespace.
 DEPLOYMENT_PATTERN = re.compile(NAME_PATTERN)
 
@@ -160,8 +162,7 @@ def _frontend(
         str(port),
         "--namespace",
         namespace,
-        "--discovery-backend",
-        "file",
+        *FILE_DISCOVERY,
     ]
     return ProcessPlan(
         name="frontend",
@@ -193,7 +194,7 @@ def _worker(
         name=name,
         role=spec.role,
         mode=spec.mode,
-        argv=[*command, "--discovery-backend", "file"],
+        argv=[*command, *FILE_DISCOVERY],
         env=env,
         gpus=[g.index for g in gpus],
         ports={"system": port},

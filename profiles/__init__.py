@@ -6,8 +6,7 @@ on it.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .lazy import lazy_exports
 
 # Loaded on first use, so importing profiles.errors does not build the pydantic models.
 _HOMES = {
@@ -27,8 +26,4 @@ _HOMES = {
 
 __all__ = sorted(_HOMES)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        return getattr(importlib.import_module(_HOMES[name], __name__), name)
-    raise AttributeError(f"module 'profiles' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _HOMES)
