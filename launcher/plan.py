@@ -95,7 +95,7 @@ class PlanOptions:
     deployment: str | None = None  # default: the profile's name
     http_port: int | None = None  # default: frontend.http_port
     gpus: str | None = None  # --gpus
-    python: str = sys.executable
+    python: str | None = None  # --python; default: the profile's python, else this one
     inherited_cvd: str | None = None  # the CUDA_VISIBLE_DEVICES trtl was started with
 
 
@@ -113,6 +113,7 @@ def build_plan(profile: Profile, options: PlanOptions, inventory: Inventory | No
     run_dir = RunDir.for_deployment(deployment)
     namespace = f"trtl-{deployment}".replace("_", "-")
     specs = component_specs(profile, str(run_dir.engine_configs))
+    python = options.python or profile.python or sys.executable
     http_port = options.http_port or profile.frontend.http_port
     placement = _place(profile, specs, options, inventory)
     worker_count = sum(s.replicas for s in specs if s.component == "worker")
@@ -129,7 +130,7 @@ def build_plan(profile: Profile, options: PlanOptions, inventory: Inventory | No
     files: dict[Path, dict[str, Any]] = {}
     for spec in specs:
         notes.extend(spec.notes)
-        command = [options.python, "-m", spec.module, *spec.args]
+        command = [python, "-m", spec.module, *spec.args]
         if spec.component == "frontend":
             processes.append(_frontend(spec, command, base_env, namespace, http_port))
             continue

@@ -46,6 +46,26 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
+class RestartPolicy(_Strict):
+    """How ``trtl up`` restarts a process of this role after it exits (any exit is a failure)."""
+
+    backoff_initial: float = Field(0.5, gt=0, le=600, description="First restart delay (s).")
+    backoff_max: float = Field(30.0, gt=0, le=3600, description="Longest restart delay (s).")
+    reset_after: float = Field(
+        60.0, gt=0, le=86400, description="Seconds up after which past failures are forgotten."
+    )
+    max_failures: int = Field(
+        5, ge=1, le=1000, description="Failures within failure_window that end the run."
+    )
+    failure_window: float = Field(120.0, gt=0, le=86400, description="Crash-loop window (s).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RestartPolicy:
+        if self.backoff_max < self.backoff_initial:
+            raise ValueError("backoff_max must be at least backoff_initial")
+        return self
+
+
 class Frontend(_Strict):
     """The OpenAI-compatible HTTP frontend (``python -m dynamo.frontend``)."""
 
@@ -56,6 +76,7 @@ class Frontend(_Strict):
     )
     extra_args: list[Arg] = Field(default_factory=list, description="More frontend flags.")
     env: Env = Field(default_factory=dict, description="Environment for the frontend only.")
+    restart: RestartPolicy = Field(default_factory=RestartPolicy, description="Local only.")
 
 
 class WorkerRole(_Strict):
@@ -80,6 +101,7 @@ class WorkerRole(_Strict):
     )
     extra_args: list[Arg] = Field(default_factory=list, description="More worker flags.")
     env: Env = Field(default_factory=dict, description="Environment for this role only.")
+    restart: RestartPolicy = Field(default_factory=RestartPolicy, description="Local only.")
 
     @property
     def gpus_per_replica(self) -> int:
@@ -173,6 +195,14 @@ class Profile(_Strict):
     env: Env = Field(default_factory=dict, description="Environment for every process.")
     mocker: MockerSettings = Field(default_factory=MockerSettings)
     k8s: K8sSettings = Field(default_factory=K8sSettings)
+    python: str | None = Field(
+        None,
+        description="Local only: the Python interpreter (or venv's python) that runs Dynamo; "
+        "default: the one running trtl.",
+    )
+    stop_grace: float = Field(
+        30.0, ge=0, le=3600, description="Local only: seconds to drain before SIGKILL on stop."
+    )
 
     @property
     def served_name(self) -> str:

@@ -34,3 +34,40 @@ def load(profile_ref: str, engine: str | None, model: str | None, overrides: tup
     from profiles.loader import load_profile
 
     return load_profile(profile_ref, overrides=overrides, model=model, engine=engine)
+
+
+def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the options that shape a local plan: --name, --port, --gpus, --python."""
+    func = click.option(
+        "--python",
+        "python",
+        default=None,
+        metavar="PATH",
+        help="Python that runs Dynamo (a venv's python); default: the profile's, else trtl's.",
+    )(func)
+    func = click.option("--gpus", default=None, help="GPUs to use: indices or UUIDs, e.g. 0,1.")(
+        func
+    )
+    func = click.option(
+        "--port", type=click.IntRange(1, 65535), default=None, help="Frontend HTTP port."
+    )(func)
+    func = click.option(
+        "--name", default=None, help="Deployment name (default: the profile's name)."
+    )(func)
+    return func
+
+
+def plan_for(profile, *, name, port, gpus, python):
+    """Build the local plan from the shared plan options. Raises TrtlError subclasses."""
+    import os
+
+    from launcher.plan import PlanOptions, build_plan
+
+    options = PlanOptions(
+        deployment=name,
+        http_port=port,
+        gpus=gpus,
+        python=python,
+        inherited_cvd=os.environ.get("CUDA_VISIBLE_DEVICES"),
+    )
+    return build_plan(profile, options)

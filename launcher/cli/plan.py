@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 
 import click
 
-from .options import load, profile_options
+from .options import load, plan_for, plan_options, profile_options
 from .output import note_line, style
 
 
 @click.command()
 @click.argument("profile_ref", metavar="PROFILE")
 @profile_options
-@click.option("--name", default=None, help="Deployment name (default: the profile's name).")
-@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Frontend HTTP port.")
-@click.option("--gpus", default=None, help="GPUs to use: indices or UUIDs, e.g. 0,1.")
+@plan_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(
     *,
@@ -28,22 +25,15 @@ def plan(
     name: str | None,
     port: int | None,
     gpus: str | None,
+    python: str | None,
     as_json: bool,
 ) -> None:
     """Show the processes PROFILE runs: argv, env, GPUs, ports and run directory.
 
     PROFILE is a built-in or user profile name (see `trtl profiles`) or a YAML file.
     """
-    from launcher.plan import PlanOptions, build_plan
-
     profile = load(profile_ref, engine, model, overrides)
-    options = PlanOptions(
-        deployment=name,
-        http_port=port,
-        gpus=gpus,
-        inherited_cvd=os.environ.get("CUDA_VISIBLE_DEVICES"),
-    )
-    result = build_plan(profile, options)
+    result = plan_for(profile, name=name, port=port, gpus=gpus, python=python)
     for note in result.notes:
         note_line(note)
     if as_json:
