@@ -7,6 +7,7 @@ and exits with ``exit_code``. Anything else is a bug and gets a traceback.
     TrtlError                 message, hint, exit_code
     ├── ProfileError          a profile, override or DGD file is wrong      (exit 2)
     ├── PlacementError        too few GPUs, busy GPUs, bad --gpus           (exit 2)
+    ├── PreflightError        a port is busy, an engine or model is missing (exit 2)
     ├── SupervisorError       a process could not start or keep running     (exit 1)
     └── ExportError           a profile cannot become a DynamoGraphDeployment (exit 2)
 """
@@ -38,6 +39,12 @@ class ProfileError(TrtlError):
 
 class PlacementError(TrtlError):
     """The plan cannot be placed on the GPUs of this machine."""
+
+    exit_code = 2
+
+
+class PreflightError(TrtlError):
+    """Something ``trtl up`` checks before starting anything is not there: nothing started."""
 
     exit_code = 2
 

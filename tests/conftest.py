@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -40,3 +44,19 @@ def run_trtl(runner: CliRunner):
         return runner.invoke(cli, list(args), prog_name="trtl", catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Path:
+    """The tiny offline model (tokenizer, config, chat template; no weights) for the mocker.
+
+    Built once into the checkout's .cache; the builder is idempotent and atomic, so parallel
+    test workers share it safely.
+    """
+    out = ROOT / ".cache" / "tiny-model"
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "make_tiny_model.py"), str(out)],
+        check=True,
+        capture_output=True,
+    )
+    return out

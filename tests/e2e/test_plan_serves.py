@@ -11,7 +11,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,17 +23,6 @@ from launcher.ports import free_ports
 from profiles.loader import load_profile
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("model") / "tiny"
-    subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "make_tiny_model.py"), str(out)],
-        check=True,
-        capture_output=True,
-    )
-    return out
 
 
 def _start(plan, home: Path) -> list[subprocess.Popen]:
