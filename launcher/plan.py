@@ -9,6 +9,8 @@ Nothing is started here; ``trtl plan`` prints the result and ``trtl up`` runs it
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 import sys
 from collections.abc import Iterator
@@ -22,7 +24,15 @@ from profiles.schema import NAME_PATTERN, Profile
 
 from .gpus import Inventory
 from .paths import RunDir
-from .placement import Demand, Placement, cuda_visible_devices, place, select_gpus
+from .placement import (
+    DEFAULT_MEMORY_FRACTION,
+    SHARE_WARNING,
+    Demand,
+    Placement,
+    cuda_visible_devices,
+    place,
+    select_gpus,
+)
 from .ports import free_ports
 
 LOOPBACK = "127.0.0.1"
@@ -44,6 +54,9 @@ class ProcessPlan:
     gpus: list[int]
     ports: dict[str, int]  # "http" for the frontend, "system" for workers
     replica: int = 0
+    gpu_reason: str | None = None  # why these GPUs, in words: "GPUs 0,1 are joined by NVLink"
+    # The KV-cache memory fraction this replica runs with when it shares a GPU (else None).
+    gpu_memory_fraction: float | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +73,8 @@ class Plan:
     files: dict[Path, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     gpu_source: str | None = None
+    gpu_skipped: dict[int, str] = field(default_factory=dict)  # GPU index -> why left out
+    gpu_shared: bool = False  # --share-gpus packed several workers onto one GPU
 
     def to_json(self) -> dict[str, Any]:
         """The stable form scripts read: ``trtl plan --json``."""
@@ -80,11 +95,20 @@ class Plan:
                     "env": p.env,
                     "gpus": p.gpus,
                     "ports": p.ports,
+                    "gpu_reason": p.gpu_reason,
+                    "gpu_memory_fraction": p.gpu_memory_fraction,
                 }
                 for p in self.processes
             ],
             "files": {str(path): content for path, content in self.files.items()},
             "notes": self.notes,
+            "gpu_placement": {
+                "source": self.gpu_source,
+                "shared": self.gpu_shared,
+                "skipped": [
+                    {"index": index, "reason": reason} for index, reason in self.gpu_skipped.items()
+                ],
+            },
         }
 
 
@@ -97,6 +121,7 @@ class PlanOptions:
     gpus: str | None = None  # --gpus
     python: str | None = None  # --python; default: the profile's python, else this one
     inherited_cvd: str | None = None  # the CUDA_VISIBLE_DEVICES trtl was started with
+    share_gpus: bool = False  # --share-gpus: pack workers onto fewer GPUs (local development)
 
 
 def build_plan(profile: Profile, options: PlanOptions, inventory: Inventory | None = None) -> Plan:
@@ -134,11 +159,26 @@ def build_plan(profile: Profile, options: PlanOptions, inventory: Inventory | No
         if spec.component == "frontend":
             processes.append(_frontend(spec, command, base_env, namespace, http_port))
             continue
-        if spec.engine_config is not None and spec.engine_config_path:
-            files[Path(spec.engine_config_path)] = spec.engine_config
-        worker_env = {**base_env, "DYN_NAMESPACE": namespace, "DYN_SYSTEM_HOST": LOOPBACK}
+        worker_env = {
+            **base_env,
+            "DYN_NAMESPACE": namespace,
+            "DYN_SYSTEM_HOST": LOOPBACK,
+            # The status server's /health turns 200 once the worker registered and passes
+            # its canary checks: trtl's per-worker readiness and liveness signal.
+            "DYN_HEALTH_CHECK_ENABLED": "true",
+        }
         for replica in range(spec.replicas):
+            name = f"{spec.role}-{replica}"
+            fraction = placement.fractions.get(name) if placement else None
+            args, file = _engine_args(spec, name, fraction, run_dir)
+            if file is not None:
+                files[file[0]] = file[1]
+            command = [python, "-m", spec.module, *args]
             processes.append(_worker(spec, command, worker_env, replica, placement, system_ports))
+    if placement and placement.shared:
+        notes.append(SHARE_WARNING)
+    elif placement is None and (options.share_gpus or profile.share_gpus):
+        notes.append(f"--share-gpus: the {profile.engine} engine uses no GPUs; nothing to share.")
     return Plan(
         deployment=deployment,
         profile=profile,
@@ -149,6 +189,8 @@ def build_plan(profile: Profile, options: PlanOptions, inventory: Inventory | No
         files=files,
         notes=notes,
         gpu_source=placement.source if placement else None,
+        gpu_skipped=placement.skipped if placement else {},
+        gpu_shared=bool(placement and placement.shared),
     )
 
 
@@ -200,6 +242,8 @@ def _worker(
         gpus=[g.index for g in gpus],
         ports={"system": port},
         replica=replica,
+        gpu_reason=placement.reasons.get(name) if placement else None,
+        gpu_memory_fraction=placement.fractions.get(name) if placement else None,
     )
 
 
@@ -207,7 +251,12 @@ def _place(
     profile: Profile, specs: list[ComponentSpec], options: PlanOptions, inventory: Inventory | None
 ) -> Placement | None:
     """Each GPU replica's GPUs; the mocker needs none, so NVML is not even asked."""
-    demands = [Demand(f"{s.role}-{i}", s.gpus) for s in specs if s.gpus for i in range(s.replicas)]
+    demands = [
+        Demand(f"{s.role}-{i}", s.gpus, memory_fraction(s))
+        for s in specs
+        if s.gpus
+        for i in range(s.replicas)
+    ]
     if not demands:
         if options.gpus:
             raise PlacementError(
@@ -221,5 +270,65 @@ def _place(
         inventory = read_inventory()
     available, source = select_gpus(inventory, options.gpus, options.inherited_cvd)
     return place(
-        demands, available, profile=profile.name, source=source, why_empty=inventory.reason
+        demands,
+        available,
+        profile=profile.name,
+        source=source,
+        why_empty=inventory.reason,
+        share=options.share_gpus or profile.share_gpus,
     )
+
+
+def memory_fraction(spec: ComponentSpec) -> float:
+    """The KV-cache memory fraction a worker's engine takes (TensorRT-LLM's default if unset)."""
+    config = spec.engine_config
+    if config is None and spec.engine_config_path:
+        config = _read_engine_config(spec.engine_config_path)
+    cache = (config or {}).get("kv_cache_config")
+    value = cache.get("free_gpu_memory_fraction") if isinstance(cache, dict) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1:
+        return float(value)
+    return DEFAULT_MEMORY_FRACTION
+
+
+def _read_engine_config(path: str) -> dict[str, Any] | None:
+    """A role's own engine config file, or None where it cannot be read here (yet)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _engine_args(
+    spec: ComponentSpec, name: str, fraction: float | None, run_dir: RunDir
+) -> tuple[list[str], tuple[Path, dict[str, Any]] | None]:
+    """A replica's worker args and the engine config file it reads, with a shared fraction.
+
+    A replica that shares its GPU runs with its own, smaller KV-cache memory fraction: in
+    its own copy of the role's engine config when trtl writes one, else through
+    ``--override-engine-args`` (which TensorRT-LLM applies over the role's own file).
+    """
+    args = list(spec.args)
+    config = spec.engine_config
+    if fraction is None:
+        if config is None or not spec.engine_config_path:
+            return args, None
+        return args, (Path(spec.engine_config_path), config)
+    setting = {"kv_cache_config": {"free_gpu_memory_fraction": fraction}}
+    if config is not None:
+        own = copy.deepcopy(config)
+        own.setdefault("kv_cache_config", {})["free_gpu_memory_fraction"] = fraction
+        path = run_dir.engine_configs / f"{name}.yaml"
+        args[args.index("--extra-engine-args") + 1] = str(path)
+        return args, (path, own)
+    if "--override-engine-args" in args:
+        at = args.index("--override-engine-args") + 1
+        override = json.loads(args[at])
+        override.setdefault("kv_cache_config", {}).update(setting["kv_cache_config"])
+        args[at] = json.dumps(override, separators=(",", ":"))
+    else:
+        args += ["--override-engine-args", json.dumps(setting, separators=(",", ":"))]
+    return args, None

@@ -25,6 +25,9 @@ LOCAL_ONLY_ENV: dict[str, str] = {
     "DYN_EVENT_PLANE_HOST": "KV events on loopback",
     "DYN_SYSTEM_HOST": "worker status server on loopback",
     "DYN_SYSTEM_PORT": "a free worker status port (the operator uses 9090)",
+    "DYN_HEALTH_CHECK_ENABLED": (
+        "worker /health turns ready once registered: trtl's readiness probe"
+    ),
     "CUDA_VISIBLE_DEVICES": "the GPUs placed for this replica (the operator assigns GPUs)",
     "CUDA_DEVICE_ORDER": "GPU indices as nvidia-smi shows them",
 }

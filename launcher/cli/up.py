@@ -1,0 +1,78 @@
+"""``trtl up``: run a deployment until it is servable, keep it alive, stop it without leftovers."""
+
+from __future__ import annotations
+
+import click
+
+from .options import load, plan_for, plan_options, profile_options
+
+DEFAULT_TIMEOUT = 1800.0  # real TensorRT-LLM engines load for minutes
+
+
+@click.command()
+@click.argument("profile_ref", metavar="PROFILE")
+@profile_options
+@plan_options
+@click.option("-d", "--detach", is_flag=True, help="Run in the background; return once ready.")
+@click.option("-q", "--quiet", is_flag=True, help="Show only trtl's own lines, not process logs.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds to wait until the model is servable.",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds processes get to drain on stop before SIGKILL (default: the profile's, 30).",
+)
+@click.option("--offline", is_flag=True, help="Never download the model; fail if it is missing.")
+@click.option("--supervise", is_flag=True, hidden=True)  # the detached supervisor itself
+def up(
+    *,
+    profile_ref: str,
+    engine: str | None,
+    model: str | None,
+    overrides: tuple[str, ...],
+    name: str | None,
+    port: int | None,
+    gpus: str | None,
+    python: str | None,
+    share_gpus: bool,
+    detach: bool,
+    quiet: bool,
+    timeout: float,
+    grace: float | None,
+    offline: bool,
+    supervise: bool,
+) -> None:
+    """Start PROFILE's frontend and workers, wait until the model is servable, and keep it so.
+
+    PROFILE is a built-in or user profile name (see `trtl profiles`), a profile file or a
+    DynamoGraphDeployment file. Ctrl-C (or `trtl down` from another terminal) stops every
+    process; nothing is left running.
+    """
+    from launcher import running
+
+    profile = load(profile_ref, engine, model, overrides)
+    plan = plan_for(
+        profile, name=name, port=port, gpus=gpus, python=python, share_gpus=share_gpus
+    )
+    running.refuse_if_running(plan)
+    grace = profile.stop_grace if grace is None else grace
+    if not supervise:
+        running.preflight(plan, offline=offline)
+    if detach:
+        child_args = running.detached_args(
+            profile_ref, plan, engine, model, overrides, gpus, python, timeout, grace, offline
+        )
+        if share_gpus:
+            child_args.append("--share-gpus")
+        code = running.start_detached(plan, child_args, timeout)
+    else:
+        code = running.run_foreground(
+            plan, quiet=quiet or supervise, timeout=timeout, grace=grace, live=not supervise
+        )
+    click.get_current_context().exit(code)

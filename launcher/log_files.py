@@ -1,0 +1,81 @@
+"""Reading the per-process log files of a deployment for ``trtl logs``."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import time
+from pathlib import Path
+
+from profiles.errors import SupervisorError
+
+from .logmux import LogMux
+from .paths import RunDir
+from .state import DeploymentState, find_deployment, list_states
+
+FOLLOW_INTERVAL = 0.2
+
+
+def pick_logs(names: tuple[str, ...]) -> dict[str, Path]:
+    """Resolve ``[NAME] [PROCESS]`` to log files by process name. Raises SupervisorError."""
+    if len(names) > 2:
+        raise SupervisorError("trtl logs takes at most a deployment and a process name.")
+    deployments = {s.deployment for s in list_states()}
+    if names and names[0] in deployments:
+        state, wanted = find_deployment(names[0]), names[1:]
+    else:
+        if len(names) == 2:
+            raise SupervisorError(
+                f"no deployment named {names[0]!r} has run here.", hint="`trtl ps` lists them."
+            )
+        state, wanted = find_deployment(None), names
+    return _select(state, wanted[0] if wanted else None)
+
+
+def _select(state: DeploymentState, which: str | None) -> dict[str, Path]:
+    logs = RunDir(Path(state.run_dir)).logs
+    chosen = [p for p in state.processes if which in (None, p.name, p.role)]
+    if not chosen:
+        names = ", ".join(p.name for p in state.processes)
+        raise SupervisorError(
+            f"{state.deployment!r} has no process or role {which!r}.", hint=f"It has: {names}."
+        )
+    return {p.name: logs / f"{p.name}.log" for p in chosen}
+
+
+def show_logs(files: dict[str, Path], *, count: int, follow: bool) -> None:
+    """Print the last ``count`` lines of each file, then new lines while ``follow``."""
+    mux = LogMux(list(files))
+    offsets = {}
+    for name, path in files.items():
+        tail: collections.deque[str] = collections.deque(maxlen=count)
+        with contextlib.suppress(FileNotFoundError), path.open("rb") as log:
+            for raw in log:
+                tail.append(raw.decode("utf-8", "replace").rstrip("\n"))
+            offsets[name] = log.tell()
+        for text in tail if count else ():
+            mux.line(name, text)
+    if not follow:
+        return
+    with contextlib.suppress(KeyboardInterrupt):
+        partial = dict.fromkeys(files, b"")
+        while True:
+            for name, path in files.items():
+                offsets[name] = _follow(mux, name, path, offsets.get(name, 0), partial)
+            time.sleep(FOLLOW_INTERVAL)
+
+
+def _follow(mux: LogMux, name: str, path: Path, offset: int, partial: dict[str, bytes]) -> int:
+    try:
+        with path.open("rb") as log:
+            if log.seek(0, 2) < offset:  # a restarted run rewrote the file
+                offset = 0
+            log.seek(offset)
+            data = partial[name] + log.read()
+            offset = log.tell()
+    except FileNotFoundError:
+        return 0
+    *lines, partial[name] = data.split(b"\n")
+    for raw in lines:
+        mux.line(name, raw.decode("utf-8", "replace"))
+    return offset

@@ -1,0 +1,129 @@
+"""What the running processes say about themselves: the deployment's and each worker's readiness.
+
+The deployment is servable when the frontend's ``/v1/models`` lists the served model (in
+disaggregated mode Dynamo lists it only once prefill and decode are both there); the
+frontend's ``/health`` is healthy even with no worker, so it is not used. A worker has
+registered when its status server (``DYN_SYSTEM_PORT``) reports its endpoints ready: the
+mocker answers 503 "notready" for its whole life but lists ``"generate": "ready"`` once
+it registered, while a real trtllm worker answers 200 "ready". The prober polls fast until
+everything is up, then slowly, and reports changes only.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+FAST_INTERVAL = 0.01  # while starting: readiness shows within 10 ms
+SLOW_INTERVAL = 1.0  # once up: cheap enough to idle at well under 1 % of a core
+
+
+@dataclass(frozen=True)
+class ModelListed:
+    """The frontend does (or no longer does) list the served model."""
+
+    listed: bool
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A worker's status server does (or no longer does) report its endpoints ready."""
+
+    name: str
+    registered: bool
+
+
+def model_listed(body: object, served_name: str) -> bool:
+    if not isinstance(body, dict):
+        return False
+    return any(isinstance(m, dict) and m.get("id") == served_name for m in body.get("data") or [])
+
+
+def worker_registered(status_code: int, body: object) -> bool:
+    if status_code == 200:
+        return True
+    if not isinstance(body, dict):
+        return False
+    endpoints = body.get("endpoints")
+    return bool(endpoints) and all(v == "ready" for v in endpoints.values())
+
+
+class Prober(threading.Thread):
+    """Polls the frontend and every worker's status server; emits changes only."""
+
+    def __init__(
+        self,
+        frontend_url: str,
+        served_name: str,
+        status_ports: dict[str, int],
+        emit: Callable[[object], None],
+    ):
+        super().__init__(name="trtl-prober", daemon=True)
+        self.frontend_url = frontend_url
+        self.served_name = served_name
+        self.status_ports = status_ports
+        self._emit = emit
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._listed: bool | None = None
+        self._registered: dict[str, bool] = {}
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def forget(self, name: str) -> None:
+        """A process restarted: report its next readiness even if it looks unchanged."""
+        if name == "frontend":
+            self._listed = None
+        else:
+            self._registered.pop(name, None)
+        self._wake.set()
+
+    def hurry(self) -> None:
+        """Poll fast again (a process restarted, or the model went away)."""
+        self._wake.set()
+
+    def run(self) -> None:
+        import httpx
+
+        with httpx.Client(timeout=httpx.Timeout(1.0, connect=0.5)) as client:
+            fast = True
+            while not self._stop.is_set():
+                all_up = self._poll(client)
+                if all_up and fast:
+                    fast = False
+                self._wake.wait(FAST_INTERVAL if fast else SLOW_INTERVAL)
+                if self._wake.is_set():
+                    self._wake.clear()
+                    fast = True
+
+    def _poll(self, client) -> bool:
+        listed = self._get(client, f"{self.frontend_url}/v1/models")
+        is_listed = listed is not None and model_listed(listed[1], self.served_name)
+        if is_listed != self._listed:
+            self._listed = is_listed
+            self._emit(ModelListed(is_listed))
+        everyone = is_listed
+        for name, port in self.status_ports.items():
+            answer = self._get(client, f"http://127.0.0.1:{port}/health")
+            up = answer is not None and worker_registered(*answer)
+            if up != self._registered.get(name):
+                self._registered[name] = up
+                self._emit(Registered(name, up))
+            everyone = everyone and up
+        return everyone
+
+    @staticmethod
+    def _get(client, url: str) -> tuple[int, object] | None:
+        import httpx
+
+        try:
+            response = client.get(url)
+            try:
+                return response.status_code, response.json()
+            except ValueError:
+                return response.status_code, None
+        except httpx.HTTPError:
+            return None

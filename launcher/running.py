@@ -1,0 +1,249 @@
+"""The ways ``trtl up`` runs a plan: in the foreground with a live table, or detached.
+
+The foreground run owns the deployment's lock, cleans up what a killed earlier run left,
+runs the supervisor and reports how it ended. ``-d`` starts the same command as a
+background supervisor (its own session, output in ``<run dir>/supervisor.log``) and
+returns once the state file says ready, or with the reason it failed.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from profiles.errors import PreflightError, SupervisorError
+
+from .logmux import LogMux
+from .plan import Plan
+from .state import DeploymentLock, DeploymentState, make_private_dir, read_state
+
+SUPERVISOR_LOG = "supervisor.log"
+
+
+def refuse_if_running(plan: Plan) -> None:
+    """A second ``trtl up`` of a running deployment name refuses, naming it."""
+    if DeploymentLock(plan.run_dir).held_elsewhere():
+        _refuse_running(plan)
+
+
+def _refuse_running(plan: Plan) -> None:
+    state = _quiet_read(plan)
+    pid = f" (supervisor pid {state.supervisor_pid})" if state and state.supervisor_pid else ""
+    raise PreflightError(
+        f"deployment {plan.deployment!r} is already running{pid}.",
+        hint=f"Stop it with `trtl down {plan.deployment}`, or start another with --name.",
+    )
+
+
+def _quiet_read(plan: Plan) -> DeploymentState | None:
+    try:
+        return read_state(plan.run_dir)
+    except SupervisorError:
+        return None
+
+
+def preflight(plan: Plan, *, offline: bool) -> None:
+    """Check ports, engine, model before anything starts; raises PreflightError."""
+    from .preflight import run_preflight
+
+    for note in run_preflight(plan, offline=offline, echo=_note):
+        _note(note)
+
+
+def _note(text: str) -> None:
+    from .cli.output import note_line
+
+    note_line(text)
+
+
+def run_foreground(plan: Plan, *, quiet: bool, timeout: float, grace: float, live: bool) -> int:
+    """Supervise in this process until stopped; return the exit code."""
+    import psutil
+
+    from .leftovers import leftover_groups, stop_groups
+    from .supervisor import Supervisor
+
+    lock = DeploymentLock(plan.run_dir)
+    if not lock.acquire():
+        _refuse_running(plan)
+    try:
+        previous = _quiet_read(plan)
+        if previous is not None:
+            left = leftover_groups(previous)
+            if left:
+                stop_groups(left, grace=2.0)
+        mux = LogMux([p.name for p in plan.processes], quiet=quiet)
+        for note in plan.notes:
+            mux.info(f"note: {note}")
+        view = _LiveTable(mux) if live and mux.stream.isatty() else None
+        supervisor = Supervisor(
+            plan,
+            mux,
+            timeout=timeout,
+            grace=grace,
+            on_ready=lambda state: _ready(mux, view, plan, state),
+            on_change=view.update if view else None,
+        )
+        mux.info(f"starting {len(plan.processes)} processes of {plan.deployment!r}")
+        if view:
+            view.start(supervisor.state)
+        try:
+            me = psutil.Process()
+            outcome = supervisor.run(me.pid, me.create_time())
+        finally:
+            if view:
+                view.stop()
+        if supervisor.left:
+            mux.info(f"warning: processes {supervisor.left} survived SIGKILL")
+        elif outcome.exit_code == 0:
+            mux.info(f"stopped all {len(plan.processes)} processes; nothing left running")
+        else:
+            mux.info("stopped every process; nothing left running")
+        return outcome.exit_code
+    finally:
+        lock.release()
+
+
+def _ready(mux: LogMux, view: _LiveTable | None, plan: Plan, state: DeploymentState) -> None:
+    if view:
+        view.stop(final=True)
+    mux.info(ready_banner(plan, state))
+
+
+def ready_banner(plan: Plan, state: DeploymentState) -> str:
+    model = plan.profile.served_name
+    body = json.dumps(
+        {"model": model, "messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 32}
+    )
+    curl = shlex.join(
+        [
+            "curl", "-s", f"{plan.frontend_url}/v1/chat/completions",
+            "-H", "Content-Type: application/json", "-d", body,
+        ]
+    )  # fmt: skip
+    return "\n".join(
+        [
+            f"{plan.deployment} is ready after {state.ready_after:.2f} s: "
+            f"{plan.frontend_url}/v1 serves {model!r}",
+            f"try:  {curl}",
+            f"or:   trtl chat --name {plan.deployment} 'Hello!'",
+            f"logs: trtl logs {plan.deployment} -f     stop: Ctrl-C or trtl down {plan.deployment}",
+        ]
+    )
+
+
+class _LiveTable:
+    """The rich live process table, shown while the deployment starts."""
+
+    def __init__(self, mux: LogMux):
+        self.mux = mux
+        self.live = None
+        self.state: DeploymentState | None = None
+
+    def start(self, state: DeploymentState) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.state = state
+        console = Console(file=self.mux.stream, no_color=not self.mux.color)
+        self.live = Live(
+            get_renderable=self._render, console=console, refresh_per_second=4, transient=True
+        )
+        self.live.start()
+        self.mux.live = self.live
+
+    def _render(self):
+        from .status_view import process_table
+
+        return process_table(self.state)
+
+    def update(self, state: DeploymentState) -> None:
+        self.state = state
+
+    def stop(self, final: bool = False) -> None:
+        if self.live is None:
+            return
+        live, self.live = self.live, None
+        self.mux.live = None
+        live.stop()
+        if final:
+            live.console.print(self._render())
+
+
+def detached_args(
+    profile_ref: str,
+    plan: Plan,
+    engine: str | None,
+    model: str | None,
+    overrides: tuple[str, ...],
+    gpus: str | None,
+    python: str | None,
+    timeout: float,
+    grace: float,
+    offline: bool,
+) -> list[str]:
+    """The ``trtl up`` command line the background supervisor runs: the same choices."""
+    ref = str(Path(profile_ref).resolve()) if Path(profile_ref).is_file() else profile_ref
+    args = ["up", ref, "--supervise", "--name", plan.deployment]
+    args += ["--port", str(int(plan.frontend_url.rsplit(":", 1)[1]))]
+    args += ["--timeout", str(timeout), "--grace", str(grace)]
+    for flag, value in (("--engine", engine), ("--model", model), ("--gpus", gpus)):
+        if value:
+            args += [flag, value]
+    if python:
+        args += ["--python", python]
+    for item in overrides:
+        args += ["--set", item]
+    if offline:
+        args.append("--offline")
+    return args
+
+
+def start_detached(plan: Plan, args: list[str], timeout: float) -> int:
+    """Start the background supervisor; wait until ready or failed. Returns the exit code."""
+    make_private_dir(plan.run_dir.root)
+    log_path = plan.run_dir.root / SUPERVISOR_LOG
+    started = time.time()
+    with log_path.open("wb") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "launcher", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _note(f"supervisor started in the background (pid {child.pid}); log: {log_path}")
+    while True:
+        code = child.poll()
+        state = _quiet_read(plan)
+        fresh = state is not None and state.supervisor_pid == child.pid
+        if fresh and state.state in ("ready", "degraded"):
+            click_echo(ready_banner(plan, state))
+            return 0
+        if code is not None:
+            raise SupervisorError(
+                f"the background supervisor of {plan.deployment!r} ended with exit code {code}: "
+                f"{_last_error(log_path)}",
+                hint=f"Its output is in {log_path}; `trtl logs {plan.deployment}` shows "
+                "the processes' logs.",
+                exit_code=code or 1,
+            )
+        if time.time() - started > timeout + 60:
+            raise SupervisorError(f"{plan.deployment!r} did not become ready in time.")
+        time.sleep(0.02)
+
+
+def _last_error(log_path: Path) -> str:
+    lines = log_path.read_text(errors="replace").splitlines()
+    errors = [line.split("error:", 1)[1].strip() for line in lines if "error:" in line]
+    return errors[-1] if errors else (lines[-1].strip() if lines else "no output")
+
+
+def click_echo(text: str) -> None:
+    import click
+
+    click.echo(text)

@@ -1,0 +1,73 @@
+"""The process table people look at: during ``trtl up`` (live) and in ``trtl status``.
+
+Built from the same ``DeploymentState`` that ``trtl status --json`` prints, so the table
+and the JSON never disagree.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .state import DeploymentState
+
+STATE_STYLE = {
+    "ready": "bold green",
+    "running": "green",
+    "starting": "yellow",
+    "pending": "dim",
+    "backoff": "yellow",
+    "degraded": "yellow",
+    "stopping": "magenta",
+    "stopped": "dim",
+    "failed": "bold red",
+}
+
+
+def uptime(started_at: float | None, now: float | None = None) -> str:
+    if not started_at:
+        return "-"
+    seconds = int((now or time.time()) - started_at)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def headline(state: DeploymentState) -> str:
+    """One line: name, state (with elapsed time while starting), URL and model."""
+    text = f"{state.deployment}: {state.state}"
+    if state.state == "starting" and state.started_at:
+        text += f" for {uptime(state.started_at)}"
+    text += f"  {state.frontend_url}/v1  model {state.served_model_name!r}"
+    if state.message:
+        text += f"  ({state.message})"
+    return text
+
+
+def process_table(state: DeploymentState, extra_columns: dict[str, dict[str, str]] | None = None):
+    """A rich Table of the deployment's processes; ``extra_columns`` adds columns by name."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=headline(state), title_justify="left", expand=False)
+    for column in ("NAME", "ROLE", "PID", "GPUS", "PORTS", "STATE", "RESTARTS", "UPTIME"):
+        table.add_column(column, no_wrap=True)
+    extra_columns = extra_columns or {}
+    for column in extra_columns:
+        table.add_column(column, no_wrap=True)
+    for proc in state.processes:
+        alive = proc.state in ("starting", "running", "stopping")
+        row = [
+            proc.name,
+            proc.role if not proc.mode or proc.mode == proc.role else f"{proc.role} ({proc.mode})",
+            str(proc.pid) if proc.pid and alive else "-",
+            ",".join(map(str, proc.gpus)) or "-",
+            " ".join(f"{k}={v}" for k, v in proc.ports.items()) or "-",
+            Text(proc.state, style=STATE_STYLE.get(proc.state, "")),
+            str(proc.restarts),
+            uptime(proc.started_at) if alive else "-",
+        ]
+        row.extend(values.get(proc.name, "-") for values in extra_columns.values())
+        table.add_row(*row)
+    return table
