@@ -64,13 +64,13 @@ class Prober(threading.Thread):
         self.served_name = served_name
         self.status_ports = status_ports
         self._emit = emit
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._wake = threading.Event()
         self._listed: bool | None = None
         self._registered: dict[str, bool] = {}
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self._wake.set()
 
     def forget(self, name: str) -> None:
@@ -90,7 +90,7 @@ class Prober(threading.Thread):
 
         with httpx.Client(timeout=httpx.Timeout(1.0, connect=0.5)) as client:
             fast = True
-            while not self._stop.is_set():
+            while not self._halt.is_set():
                 all_up = self._poll(client)
                 if all_up and fast:
                     fast = False

@@ -1,0 +1,233 @@
+"""`trtl up` runs real Dynamo graphs: the real frontend and real mocker workers on loopback.
+
+Every test gets its own state dir, HOME, deployment name and ports, so tests run in
+parallel. Each ends with no process of any tree left (checked by PID and process group).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.up_helpers import (
+    chat,
+    kill_groups,
+    pids_of,
+    status,
+    tree_alive,
+    trtl,
+    trtl_env,
+    up_args,
+    wait_for,
+)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "user-home"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def deployments(home: Path):
+    """Names started by the test; whatever happens, they are taken down at the end."""
+    started: list[str] = []
+    yield started
+    for name in started:
+        state_pids: list[int] = []
+        try:
+            state = status(name, home)
+            state_pids = [p["pid"] for p in state["processes"] if p["pid"]]
+            state_pids.append(state["supervisor_pid"])
+        except (AssertionError, ValueError):
+            pass
+        trtl("down", name, "--grace", "2", home=home)
+        kill_groups(state_pids)
+
+
+def up_detached(profile: str, model: Path, name: str, home: Path, *extra: str) -> dict:
+    result = trtl(*up_args(profile, model, name, "-d", *extra), home=home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is ready after" in result.stdout
+    return status(name, home)
+
+
+@pytest.mark.parametrize("profile", ["agg", "agg_router", "disagg", "disagg_router"])
+def test_builtin_profile_serves_and_stops_clean(profile, tiny_model, home, deployments):
+    name = f"t-{profile}"
+    deployments.append(name)
+    state = up_detached(profile, tiny_model, name, home)
+    assert state["state"] in ("ready", "degraded")
+    url, model = state["frontend_url"], state["served_model_name"]
+    assert chat(url, model)
+    assert chat(url, model, stream=True)
+    # Every worker registers shortly after the model is listed.
+    state = wait_for(lambda: (s := status(name, home))["state"] == "ready" and s)
+    assert {p["state"] for p in state["processes"]} == {"running"}
+    roles = sorted(p["role"] for p in state["processes"])
+    expected = {
+        "agg": ["frontend", "worker"],
+        "agg_router": ["frontend", "worker", "worker"],
+        "disagg": ["decode", "frontend", "prefill"],
+        "disagg_router": ["decode", "frontend", "prefill", "prefill"],
+    }[profile]
+    assert roles == expected
+    pids = [p["pid"] for p in state["processes"]]
+
+    down = trtl("down", name, home=home)
+    assert down.returncode == 0, down.stderr
+    assert "nothing left running" in down.stderr
+    assert tree_alive(pids) == []
+    assert status(name, home)["state"] == "stopped"
+
+
+def test_killed_worker_restarts_and_killed_frontend_leaves_workers(tiny_model, home, deployments):
+    name = "t-restart"
+    deployments.append(name)
+    state = up_detached("agg_router", tiny_model, name, home)
+    before = pids_of(wait_for(lambda: (s := status(name, home))["state"] == "ready" and s))
+
+    os.kill(before["worker-0"], signal.SIGKILL)
+    state = wait_for(
+        lambda: (
+            (s := status(name, home))["state"] == "ready"
+            and pids_of(s)["worker-0"] != before["worker-0"]
+            and s
+        )
+    )
+    worker = next(p for p in state["processes"] if p["name"] == "worker-0")
+    assert worker["restarts"] == 1
+    assert chat(state["frontend_url"], state["served_model_name"])
+
+    after_worker = pids_of(state)
+    os.kill(after_worker["frontend"], signal.SIGKILL)
+    state = wait_for(
+        lambda: (
+            (s := status(name, home))["state"] == "ready"
+            and pids_of(s)["frontend"] != after_worker["frontend"]
+            and s
+        )
+    )
+    now = pids_of(state)
+    assert now["worker-0"] == after_worker["worker-0"]
+    assert now["worker-1"] == after_worker["worker-1"]
+    assert chat(state["frontend_url"], state["served_model_name"], stream=True)
+
+
+def _foreground(profile: str, model: Path, name: str, home: Path, *extra: str):
+    return subprocess.Popen(
+        [sys.executable, "-m", "launcher", *up_args(profile, model, name, *extra)],
+        env=trtl_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _read_until(proc: subprocess.Popen, marker: str, timeout: float = 30) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if marker in line:
+            return lines
+    raise AssertionError(f"{marker!r} not seen in:\n{''.join(lines)}")
+
+
+def test_ctrl_c_stops_everything_with_exit_0(tiny_model, home, deployments):
+    name = "t-ctrlc"
+    deployments.append(name)
+    proc = _foreground("disagg", tiny_model, name, home)
+    lines = _read_until(proc, "is ready after")
+    # Process output is shown with a padded name prefix, like honcho and docker compose.
+    assert any(re.match(r"frontend\s+\| ", line) for line in lines)
+    assert any(re.match(r"decode-0\s+\| ", line) for line in lines)
+    pids = [p["pid"] for p in status(name, home)["processes"]]
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=40)
+    assert proc.returncode == 0, out
+    assert "nothing left running" in out
+    assert tree_alive(pids) == []
+
+
+def test_sigkill_of_trtl_takes_children_down(tiny_model, home, deployments):
+    name = "t-sigkill"
+    deployments.append(name)
+    proc = _foreground("agg", tiny_model, name, home, "--quiet")
+    _read_until(proc, "is ready after")
+    pids = [p["pid"] for p in status(name, home)["processes"]]
+    proc.kill()
+    proc.wait()
+    assert wait_for(lambda: tree_alive(pids) == [], timeout=5)
+    state = status(name, home)
+    assert state["state"] == "failed"
+    assert "supervisor" in state["message"]
+
+
+def test_crash_loop_ends_the_run_with_the_reason(tiny_model, home, deployments):
+    name = "t-crashloop"
+    deployments.append(name)
+    proc = _foreground(
+        "agg", tiny_model, name, home,
+        "--set", "mocker.extra_args=['--num-workers','many']",
+        "--set", "workers.worker.restart.backoff_initial=0.05",
+        "--set", "workers.worker.restart.max_failures=3",
+    )  # fmt: skip
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out
+    assert "worker-0 failed 3 times within 120 s (last exit code 2)" in out
+    assert "last " in out and "lines of worker-0" in out
+    assert "invalid int value: 'many'" in out  # the worker's own complaint is shown
+    state = status(name, home)
+    assert state["state"] == "failed"
+    assert tree_alive([p["pid"] for p in state["processes"]]) == []
+
+
+def test_busy_port_is_refused_before_anything_starts(tiny_model, home):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        args = up_args("agg", tiny_model, "t-busy", "--port", str(port))
+        result = trtl(*args, home=home)
+    assert result.returncode == 2, result.stderr
+    assert str(port) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert trtl("status", "t-busy", home=home).returncode != 0  # never started
+
+
+def test_two_deployments_side_by_side_and_no_second_up(tiny_model, home, deployments):
+    deployments.extend(["t-side-a", "t-side-b"])
+    a = up_detached("agg", tiny_model, "t-side-a", home)
+    b = up_detached("agg", tiny_model, "t-side-b", home)
+    assert a["frontend_url"] != b["frontend_url"]
+    assert a["run_dir"] != b["run_dir"]
+    assert chat(a["frontend_url"], a["served_model_name"])
+    assert chat(b["frontend_url"], b["served_model_name"])
+
+    again = trtl(*up_args("agg", tiny_model, "t-side-a", "-d"), home=home)
+    assert again.returncode == 2
+    assert "'t-side-a' is already running" in again.stderr
+
+    ps = trtl("ps", home=home)
+    assert "t-side-a" in ps.stdout and "t-side-b" in ps.stdout
+    logs = trtl("logs", "t-side-a", "worker-0", "-n", "3", home=home)
+    assert logs.returncode == 0
+    assert logs.stdout.count("worker-0 |") == 3
+
+    assert trtl("down", "t-side-a", home=home).returncode == 0
+    assert status("t-side-b", home)["state"] == "ready"
+    assert chat(b["frontend_url"], b["served_model_name"])

@@ -1,0 +1,106 @@
+"""Driving the real ``trtl`` command in end-to-end tests: start, wait, inspect, leave nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from launcher.ports import free_ports
+
+
+def trtl_env(home: Path) -> dict[str, str]:
+    """trtl's environment: the test's XDG dirs, plus a private HOME (Dynamo caches model
+    cards under $HOME/.cache/dynamo) and no colour."""
+    env = {**os.environ, "HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200"}
+    env.pop("NATS_SERVER", None)
+    return env
+
+
+def trtl(*args: str, home: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``trtl ARGS`` to completion."""
+    return subprocess.run(
+        [sys.executable, "-m", "launcher", *args],
+        env=trtl_env(home),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def up_args(profile: str, model: Path, name: str, *extra: str) -> list[str]:
+    port = free_ports(1, exclude=set())[0]
+    return ["up", profile, "--engine", "mocker", "--model", str(model), "--name", name,
+            "--port", str(port), *extra]  # fmt: skip
+
+
+def status(name: str, home: Path) -> dict:
+    result = trtl("status", name, "--json", home=home)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05):
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def chat(url: str, model: str, stream: bool = False) -> str:
+    """A real chat completion through the frontend; returns the text."""
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": "Say hello"}],
+        "max_tokens": 8,
+        "stream": stream,
+    }
+    if not stream:
+        response = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=30)
+        response.raise_for_status()
+        return response.json()["choices"][0]["message"]["content"]
+    parts = []
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=30) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                chunk = json.loads(line[6:])
+                assert "error" not in chunk, chunk
+                for choice in chunk["choices"]:
+                    parts.append(choice["delta"].get("content") or "")
+    return "".join(parts)
+
+
+def pids_of(state: dict) -> dict[str, int]:
+    return {p["name"]: p["pid"] for p in state["processes"]}
+
+
+def tree_alive(pids: list[int]) -> list[int]:
+    """PIDs, or members of their process groups, that still run (zombies excluded)."""
+    left = []
+    for proc in psutil.process_iter(["pid", "status"]):
+        if proc.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        with contextlib.suppress(psutil.Error, OSError):
+            if proc.pid in pids or os.getpgid(proc.pid) in pids:
+                left.append(proc.pid)
+    return left
+
+
+def kill_groups(pids: list[int]) -> None:
+    """Last-resort cleanup so a failing test never leaves processes behind."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
