@@ -1,0 +1,107 @@
+"""The state file: private, atomic, and honest about a supervisor that is gone."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+
+import psutil
+import pytest
+
+from launcher.paths import RunDir
+from launcher.state import (
+    DeploymentLock,
+    DeploymentState,
+    ProcessState,
+    find_deployment,
+    make_private_dir,
+    read_state,
+    write_state,
+)
+from profiles.errors import SupervisorError
+
+
+def _state(name: str, **changes) -> DeploymentState:
+    me = psutil.Process()
+    values = dict(
+        deployment=name,
+        state="ready",
+        frontend_url="http://127.0.0.1:8000",
+        run_dir=str(RunDir.for_deployment(name).root),
+        supervisor_pid=me.pid,
+        supervisor_create_time=me.create_time(),
+        processes=[ProcessState(name="frontend", role="frontend", ports={"http": 8000})],
+    )
+    values.update(changes)
+    return DeploymentState(**values)
+
+
+def _save(state: DeploymentState) -> RunDir:
+    run_dir = RunDir.for_deployment(state.deployment)
+    make_private_dir(run_dir.root)
+    write_state(run_dir, state)
+    return run_dir
+
+
+def test_round_trip_and_private_permissions():
+    run_dir = _save(_state("alpha"))
+    back = read_state(run_dir)
+    assert back is not None
+    assert back.deployment == "alpha"
+    assert back.processes[0].ports == {"http": 8000}
+    assert stat.S_IMODE((run_dir.root / "state.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE(run_dir.root.stat().st_mode) == 0o700
+
+
+def test_a_gone_supervisor_makes_the_state_failed():
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    create_time = psutil.Process(dead.pid).create_time()
+    dead.wait()
+    run_dir = _save(_state("beta", supervisor_pid=dead.pid, supervisor_create_time=create_time))
+    state = read_state(run_dir)
+    assert state.state == "failed"
+    assert "trtl down beta" in state.message
+
+
+def test_a_reused_pid_is_not_our_supervisor():
+    # Our own PID, but a different create time: a process that merely reused the number.
+    run_dir = _save(_state("gamma", supervisor_create_time=psutil.Process().create_time() - 100))
+    assert read_state(run_dir).state == "failed"
+
+
+def test_corrupt_state_is_one_clear_sentence():
+    run_dir = RunDir.for_deployment("broken")
+    make_private_dir(run_dir.root)
+    (run_dir.root / "state.json").write_text("{not json")
+    with pytest.raises(SupervisorError, match=r"state file .* is unreadable") as info:
+        read_state(run_dir)
+    assert "trtl down broken" in info.value.hint
+
+
+def test_find_deployment_picks_the_only_active_one_or_asks():
+    with pytest.raises(SupervisorError, match="no deployment is running"):
+        find_deployment(None)
+    _save(_state("one"))
+    assert find_deployment(None).deployment == "one"
+    _save(_state("two"))
+    with pytest.raises(SupervisorError, match=r"2 deployments are running \(one, two\)"):
+        find_deployment(None)
+    assert find_deployment("two").deployment == "two"
+    with pytest.raises(SupervisorError, match="no deployment named 'three'"):
+        find_deployment("three")
+
+
+def test_lock_is_exclusive_across_processes():
+    run_dir = RunDir.for_deployment("locked")
+    lock = DeploymentLock(run_dir)
+    assert lock.acquire()
+    code = (
+        "import sys; from launcher.state import DeploymentLock; from launcher.paths import RunDir;"
+        "sys.exit(0 if DeploymentLock(RunDir.for_deployment('locked')).held_elsewhere() else 1)"
+    )
+    held = subprocess.run([sys.executable, "-c", code], env=os.environ)
+    assert held.returncode == 0
+    lock.release()
+    assert not DeploymentLock(run_dir).held_elsewhere()
