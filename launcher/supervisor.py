@@ -282,10 +282,12 @@ class Supervisor:
             self.mux.raw(f"    {text}")
 
     def _materialization_failed(self, text: str) -> None:
+        cause = text.rsplit('error="', 1)[1].rstrip('"') if 'error="' in text else "no cause given"
         self._fail(
             f"the frontend cannot load model {self.plan.profile.model!r} "
-            "(Model materialization failed): its tokenizer or chat template is missing "
-            "or unreadable; give a model directory with tokenizer.json and a chat_template.",
+            f"(Model materialization failed: {cause}): its tokenizer or chat template is "
+            "missing or unreadable; give a model directory with tokenizer.json and a "
+            "chat_template.",
             "frontend",
             exit_code=2,
         )

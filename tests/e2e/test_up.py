@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -231,3 +232,17 @@ def test_two_deployments_side_by_side_and_no_second_up(tiny_model, home, deploym
     assert trtl("down", "t-side-a", home=home).returncode == 0
     assert status("t-side-b", home)["state"] == "ready"
     assert chat(b["frontend_url"], b["served_model_name"])
+
+
+def test_missing_tokenizer_is_a_configuration_error(tiny_model, home, tmp_path, deployments):
+    model = tmp_path / "no-tokenizer"
+    shutil.copytree(tiny_model, model)
+    (model / "tokenizer.json").unlink()
+    deployments.append("t-notok")
+    result = trtl(*up_args("agg", model, "t-notok", "--quiet"), home=home)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Model materialization failed" in result.stdout
+    assert "tokenizer or chat template is missing" in result.stdout
+    state = status("t-notok", home)
+    assert state["state"] == "failed"
+    assert tree_alive([p["pid"] for p in state["processes"]]) == []
