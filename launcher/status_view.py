@@ -45,12 +45,16 @@ def headline(state: DeploymentState) -> str:
     return text
 
 
-def process_table(state: DeploymentState, extra_columns: dict[str, dict[str, str]] | None = None):
+def process_table(
+    state: DeploymentState,
+    extra_columns: dict[str, dict[str, str]] | None = None,
+    title: bool = True,
+):
     """A rich Table of the deployment's processes; ``extra_columns`` adds columns by name."""
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=headline(state), title_justify="left", expand=False)
+    table = Table(title=headline(state) if title else None, title_justify="left", expand=False)
     for column in ("NAME", "ROLE", "PID", "GPUS", "PORTS", "STATE", "RESTARTS", "UPTIME"):
         table.add_column(column, no_wrap=True)
     extra_columns = extra_columns or {}

@@ -167,10 +167,7 @@ class Supervisor:
         elif isinstance(event, ModelListed):
             self._model_listed(event.listed)
         elif isinstance(event, Registered):
-            proc = self.procs[event.name]
-            if proc.state in ("starting", "running"):
-                proc.state = "running" if event.registered else "starting"
-                self._changed()
+            self._registered(event)
         elif isinstance(event, StopRequested):
             self._stop_requested(event.signum)
 
@@ -226,6 +223,16 @@ class Supervisor:
         self.mux.info(
             f"{event.name} exited with code {event.returncode}; restarting in {decision.delay:g} s"
         )
+        self._changed()
+
+    def _registered(self, event: Registered) -> None:
+        proc = self.procs[event.name]
+        if proc.state not in ("starting", "running"):
+            return
+        if event.registered and proc.state == "starting":
+            started = self.components[event.name].started_at or self.clock()
+            self.mux.info(f"{event.name} is up after {self.clock() - started:.2f} s")
+        proc.state = "running" if event.registered else "starting"
         self._changed()
 
     def _model_listed(self, listed: bool) -> None:

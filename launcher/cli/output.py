@@ -26,3 +26,14 @@ def error_line(message: str, hint: str | None = None) -> None:
 
 def note_line(message: str) -> None:
     click.echo(style(f"note: {message}", sys.stderr, fg="cyan"), err=True)
+
+
+def table_console(stream=None):
+    """A rich Console for tables: terminal width on a terminal, never cut short in a pipe."""
+    import shutil
+
+    from rich.console import Console
+
+    stream = stream or sys.stdout
+    width = None if stream.isatty() else max(shutil.get_terminal_size((200, 24)).columns, 200)
+    return Console(file=stream, width=width, highlight=False, no_color=not use_colour(stream))

@@ -20,11 +20,12 @@ def ps(*, as_json: bool) -> None:
     if not states:
         click.echo("no deployments; start one with `trtl up PROFILE`", err=True)
         return
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     from launcher.status_view import STATE_STYLE, uptime
+
+    from .output import table_console
 
     table = Table()
     for column in ("NAME", "STATE", "URL", "MODEL", "PROCESSES", "UPTIME"):
@@ -40,4 +41,4 @@ def ps(*, as_json: bool) -> None:
             f"{running}/{len(s.processes)} running",
             uptime(s.started_at) if active else "-",
         )
-    Console(highlight=False).print(table)
+    table_console().print(table)

@@ -18,8 +18,10 @@ def status(*, name: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(state.to_json(), indent=2))
         return
-    from rich.console import Console
+    from launcher.status_view import headline, process_table
 
-    from launcher.status_view import process_table
+    from .output import table_console
 
-    Console(highlight=False).print(process_table(state))
+    console = table_console()
+    console.print(headline(state), soft_wrap=True)
+    console.print(process_table(state, title=False))

@@ -225,6 +225,9 @@ def test_two_deployments_side_by_side_and_no_second_up(tiny_model, home, deploym
 
     ps = trtl("ps", home=home)
     assert "t-side-a" in ps.stdout and "t-side-b" in ps.stdout
+    table = trtl("status", "t-side-b", home=home).stdout
+    assert "t-side-b: ready" in table
+    assert re.search(r"worker-0 .* running", table)
     logs = trtl("logs", "t-side-a", "worker-0", "-n", "3", home=home)
     assert logs.returncode == 0
     assert logs.stdout.count("worker-0 |") == 3
