@@ -5,15 +5,23 @@ a GPU. Two steps:
 
 1. ``select_gpus`` decides which GPUs trtl may use: ``--gpus`` if given, else the
    ``CUDA_VISIBLE_DEVICES`` trtl was started with, else all of them.
-2. ``place`` gives each replica whole GPUs of its own, in the order of that selection.
+2. ``place`` drops the GPUs of that selection that cannot take a worker (MIG mode on, or
+   busy: other processes use more memory than the engine config leaves free), then gives
+   each replica whole GPUs of its own. Replicas of several GPUs go first, each on a set of
+   GPUs joined by NVLink where one is left; one-GPU replicas then take the rest in order.
+   With ``share=True`` and too few GPUs, replicas are packed onto the GPUs there are and
+   the KV-cache memory fraction of every replica on a shared GPU is divided by the number
+   of replicas there, so they fit side by side (development only).
 
 Every user mistake is a ``PlacementError`` whose message names the bad input and the fix.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from launcher.gpus import Gpu, Inventory
 from profiles.errors import PlacementError
@@ -22,10 +30,16 @@ _Fix = Callable[[Inventory], str]  # says how to correct a bad selection, given 
 _Fail = Callable[[str], PlacementError]  # turns a problem phrase into the full error
 
 ALL_GPUS = "all GPUs"
-
-_TOO_FEW_HINT = (
-    "Run it with --engine mocker to try the graph without GPUs, or choose other GPUs with --gpus"
+# TensorRT-LLM's kv_cache_config.free_gpu_memory_fraction when an engine config sets none.
+DEFAULT_MEMORY_FRACTION = 0.9
+SHARE_WARNING = (
+    "--share-gpus: several workers share a GPU, for development only; "
+    "timings are not representative of the cluster, which keeps whole GPUs."
 )
+
+_SHARE = "run it with --share-gpus to pack the workers onto fewer GPUs (development only)"
+_MOCKER = "with --engine mocker to try the graph without GPUs"
+_OTHER = "choose other GPUs with --gpus"
 # CUDA reads these as "no device"; "none" is accepted because people write it.
 _NO_GPU_VALUES = ("", "-1", "none")
 _SHORT_UUID = len("GPU-") + 8  # as many hex digits as tell GPUs apart in a message
@@ -37,15 +51,27 @@ class Demand:
 
     process: str  # e.g. "prefill-0", "decode-1"
     gpus: int  # whole GPUs this replica needs (>= 1)
+    # The share of each GPU's memory its engine takes (kv_cache_config.free_gpu_memory_fraction);
+    # the rest is what other processes may already use before the GPU counts as busy.
+    memory_fraction: float = DEFAULT_MEMORY_FRACTION
 
 
 @dataclass(frozen=True)
 class Placement:
-    """The GPUs of every replica, and the set they were taken from."""
+    """The GPUs of every replica, the set they were taken from, and why."""
 
     assignments: dict[str, tuple[Gpu, ...]]  # process name -> its GPUs (every demand present)
     available: tuple[Gpu, ...]  # the GPUs trtl was allowed to use, in order
     source: str  # where that set came from: "all GPUs", "--gpus 0,1", "CUDA_VISIBLE_DEVICES=1"
+    skipped: dict[int, str] = field(default_factory=dict)  # GPU index -> why it was left out
+    reasons: dict[str, str] = field(default_factory=dict)  # process -> why these GPUs
+    # process -> its memory fraction after sharing; only replicas on a shared GPU appear.
+    fractions: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def shared(self) -> bool:
+        """True when some GPU runs more than one replica (``--share-gpus`` packed them)."""
+        return bool(self.fractions)
 
 
 def select_gpus(
@@ -79,11 +105,13 @@ def place(
     profile: str,
     source: str,
     why_empty: str | None = None,
+    share: bool = False,
 ) -> Placement:
-    """Give each replica its own contiguous run of ``available``, in demand order.
+    """Give each replica whole GPUs of ``available``; pack them onto fewer when ``share``.
 
     ``why_empty`` is the inventory's reason, quoted when there is no GPU at all. Raises
-    ``PlacementError`` when the replicas need more GPUs than ``available`` holds.
+    ``PlacementError`` when the replicas need more usable GPUs than ``available`` holds
+    (naming the busy or MIG GPUs that were left out, and the process using a busy one).
     """
     names = [demand.process for demand in demands]
     if len(set(names)) != len(names):
@@ -92,21 +120,45 @@ def place(
         if demand.gpus < 1:
             raise ValueError(f"{demand.process} asks for {demand.gpus} GPUs; the least is 1")
 
-    needed = sum(demand.gpus for demand in demands)
-    if needed > len(available):
-        raise PlacementError(
-            _too_few(demands, needed, len(available), profile, source, why_empty),
-            hint=_too_few_hint(demands),
-        )
+    fraction = max((demand.memory_fraction for demand in demands), default=1.0)
+    skipped = {gpu.index: why for gpu in available if (why := unusable(gpu, fraction))}
+    usable = tuple(gpu for gpu in available if gpu.index not in skipped)
+    common = {"available": available, "source": source, "skipped": skipped}
 
-    # Contiguous runs keep a tensor-parallel replica on neighbouring cards, which on
-    # PCI-ordered workstations are the likeliest to share a switch or an NVLink bridge.
-    assignments: dict[str, tuple[Gpu, ...]] = {}
-    start = 0
-    for demand in demands:
-        assignments[demand.process] = available[start : start + demand.gpus]
-        start += demand.gpus
-    return Placement(assignments=assignments, available=available, source=source)
+    if sum(demand.gpus for demand in demands) <= len(usable):
+        assignments, reasons = _whole(demands, usable)
+        return Placement(assignments, reasons=reasons, **common)
+    if share and usable and max(demand.gpus for demand in demands) <= len(usable):
+        assignments, reasons, fractions = _packed(demands, usable)
+        return Placement(assignments, reasons=reasons, fractions=fractions, **common)
+    raise PlacementError(
+        _too_few(demands, available, skipped, profile, source, why_empty, share),
+        hint=_too_few_hint(demands, usable, skipped, share),
+    )
+
+
+def unusable(gpu: Gpu, memory_fraction: float) -> str | None:
+    """Why ``gpu`` cannot take a worker whose engine takes ``memory_fraction``; None if it can."""
+    if gpu.mig_enabled:
+        return (
+            f"GPU {gpu.index} has MIG mode on, and trtl places whole GPUs only "
+            f"(turn it off with: sudo nvidia-smi -i {gpu.index} -mig 0)"
+        )
+    if not gpu.memory_total_mib:  # memory shared with the system (e.g. GB10): nothing to judge
+        return None
+    allowance = math.floor(gpu.memory_total_mib * (1 - memory_fraction))
+    if gpu.memory_used_mib <= allowance:
+        return None
+    users = ", ".join(process.describe() for process in gpu.processes)
+    who = f"{users} use" if len(gpu.processes) > 1 else f"{users} uses"
+    if not gpu.processes:
+        who = "processes NVML does not list use"
+    return (
+        f"GPU {gpu.index} is busy: {who} {gpu.memory_used_mib} of its "
+        f"{gpu.memory_total_mib} MiB, more than the {allowance} MiB "
+        f"({_percent(1 - memory_fraction)}) that free_gpu_memory_fraction "
+        f"{memory_fraction:g} leaves free"
+    )
 
 
 def cuda_visible_devices(gpus: tuple[Gpu, ...]) -> str:
@@ -117,15 +169,104 @@ def cuda_visible_devices(gpus: tuple[Gpu, ...]) -> str:
     return ",".join(str(gpu.index) for gpu in gpus)
 
 
+def _whole(
+    demands: list[Demand], usable: tuple[Gpu, ...]
+) -> tuple[dict[str, tuple[Gpu, ...]], dict[str, str]]:
+    """Whole GPUs per replica: multi-GPU replicas first, on NVLink sets where possible."""
+    free = list(usable)
+    chosen: dict[str, tuple[Gpu, ...]] = {}
+    reasons: dict[str, str] = {}
+    # The largest replicas pick first, so one-GPU replicas cannot split an NVLink island
+    # that a tensor-parallel replica needs; sorted() is stable, so ties keep profile order.
+    for demand in sorted((d for d in demands if d.gpus > 1), key=lambda d: -d.gpus):
+        linked = _nvlink_set(free, demand.gpus)
+        gpus = linked or tuple(free[: demand.gpus])
+        listed = _indices(gpus)
+        reasons[demand.process] = (
+            f"GPUs {listed} are joined by NVLink"
+            if linked
+            else f"no {demand.gpus} GPUs joined by NVLink are left; GPUs {listed} talk over PCIe"
+        )
+        chosen[demand.process] = gpus
+        free = [gpu for gpu in free if gpu not in gpus]
+    for demand in demands:
+        if demand.gpus == 1:
+            chosen[demand.process] = (free.pop(0),)
+            reasons[demand.process] = "a GPU of its own"
+    return {d.process: chosen[d.process] for d in demands}, reasons
+
+
+def _nvlink_set(free: list[Gpu], size: int) -> tuple[Gpu, ...] | None:
+    """The first ``size`` GPUs of ``free`` (in its order) that all reach each other over NVLink."""
+    for group in itertools.combinations(free, size):
+        if all(b.index in a.nvlink_peers for a, b in itertools.combinations(group, 2)):
+            return group
+    return None
+
+
+def _packed(
+    demands: list[Demand], usable: tuple[Gpu, ...]
+) -> tuple[dict[str, tuple[Gpu, ...]], dict[str, str], dict[str, float]]:
+    """Replicas spread over ``usable`` by load; shared GPUs split the memory fraction."""
+    load = dict.fromkeys((gpu.index for gpu in usable), 0)
+    order = {gpu.index: position for position, gpu in enumerate(usable)}
+    chosen: dict[str, tuple[Gpu, ...]] = {}
+    for demand in demands:
+        least = sorted(usable, key=lambda gpu: (load[gpu.index], order[gpu.index]))
+        chosen[demand.process] = tuple(sorted(least[: demand.gpus], key=lambda g: order[g.index]))
+        for gpu in chosen[demand.process]:
+            load[gpu.index] += 1
+    reasons: dict[str, str] = {}
+    fractions: dict[str, float] = {}
+    for demand in demands:
+        gpus = chosen[demand.process]
+        sharing = max(load[gpu.index] for gpu in gpus)
+        if sharing == 1:
+            reasons[demand.process] = "a GPU of its own"
+            continue
+        # Each engine takes its fraction of the memory free when it starts, so fractions
+        # that sum to the original one fit in whatever order the workers come up.
+        fractions[demand.process] = math.floor(demand.memory_fraction / sharing * 100) / 100
+        others = [
+            name for name, theirs in chosen.items()
+            if name != demand.process and set(theirs) & set(gpus)
+        ]  # fmt: skip
+        reasons[demand.process] = (
+            f"shares GPU {_indices(gpus)} with {', '.join(others)}; KV-cache memory fraction "
+            f"{demand.memory_fraction:g} / {sharing} = {fractions[demand.process]:g}"
+        )
+    return chosen, reasons, fractions
+
+
 def _too_few(
     demands: list[Demand],
-    needed: int,
-    have: int,
+    available: tuple[Gpu, ...],
+    skipped: dict[int, str],
     profile: str,
     source: str,
     why_empty: str | None,
+    share: bool,
 ) -> str:
     wants = ", ".join(f"{demand.process} needs {demand.gpus}" for demand in demands)
+    needed = sum(demand.gpus for demand in demands)
+    if share and available and len(skipped) < len(available):
+        biggest = max(demands, key=lambda demand: demand.gpus)
+        usable = len(available) - len(skipped)
+        where = "" if source == ALL_GPUS else f" selected by {source}"
+        return (
+            f"{profile} needs {_plural(biggest.gpus)} even with --share-gpus, because "
+            f"{biggest.process} spans {biggest.gpus} GPUs, but only {usable} usable GPU"
+            f"{'' if usable == 1 else 's'} {'is' if usable == 1 else 'are'}{where}."
+        )
+    have = len(available)
+    if skipped:
+        usable = have - len(skipped)
+        where = "on this machine" if source == ALL_GPUS else f"selected by {source}"
+        count = f"only {usable} of the {_plural(have)}" if usable else "no GPU"
+        return (
+            f"{profile} needs {_plural(needed)}, but {count} {where} "
+            f"{'are' if usable > 1 else 'is'} usable: {'; '.join(skipped.values())}."
+        )
     if source != ALL_GPUS:
         selected = "none is" if have == 0 else f"only {have} {'is' if have == 1 else 'are'}"
         return f"{profile} needs {_plural(needed)}, but {selected} selected by {source}: {wants}."
@@ -135,13 +276,31 @@ def _too_few(
     return f"{profile} needs {_plural(needed)}, this machine has {have}: {wants}."
 
 
-def _too_few_hint(demands: list[Demand]) -> str:
+def _too_few_hint(
+    demands: list[Demand], usable: tuple[Gpu, ...], skipped: dict[int, str], share: bool
+) -> str:
+    ways = []
+    if usable and not share and max(demand.gpus for demand in demands) <= len(usable):
+        ways.append(_SHARE)
+    ways.append(_MOCKER if ways else f"run it {_MOCKER}")
+    ways.append(_OTHER)
     roles = [demand.process.rsplit("-", 1)[0] for demand in demands]
     # The role with the most replicas is the one whose count is worth lowering.
     role = max(roles, key=roles.count)
     if roles.count(role) > 1:
-        return f"{_TOO_FEW_HINT}, or fewer replicas with --set workers.{role}.replicas=1."
-    return f"{_TOO_FEW_HINT}."
+        ways.append(f"fewer replicas with --set workers.{role}.replicas=1")
+    text = ", ".join(ways[:-1]) + ", or " + ways[-1]
+    if any("busy" in why for why in skipped.values()):
+        text = "stop the process using the busy GPU, " + text
+    return text[0].upper() + text[1:] + "."
+
+
+def _indices(gpus: tuple[Gpu, ...]) -> str:
+    return ",".join(str(gpu.index) for gpu in gpus)
+
+
+def _percent(share: float) -> str:
+    return f"{round(share * 100):g}%"
 
 
 def _plural(count: int) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -138,7 +139,7 @@ def build_plan(profile: Profile, options: PlanOptions, inventory: Inventory | No
     run_dir = RunDir.for_deployment(deployment)
     namespace = f"trtl-{deployment}".replace("_", "-")
     specs = component_specs(profile, str(run_dir.engine_configs))
-    python = options.python or profile.python or sys.executable
+    python = os.path.expanduser(options.python or profile.python or sys.executable)
     http_port = options.http_port or profile.frontend.http_port
     placement = _place(profile, specs, options, inventory)
     worker_count = sum(s.replicas for s in specs if s.component == "worker")

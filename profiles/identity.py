@@ -34,9 +34,28 @@ LOCAL_ONLY_ENV: dict[str, str] = {
 
 # What only the exported resource carries.
 CLUSTER_ONLY: dict[str, str] = {
-    "image": "the container image (k8s.image or --image)",
+    "image": "the container image (k8s.image or --image; the mocker runs in the same image)",
     "resources": "nvidia.com/gpu = GPUs per replica, CPU and memory from the k8s section",
-    "envFrom": "the HF token through a Secret reference (k8s.hf_token_secret)",
-    "workingDir": "the working directory inside the image",
+    "envFrom": "the HF token through a Secret reference (k8s.hf_token_secret), never a value",
+    "workingDir": "the working directory inside the image (k8s.working_dir)",
     "engine config mount": "engine configs as a ConfigMap mounted into the workers",
+    "backendFramework": "trtllm for TensorRT-LLM graphs",
+    "pod settings": "node selectors, tolerations, /dev/shm, volumes, labels, annotations, "
+    "image pull secrets, probe timings and pass-through fields (the k8s sections)",
+}
+
+# The same argument on both sides, with a value that depends on where it runs.
+SAME_ARGS_ELSEWHERE: dict[str, str] = {
+    "python": "the interpreter: the profile's python (or trtl's own) locally, python3 in the image",
+    "--extra-engine-args": "the engine config file: in the run directory locally, in the "
+    "mounted ConfigMap in the cluster; same content",
+}
+
+# Profile settings that only shape the local run; the exported graph never depends on them.
+LOCAL_ONLY_SETTINGS: dict[str, str] = {
+    "frontend.http_port": "the local HTTP port (the operator serves on 8000)",
+    "frontend.restart, workers.<role>.restart": "trtl's restart policies (kubelet restarts pods)",
+    "python": "the interpreter that runs Dynamo locally",
+    "stop_grace": "seconds to drain before SIGKILL on `trtl down`",
+    "share_gpus": "GPU sharing between local replicas (the cluster schedules whole GPUs)",
 }

@@ -156,8 +156,9 @@ def _load_chain(path: Path, cwd: Path | None, chain: list[Path]) -> Sourced:
 def _refuse_kubernetes_resource(source: Sourced, path: Path) -> None:
     if "apiVersion" in source.data and "kind" in source.data:
         raise ProfileError(
-            f"{path}: this is a Kubernetes {source.data.get('kind')}, not a trtl profile; "
-            "reading DynamoGraphDeployment files is not supported yet.",
+            f"{path}: this is a Kubernetes {source.data.get('kind')}, not a trtl profile.",
+            hint=f"`trtl import {path} -o PROFILE.yaml` turns a DynamoGraphDeployment into a "
+            "profile; `trtl plan` and `trtl up` also read the DGD file directly.",
         )
 
 

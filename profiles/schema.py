@@ -77,6 +77,8 @@ class Frontend(_Strict):
     extra_args: list[Arg] = Field(default_factory=list, description="More frontend flags.")
     env: Env = Field(default_factory=dict, description="Environment for the frontend only.")
     restart: RestartPolicy = Field(default_factory=RestartPolicy, description="Local only.")
+    # A lambda: RoleK8s is defined further down, with the other Kubernetes settings.
+    k8s: RoleK8s = Field(default_factory=lambda: RoleK8s(), description="Cluster only.")
 
 
 class WorkerRole(_Strict):
@@ -102,6 +104,7 @@ class WorkerRole(_Strict):
     extra_args: list[Arg] = Field(default_factory=list, description="More worker flags.")
     env: Env = Field(default_factory=dict, description="Environment for this role only.")
     restart: RestartPolicy = Field(default_factory=RestartPolicy, description="Local only.")
+    k8s: RoleK8s = Field(default_factory=lambda: RoleK8s(), description="Cluster only.")
 
     @property
     def gpus_per_replica(self) -> int:
@@ -149,6 +152,11 @@ class Resources(_Strict):
 
     cpu: Arg | None = None
     memory: Arg | None = None
+    other: dict[str, Arg] = Field(
+        default_factory=dict,
+        description='More resources by their Kubernetes name, e.g. {"ephemeral-storage": "50Gi"} '
+        "(GPUs come from the role's gpus).",
+    )
 
 
 class ResourceSpec(_Strict):
@@ -168,15 +176,74 @@ def _seed_frontend_resources() -> ResourceSpec:
     )
 
 
-class K8sSettings(_Strict):
-    """What only the cluster needs: image, secrets, CPU and memory."""
+class Probe(_Strict):
+    """An HTTP probe's timings; path and port default to Dynamo's own endpoints."""
+
+    path: str | None = Field(None, description="Default: /live (liveness, startup), /health.")
+    port: int | str | None = Field(None, description="Default: 8000 frontend, 9090 workers.")
+    initial_delay_seconds: int | None = Field(None, ge=0)
+    period_seconds: int | None = Field(None, ge=1)
+    timeout_seconds: int | None = Field(None, ge=1)
+    failure_threshold: int | None = Field(None, ge=1)
+    success_threshold: int | None = Field(None, ge=1)
+
+
+class Probes(_Strict):
+    liveness: Probe | None = None
+    readiness: Probe | None = None
+    startup: Probe | None = None
+
+
+KubeObject = dict[str, Any]
+
+
+class PodSettings(_Strict):
+    """Pod settings a cluster needs beyond the graph (unset: inherit, or Kubernetes' default).
+
+    In ``k8s`` they apply to every component; in a role's ``k8s`` they replace the
+    graph-wide value for that role. Lists and mappings use Kubernetes' own field names
+    inside (e.g. a toleration's ``operator``). The ``pod``, ``container`` and ``component``
+    mappings carry fields trtl does not model through import and export unchanged.
+    """
+
+    image: str | None = Field(None, description="Container image.")
+    working_dir: str | None = Field(None, description="Working directory in the image.")
+    node_selector: dict[str, str] | None = None
+    tolerations: list[KubeObject] | None = None
+    shared_memory: Arg | None = Field(None, description='/dev/shm size, e.g. "16Gi"; "0": none.')
+    volumes: list[KubeObject] | None = None
+    volume_mounts: list[KubeObject] | None = Field(None, description="Mounts in the container.")
+    labels: dict[str, str] | None = Field(None, description="Labels of the generated pods.")
+    annotations: dict[str, str] | None = Field(None, description="Annotations of the pods.")
+    image_pull_secrets: list[str] | None = Field(None, description="Secret names.")
+    probes: Probes | None = None
+    env_refs: list[KubeObject] | None = Field(
+        None, description="Environment entries with valueFrom (Secret or ConfigMap keys)."
+    )
+    pod: KubeObject | None = Field(None, description="More pod spec fields, carried as they are.")
+    container: KubeObject | None = Field(None, description="More main-container fields.")
+    component: KubeObject | None = Field(None, description="More DGD component fields.")
+
+
+class RoleK8s(PodSettings):
+    """Per-role Kubernetes settings: they replace the graph-wide ones for this role."""
+
+    resources: ResourceSpec | None = Field(None, description="CPU and memory of this role.")
+
+
+class K8sSettings(PodSettings):
+    """What only the cluster needs: image, secrets, resources and pod settings."""
 
     image: str | None = Field(None, description="Container image; required to export.")
+    working_dir: str | None = Field("/workspace", description="Working directory in the image.")
     hf_token_secret: str | None = Field(
         "hf-token-secret", description="Secret holding HF_TOKEN, referenced by workers."
     )
+    namespace: str | None = Field(None, description="Kubernetes namespace of the deployment.")
     frontend_resources: ResourceSpec = Field(default_factory=_seed_frontend_resources)
     worker_resources: ResourceSpec = Field(default_factory=_seed_worker_resources)
+    spec: KubeObject | None = Field(None, description="More DGD spec fields, carried as they are.")
+    metadata: KubeObject | None = Field(None, description="Labels/annotations of the DGD itself.")
 
 
 class Profile(_Strict):
@@ -202,6 +269,11 @@ class Profile(_Strict):
     )
     stop_grace: float = Field(
         30.0, ge=0, le=3600, description="Local only: seconds to drain before SIGKILL on stop."
+    )
+    share_gpus: bool = Field(
+        False,
+        description="Local only: let several workers share a GPU when there are too few "
+        "(development; timings are not representative). Never exported.",
     )
 
     @property

@@ -49,11 +49,23 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import plan, profiles, schema
+    from . import chat, doctor, down, export, import_, logs, plan, profiles, ps, schema, status, up
 
-    cli.add_command(plan.plan)
-    cli.add_command(profiles.profiles)
-    cli.add_command(schema.schema)
+    for command in (
+        plan.plan,
+        up.up,
+        status.status,
+        logs.logs,
+        chat.chat,
+        down.down,
+        ps.ps,
+        export.export,
+        import_.import_,
+        doctor.doctor,
+        profiles.profiles,
+        schema.schema,
+    ):
+        cli.add_command(command)
 
 
 _register()

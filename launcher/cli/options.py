@@ -30,14 +30,42 @@ def profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def load(profile_ref: str, engine: str | None, model: str | None, overrides: tuple[str, ...]):
-    """Resolve a profile reference with the shared options applied."""
-    from profiles.loader import load_profile
+    """Resolve a profile reference with the shared options applied.
 
+    A DynamoGraphDeployment file works wherever a profile does: it is imported on the fly
+    (k8s_export is loaded only then, so plain profiles stay fast).
+    """
+    from pathlib import Path
+
+    from profiles.loader import is_file_reference, load_profile
+
+    path = Path(profile_ref).expanduser()
+    if is_file_reference(profile_ref) and path.is_file():
+        from k8s_export import is_kubernetes_file
+
+        if is_kubernetes_file(path):
+            from k8s_export import load_dgd
+
+            from .output import note_line
+
+            notes: list[str] = []
+            profile = load_dgd(path, overrides=overrides, model=model, engine=engine, notes=notes)
+            for note in notes:
+                note_line(note)
+            return profile
     return load_profile(profile_ref, overrides=overrides, model=model, engine=engine)
 
 
 def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the options that shape a local plan: --name, --port, --gpus, --python."""
+    """Add the options that shape a local plan: --name, --port, --gpus, --share-gpus, --python."""
+    func = click.option(
+        "--share-gpus",
+        "share_gpus",
+        is_flag=True,
+        default=False,
+        help="Let workers share GPUs when there are too few (development only: the KV-cache "
+        "memory fraction is split; timings are not representative).",
+    )(func)
     func = click.option(
         "--python",
         "python",
@@ -57,7 +85,7 @@ def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def plan_for(profile, *, name, port, gpus, python):
+def plan_for(profile, *, name, port, gpus, python, share_gpus=False):
     """Build the local plan from the shared plan options. Raises TrtlError subclasses."""
     import os
 
@@ -69,5 +97,6 @@ def plan_for(profile, *, name, port, gpus, python):
         gpus=gpus,
         python=python,
         inherited_cvd=os.environ.get("CUDA_VISIBLE_DEVICES"),
+        share_gpus=share_gpus,
     )
     return build_plan(profile, options)

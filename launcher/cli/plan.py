@@ -26,14 +26,17 @@ def plan(
     port: int | None,
     gpus: str | None,
     python: str | None,
+    share_gpus: bool,
     as_json: bool,
 ) -> None:
-    """Show the processes PROFILE runs: argv, env, GPUs, ports and run directory.
+    """Show the processes PROFILE runs: argv, env, GPUs (and why), ports and run directory.
 
     PROFILE is a built-in or user profile name (see `trtl profiles`) or a YAML file.
     """
     profile = load(profile_ref, engine, model, overrides)
-    result = plan_for(profile, name=name, port=port, gpus=gpus, python=python)
+    result = plan_for(
+        profile, name=name, port=port, gpus=gpus, python=python, share_gpus=share_gpus
+    )
     for note in result.notes:
         note_line(note)
     if as_json:
@@ -53,7 +56,9 @@ def _print_plan(result) -> None:
         f"{style('run dir', **bold)}     {result.run_dir.root}",
     ]
     if result.gpu_source:
-        out.append(f"{style('gpus', **bold)}        from {result.gpu_source}")
+        shared = ", shared (--share-gpus)" if result.gpu_shared else ""
+        out.append(f"{style('gpus', **bold)}        from {result.gpu_source}{shared}")
+        out.extend(f"            skipped: {reason}" for reason in result.gpu_skipped.values())
     width = max(len(proc.name) for proc in result.processes)
     for proc in result.processes:
         where = f"GPU {','.join(map(str, proc.gpus))}" if proc.gpus else "no GPU"
@@ -63,6 +68,8 @@ def _print_plan(result) -> None:
             f"{style(proc.name.ljust(width), fg='green', bold=True)}  "
             f"role {proc.role}{f' ({proc.mode})' if proc.mode else ''}, {where}, ports {ports}"
         )
+        if proc.gpu_reason:
+            out.append(f"  why   {proc.gpu_reason}")
         out.append(f"  argv  {shlex.join(proc.argv)}")
         for key, value in proc.env.items():
             out.append(f"  env   {key}={shlex.quote(value)}")

@@ -57,9 +57,7 @@ def up(
     from launcher import running
 
     profile = load(profile_ref, engine, model, overrides)
-    plan = plan_for(
-        profile, name=name, port=port, gpus=gpus, python=python, share_gpus=share_gpus
-    )
+    plan = plan_for(profile, name=name, port=port, gpus=gpus, python=python, share_gpus=share_gpus)
     running.refuse_if_running(plan)
     grace = profile.stop_grace if grace is None else grace
     if not supervise:

@@ -7,11 +7,7 @@ the model, sends a real chat completion, and stops every process group.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -21,32 +17,9 @@ import pytest
 from launcher.plan import PlanOptions, build_plan
 from launcher.ports import free_ports
 from profiles.loader import load_profile
+from tests.e2e.procs import pgid, start, stop, wait_listed
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _start(plan, home: Path) -> list[subprocess.Popen]:
-    plan.run_dir.discovery.mkdir(parents=True)
-    procs = []
-    for proc in plan.processes:
-        log = (plan.run_dir.root / f"{proc.name}.log").open("wb")
-        # HOME is private: the frontend caches model cards under $HOME/.cache/dynamo.
-        env = {**os.environ, **proc.env, "HOME": str(home), "PYTHONUNBUFFERED": "1"}
-        env.pop("NATS_SERVER", None)
-        procs.append(
-            subprocess.Popen(
-                proc.argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        )
-    return procs
-
-
-def _stop(procs: list[subprocess.Popen]) -> None:
-    for p in procs:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(p.pid, signal.SIGKILL)
-    for p in procs:
-        p.wait(timeout=10)
 
 
 @pytest.mark.parametrize("name", ["agg_router", "disagg_router"])
@@ -56,21 +29,10 @@ def test_planned_graph_serves_a_chat(name, tiny_model, tmp_path):
         name, engine="mocker", model=str(tiny_model), overrides=["mocker.speedup_ratio=1000"]
     )
     plan = build_plan(profile, PlanOptions(deployment=f"e2e-{name}", http_port=port))
-    procs = _start(plan, tmp_path)
+    procs = start(plan, tmp_path)
     try:
         url = plan.frontend_url
-        deadline = time.monotonic() + 60
-        listed = False
-        while time.monotonic() < deadline and not listed:
-            dead = [p.args[2:4] for p in procs if p.poll() is not None]
-            assert not dead, f"exited early: {dead}; logs in {plan.run_dir.root}"
-            try:
-                models = httpx.get(f"{url}/v1/models", timeout=2).json()["data"]
-                listed = any(m["id"] == profile.served_name for m in models)
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        assert listed, f"model never listed; logs in {plan.run_dir.root}"
+        wait_listed(plan, procs)
         reply = httpx.post(
             f"{url}/v1/chat/completions",
             json={
@@ -94,14 +56,7 @@ def test_planned_graph_serves_a_chat(name, tiny_model, tmp_path):
         planned = {port for proc in plan.processes for port in proc.ports.values()}
         assert not planned & set(tcp), "planned ports must listen on loopback only"
     finally:
-        _stop(procs)
+        stop(procs)
     groups = {p.pid for p in procs}
-    left = [q.pid for q in psutil.process_iter() if _pgid(q.pid) in groups]
+    left = [q.pid for q in psutil.process_iter() if pgid(q.pid) in groups]
     assert not left, f"processes left behind: {left}"
-
-
-def _pgid(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except ProcessLookupError:
-        return None

@@ -12,11 +12,12 @@ import ctypes
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import pytest
 
-from launcher.gpus import Gpu, Inventory, read_inventory
+from launcher.gpus import Gpu, GpuProcess, Inventory, read_inventory
 
 MIB = 1024 * 1024
 
@@ -179,3 +180,120 @@ def test_missing_pynvml_gives_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     assert inventory.gpus == ()
     assert inventory.reason is not None
     assert inventory.reason.startswith("nvidia-ml-py is not installed")
+
+
+# --- the richer NVML answers: versions, capability, MIG, NVLink, processes ---------------
+
+
+def rich_nvml(monkeypatch: pytest.MonkeyPatch, *, nvlink: bool = True) -> FakeNvml:
+    """Two H100s joined by NVLink; GPU 1 has MIG on and two processes on it."""
+    nvml = FakeNvml(two_h200s())
+    fake = nvml.module()
+    devices = nvml.devices
+    fake.NVML_P2P_CAPS_INDEX_NVLINK = 4  # type: ignore[attr-defined]
+    fake.NVML_P2P_STATUS_OK = 0  # type: ignore[attr-defined]
+    fake.nvmlSystemGetDriverVersion = lambda: "580.159.04"  # type: ignore[attr-defined]
+    fake.nvmlSystemGetCudaDriverVersion = lambda: 13000  # type: ignore[attr-defined]
+    fake.nvmlDeviceGetCudaComputeCapability = lambda d: (9, 0)  # type: ignore[attr-defined]
+    fake.nvmlDeviceGetMigMode = lambda d: [int(d is devices[1]), 0]  # type: ignore[attr-defined]
+    fake.nvmlDeviceGetUtilizationRates = lambda d: SimpleNamespace(gpu=37, memory=5)  # type: ignore[attr-defined]
+
+    def p2p(a: FakeDevice, b: FakeDevice, caps: int) -> int:
+        assert caps == 4
+        return 0 if nvlink else 2  # 2: NVML_P2P_STATUS_CHIPSET_NOT_SUPPORTED
+
+    def compute(device: FakeDevice) -> list[SimpleNamespace]:
+        if device is devices[0]:
+            return []
+        # 2**64 - 1 is NVML_VALUE_NOT_AVAILABLE: memory hidden, e.g. in a container.
+        return [
+            SimpleNamespace(pid=4242, usedGpuMemory=1024 * MIB),
+            SimpleNamespace(pid=77, usedGpuMemory=2**64 - 1),
+        ]
+
+    def graphics(device: FakeDevice) -> list[SimpleNamespace]:
+        raise FakeNotSupported("Not Supported")
+
+    def process_name(pid: int) -> str:
+        if pid == 77:
+            raise FakeNVMLError("Not Found")
+        return "/usr/bin/python3"
+
+    fake.nvmlDeviceGetP2PStatus = p2p  # type: ignore[attr-defined]
+    fake.nvmlDeviceGetComputeRunningProcesses = compute  # type: ignore[attr-defined]
+    fake.nvmlDeviceGetGraphicsRunningProcesses = graphics  # type: ignore[attr-defined]
+    fake.nvmlSystemGetProcessName = process_name  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    return nvml
+
+
+def test_reads_versions_capability_mig_nvlink_and_processes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rich_nvml(monkeypatch)
+
+    inventory = read_inventory()
+
+    assert (inventory.driver_version, inventory.cuda_driver_version) == ("580.159.04", "13.0")
+    first, second = inventory.gpus
+    assert first.compute_capability == (9, 0)
+    assert (first.mig_enabled, second.mig_enabled) == (False, True)
+    assert (first.nvlink_peers, second.nvlink_peers) == (frozenset({1}), frozenset({0}))
+    assert first.processes == ()
+    assert second.processes == (GpuProcess(77, None, None), GpuProcess(4242, 1024, "python3"))
+    assert second.utilization_percent == 37
+    assert second.memory_free_mib == 143771 - 512
+
+
+def test_no_nvlink_means_no_peers(monkeypatch: pytest.MonkeyPatch) -> None:
+    rich_nvml(monkeypatch, nvlink=False)
+
+    assert all(gpu.nvlink_peers == frozenset() for gpu in read_inventory().gpus)
+
+
+def test_unanswered_optional_questions_leave_the_gpu_usable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Queries an old driver lacks or refuses read as unknown; the GPU stays in the inventory."""
+    nvml = FakeNvml(two_h200s())
+    fake = nvml.module()
+
+    def refuse(*args: object) -> None:
+        raise FakeNotSupported("Not Supported")
+
+    for query in (
+        "nvmlSystemGetDriverVersion",
+        "nvmlDeviceGetCudaComputeCapability",
+        "nvmlDeviceGetMigMode",
+        "nvmlDeviceGetComputeRunningProcesses",
+        "nvmlDeviceGetUtilizationRates",
+        "nvmlDeviceGetP2PStatus",
+    ):
+        setattr(fake, query, refuse)
+    fake.NVML_P2P_CAPS_INDEX_NVLINK = 4  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+
+    inventory = read_inventory()
+
+    assert [gpu.index for gpu in inventory.gpus] == [0, 1]
+    assert inventory.driver_version is None
+    gpu = inventory.gpus[0]
+    assert (gpu.compute_capability, gpu.mig_enabled, gpu.processes) == (None, False, ())
+    assert gpu.utilization_percent is None
+
+
+def test_describe_names_the_process() -> None:
+    assert GpuProcess(4242, 1024, "python3").describe() == "python3 (pid 4242, 1024 MiB)"
+    assert GpuProcess(77, None).describe() == "a process (pid 77)"
+
+
+@pytest.mark.skipif(_has_nvidia_driver(), reason="this machine has an NVIDIA driver")
+def test_validation_script_says_why_it_cannot_run_without_gpus(tmp_path) -> None:
+    """scripts/validate_gpus.py is the proof on real GPUs; here it must stop cleanly."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "validate_gpus.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path)], capture_output=True, text=True
+    )
+    assert done.returncode == 1, done.stderr
+    assert "no GPU: no NVIDIA driver: libnvidia-ml.so.1 not found" in done.stdout
+    assert "Traceback" not in done.stderr

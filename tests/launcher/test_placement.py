@@ -8,13 +8,25 @@ from __future__ import annotations
 
 import pytest
 
-from launcher.gpus import Gpu, Inventory
-from launcher.placement import Demand, Placement, cuda_visible_devices, place, select_gpus
+from launcher.gpus import Gpu, GpuProcess, Inventory
+from launcher.placement import (
+    Demand,
+    Placement,
+    cuda_visible_devices,
+    place,
+    select_gpus,
+    unusable,
+)
 from profiles.errors import PlacementError
 
 NO_DRIVER = "no NVIDIA driver: libnvidia-ml.so.1 not found"
 HINT = (
     "Run it with --engine mocker to try the graph without GPUs, or choose other GPUs with --gpus."
+)
+# Where the GPUs there are could hold the graph if shared, the hint names --share-gpus first.
+SHARE_HINT = (
+    "Run it with --share-gpus to pack the workers onto fewer GPUs (development only), "
+    "with --engine mocker to try the graph without GPUs, or choose other GPUs with --gpus."
 )
 
 
@@ -67,12 +79,18 @@ def test_disagg_router_uses_three_gpus_in_order() -> None:
     assert placed(result) == {"prefill-0": [0], "decode-0": [1], "decode-1": [2]}
 
 
-def test_tensor_parallel_replica_gets_contiguous_gpus() -> None:
+def test_tensor_parallel_replica_picks_first_then_one_gpu_replicas() -> None:
+    """Larger replicas choose first, so a one-GPU replica never splits a set they need."""
     demands = [Demand("prefill-0", 1), Demand("decode-0", 2)]
 
     result = place(demands, inventory(8).gpus, profile="disagg_tp2", source="all GPUs")
 
-    assert placed(result) == {"prefill-0": [0], "decode-0": [1, 2]}
+    assert placed(result) == {"prefill-0": [2], "decode-0": [0, 1]}
+    assert list(result.assignments) == ["prefill-0", "decode-0"]  # profile order kept
+    assert result.reasons == {
+        "decode-0": "no 2 GPUs joined by NVLink are left; GPUs 0,1 talk over PCIe",
+        "prefill-0": "a GPU of its own",
+    }
 
 
 def test_eight_gpus_hold_four_replicas_of_two() -> None:
@@ -101,12 +119,17 @@ def test_assignment_follows_the_selected_order() -> None:
 
 
 def too_few(
-    demands: list[Demand], gpus: tuple[Gpu, ...], *, source: str, why_empty: str | None = None
+    demands: list[Demand],
+    gpus: tuple[Gpu, ...],
+    *,
+    source: str,
+    why_empty: str | None = None,
+    hint: str = SHARE_HINT,
 ) -> PlacementError:
     """Place a "disagg" graph that cannot fit; check the hint and return the error."""
     with pytest.raises(PlacementError) as caught:
         place(demands, gpus, profile="disagg", source=source, why_empty=why_empty)
-    assert caught.value.hint == HINT
+    assert caught.value.hint == hint
     assert caught.value.exit_code == 2
     return caught.value
 
@@ -116,8 +139,9 @@ def test_too_few_hint_names_the_role_with_replicas_to_lower() -> None:
     with pytest.raises(PlacementError) as caught:
         place(demands, inventory(2).gpus, profile="disagg_router", source="all GPUs")
     assert caught.value.hint == (
-        "Run it with --engine mocker to try the graph without GPUs, or choose other GPUs with "
-        "--gpus, or fewer replicas with --set workers.prefill.replicas=1."
+        "Run it with --share-gpus to pack the workers onto fewer GPUs (development only), "
+        "with --engine mocker to try the graph without GPUs, choose other GPUs with --gpus, "
+        "or fewer replicas with --set workers.prefill.replicas=1."
     )
 
 
@@ -154,7 +178,7 @@ def test_too_few_gpus_selected_by_cuda_visible_devices() -> None:
 def test_no_gpu_selected_by_empty_cuda_visible_devices() -> None:
     gpus, source = select_gpus(inventory(2), None, "")
 
-    error = too_few(replicas("prefill-0", "decode-0"), gpus, source=source)
+    error = too_few(replicas("prefill-0", "decode-0"), gpus, source=source, hint=HINT)
 
     assert error.message == (
         'disagg needs 2 GPUs, but none is selected by CUDA_VISIBLE_DEVICES="": '
@@ -166,7 +190,7 @@ def test_no_gpu_on_the_machine_quotes_the_reason() -> None:
     machine = inventory(0, NO_DRIVER)
     gpus, source = select_gpus(machine, None, None)
 
-    error = too_few(replicas("worker-0"), gpus, source=source, why_empty=machine.reason)
+    error = too_few(replicas("worker-0"), gpus, source=source, why_empty=machine.reason, hint=HINT)
 
     assert error.message == (
         "disagg needs 1 GPU, this machine has no GPU "
@@ -175,7 +199,7 @@ def test_no_gpu_on_the_machine_quotes_the_reason() -> None:
 
 
 def test_no_gpu_without_a_reason() -> None:
-    error = too_few(replicas("worker-0"), (), source="all GPUs")
+    error = too_few(replicas("worker-0"), (), source="all GPUs", hint=HINT)
 
     assert error.message == "disagg needs 1 GPU, this machine has no GPU: worker-0 needs 1."
 
@@ -360,3 +384,222 @@ def test_each_replica_gets_its_own_cuda_visible_devices() -> None:
         "decode-0": "0,1",
         "decode-1": "2,3",
     }
+
+
+# --- NVLink topology ----------------------------------------------------------------------
+
+
+def islands(*groups: range, busy: dict[int, int] | None = None) -> tuple[Gpu, ...]:
+    """GPUs whose NVLink peers are the other GPUs of their group (an NVLink island)."""
+    busy = busy or {}
+    gpus = []
+    for group in groups:
+        for i in group:
+            gpus.append(
+                Gpu(
+                    i, uuid(i), "NVIDIA H100 80GB HBM3", 81559, busy.get(i, 0),
+                    nvlink_peers=frozenset(set(group) - {i}),
+                )
+            )  # fmt: skip
+    return tuple(sorted(gpus, key=lambda gpu: gpu.index))
+
+
+TWO_ISLANDS = (range(0, 4), range(4, 8))  # 8 GPUs: NVLink within 0-3 and within 4-7
+
+
+def test_tensor_parallel_replicas_stay_inside_an_nvlink_island() -> None:
+    demands = [Demand("prefill-0", 1), *replicas("decode-0", "decode-1", gpus=4)]
+
+    with_room = place(demands[1:], islands(*TWO_ISLANDS), profile="agg_tp4", source=ALL)
+    assert placed(with_room) == {"decode-0": [0, 1, 2, 3], "decode-1": [4, 5, 6, 7]}
+    assert with_room.reasons["decode-1"] == "GPUs 4,5,6,7 are joined by NVLink"
+
+    # A one-GPU replica first in the profile would split island 0-3 if it picked first.
+    gpus = islands(*TWO_ISLANDS)
+    result = place([Demand("prefill-0", 1), Demand("decode-0", 4)], gpus, profile="x", source=ALL)
+    assert placed(result) == {"prefill-0": [4], "decode-0": [0, 1, 2, 3]}
+
+
+def test_nvlink_set_is_found_across_the_selection_order() -> None:
+    """--gpus 0,4,1,5 interleaves two islands; each TP-2 replica still gets an NVLink pair."""
+    machine = Inventory(islands(*TWO_ISLANDS))
+    gpus, source = select_gpus(machine, "0,4,1,5", None)
+
+    result = place(replicas("decode-0", "decode-1", gpus=2), gpus, profile="x", source=source)
+
+    assert placed(result) == {"decode-0": [0, 1], "decode-1": [4, 5]}
+
+
+def test_no_nvlink_set_left_falls_back_to_pcie_and_says_so() -> None:
+    gpus = islands(range(0, 2), range(2, 3), range(3, 4))  # NVLink only between 0 and 1
+
+    result = place(replicas("decode-0", "decode-1", gpus=2), gpus, profile="x", source=ALL)
+
+    assert placed(result) == {"decode-0": [0, 1], "decode-1": [2, 3]}
+    assert result.reasons["decode-1"] == (
+        "no 2 GPUs joined by NVLink are left; GPUs 2,3 talk over PCIe"
+    )
+
+
+# --- busy GPUs and MIG -------------------------------------------------------------------
+
+ALL = "all GPUs"
+
+
+def busy_gpu(index: int, used_mib: int, *users: GpuProcess, mig: bool = False) -> Gpu:
+    return Gpu(
+        index, uuid(index), "NVIDIA H100 80GB HBM3", 81559, used_mib,
+        mig_enabled=mig, processes=users,
+    )  # fmt: skip
+
+
+def test_busy_gpu_is_skipped_and_the_plan_says_why() -> None:
+    gpus = (busy_gpu(0, 40960, GpuProcess(4242, 40448, "python3")), busy_gpu(1, 0), busy_gpu(2, 0))
+    demands = [Demand("prefill-0", 1, 0.85), Demand("decode-0", 1, 0.85)]
+
+    result = place(demands, gpus, profile="disagg", source=ALL)
+
+    assert placed(result) == {"prefill-0": [1], "decode-0": [2]}
+    assert result.skipped == {
+        0: "GPU 0 is busy: python3 (pid 4242, 40448 MiB) uses 40960 of its 81559 MiB, "
+        "more than the 12233 MiB (15%) that free_gpu_memory_fraction 0.85 leaves free"
+    }
+
+
+def test_memory_within_what_the_engine_leaves_free_is_not_busy() -> None:
+    # 0.85 leaves 12233 MiB of 81559 free: a 600 MiB driver context or a small job fits.
+    gpus = (busy_gpu(0, 12233, GpuProcess(7, 11000, "jupyter")),)
+
+    result = place([Demand("worker-0", 1, 0.85)], gpus, profile="agg", source=ALL)
+
+    assert placed(result) == {"worker-0": [0]}
+    assert result.skipped == {}
+
+
+def test_busy_gpu_leaving_too_few_is_refused_naming_the_process() -> None:
+    gpus = (busy_gpu(0, 70000, GpuProcess(4242, 69000, "python3")), busy_gpu(1, 0))
+    demands = [Demand("prefill-0", 1, 0.85), Demand("decode-0", 1, 0.85)]
+
+    with pytest.raises(PlacementError) as caught:
+        place(demands, gpus, profile="disagg", source="--gpus 0,1")
+
+    assert caught.value.message == (
+        "disagg needs 2 GPUs, but only 1 of the 2 GPUs selected by --gpus 0,1 is usable: "
+        "GPU 0 is busy: python3 (pid 4242, 69000 MiB) uses 70000 of its 81559 MiB, more than "
+        "the 12233 MiB (15%) that free_gpu_memory_fraction 0.85 leaves free."
+    )
+    assert caught.value.hint == (
+        "Stop the process using the busy GPU, run it with --share-gpus to pack the workers "
+        "onto fewer GPUs (development only), with --engine mocker to try the graph without "
+        "GPUs, or choose other GPUs with --gpus."
+    )
+
+
+def test_busy_without_listed_processes_still_says_how_much() -> None:
+    gpus = (busy_gpu(0, 80000),)
+
+    with pytest.raises(PlacementError) as caught:
+        place([Demand("worker-0", 1, 0.9)], gpus, profile="agg", source=ALL)
+
+    assert caught.value.message == (
+        "agg needs 1 GPU, but no GPU on this machine is usable: GPU 0 is busy: "
+        "processes NVML does not list use 80000 of its 81559 MiB, more than the 8155 MiB "
+        "(10%) that free_gpu_memory_fraction 0.9 leaves free."
+    )
+
+
+def test_the_strictest_fraction_of_the_graph_decides_busy() -> None:
+    gpus = (busy_gpu(0, 10000), busy_gpu(1, 0))
+    lenient = [Demand("prefill-0", 1, 0.5), Demand("decode-0", 1, 0.5)]
+    strict = [Demand("prefill-0", 1, 0.5), Demand("decode-0", 1, 0.95)]
+
+    assert place(lenient, gpus, profile="d", source=ALL).skipped == {}
+    with pytest.raises(PlacementError):
+        place(strict, gpus, profile="d", source=ALL)
+
+
+def test_mig_gpu_is_skipped() -> None:
+    gpus = (busy_gpu(0, 0, mig=True), busy_gpu(1, 0))
+
+    result = place(replicas("worker-0"), gpus, profile="agg", source=ALL)
+
+    assert placed(result) == {"worker-0": [1]}
+    assert result.skipped == {
+        0: "GPU 0 has MIG mode on, and trtl places whole GPUs only "
+        "(turn it off with: sudo nvidia-smi -i 0 -mig 0)"
+    }
+
+
+def test_mig_everywhere_is_refused() -> None:
+    gpus = (busy_gpu(0, 0, mig=True),)
+
+    with pytest.raises(PlacementError) as caught:
+        place(replicas("worker-0"), gpus, profile="agg", source=ALL, share=True)
+
+    assert caught.value.message.startswith(
+        "agg needs 1 GPU, but no GPU on this machine is usable: GPU 0 has MIG mode on"
+    )
+    assert "--share-gpus" not in str(caught.value)  # sharing cannot help: nothing is usable
+
+
+def test_unusable_is_none_for_memory_the_gpu_does_not_report() -> None:
+    assert unusable(Gpu(0, uuid(0), "NVIDIA GB10", 0, 0), 0.9) is None
+
+
+# --- sharing GPUs (--share-gpus) ----------------------------------------------------------
+
+
+def test_share_packs_disagg_onto_one_gpu_and_splits_the_fraction() -> None:
+    demands = [Demand("prefill-0", 1, 0.85), Demand("decode-0", 1, 0.85)]
+
+    result = place(demands, inventory(1).gpus, profile="disagg", source=ALL, share=True)
+
+    assert placed(result) == {"prefill-0": [0], "decode-0": [0]}
+    assert result.shared
+    assert result.fractions == {"prefill-0": 0.42, "decode-0": 0.42}
+    assert result.reasons["prefill-0"] == (
+        "shares GPU 0 with decode-0; KV-cache memory fraction 0.85 / 2 = 0.42"
+    )
+
+
+def test_share_spreads_by_load_and_leaves_lone_replicas_alone() -> None:
+    demands = [Demand(name, 1, 0.9) for name in ("prefill-0", "prefill-1", "decode-0")]
+
+    result = place(demands, inventory(2).gpus, profile="disagg_router", source=ALL, share=True)
+
+    assert placed(result) == {"prefill-0": [0], "prefill-1": [1], "decode-0": [0]}
+    # prefill-1 has GPU 1 alone: it keeps its own fraction, so only one replica of the
+    # prefill role changes; the plan then writes per-replica engine configs.
+    assert result.fractions == {"prefill-0": 0.45, "decode-0": 0.45}
+
+
+def test_share_is_not_used_when_whole_gpus_suffice() -> None:
+    demands = replicas("prefill-0", "decode-0")
+
+    result = place(demands, inventory(2).gpus, profile="disagg", source=ALL, share=True)
+
+    assert placed(result) == {"prefill-0": [0], "decode-0": [1]}
+    assert not result.shared
+
+
+def test_share_cannot_fit_a_replica_wider_than_the_machine() -> None:
+    demands = [Demand("prefill-0", 1), Demand("decode-0", 2)]
+
+    with pytest.raises(PlacementError) as caught:
+        place(demands, inventory(1).gpus, profile="disagg", source=ALL, share=True)
+
+    assert caught.value.message == (
+        "disagg needs 2 GPUs even with --share-gpus, because decode-0 spans 2 GPUs, "
+        "but only 1 usable GPU is."
+    )
+    assert caught.value.hint == HINT
+
+
+def test_share_skips_busy_gpus_too() -> None:
+    gpus = (busy_gpu(0, 70000, GpuProcess(1, 69000, "python3")), busy_gpu(1, 0))
+    demands = [Demand("prefill-0", 1, 0.85), Demand("decode-0", 1, 0.85)]
+
+    result = place(demands, gpus, profile="disagg", source=ALL, share=True)
+
+    assert placed(result) == {"prefill-0": [1], "decode-0": [1]}
+    assert list(result.skipped) == [0]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 
-from launcher.gpus import Gpu, Inventory
+from launcher.gpus import Gpu, GpuProcess, Inventory
 from launcher.plan import PlanOptions, build_plan
 from profiles.engines import component_specs
 from profiles.errors import PlacementError, ProfileError
@@ -169,3 +170,108 @@ def test_json_form_keeps_its_keys():
     assert {"deployment", "frontend_url", "run_dir", "processes"} <= set(data)
     for proc in data["processes"]:
         assert {"name", "role", "argv", "env", "gpus", "ports"} <= set(proc)
+
+
+# --- sharing GPUs and busy GPUs ----------------------------------------------------------
+
+
+def test_disagg_on_one_gpu_is_refused_naming_share_gpus():
+    with pytest.raises(PlacementError) as info:
+        plan_of("disagg", gpus=1)
+    assert info.value.message == (
+        "disagg needs 2 GPUs, this machine has 1: prefill-0 needs 1, decode-0 needs 1."
+    )
+    assert "--share-gpus" in info.value.hint
+
+
+def test_share_gpus_packs_disagg_on_one_gpu_with_own_engine_configs():
+    plan = plan_of("disagg", gpus=1, options=PlanOptions(share_gpus=True))
+    workers = {p.name: p for p in plan.processes if p.gpus}
+    assert {name: p.gpus for name, p in workers.items()} == {"prefill-0": [0], "decode-0": [0]}
+    assert plan.gpu_shared
+    assert any("timings are not representative" in note for note in plan.notes)
+    engine = plan.run_dir.engine_configs
+    assert set(plan.files) == {engine / "prefill-0.yaml", engine / "decode-0.yaml"}
+    for name, proc in workers.items():
+        path = proc.argv[proc.argv.index("--extra-engine-args") + 1]
+        assert path == str(engine / f"{name}.yaml")
+        config = plan.files[engine / f"{name}.yaml"]
+        assert config["kv_cache_config"] == {"free_gpu_memory_fraction": 0.42}
+        assert proc.gpu_memory_fraction == 0.42
+        assert config["max_num_tokens"] == 8192  # the rest of the role's config is kept
+    # The profile itself is untouched: the export keeps 0.85 and whole GPUs.
+    assert plan.profile.workers["decode"].engine_config["kv_cache_config"] == {
+        "free_gpu_memory_fraction": 0.85
+    }
+
+
+def test_share_gpus_as_a_profile_setting():
+    plan = plan_of("disagg", gpus=1, overrides=["share_gpus=true"])
+    assert plan.gpu_shared
+
+
+def test_replicas_of_one_role_with_different_fractions_get_their_own_files():
+    plan = plan_of("disagg_router", gpus=2, options=PlanOptions(share_gpus=True))
+    engine = plan.run_dir.engine_configs
+    argv = {
+        p.name: p.argv[p.argv.index("--extra-engine-args") + 1] for p in plan.processes if p.gpus
+    }
+    assert argv == {
+        "prefill-0": str(engine / "prefill-0.yaml"),  # shares GPU 0 with decode-0
+        "prefill-1": str(engine / "prefill.yaml"),  # GPU 1 alone: the role's own config
+        "decode-0": str(engine / "decode-0.yaml"),
+    }
+    assert plan.files[engine / "prefill.yaml"]["kv_cache_config"] == {
+        "free_gpu_memory_fraction": 0.85
+    }
+    assert plan.files[engine / "prefill-0.yaml"]["kv_cache_config"] == {
+        "free_gpu_memory_fraction": 0.42
+    }
+
+
+def test_share_without_an_engine_config_mapping_overrides_the_fraction(tmp_path):
+    own = tmp_path / "decode.yaml"
+    own.write_text("kv_cache_config:\n  free_gpu_memory_fraction: 0.6\n")
+    plan = plan_of(
+        "disagg",
+        gpus=1,
+        options=PlanOptions(share_gpus=True),
+        overrides=["workers.prefill.engine_config=null", f"workers.decode.engine_config={own}"],
+    )
+    args = {p.name: p.argv for p in plan.processes if p.gpus}
+    prefill = args["prefill-0"][args["prefill-0"].index("--override-engine-args") + 1]
+    decode = args["decode-0"][args["decode-0"].index("--override-engine-args") + 1]
+    # TensorRT-LLM's default 0.9 for the role without a config; 0.6 read from the file.
+    assert json.loads(prefill) == {
+        "cache_transceiver_config": {"backend": "DEFAULT"},
+        "kv_cache_config": {"free_gpu_memory_fraction": 0.45},
+    }
+    assert json.loads(decode)["kv_cache_config"] == {"free_gpu_memory_fraction": 0.3}
+    assert args["decode-0"][args["decode-0"].index("--extra-engine-args") + 1] == str(own)
+
+
+def test_share_gpus_with_the_mocker_says_there_is_nothing_to_share():
+    plan = plan_of("disagg", gpus=0, engine="mocker", options=PlanOptions(share_gpus=True))
+    assert any("nothing to share" in note for note in plan.notes)
+
+
+def test_busy_gpu_is_skipped_and_shown_in_the_json():
+    gpus = (
+        Gpu(0, "GPU-00000000", "H100", 81559, 60000, processes=(GpuProcess(99, 59000, "train"),)),
+        Gpu(1, "GPU-11111111", "H100", 81559, 500),
+        Gpu(2, "GPU-22222222", "H100", 81559, 500),
+    )
+    plan = build_plan(load_profile("disagg"), PlanOptions(), Inventory(gpus))
+    assert [p.gpus for p in plan.processes] == [[], [1], [2]]
+    data = plan.to_json()
+    assert data["gpu_placement"]["skipped"][0]["index"] == 0
+    assert "train (pid 99, 59000 MiB)" in data["gpu_placement"]["skipped"][0]["reason"]
+    assert data["processes"][1]["gpu_reason"] == "a GPU of its own"
+
+
+def test_python_from_the_profile_or_option_runs_every_process(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    plan = plan_of("agg", engine="mocker", overrides=("python=~/venv/bin/python",))
+    assert {p.argv[0] for p in plan.processes} == {str(tmp_path / "venv/bin/python")}
+    chosen = plan_of("agg", engine="mocker", options=PlanOptions(python="/opt/py/bin/python"))
+    assert {p.argv[0] for p in chosen.processes} == {"/opt/py/bin/python"}

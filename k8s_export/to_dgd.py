@@ -1,0 +1,228 @@
+"""Profile → DynamoGraphDeployment (plus the engine-config ConfigMap), as plain dicts.
+
+Each role's command and arguments come from the engine table (``profiles.engines``), the
+same call the local plan makes; only the engine-config directory differs (the mounted
+ConfigMap instead of the run directory). What the cluster adds is listed in
+``profiles.identity.CLUSTER_ONLY``: image, working directory, resources, the HF token
+Secret reference, the ConfigMap mount and the pod settings of the profile's ``k8s``
+sections. The mocker runs in the same runtime image (every Dynamo image ships
+``dynamo.mocker``) and asks for no GPU.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from profiles.engines import ComponentSpec, component_specs, worker_spec
+from profiles.errors import ExportError
+from profiles.legacy import translate_env
+from profiles.schema import Profile, RoleK8s
+
+from . import configmaps, pods
+from .names import MAX_COMPONENTS, ApiVersion, api_version, dns_label, k8s_name
+from .shapes import Component, Graph, check_pass_through, to_document
+
+PYTHON = "python3"  # the interpreter of Dynamo's runtime images
+# Environment variables whose literal value would put a secret into the export.
+SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|CREDENTIALS?)$", re.I)
+TYPES = {"agg": "worker", "prefill": "prefill", "decode": "decode"}
+
+
+def render(
+    profile: Profile,
+    *,
+    version: str = "v1beta1",
+    image: str | None = None,
+    name: str | None = None,
+    namespace: str | None = None,
+) -> list[dict[str, Any]]:
+    """The objects to apply, in apply order: [ConfigMap,] DynamoGraphDeployment.
+
+    ``image``/``namespace`` replace the profile's ``k8s`` values, ``name`` the DGD's name
+    (default: the profile's). Raises ExportError (or ProfileError from the engine table).
+    """
+    from .residual import annotate
+    from .validate import check_structure
+
+    profile = with_cli_settings(profile, image=image, namespace=namespace)
+    docs = documents(profile, api_version(version), name=name)
+    annotate(docs, profile)
+    check_structure(docs)
+    return docs
+
+
+def with_cli_settings(profile: Profile, *, image: str | None, namespace: str | None) -> Profile:
+    """The profile with --image/--namespace applied, as import will read it back."""
+    updates = {k: v for k, v in (("image", image), ("namespace", namespace)) if v}
+    if not updates:
+        return profile
+    return profile.model_copy(update={"k8s": profile.k8s.model_copy(update=updates)})
+
+
+def render_notes(profile: Profile) -> list[str]:
+    """The engine table's notes for this profile (what the mocker leaves out, ...)."""
+    return [n for s in component_specs(profile, configmaps.MOUNT_DIR) for n in s.notes]
+
+
+def documents(profile: Profile, version: ApiVersion, name: str | None = None) -> list[dict]:
+    """The export without trtl's annotation and without the structural check."""
+    _refuse_secret_values(profile)
+    deployment = dns_label(name or profile.name, "deployment name")
+    specs = component_specs(profile, configmaps.MOUNT_DIR)
+    configs = _engine_configs(profile, specs)
+    cm_name = configmaps.configmap_name(deployment)
+    graph_env, _ = translate_env(profile.env, "env")
+    graph = Graph(
+        name=deployment,
+        namespace=profile.k8s.namespace,
+        metadata=dict(profile.k8s.metadata or {}),
+        backend="trtllm" if profile.engine == "trtllm" else None,
+        env=[*_env_list(graph_env), *(profile.k8s.env_refs or [])],
+        labels=dict(profile.k8s.labels or {}),
+        annotations=dict(profile.k8s.annotations or {}),
+        extra=dict(profile.k8s.spec or {}),
+        components=[
+            _component(profile, spec, graph_env, cm_name if spec.role in configs else None)
+            for spec in specs
+        ],
+    )
+    _check_names(graph, specs)
+    places = {_component_name(s): _place(s) for s in specs}
+    wrong = check_pass_through(graph, version, places)
+    if wrong:
+        raise ExportError(
+            f"{wrong[0]} is not a field of {version.api_version} that trtl can pass through.",
+            hint="It may belong to the other API version: try --api-version, or remove it.",
+        )
+    docs = [configmaps.configmap(cm_name, graph.namespace, configs)] if configs else []
+    return [*docs, to_document(graph, version)]
+
+
+def _component_name(spec: ComponentSpec) -> str:
+    return "frontend" if spec.component == "frontend" else k8s_name(spec.role)
+
+
+def _place(spec: ComponentSpec) -> str:
+    return "frontend" if spec.component == "frontend" else f"workers.{spec.role}"
+
+
+def _engine_configs(profile: Profile, specs: list[ComponentSpec]) -> dict[str, dict]:
+    configs: dict[str, dict] = {}
+    for spec in specs:
+        if spec.component != "worker":
+            continue
+        if spec.engine_config is not None:
+            configs[spec.role] = spec.engine_config
+            continue
+        role = profile.workers[spec.role]
+        if isinstance(role.engine_config, dict):
+            # The mocker imitates only part of the engine config; the whole TensorRT-LLM
+            # config still travels (mounted, unread), so import and --engine trtllm get it.
+            trtllm = profile.model_copy(update={"engine": "trtllm"})
+            plain = role.model_copy(update={"extra_args": []})
+            configs[spec.role] = worker_spec(
+                trtllm, spec.role, plain, configmaps.MOUNT_DIR
+            ).engine_config
+    return configs
+
+
+def _component(
+    profile: Profile, spec: ComponentSpec, graph_env: dict[str, str], cm_name: str | None
+) -> Component:
+    frontend = spec.component == "frontend"
+    own: RoleK8s = profile.frontend.k8s if frontend else profile.workers[spec.role].k8s
+    where = _place(spec) + ".k8s"
+    eff = pods.effective(profile.k8s, own)
+    container = _container(profile, spec, own, eff, graph_env, cm_name)
+    pods.pass_through(container, eff["container"], pods.CONTAINER_OWNED, f"{where}.container")
+    volumes = [configmaps.volume(cm_name, spec.role)] if cm_name else []
+    return Component(
+        name=_component_name(spec),
+        type="frontend" if frontend else TYPES[spec.mode or "agg"],
+        replicas=spec.replicas,
+        container=container,
+        pod=pods.pod(eff, volumes, where),
+        labels=dict(own.labels or {}),
+        annotations=dict(own.annotations or {}),
+        shared_memory=eff["shared_memory"],
+        extra=dict(eff["component"] or {}),
+    )
+
+
+def _container(
+    profile: Profile,
+    spec: ComponentSpec,
+    own: RoleK8s,
+    eff: dict[str, Any],
+    graph_env: dict[str, str],
+    cm_name: str | None,
+) -> dict[str, Any]:
+    """The main container: the engine table's command, plus what only the cluster adds."""
+    if not eff["image"]:
+        raise ExportError(
+            "No container image to export: set k8s.image in the profile or pass --image.",
+            hint="e.g. --image nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:<dynamo version>",
+        )
+    frontend = spec.component == "frontend"
+    container: dict[str, Any] = {"image": eff["image"]}
+    if eff["working_dir"]:
+        container["workingDir"] = eff["working_dir"]
+    container["command"] = [PYTHON, "-m", spec.module]
+    container["args"] = list(spec.args)
+    own_env = {k: v for k, v in spec.env.items() if graph_env.get(k) != v}
+    env = [*_env_list(own_env), *(own.env_refs or [])]
+    if env:
+        container["env"] = env
+    secret = profile.k8s.hf_token_secret
+    if secret and not frontend:
+        container["envFrom"] = [{"secretRef": {"name": secret}}]
+    graph_resources = profile.k8s.frontend_resources if frontend else profile.k8s.worker_resources
+    res = pods.resources(own.resources or graph_resources, spec.gpus)
+    if res:
+        container["resources"] = res
+    mounts = [*(eff["volume_mounts"] or []), *([configmaps.mount()] if cm_name else [])]
+    if mounts:
+        container["volumeMounts"] = mounts
+    container.update(pods.probes(eff["probes"], pods.PROBE_PORTS[spec.component]))
+    return container
+
+
+def _env_list(env: dict[str, str]) -> list[dict[str, str]]:
+    return [{"name": k, "value": v} for k, v in env.items()]
+
+
+def _refuse_secret_values(profile: Profile) -> None:
+    places = [("env", profile.env), ("frontend.env", profile.frontend.env)]
+    places += [(f"workers.{n}.env", r.env) for n, r in profile.workers.items()]
+    for where, env in places:
+        for key, value in env.items():
+            if SECRET_NAME.search(key) and value:
+                raise ExportError(
+                    f"{where}.{key} holds a secret value, and an export never contains one.",
+                    hint="Put it in a Kubernetes Secret and name it in k8s.hf_token_secret "
+                    "(or k8s.env_refs with valueFrom.secretKeyRef).",
+                )
+
+
+def _check_names(graph: Graph, specs: list[ComponentSpec]) -> None:
+    seen: dict[str, str] = {}
+    for component, spec in zip(graph.components, specs, strict=True):
+        if component.name in seen:
+            raise ExportError(
+                f"Roles {seen[component.name]!r} and {spec.role!r} both become the Kubernetes "
+                f"name {component.name!r}; rename one of them."
+            )
+        seen[component.name] = spec.role
+        dns_label(component.name, f"role {spec.role}")
+        service = f"{graph.name}-{component.name}"
+        if len(service) > 63:
+            raise ExportError(
+                f"The Service name {service!r} would be longer than 63 characters.",
+                hint="Pass a shorter --name, or shorten the role name.",
+            )
+    if len(graph.components) > MAX_COMPONENTS:
+        raise ExportError(
+            f"The graph has {len(graph.components)} components; a DynamoGraphDeployment "
+            f"holds at most {MAX_COMPONENTS}."
+        )

@@ -1,0 +1,49 @@
+"""``trtl doctor``: check the driver, GPUs, engine packages, ports, HF token and disk."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .output import style
+
+_COLOURS = {"ok": "green", "warning": "yellow", "error": "red"}
+
+
+@click.command()
+@click.option(
+    "--python",
+    "python",
+    default=None,
+    metavar="PATH",
+    help="Python that runs Dynamo (a venv's python); default: trtl's own.",
+)
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=8000, show_default=True,
+    help="Frontend HTTP port to check.",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.pass_context
+def doctor(ctx: click.Context, *, python: str | None, port: int, as_json: bool) -> None:
+    """Check this machine for running Dynamo graphs; say what to fix.
+
+    Looks at the NVIDIA driver and GPUs (MIG, NVLink, busy GPUs), the engine packages the
+    worker Python can import (ai-dynamo; TensorRT-LLM against the version Dynamo pins), free
+    ports, the Hugging Face token (never its value) and free disk for the model cache.
+    Exits 1 when any finding is an error.
+    """
+    from launcher.doctor import diagnose, to_json, worst_status
+
+    findings = diagnose(python=python, http_port=port)
+    if as_json:
+        click.echo(json.dumps(to_json(findings), indent=2))
+    else:
+        width = max(len(finding.check) for finding in findings)
+        for finding in findings:
+            status = style(finding.status.ljust(7), fg=_COLOURS[finding.status], bold=True)
+            click.echo(f"{status}  {finding.check.ljust(width)}  {finding.message}")
+            if finding.fix:
+                click.echo(f"{'':7}  {'':{width}}  fix: {finding.fix}")
+    if worst_status(findings) == "error":
+        ctx.exit(1)

@@ -1,0 +1,116 @@
+"""``trtl export --k8s``: write the graph ``trtl up`` runs as a DynamoGraphDeployment.
+
+The YAML goes to stdout or, with ``-o``, to a file written atomically (a temporary file
+renamed into place), so a failure never leaves half a file. Notes and the next kubectl
+commands go to stderr.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import click
+
+from .options import load, profile_options
+from .output import note_line
+
+
+@click.command()
+@click.argument("profile_ref", metavar="PROFILE", required=False)
+@click.option("--k8s", "k8s", is_flag=True, help="Write a Kubernetes DynamoGraphDeployment.")
+@click.option(
+    "--api-version",
+    "version",
+    default="v1beta1",
+    show_default=True,
+    metavar="v1beta1|v1alpha1",
+    help="DGD API version: v1beta1 (stored by the operator) or v1alpha1 (older examples).",
+)
+@click.option("--image", default=None, help="Container image (default: the profile's k8s.image).")
+@click.option("--name", default=None, help="DGD name (default: the profile's name).")
+@click.option("--namespace", default=None, help="Kubernetes namespace to write into the YAML.")
+@click.option("-o", "--output", default=None, metavar="FILE", help="Write to FILE, not stdout.")
+@click.option("--crd", default=None, metavar="FILE", help="Validate against this CRD first.")
+@click.option("--explain", is_flag=True, help="List what differs from the local run and exit.")
+@profile_options
+def export(
+    *,
+    profile_ref: str | None,
+    k8s: bool,
+    version: str,
+    image: str | None,
+    name: str | None,
+    namespace: str | None,
+    output: str | None,
+    crd: str | None,
+    explain: bool,
+    engine: str | None,
+    model: str | None,
+    overrides: tuple[str, ...],
+) -> None:
+    """Write PROFILE as the DynamoGraphDeployment (plus engine-config ConfigMap) it runs.
+
+    PROFILE is a profile name, a profile file or a DGD file. Each role runs the same
+    arguments as `trtl plan PROFILE` shows; `--explain` lists the few that differ.
+    """
+    from profiles.errors import ExportError
+
+    if explain:
+        from k8s_export import explain as explain_text
+
+        click.echo(explain_text())
+        return
+    if not k8s:
+        raise ExportError("trtl export needs a target: add --k8s (the only one today).")
+    if profile_ref is None:
+        raise ExportError("trtl export --k8s needs a PROFILE (a name, profile file or DGD file).")
+    import k8s_export
+
+    profile = load(profile_ref, engine, model, overrides)
+    docs = k8s_export.render(profile, version=version, image=image, name=name, namespace=namespace)
+    if crd:
+        k8s_export.check_crd(docs[-1], k8s_export.crd_schema(Path(crd), version), Path(crd))
+    text = k8s_export.export_yaml(docs, profile_ref)
+    for note in k8s_export.render_notes(profile):
+        note_line(note)
+    if output:
+        write_atomically(Path(output), text)
+    else:
+        click.echo(text, nl=False)
+    _next_steps(docs[-1], profile.k8s.hf_token_secret, output)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same directory."""
+    import os
+    import tempfile
+
+    from profiles.errors import TrtlError
+
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
+    except OSError as exc:
+        raise TrtlError(f"Cannot write {path}: {exc.strerror}.", exit_code=2) from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise TrtlError(f"Cannot write {path}: {exc.strerror}.", exit_code=2) from exc
+
+
+def _next_steps(dgd: dict, secret: str | None, output: str | None) -> None:
+    metadata = dgd["metadata"]
+    ns = f" -n {shlex.quote(metadata['namespace'])}" if metadata.get("namespace") else ""
+    target = shlex.quote(output) if output else f"{metadata['name']}.yaml"
+    steps = []
+    if secret:
+        steps.append(
+            f"kubectl create secret generic {shlex.quote(secret)} "
+            f'--from-literal=HF_TOKEN="$HF_TOKEN"{ns}'
+        )
+    steps.append(f"kubectl apply -f {target}{ns}")
+    steps.append(f"kubectl port-forward svc/{metadata['name']}-frontend 8000:8000{ns}")
+    click.echo("next:\n" + "\n".join(f"  {step}" for step in steps), err=True)

@@ -1,0 +1,284 @@
+"""``trtl doctor``: is this machine ready to run Dynamo graphs, and what to fix if not.
+
+``diagnose`` looks at the NVIDIA driver and GPUs (through ``read_inventory``), what the
+worker Python can import (ai-dynamo, and TensorRT-LLM against the version that ai-dynamo
+pins), the frontend's port and free worker ports, whether a Hugging Face token is set
+(never its value) and the free disk where the Hugging Face cache lives. Each answer is a
+``Finding``: ok, warning or error, with the fix. Every outside fact comes through a
+parameter, so the tests run it on fake machines; it never raises.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from .gpus import Gpu, Inventory
+from .placement import DEFAULT_MEMORY_FRACTION, unusable
+from .python_env import PythonProbe, probe_python
+
+Status = Literal["ok", "warning", "error"]
+
+DYNAMO_VERSION = "1.6.1"  # the ai-dynamo release trtl is built and tested against
+DYNAMO_MODULES = ("dynamo.frontend", "dynamo.trtllm", "dynamo.mocker")
+DISTRIBUTIONS = ("ai-dynamo", "ai-dynamo-runtime", "tensorrt-llm")
+GIB = 1024**3
+DISK_WARNING_GIB = 20  # a few small models; an 8B model alone takes 16 GiB
+DISK_ERROR_GIB = 2
+WORKER_PORTS = 8  # free worker status ports to find, as a graph of 8 workers needs
+_PIN = re.compile(r"^tensorrt[-_.]llm\s*==\s*([^;\s]+)\s*;.*extra\s*==\s*['\"]trtllm['\"]", re.I)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing doctor looked at."""
+
+    check: str  # "driver", "gpu 0", "ai-dynamo", "tensorrt-llm", "port 8000", ...
+    status: Status
+    message: str
+    fix: str | None = None
+
+
+def diagnose(
+    *,
+    python: str | None = None,
+    http_port: int = 8000,
+    env: Mapping[str, str] | None = None,
+    inventory: Inventory | None = None,
+    probe: Callable[..., PythonProbe] = probe_python,
+    port_free: Callable[[int], bool] | None = None,
+    disk_free: Callable[[Path], int] | None = None,
+) -> list[Finding]:
+    """Every finding, in the order a user would fix them. Raises nothing."""
+    from .ports import port_is_free
+
+    env = os.environ if env is None else env
+    if inventory is None:
+        from .gpus import read_inventory
+
+        inventory = read_inventory()
+    python = python or sys.executable
+    answer = probe(python, modules=(*DYNAMO_MODULES, "tensorrt_llm"), distributions=DISTRIBUTIONS)
+    return [
+        *gpu_findings(inventory),
+        *engine_findings(answer, has_gpus=bool(inventory.gpus)),
+        *port_findings(http_port, port_free or port_is_free),
+        token_finding(env),
+        disk_finding(env, disk_free or _free_bytes),
+    ]
+
+
+def gpu_findings(inventory: Inventory) -> list[Finding]:
+    """The driver, then one finding per GPU (busy and MIG GPUs are warnings)."""
+    if not inventory.gpus:
+        return [
+            Finding(
+                "driver",
+                "error",
+                f"no GPU for TensorRT-LLM ({inventory.reason or 'NVML found none'})",
+                "Install the NVIDIA driver (nvidia-smi must list the GPUs), "
+                "or run graphs without GPUs with --engine mocker.",
+            )
+        ]
+    cuda = f", CUDA {inventory.cuda_driver_version}" if inventory.cuda_driver_version else ""
+    driver = inventory.driver_version or "version unknown"
+    count = f"{len(inventory.gpus)} GPU{'s' if len(inventory.gpus) > 1 else ''}"
+    found = [Finding("driver", "ok", f"NVIDIA driver {driver}{cuda}; {count}")]
+    found.extend(_gpu_finding(gpu) for gpu in inventory.gpus)
+    return found
+
+
+def _gpu_finding(gpu: Gpu) -> Finding:
+    capability = ".".join(map(str, gpu.compute_capability)) if gpu.compute_capability else "?"
+    peers = ",".join(map(str, sorted(gpu.nvlink_peers)))
+    facts = [
+        gpu.name,
+        f"compute {capability}",
+        f"{gpu.memory_used_mib}/{gpu.memory_total_mib} MiB used",
+        f"NVLink to GPU {peers}" if peers else "no NVLink peer",
+        f"MIG {'on' if gpu.mig_enabled else 'off'}",
+        gpu.uuid,
+    ]
+    message = ", ".join(facts)
+    why = unusable(gpu, DEFAULT_MEMORY_FRACTION)
+    if why is None:
+        return Finding(f"gpu {gpu.index}", "ok", message)
+    fix = (
+        f"Turn MIG off (sudo nvidia-smi -i {gpu.index} -mig 0); until then trtl skips this GPU."
+        if gpu.mig_enabled
+        else "Stop that process, or leave this GPU out with --gpus; trtl plan skips it."
+    )
+    return Finding(f"gpu {gpu.index}", "warning", f"{message}; {why}", fix)
+
+
+def engine_findings(answer: PythonProbe, *, has_gpus: bool) -> list[Finding]:
+    """The worker Python, ai-dynamo and its modules, and TensorRT-LLM against Dynamo's pin."""
+    from .preflight import DYNAMO_FIX, TRTLLM_FIX
+
+    if not answer.ok:
+        return [
+            Finding(
+                "python",
+                "error",
+                f"the worker Python {answer.python} {answer.error}",
+                "Pass --python with the path of a venv's python that has ai-dynamo.",
+            )
+        ]
+    found = [Finding("python", "ok", f"Python {answer.version} at {answer.python}")]
+    dynamo = answer.distributions.get("ai-dynamo")
+    missing = [name for name in DYNAMO_MODULES if not answer.modules.get(name)]
+    if dynamo is None or missing:
+        what = "ai-dynamo is not installed" if dynamo is None else f"ai-dynamo {dynamo} lacks"
+        if dynamo is not None:
+            what += " " + ", ".join(missing)
+        found.append(Finding("ai-dynamo", "error", f"{what} in {answer.python}", DYNAMO_FIX))
+    else:
+        runtime = answer.distributions.get("ai-dynamo-runtime")
+        status: Status = "ok" if dynamo == DYNAMO_VERSION else "warning"
+        fix = None if status == "ok" else f"trtl is tested with ai-dynamo {DYNAMO_VERSION}."
+        found.append(
+            Finding(
+                "ai-dynamo",
+                status,
+                f"ai-dynamo {dynamo} (runtime {runtime or '?'}): "
+                f"{', '.join(DYNAMO_MODULES)} importable",
+                fix,
+            )
+        )
+    found.append(_trtllm_finding(answer, dynamo, has_gpus, TRTLLM_FIX))
+    return found
+
+
+def _trtllm_finding(answer: PythonProbe, dynamo: str | None, has_gpus: bool, fix: str) -> Finding:
+    pin = tensorrt_llm_pin(answer.requires.get("ai-dynamo", []))
+    wanted = f" (ai-dynamo {dynamo} pins {pin})" if pin else ""
+    version = answer.distributions.get("tensorrt-llm")
+    if version is None or not answer.modules.get("tensorrt_llm"):
+        # Without GPUs only the mocker can run anyway, so the missing engine is no error.
+        return Finding(
+            "tensorrt-llm",
+            "error" if has_gpus else "warning",
+            f"TensorRT-LLM is not importable in {answer.python}{wanted}: "
+            "only --engine mocker can run",
+            fix,
+        )
+    if pin and version != pin:
+        return Finding(
+            "tensorrt-llm",
+            "warning",
+            f"tensorrt-llm {version} is installed, but ai-dynamo {dynamo} pins {pin}",
+            f'Install the pinned one: pip install "ai-dynamo[trtllm]=={dynamo}".',
+        )
+    return Finding("tensorrt-llm", "ok", f"tensorrt-llm {version}{wanted}")
+
+
+def tensorrt_llm_pin(requires: list[str]) -> str | None:
+    """The TensorRT-LLM version ai-dynamo's ``trtllm`` extra pins, from its Requires-Dist."""
+    for line in requires:
+        match = _PIN.match(line.strip())
+        if match:
+            return match.group(1)
+    return None
+
+
+def port_findings(http_port: int, port_free: Callable[[int], bool]) -> list[Finding]:
+    from .ports import PORT_RANGE
+
+    found = []
+    if port_free(http_port):
+        found.append(Finding(f"port {http_port}", "ok", f"frontend port {http_port} is free"))
+    else:
+        found.append(
+            Finding(
+                f"port {http_port}",
+                "error",
+                f"frontend port {http_port} on 127.0.0.1 is in use",
+                "Stop what listens there (`trtl down`, if it is a deployment), "
+                "or pass --port with a free port.",
+            )
+        )
+    free = 0
+    for port in range(PORT_RANGE.start, PORT_RANGE.stop, 97):  # a spread sample of the range
+        free += port_free(port)
+        if free == WORKER_PORTS:
+            break
+    ports = f"{PORT_RANGE.start}-{PORT_RANGE.stop - 1}"
+    if free >= WORKER_PORTS:
+        found.append(Finding("worker ports", "ok", f"worker status ports free in {ports}"))
+    else:
+        found.append(
+            Finding(
+                "worker ports",
+                "error",
+                f"only {free} of {WORKER_PORTS} sampled worker status ports in {ports} are free",
+                "Stop deployments you no longer need (`trtl down NAME`).",
+            )
+        )
+    return found
+
+
+def token_finding(env: Mapping[str, str]) -> Finding:
+    """Whether a Hugging Face token is set, and where; never its value."""
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        if env.get(name, "").strip():
+            return Finding("hf token", "ok", f"Hugging Face token set ({name})")
+    path = Path(env.get("HF_TOKEN_PATH") or _hf_home(env) / "token").expanduser()
+    try:
+        if path.read_text().strip():
+            return Finding("hf token", "ok", f"Hugging Face token set ({path})")
+    except (OSError, UnicodeDecodeError):
+        pass
+    return Finding(
+        "hf token",
+        "warning",
+        "no Hugging Face token: public models download, gated or private ones do not",
+        "export HF_TOKEN=<your token>, or run `hf auth login`.",
+    )
+
+
+def disk_finding(env: Mapping[str, str], disk_free: Callable[[Path], int]) -> Finding:
+    """Free disk where the Hugging Face cache lives (the nearest folder that exists)."""
+    from .model_fetch import hf_cache_dir
+
+    cache = hf_cache_dir(env)
+    where = cache
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        free = disk_free(where) / GIB
+    except OSError as exc:
+        return Finding("disk", "warning", f"cannot read free space at {where}: {exc}")
+    message = f"{free:.0f} GiB free for the Hugging Face cache at {cache}"
+    fix = "Free disk there, or point HF_HUB_CACHE at a larger disk."
+    if free < DISK_ERROR_GIB:
+        return Finding("disk", "error", message, fix)
+    if free < DISK_WARNING_GIB:
+        return Finding("disk", "warning", message, fix)
+    return Finding("disk", "ok", message)
+
+
+def to_json(findings: list[Finding]) -> dict[str, Any]:
+    """The form ``trtl doctor --json`` prints."""
+    worst = worst_status(findings)
+    return {"status": worst, "findings": [asdict(finding) for finding in findings]}
+
+
+def worst_status(findings: list[Finding]) -> Status:
+    statuses = {finding.status for finding in findings}
+    return "error" if "error" in statuses else "warning" if "warning" in statuses else "ok"
+
+
+def _hf_home(env: Mapping[str, str]) -> Path:
+    if env.get("HF_HOME"):
+        return Path(env["HF_HOME"])
+    return Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface"
+
+
+def _free_bytes(path: Path) -> int:
+    return shutil.disk_usage(path).free

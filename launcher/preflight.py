@@ -1,0 +1,231 @@
+"""Checks ``trtl up`` runs before it starts anything.
+
+Every port the plan binds is free, every process's Python can import its Dynamo module
+(and TensorRT-LLM for the trtllm engine), and the model is on disk: a local directory
+with ``config.json``, or a Hugging Face id in the cache, downloaded once here when it is
+not. Each failure is one ``PreflightError`` sentence naming the thing and the fix; since
+nothing has started yet, nothing is left to clean up. Enough GPUs is decided earlier, by
+``build_plan``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from profiles.errors import PreflightError
+
+from .model_fetch import ensure_model
+from .paths import state_home
+from .plan import LOOPBACK, Plan, ProcessPlan
+from .python_env import probe_python
+
+TENSORRT_LLM = "tensorrt_llm"
+DYNAMO_FIX = (
+    "Install the trtl[dynamo] extra into it (`uv sync --extra dynamo` in a trtl checkout), "
+    "or pass --python with a venv's python that has ai-dynamo 1.6.1."
+)
+TRTLLM_FIX = (
+    'Install it there (`pip install "ai-dynamo[trtllm]==1.6.1"`), pass --python with a '
+    "venv's python that has it, or run without GPUs using --engine mocker."
+)
+
+
+def _stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def run_preflight(
+    plan: Plan, *, offline: bool = False, echo: Callable[[str], None] = _stderr
+) -> list[str]:
+    """Check ports, engine modules and the model of ``plan``; return notes to show.
+
+    Raises PreflightError with one sentence and the fix for the first problem found.
+    """
+    check_ports(plan)
+    check_engines(plan)
+    return check_model(plan, offline=offline, echo=echo)
+
+
+# --- ports -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Bind:
+    process: ProcessPlan
+    kind: str  # "http" or "system"
+    host: str
+    port: int
+
+
+def check_ports(plan: Plan) -> None:
+    """Every port of the plan can be bound on the host its process binds. Raises PreflightError."""
+    for bind in _binds(plan):
+        problem = _bind_error(bind.host, bind.port)
+        if problem is None:
+            continue
+        what = "frontend HTTP port" if bind.kind == "http" else f"{bind.process.name} status port"
+        if problem != errno.EADDRINUSE:
+            raise PreflightError(
+                f"cannot bind the {what} {bind.host}:{bind.port}: {os.strerror(problem)}.",
+                hint="Pass --port with a port above 1023." if bind.kind == "http" else None,
+            )
+        holder, deployment = _holder(bind.port)
+        by = f" by {holder}" if holder else ""
+        fix = f"Stop it (`trtl down {deployment}`)" if deployment else "Stop whatever holds it"
+        if bind.kind == "http":
+            fix += f", or pass --port with a free port (e.g. --port {_suggest(bind.port)})."
+        else:
+            fix += "; trtl picks new status ports on the next `trtl up`."
+        raise PreflightError(f"the {what} {bind.host}:{bind.port} is in use{by}.", hint=fix)
+
+
+def _binds(plan: Plan) -> list[_Bind]:
+    binds = []
+    for proc in plan.processes:
+        for kind, port in proc.ports.items():
+            # The frontend binds its --http-host and a worker its DYN_SYSTEM_HOST (loopback
+            # unless the plan opened it up); a listener on 0.0.0.0 blocks loopback too.
+            host = _flag(proc.argv, "--http-host") if kind == "http" else None
+            host = host or proc.env.get("DYN_SYSTEM_HOST") or LOOPBACK
+            binds.append(_Bind(proc, kind, host, port))
+    return binds
+
+
+def _flag(argv: list[str], flag: str) -> str | None:
+    for i, arg in enumerate(argv[:-1]):
+        if arg == flag:
+            return argv[i + 1]
+    return None
+
+
+def _bind_error(host: str, port: int) -> int | None:
+    """The errno of binding ``host:port`` now, or None when it would work."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the servers do: a port whose last connections linger in TIME_WAIT is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.errno or errno.EADDRINUSE
+    return None
+
+
+def _holder(port: int) -> tuple[str | None, str | None]:
+    """("python (pid 123)", trtl deployment or None) of the listener on ``port``, if visible."""
+    import psutil
+
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        return None, None  # listing sockets may need privileges (macOS): say less
+    pids = [c.pid for c in conns if c.laddr and c.laddr.port == port and c.pid]
+    listening = [c.pid for c in conns if c.status == psutil.CONN_LISTEN and c.pid in pids]
+    for pid in listening or pids:
+        try:
+            proc = psutil.Process(pid)
+            name = _describe(proc)
+        except psutil.Error:
+            continue
+        return f"{name} (pid {pid})", _deployment_of(proc)
+    return None, None
+
+
+def _describe(proc) -> str:
+    cmd = proc.cmdline()
+    # `python -m dynamo.frontend ...` says more than "python3".
+    if len(cmd) > 2 and cmd[1] == "-m":
+        return cmd[2]
+    text = " ".join([os.path.basename(cmd[0]), *cmd[1:]]) if cmd else proc.name()
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _deployment_of(proc) -> str | None:
+    """The trtl deployment a process belongs to: its DYN_FILE_KV lies in trtl's state dir."""
+    import psutil
+
+    try:
+        discovery = proc.environ().get("DYN_FILE_KV")
+    except psutil.Error:
+        return None
+    if not discovery:
+        return None
+    root = os.path.dirname(os.path.normpath(discovery))
+    return os.path.basename(root) if os.path.dirname(root) == str(state_home()) else None
+
+
+def _suggest(busy: int) -> int:
+    from .ports import free_ports
+
+    try:
+        return free_ports(1, exclude={busy})[0]
+    except OSError:
+        return busy + 1
+
+
+# --- engines -----------------------------------------------------------------------------
+
+
+def check_engines(plan: Plan) -> None:
+    """Each process's Python can import its module; trtllm also needs TensorRT-LLM."""
+    needs: dict[str, list[str]] = {}
+    for proc in plan.processes:
+        python, module = _python_module(proc)
+        needs.setdefault(python, [])
+        for name in (module, TENSORRT_LLM) if module == "dynamo.trtllm" else (module,):
+            if name not in needs[python]:
+                needs[python].append(name)
+    for python, modules in needs.items():
+        probe = probe_python(python, modules)
+        origin = _origin(plan, python)
+        if not probe.ok:
+            raise PreflightError(
+                f"the Python that runs Dynamo ({origin}{python}) {probe.error}.",
+                hint="Pass --python with the path of a venv's python that has ai-dynamo, "
+                "or leave --python out to use trtl's own.",
+            )
+        for module in modules:
+            if probe.modules.get(module):
+                continue
+            what = "TensorRT-LLM (tensorrt_llm)" if module == TENSORRT_LLM else module
+            raise PreflightError(
+                f"{what} is not importable by {origin}{python} (Python {probe.version}).",
+                hint=TRTLLM_FIX if module == TENSORRT_LLM else DYNAMO_FIX,
+            )
+
+
+def _python_module(proc: ProcessPlan) -> tuple[str, str]:
+    argv = proc.argv
+    if len(argv) < 3 or argv[1] != "-m":
+        # build_plan always writes `python -m MODULE`; anything else is a trtl bug.
+        raise AssertionError(f"{proc.name}: argv does not run a module: {argv[:3]}")
+    return argv[0], argv[2]
+
+
+def _origin(plan: Plan, python: str) -> str:
+    if plan.profile.python and python == plan.profile.python:
+        return "the profile's python: "
+    if python != sys.executable:
+        return "--python "
+    return ""
+
+
+# --- model -------------------------------------------------------------------------------
+
+
+def check_model(
+    plan: Plan, *, offline: bool = False, echo: Callable[[str], None] = _stderr
+) -> list[str]:
+    """The model is on disk (fetched once if needed); returns notes. Raises PreflightError."""
+    worker = next((p for p in plan.processes if p.role != "frontend"), None)
+    # The workers load the model, so their environment (HF_HOME, HF_HUB_OFFLINE set in the
+    # profile's env:) decides which cache counts.
+    env = {**os.environ, **(worker.env if worker else {})}
+    location = ensure_model(plan.profile.model, offline=offline, env=env, echo=echo)
+    if location.source == "download":
+        return [f"downloaded {location.model} to {location.path}"]
+    return []

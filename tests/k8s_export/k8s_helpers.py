@@ -1,0 +1,21 @@
+"""Constants and helpers shared by the Kubernetes export tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from profiles.loader import load_profile
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parents[2]
+CRD = ROOT.parent / "shared" / "crds" / "nvidia.com_dynamographdeployments.yaml"
+BUILTINS = ["agg", "agg_router", "disagg", "disagg_router"]
+ENGINES = ["trtllm", "mocker"]
+VERSIONS = ["v1beta1", "v1alpha1"]
+IMAGE = "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:0.6.1"
+UPSTREAM = sorted(p.name for p in DATA.glob("*.yaml"))
+
+
+def builtin(name: str, engine: str = "trtllm"):
+    """A built-in profile with an image, as a user would export it."""
+    return load_profile(name, engine=engine, overrides=[f"k8s.image={IMAGE}"])

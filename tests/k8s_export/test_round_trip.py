@@ -1,0 +1,333 @@
+"""export → import gives back the profile; import → export keeps what upstream DGDs say."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shlex
+
+import pytest
+import yaml
+from k8s_helpers import BUILTINS, DATA, ENGINES, IMAGE, UPSTREAM, VERSIONS, builtin
+
+from k8s_export import parse, render
+from k8s_export.residual import ANNOTATION
+from k8s_export.yamlio import dump_all, load_documents, parse_documents
+from profiles.loader import load_profile
+
+RICH = """
+name: my_graph
+description: everything a cluster needs
+engine: trtllm
+model: /models/qwen
+served_model_name: qwen
+python: /opt/venv/bin/python
+stop_grace: 12
+env: {DYN_LOG: debug, FLAG: "on"}
+frontend:
+  http_port: 8123
+  router_mode: kv
+  migration_limit: 2
+  extra_args: [--kv-cache-block-size, "32"]
+  restart: {max_failures: 9}
+  k8s:
+    resources: {requests: {cpu: "3"}}
+workers:
+  pre_fill:
+    mode: prefill
+    replicas: 2
+    tensor_parallel_size: 2
+    gpus: 4
+    kv_transfer_backend: NIXL
+    engine_config: {max_num_tokens: 4096, kv_cache_config: {free_gpu_memory_fraction: 0.5}}
+    env: {ONLY_PREFILL: "1"}
+    restart: {backoff_initial: 2}
+    k8s:
+      node_selector: {pool: prefill}
+      shared_memory: 32Gi
+      labels: {tier: prefill}
+      resources: {limits: {cpu: "20", memory: 80Gi, other: {ephemeral-storage: 100Gi}}}
+  decode:
+    mode: decode
+    engine_config: /workspace/configs/decode.yaml
+    extra_args: [--max-seq-len, "4096"]
+    k8s:
+      image: registry.example.com/custom:1
+      probes: {liveness: {period_seconds: 5, failure_threshold: 2}, startup: {path: /ready}}
+      env_refs: [{name: WANDB_API_KEY, valueFrom: {secretKeyRef: {name: wandb, key: key}}}]
+      container: {imagePullPolicy: Always}
+      component: {scalingAdapter: {enabled: true}}
+mocker: {speedup_ratio: 50}
+k8s:
+  image: registry.example.com/dynamo:1
+  namespace: inference
+  hf_token_secret: my-hf
+  tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]
+  image_pull_secrets: [regcred]
+  volumes: [{name: models, persistentVolumeClaim: {claimName: models}}]
+  volume_mounts: [{name: models, mountPath: /models}]
+  labels: {app: qwen}
+  annotations: {owner: ml}
+  pod: {priorityClassName: high}
+  spec: {priorityClassName: grove-high}
+  metadata: {labels: {team: inference}}
+"""
+
+
+@pytest.fixture
+def rich(isolated_dirs):
+    path = isolated_dirs / "rich.yaml"
+    path.write_text(RICH)
+    return load_profile(str(path))
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("name", BUILTINS)
+def test_export_then_import_gives_the_profile_back(name, engine, version):
+    profile = builtin(name, engine)
+    text = dump_all(render(profile, version=version))
+    assert parse(parse_documents(text, "export")) == profile
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_the_annotation_holds_only_what_the_graph_cannot_say(name):
+    dgd = render(builtin(name))[-1]
+    residual = json.loads(dgd["metadata"]["annotations"][ANNOTATION])
+    assert set(residual) == {"set"}
+    assert {tuple(path) for path, _ in residual["set"]} <= {("name",), ("description",)}
+    # Without the annotation the graph alone still gives the whole graph back.
+    del dgd["metadata"]["annotations"]
+    bare = parse([*render(builtin(name))[:-1], dgd])
+    assert bare.workers == builtin(name).workers
+    assert bare.frontend == builtin(name).frontend
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_rich_profile_survives_the_round_trip(rich, engine, version):
+    profile = rich.model_copy(update={"engine": engine})
+    docs = parse_documents(dump_all(render(profile, version=version)), "export")
+    assert parse(docs) == profile
+    residual = json.loads(docs[-1]["metadata"]["annotations"][ANNOTATION])
+    # Names, local-only settings and where a k8s setting is written (graph-wide or per
+    # role, which the graph cannot tell apart) travel in the annotation; the graph
+    # carries everything that runs.
+    assert residual["roles"] == {"pre-fill": "pre_fill"}
+    paths = {tuple(path) for path, _ in residual["set"]}
+    local = {("python",), ("stop_grace",), ("frontend", "http_port")}
+    local |= {
+        ("frontend", "restart", "max_failures"),
+        ("workers", "pre_fill", "restart", "backoff_initial"),
+    }
+    assert local <= paths
+    graph = {
+        "replicas",
+        "mode",
+        "env",
+        "engine_config",
+        "extra_args",
+        "model",
+        "gpus",
+        "router_mode",
+        "tensor_parallel_size",
+        "kv_transfer_backend",
+        "served_model_name",
+    }
+    in_residual = {p for p in paths if graph & set(p)}
+    if engine == "trtllm":
+        assert not in_residual, paths
+    else:  # what the mocker leaves out: TensorRT-LLM flags, an engine config file, GPUs
+        assert in_residual == {
+            ("workers", "decode", "engine_config"),
+            ("workers", "decode", "extra_args"),
+            ("workers", "pre_fill", "gpus"),
+        }
+
+
+def test_annotation_that_no_longer_fits_is_ignored_with_a_note():
+    docs = render(builtin("disagg"))
+    residual = {"set": [[["workers", "decode", "gpus"], 0], [["name"], "disagg"]]}
+    docs[-1]["metadata"]["annotations"][ANNOTATION] = json.dumps(residual)
+    notes: list[str] = []
+    profile = parse(docs, notes=notes)
+    assert profile.workers["decode"].gpus is None
+    assert any("no longer fits" in note for note in notes)
+
+
+def test_a_role_removed_in_the_cluster_is_not_revived():
+    docs = render(builtin("agg_router").model_copy(update={"python": "/py"}))
+    dgd = docs[-1]
+    dgd["spec"]["components"][1]["replicas"] = 5  # edited with kubectl
+    profile = parse(docs)
+    assert profile.workers["worker"].replicas == 5
+    assert profile.python == "/py"
+
+
+def argv(container):
+    args = [*container.get("command", []), *container.get("args", [])]
+    if args[:2] == ["/bin/sh", "-c"]:
+        args = shlex.split(args[2])
+    return args
+
+
+def components(doc):
+    """{type or name: (replicas, argv, gpus, env)} of a DGD of either version."""
+    out = {}
+    if "components" in doc["spec"]:
+        items = [(c["name"], c, c["podTemplate"]["spec"]["containers"][0]) for c in
+                 doc["spec"]["components"]]  # fmt: skip
+        genv = doc["spec"].get("env", [])
+    else:
+        items = [(k, s, s["extraPodSpec"]["mainContainer"]) for k, s in
+                 doc["spec"]["services"].items()]  # fmt: skip
+        genv = doc["spec"].get("envs", [])
+    for name, c, main in items:
+        kind = c.get("type") or c.get("subComponentType") or c.get("componentType")
+        limits = (c.get("resources") or main.get("resources") or {}).get("limits", {})
+        gpus = limits.get("nvidia.com/gpu") or limits.get("gpu")
+        env = {
+            e["name"]: e.get("value") for e in [*genv, *(c.get("envs") or main.get("env") or [])]
+        }
+        out[name.lower()] = (kind, c.get("replicas", 1), argv(main), gpus, env)
+    return out
+
+
+def flags(args):
+    """Flags as a {flag: value} map, aliases folded, as the engines read them."""
+    aliases = {"--model-path": "--model"}
+    out, i = {}, 3
+    while i < len(args):
+        flag = aliases.get(args[i], args[i])
+        if i + 1 < len(args) and not args[i + 1].startswith("--"):
+            out[flag], i = args[i + 1], i + 2
+        else:
+            out[flag], i = True, i + 1
+    return out
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("fixture", UPSTREAM)
+def test_import_then_export_keeps_the_upstream_graph(fixture, version):
+    docs = load_documents(DATA / fixture)
+    notes: list[str] = []
+    again = render(parse(copy.deepcopy(docs), notes=notes), version=version)
+    before, after = components(docs[-1]), components(again[-1])
+    assert len(after) == len(before)
+    for name, (kind, replicas, args, gpus, env) in before.items():
+        match = [v for k, v in after.items() if k.replace("-", "") == name]
+        assert match, (name, list(after))
+        a_kind, a_replicas, a_args, a_gpus, a_env = match[0]
+        assert (a_kind, a_replicas) == (kind, replicas)
+        assert str(a_gpus or "") == str(gpus or "") or "vllm" in fixture  # mocker: no GPU
+        router_env = env.pop("DYN_ROUTER_MODE", None)
+        if router_env:  # becomes the frontend's --router-mode flag
+            assert a_args[a_args.index("--router-mode") + 1] == router_env
+        assert a_env == env
+        if "vllm" in fixture and kind != "frontend":
+            assert a_args[:3] == ["python3", "-m", "dynamo.mocker"]
+            continue
+        assert a_args[:3] == ["python3", "-m", args[2] if args else "dynamo.frontend"]
+        if not args:
+            continue
+        want, got = flags(args), flags(a_args)
+        if router_env:
+            want["--router-mode"] = router_env
+        got.pop("--tensor-parallel-size", None)  # the engine table names the default
+        if want.pop("--publish-events-and-metrics", None):  # translated for Dynamo 1.6.1
+            want.update({"--publish-kv-events": True, "--publish-metrics": True})
+        config = want.pop("--extra-engine-args", None)
+        assert bool(config) == bool(got.pop("--extra-engine-args", None))
+        got.pop("--served-model-name", None) if "--served-model-name" not in want else None
+        want.pop("--http-port", None)
+        assert got == want, name
+
+
+def test_engine_config_from_a_configmap_travels_back_as_a_configmap():
+    docs = load_documents(DATA / "agg_with_config_v1beta1.yaml")
+    profile = parse(docs)
+    assert profile.workers["worker"].engine_config == {
+        "max_num_tokens": 8192,
+        "max_batch_size": 16,
+        "backend": "pytorch",
+        "kv_cache_config": {"free_gpu_memory_fraction": 0.85},
+    }
+    assert profile.workers["worker"].tensor_parallel_size == 2
+    configmap, dgd = render(profile)
+    assert configmap["kind"] == "ConfigMap"
+    config = yaml.safe_load(configmap["data"]["worker.yaml"])
+    assert config["tensor_parallel_size"] == 2 and config["max_batch_size"] == 16
+    main = dgd["spec"]["components"][1]["podTemplate"]["spec"]["containers"][0]
+    assert main["args"][main["args"].index("--extra-engine-args") + 1] == (
+        "/etc/trtl/engine/worker.yaml"
+    )
+
+
+def test_in_image_engine_config_paths_are_kept():
+    profile = parse(load_documents(DATA / "upstream_v1alpha1_agg.yaml"))
+    assert profile.workers["trtllm-worker"].engine_config == "engine_configs/qwen3/agg.yaml"
+    docs = render(profile, version="v1alpha1")
+    assert len(docs) == 1  # no ConfigMap to carry
+    main = docs[0]["spec"]["services"]["trtllm-worker"]["extraPodSpec"]["mainContainer"]
+    assert "engine_configs/qwen3/agg.yaml" in main["args"]
+    assert main["workingDir"] == "/workspace/examples/backends/trtllm"
+
+
+def test_cluster_settings_are_kept_through_import_and_export():
+    docs = load_documents(DATA / "agg_with_config_v1beta1.yaml")
+    dgd = render(parse(copy.deepcopy(docs)))[-1]
+    worker = dgd["spec"]["components"][1]
+    before = docs[-1]["spec"]["components"][1]
+    assert worker["sharedMemorySize"] == "16Gi"
+    assert worker["scalingAdapter"] == {"enabled": False}
+    assert worker["podTemplate"]["metadata"] == before["podTemplate"]["metadata"]
+    pod, old_pod = worker["podTemplate"]["spec"], before["podTemplate"]["spec"]
+    for key in ("nodeSelector", "tolerations", "imagePullSecrets", "priorityClassName",
+                "securityContext"):  # fmt: skip
+        assert pod[key] == old_pod[key], key
+    assert pod["containers"][1] == old_pod["containers"][1]  # the sidecar
+    main, old_main = pod["containers"][0], old_pod["containers"][0]
+    for key in ("imagePullPolicy", "livenessProbe", "startupProbe", "resources", "envFrom"):
+        assert main[key] == old_main[key], key
+    assert {"name": "models", "mountPath": "/models"} in main["volumeMounts"]
+    assert {"name": "models", "persistentVolumeClaim": {"claimName": "model-cache"}} in (
+        pod["volumes"]
+    )
+    assert old_main["env"][1] in main["env"]  # the valueFrom entry
+    assert dgd["metadata"]["labels"] == {"team": "inference"}
+    assert dgd["metadata"]["namespace"] == "llm"
+    assert dgd["spec"]["priorityClassName"] == "high"
+    assert dgd["spec"]["labels"] == {"app": "qwen"}
+    frontend = dgd["spec"]["components"][0]["podTemplate"]["spec"]
+    assert frontend["imagePullSecrets"] == [{"name": "regcred"}]
+    assert frontend["containers"][0]["args"][:2] == ["--router-mode", "kv"]
+
+
+def test_v1alpha1_specifics_are_read():
+    profile = parse(load_documents(DATA / "agg_with_config_v1alpha1.yaml"))
+    role = profile.workers["trtllm-worker"]
+    assert role.engine_config == {"max_num_tokens": 4096, "backend": "pytorch"}
+    assert role.k8s.shared_memory == "8Gi"
+    assert role.k8s.labels == {"scraped": "yes"}
+    assert role.k8s.probes.liveness.period_seconds == 5
+    assert profile.k8s.worker_resources.limits.memory == "32Gi"
+    alpha = render(profile, version="v1alpha1")[-1]["spec"]["services"]["trtllm-worker"]
+    assert alpha["sharedMemory"] == {"size": "8Gi"}
+    assert alpha["extraPodMetadata"] == {"labels": {"scraped": "yes"}}
+    assert alpha["livenessProbe"]["periodSeconds"] == 5
+    assert alpha["resources"]["limits"] == {"cpu": "8", "memory": "32Gi", "gpu": "1"}
+
+
+def test_vllm_imports_with_a_note_and_runs_on_the_mocker():
+    notes: list[str] = []
+    profile = parse(load_documents(DATA / "vllm_v1beta1_disagg.yaml"), notes=notes)
+    assert profile.engine == "mocker"
+    assert {r.mode for r in profile.workers.values()} == {"prefill", "decode"}
+    assert any("runs vLLM" in n and "--enforce-eager" in n for n in notes)
+
+
+def test_image_given_on_the_command_line_comes_back():
+    profile = load_profile("agg")
+    docs = render(profile, image=IMAGE, namespace="ns1", name="prod")
+    back = parse(docs)
+    assert back.k8s.image == IMAGE and back.k8s.namespace == "ns1" and back.name == "agg"
