@@ -8,7 +8,8 @@ from profiles.loader import load_profile
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parents[2]
-CRD = ROOT.parent / "shared" / "crds" / "nvidia.com_dynamographdeployments.yaml"
+# The operator's CRD, copied into the repository (see data/crd/README.md).
+CRD = DATA / "crd" / "nvidia.com_dynamographdeployments.yaml"
 BUILTINS = ["agg", "agg_router", "disagg", "disagg_router"]
 ENGINES = ["trtllm", "mocker"]
 VERSIONS = ["v1beta1", "v1alpha1"]
