@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from profiles.errors import ProfileError
+from profiles.yaml_source import read_text_file
 
 # Plain scalars some YAML 1.1 / 1.2 reader turns into a bool, null or number.
 _AMBIGUOUS = re.compile(
@@ -62,13 +63,7 @@ def dump_all(docs: list[dict[str, Any]]) -> str:
 
 def load_documents(path: Path) -> list[dict[str, Any]]:
     """The mappings of a (multi-document) YAML file; raises ProfileError naming the file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ProfileError(f"{path}: no such file.") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"{path}: cannot read it ({exc}).") from exc
-    return parse_documents(text, str(path))
+    return parse_documents(read_text_file(path), str(path))
 
 
 def parse_documents(text: str, label: str) -> list[dict[str, Any]]:

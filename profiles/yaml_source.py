@@ -36,15 +36,19 @@ class Sourced:
         return None
 
 
-def load_yaml_file(path: Path) -> Sourced:
-    """Read one YAML mapping with key origins; raises ProfileError if unreadable or broken."""
+def read_text_file(path: Path) -> str:
+    """A UTF-8 file's text; raises ProfileError naming the file if it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ProfileError(f"{path}: no such file.") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ProfileError(f"{path}: cannot read it ({exc}).") from exc
-    return load_yaml_text(text, str(path), path)
+
+
+def load_yaml_file(path: Path) -> Sourced:
+    """Read one YAML mapping with key origins; raises ProfileError if unreadable or broken."""
+    return load_yaml_text(read_text_file(path), str(path), path)
 
 
 def load_yaml_text(text: str, label: str, path: Path | None = None) -> Sourced:
