@@ -239,7 +239,9 @@ def start_detached(plan: Plan, args: list[str], timeout: float) -> int:
 
 def _last_error(log_path: Path) -> str:
     lines = log_path.read_text(errors="replace").splitlines()
-    errors = [line.split("error:", 1)[1].strip() for line in lines if "error:" in line]
+    # trtl's own verdict first ("trtl | error: …" or a TrtlError line), then anything.
+    own = [line for line in lines if line.startswith(("trtl ", "error:")) and "error:" in line]
+    errors = [line.split("error:", 1)[1].strip() for line in own or lines if "error:" in line]
     return errors[-1] if errors else (lines[-1].strip() if lines else "no output")
 
 

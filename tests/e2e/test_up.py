@@ -249,3 +249,20 @@ def test_missing_tokenizer_is_a_configuration_error(tiny_model, home, tmp_path, 
     state = status("t-notok", home)
     assert state["state"] == "failed"
     assert tree_alive([p["pid"] for p in state["processes"]]) == []
+
+
+def test_detached_start_that_fails_returns_the_reason(tiny_model, home, deployments):
+    deployments.append("t-dfail")
+    result = trtl(
+        *up_args("agg", tiny_model, "t-dfail", "-d"),
+        "--set", "mocker.extra_args=['--num-workers','many']",
+        "--set", "workers.worker.restart.backoff_initial=0.05",
+        "--set", "workers.worker.restart.max_failures=2",
+        home=home,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "worker-0 failed 2 times" in result.stderr
+    assert "supervisor.log" in result.stderr
+    state = status("t-dfail", home)
+    assert state["state"] == "failed"
+    assert tree_alive([p["pid"] for p in state["processes"]] + [state["supervisor_pid"]]) == []
