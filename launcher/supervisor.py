@@ -301,10 +301,15 @@ class Supervisor:
 
     def _not_ready_in_time(self) -> None:
         waiting = [p.name for p in self.procs.values() if p.state != "running"]
+        workers = [n for n in waiting if n != "frontend"]
+        why = (
+            f"not up: {', '.join(workers)}"
+            if workers
+            else "every worker is up, but the frontend does not list the model"
+        )
         self._fail(
             f"{self.plan.profile.served_name!r} was not servable after {self.timeout:g} s "
-            f"(not up: {', '.join(waiting) or 'the model listing'}); raise --timeout if the "
-            "engines need longer.",
+            f"({why}); raise --timeout if the engines need longer.",
             None,
         )
         for name in waiting:

@@ -266,3 +266,31 @@ def test_detached_start_that_fails_returns_the_reason(tiny_model, home, deployme
     state = status("t-dfail", home)
     assert state["state"] == "failed"
     assert tree_alive([p["pid"] for p in state["processes"]] + [state["supervisor_pid"]]) == []
+
+
+def test_not_servable_within_timeout_fails_with_the_reason(tiny_model, home, deployments):
+    # The worker registers in another Dynamo namespace: up, but never serving this graph.
+    deployments.append("t-timeout")
+    args = up_args("agg", tiny_model, "t-timeout", "--quiet", "--timeout", "3")
+    wrong = "mocker.extra_args=['--endpoint','dyn://elsewhere.backend.generate']"
+    result = trtl(*args, "--set", wrong, home=home)
+    assert result.returncode == 1, result.stdout
+    assert "was not servable after 3 s" in result.stdout
+    assert "the frontend does not list the model" in result.stdout
+    assert "lines of frontend" in result.stdout
+    state = status("t-timeout", home)
+    assert state["state"] == "failed"
+    assert tree_alive([p["pid"] for p in state["processes"]]) == []
+
+
+def test_up_runs_a_dynamo_graph_deployment_file(tiny_model, home, deployments):
+    dgd = Path(__file__).parents[1] / "k8s_export" / "data" / "upstream_v1beta1_disagg.yaml"
+    deployments.append("t-dgd")
+    state = up_detached(str(dgd), tiny_model, "t-dgd", home)
+    # Roles keep the components' names (TRTLLMDecodeWorker -> trtllm-decode-worker).
+    modes = sorted(p["mode"] or "frontend" for p in state["processes"])
+    assert modes == ["decode", "decode", "frontend", "prefill"]
+    assert "trtllm-decode-worker-1" in [p["name"] for p in state["processes"]]
+    assert state["served_model_name"] == "qwen"
+    assert chat(state["frontend_url"], "qwen", stream=True)
+    assert trtl("down", "t-dgd", home=home).returncode == 0
