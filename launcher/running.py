@@ -9,6 +9,7 @@ returns once the state file says ready, or with the reason it failed.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -19,9 +20,13 @@ from profiles.errors import PreflightError, SupervisorError
 
 from .logmux import LogMux
 from .plan import Plan
-from .state import DeploymentLock, DeploymentState, make_private_dir, read_state
+from .state import DeploymentLock, DeploymentState, read_state
 
 SUPERVISOR_LOG = "supervisor.log"
+# `trtl up -d` takes the deployment's lock before starting the background supervisor and
+# hands the very lock down (an inherited descriptor), so of two `up -d` at the same
+# instant exactly one starts anything, and the other refuses at once.
+LOCK_FD_ENV = "TRTL_LOCK_FD"
 
 
 def refuse_if_running(plan: Plan) -> None:
@@ -67,9 +72,7 @@ def run_foreground(plan: Plan, *, quiet: bool, timeout: float, grace: float, liv
     from .leftovers import leftover_groups, stop_groups
     from .supervisor import Supervisor
 
-    lock = DeploymentLock(plan.run_dir)
-    if not lock.acquire():
-        _refuse_running(plan)
+    lock = _claim(plan)
     try:
         previous = _quiet_read(plan)
         if previous is not None:
@@ -106,6 +109,16 @@ def run_foreground(plan: Plan, *, quiet: bool, timeout: float, grace: float, liv
         return outcome.exit_code
     finally:
         lock.release()
+
+
+def _claim(plan: Plan) -> DeploymentLock:
+    inherited = os.environ.pop(LOCK_FD_ENV, None)
+    if inherited is not None:
+        return DeploymentLock.adopt(plan.run_dir, int(inherited))
+    lock = DeploymentLock(plan.run_dir)
+    if not lock.acquire():
+        _refuse_running(plan)
+    return lock
 
 
 def _ready(mux: LogMux, view: _LiveTable | None, plan: Plan, state: DeploymentState) -> None:
@@ -205,17 +218,24 @@ def detached_args(
 
 def start_detached(plan: Plan, args: list[str], timeout: float) -> int:
     """Start the background supervisor; wait until ready or failed. Returns the exit code."""
-    make_private_dir(plan.run_dir.root)
+    lock = DeploymentLock(plan.run_dir)
+    if not lock.acquire():
+        _refuse_running(plan)
     log_path = plan.run_dir.root / SUPERVISOR_LOG
     started = time.time()
-    with log_path.open("wb") as log:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "launcher", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    try:
+        with log_path.open("wb") as log:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "launcher", *args],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                pass_fds=(lock.fd,),
+                env={**os.environ, LOCK_FD_ENV: str(lock.fd)},
+            )
+    finally:
+        lock.release()  # the child holds it now
     _note(f"supervisor started in the background (pid {child.pid}); log: {log_path}")
     while True:
         code = child.poll()

@@ -195,6 +195,17 @@ class DeploymentLock:
         self._fd = fd
         return True
 
+    @property
+    def fd(self) -> int | None:
+        return self._fd
+
+    @classmethod
+    def adopt(cls, run_dir: RunDir, fd: int) -> DeploymentLock:
+        """Take over a lock a parent acquired and passed down (``trtl up -d``)."""
+        lock = cls(run_dir)
+        lock._fd = fd
+        return lock
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)

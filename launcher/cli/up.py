@@ -58,9 +58,9 @@ def up(
 
     profile = load(profile_ref, engine, model, overrides)
     plan = plan_for(profile, name=name, port=port, gpus=gpus, python=python, share_gpus=share_gpus)
-    running.refuse_if_running(plan)
     grace = profile.stop_grace if grace is None else grace
-    if not supervise:
+    if not supervise:  # the background supervisor inherits the lock and the checks
+        running.refuse_if_running(plan)
         running.preflight(plan, offline=offline)
     if detach:
         child_args = running.detached_args(

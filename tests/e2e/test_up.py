@@ -294,3 +294,21 @@ def test_up_runs_a_dynamo_graph_deployment_file(tiny_model, home, deployments):
     assert state["served_model_name"] == "qwen"
     assert chat(state["frontend_url"], "qwen", stream=True)
     assert trtl("down", "t-dgd", home=home).returncode == 0
+
+
+def test_two_detached_ups_of_one_name_at_once_start_exactly_one(tiny_model, home, deployments):
+    deployments.append("t-race")
+    args = up_args("agg", tiny_model, "t-race", "-d", "--quiet")
+    cmd = [sys.executable, "-m", "launcher", *args]
+    racers = [
+        subprocess.Popen(cmd, env=trtl_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    results = [(p.wait(timeout=60), p.stderr.read().decode()) for p in racers]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 2], results
+    loser = next(err for code, err in results if code == 2)
+    assert "'t-race' is already running" in loser
+    state = status("t-race", home)
+    assert state["state"] in ("ready", "degraded")
+    assert len(state["processes"]) == 2
