@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import click
+
 from profiles.errors import PreflightError, SupervisorError
 
 from .logmux import LogMux
@@ -242,7 +244,7 @@ def start_detached(plan: Plan, args: list[str], timeout: float) -> int:
         state = _quiet_read(plan)
         fresh = state is not None and state.supervisor_pid == child.pid
         if fresh and state.state in ("ready", "degraded"):
-            click_echo(ready_banner(plan, state))
+            click.echo(ready_banner(plan, state))
             return 0
         if code is not None:
             raise SupervisorError(
@@ -263,9 +265,3 @@ def _last_error(log_path: Path) -> str:
     own = [line for line in lines if line.startswith(("trtl ", "error:")) and "error:" in line]
     errors = [line.split("error:", 1)[1].strip() for line in own or lines if "error:" in line]
     return errors[-1] if errors else (lines[-1].strip() if lines else "no output")
-
-
-def click_echo(text: str) -> None:
-    import click
-
-    click.echo(text)
