@@ -84,6 +84,27 @@ def take(
     return values, seen, rest
 
 
+def int_flag(values: dict[str, str], flag: str, component: str, label: str) -> int | None:
+    """The whole number a flag was given, None when absent; raises ProfileError otherwise."""
+    if flag not in values:
+        return None
+    try:
+        return int(values[flag])
+    except ValueError:
+        raise ProfileError(
+            f"{label}: component {component!r}: {flag} expects a whole number, "
+            f"got {values[flag]!r}."
+        ) from None
+
+
+def flag_value(values: dict[str, str], flag: str, component: str, label: str) -> str | None:
+    """A flag's value, None when absent; raises ProfileError when the flag has none."""
+    value = values.get(flag)
+    if value is not None and not value.strip():
+        raise ProfileError(f"{label}: component {component!r}: {flag} is given no value.")
+    return value
+
+
 def mocker_flags() -> tuple[dict[str, str], dict[str, tuple[str, bool]]]:
     """The engine table's mocker flags, inverted: value flag → config key, switch → (key, on)."""
     values: dict[str, str] = {}

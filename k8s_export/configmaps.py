@@ -83,7 +83,7 @@ def resolve(
 
 
 def _key_at(m: dict[str, Any], vol: dict[str, Any] | None, full: str) -> str | None:
-    if not vol or "configMap" not in vol:
+    if not vol or not isinstance(vol.get("configMap"), dict):
         return None
     where = posixpath.normpath(str(m.get("mountPath", "")))
     if m.get("subPath"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from profiles.errors import ProfileError
 from profiles.schema import Profile
 
 from .names import KIND
@@ -22,11 +23,42 @@ def is_kubernetes_file(path: Path) -> bool:
         return False
 
 
+# What a reader of malformed data raises; READ_ERRORS never reach the user as a traceback.
+READ_ERRORS = (AttributeError, TypeError, ValueError, KeyError, IndexError)
+
+
 def read_dgd(path: Path, notes: list[str] | None = None) -> Profile:
     """The profile a DGD file (with its ConfigMaps) describes. Raises ProfileError."""
     from .from_dgd import parse
 
-    return parse(load_documents(path), label=str(path), notes=notes)
+    docs = load_documents(path)
+    try:
+        return parse(docs, label=str(path), notes=notes)
+    except READ_ERRORS as exc:
+        # dgd_types checks the fields trtl reads; this is the net for what it misses.
+        raise ProfileError(
+            f"{path}: trtl cannot read this DynamoGraphDeployment: a field has an unexpected "
+            f"shape ({type(exc).__name__}: {exc}).",
+            hint="Check the file against `kubectl explain dynamographdeployment.spec`.",
+        ) from exc
+
+
+def foreign_framework(path: Path) -> str | None:
+    """The framework trtl cannot run yet (vLLM, SGLang) that a DGD file's workers run."""
+    from .commands import command_of
+    from .dgd_types import check_types
+    from .roles import NOT_YET
+    from .shapes import from_document
+
+    try:
+        docs = load_documents(path)
+        check_types(docs, str(path))
+        dgd = next(d for d in docs if d.get("kind") == KIND)
+        graph, _ = from_document(dgd, str(path))
+        commands = [command_of(c.container, c.name, str(path)) for c in graph.components]
+    except (ProfileError, StopIteration, *READ_ERRORS):
+        return None  # not readable: reading it as a profile says why
+    return next((NOT_YET[c.module] for c in commands if c and c.module in NOT_YET), None)
 
 
 def load_dgd(
@@ -49,7 +81,8 @@ def load_dgd(
             assignments.append(f"{key}='{value.replace(chr(39), chr(39) * 2)}'")
     if not assignments:
         return profile
-    data = profile.model_dump(mode="json", exclude={"extends"})
+    # Only what was set: the engine table tells a set parallelism from a default one.
+    data = profile.model_dump(mode="json", exclude_unset=True, exclude={"extends"})
     return validate(apply_overrides(Sourced(data, {}, path), assignments))
 
 
@@ -68,6 +101,11 @@ def export_yaml(docs: list[dict[str, Any]], source: str) -> str:
 def profile_yaml(profile: Profile, source: str, notes: list[str]) -> str:
     """A profile file: only what differs from the defaults, notes as comments on top."""
     data = profile.model_dump(mode="json", exclude_defaults=True, exclude={"extends"})
+    for name, role in profile.workers.items():
+        # Set to the default is still set: the engine table then passes the flag.
+        for key in ("tensor_parallel_size", "pipeline_parallel_size"):
+            if key in role.model_fields_set and key not in data["workers"][name]:
+                data["workers"][name][key] = getattr(role, key)
     lines = [f"# trtl profile imported from {source} by `trtl import`."]
     lines += [f"# note: {note}" for note in notes]
     return "\n".join(lines) + "\n" + dump(data)

@@ -8,17 +8,19 @@ carry in the ``trtl.dev/profile`` annotation (see ``residual``). Anything a user
 
 from __future__ import annotations
 
+import copy
+import re
 from typing import Any
 
 from profiles.errors import ProfileError
 from profiles.identity import LOCAL_ONLY_ENV, LOCAL_ONLY_FLAGS
 from profiles.loader import validate
-from profiles.schema import Profile
+from profiles.schema import COMPONENT_NAME_PATTERN, Profile
 from profiles.yaml_source import Sourced
 
 from . import pods
-from .commands import command_of, take
-from .names import ANNOTATION_PREFIX, KIND, profile_name, role_name
+from .commands import command_of, int_flag, take
+from .names import ANNOTATION_PREFIX, KIND, k8s_name, profile_name, role_name
 from .roles import WorkerRead, read_worker
 from .shapes import Component, Graph, from_document
 
@@ -34,10 +36,15 @@ def parse(
     docs: list[dict[str, Any]], *, label: str = "<input>", notes: list | None = None
 ) -> Profile:
     """The profile a DGD (with its ConfigMaps) describes. Raises ProfileError."""
+    from .dgd_types import check_types
     from .residual import ANNOTATION, apply_residual
+    from .secrets import scrub
 
     notes = [] if notes is None else notes
+    check_types(docs, label)
     dgd, configs = _split(docs, label)
+    dgd = copy.deepcopy(dgd)  # the caller's documents stay as they are (export reads them)
+    scrub(dgd, "", notes)
     graph, _ = from_document(dgd, label)
     residual = (graph.metadata.get("annotations") or {}).get(ANNOTATION)
     data = graph_data(graph, configs, label, notes)
@@ -93,11 +100,20 @@ def graph_data(graph: Graph, configs: dict, label: str, notes: list[str]) -> dic
         name = _unique(role_name(c.name), reads)
         reads[name] = read_worker(c, cmd, configs, frontend["router_mode"], label, notes)
         per_role[name], reads[name].role["env"] = _settings(c, "worker", f"workers.{name}", notes)
+        per_role[name]["component_name"] = _carried(c.name, k8s_name(name))
+    settings["component_name"] = _carried(frontend_c.name, "frontend")
     data = _graph_fields(graph, reads, label, notes)
     data["frontend"] = frontend
     data["workers"] = {name: read.role for name, read in reads.items()}
     data["k8s"] = _k8s(graph, per_role, data, notes)
     return data
+
+
+def _carried(original: str, invented: str) -> str | None:
+    """The component's own name when the export would invent another: Services keep theirs."""
+    if original == invented or not re.match(COMPONENT_NAME_PATTERN, original):
+        return None
+    return original
 
 
 def _unique(name: str, taken: dict[str, Any]) -> str:
@@ -143,7 +159,7 @@ def _frontend(c: Component, label: str, notes: list[str]) -> tuple[dict, dict]:
     router = values.get("--router-mode") or env.pop("DYN_ROUTER_MODE", None) or "round-robin"
     frontend = {
         "router_mode": router,
-        "migration_limit": int(values.get("--migration-limit", 0)),
+        "migration_limit": int_flag(values, "--migration-limit", c.name, label) or 0,
         "extra_args": rest,
         "env": env,
     }
@@ -181,8 +197,7 @@ def _secret_ref(entry: Any) -> bool:
 
 
 def _env(entries: list[Any], where: str, notes: list[str]) -> tuple[dict[str, str], list]:
-    from .to_dgd import SECRET_NAME
-
+    # Secret literals are gone already (secrets.scrub).
     values: dict[str, str] = {}
     refs: list[Any] = []
     for entry in entries:
@@ -192,10 +207,6 @@ def _env(entries: list[Any], where: str, notes: list[str]) -> tuple[dict[str, st
         elif name in LOCAL_ONLY_ENV:
             notes.append(
                 f"{where}: left out {name}; trtl sets it locally ({LOCAL_ONLY_ENV[name]})."
-            )
-        elif SECRET_NAME.search(name) and entry.get("value"):
-            notes.append(
-                f"{where}: left out {name}: its value is a secret; use a Secret reference."
             )
         else:
             values[name] = "" if entry.get("value") is None else str(entry["value"])
@@ -245,7 +256,7 @@ def _k8s(graph: Graph, per_role: dict[str, dict], data: dict, notes: list[str]) 
     shared = all(r == res[0] for r in res)
     for name, settings in per_role.items():
         own = overrides[name]
-        for key in ("labels", "annotations", "env_refs"):
+        for key in ("labels", "annotations", "env_refs", "component_name"):
             if settings.get(key):
                 own[key] = settings[key]
         if name != "frontend":

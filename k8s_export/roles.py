@@ -18,7 +18,7 @@ from profiles.identity import LOCAL_ONLY_FLAGS
 from profiles.legacy import PUBLISH_BOTH
 
 from . import configmaps
-from .commands import Command, mocker_flags, nested, number, take
+from .commands import Command, flag_value, int_flag, mocker_flags, nested, number, take
 from .shapes import Component
 
 ENGINES = {"dynamo.trtllm": "trtllm", "dynamo.mocker": "mocker"}
@@ -52,7 +52,7 @@ def read_worker(
     elif cmd.module == "dynamo.mocker":
         read = _mocker(c, cmd.args, configs, label)
     elif cmd.module in NOT_YET:
-        read = _not_yet(c, cmd, notes)
+        read = _not_yet(c, cmd, label, notes)
     else:
         raise ProfileError(
             f"{label}: component {c.name!r} runs `python -m {cmd.module}`, which is not a "
@@ -99,13 +99,15 @@ def _trtllm(
     # The engine table adds both publish flags for the KV router; they come back from it.
     publish = frozenset(PUBLISH_BOTH) if router_mode == "kv" else frozenset()
     values, _, rest = take(args, TRTLLM_FLAGS, publish)
-    path = values.get("--extra-engine-args")
+    path = flag_value(values, "--extra-engine-args", c.name, label)
     config = configmaps.resolve(path, c.container, c.pod, configs, label) if path else None
-    role: dict[str, Any] = {
-        "mode_arg": values.get("--disaggregation-mode"),
-        "tensor_parallel_size": int(values.get("--tensor-parallel-size", 1)),
-        "pipeline_parallel_size": int(values.get("--pipeline-parallel-size", 1)),
-    }
+    role: dict[str, Any] = {"mode_arg": values.get("--disaggregation-mode")}
+    # Only flags the DGD gives: the engine table passes them for an in-image config only
+    # when the profile sets them, so an absent flag stays absent on export.
+    for key in ("tensor_parallel_size", "pipeline_parallel_size"):
+        size = int_flag(values, f"--{key.replace('_', '-')}", c.name, label)
+        if size is not None:
+            role[key] = size
     role.update(_config_fields(config) if config is not None else {"engine_config": path})
     backend, rest = _override_backend(rest)
     if backend and "kv_transfer_backend" not in role:
@@ -143,7 +145,9 @@ def _override_backend(args: list[str]) -> tuple[str | None, list[str]]:
         override = json.loads(raw)
     except ValueError:
         return None, args
-    transceiver = override.get("cache_transceiver_config") if isinstance(override, dict) else None
+    if not isinstance(override, dict):
+        return None, args
+    transceiver = override.get("cache_transceiver_config")
     if (
         set(override) == {"cache_transceiver_config"}
         and isinstance(transceiver, dict)
@@ -176,7 +180,7 @@ def _mocker(c: Component, args: list[str], configs: dict, label: str) -> WorkerR
     )
 
 
-def _not_yet(c: Component, cmd: Command, notes: list[str]) -> WorkerRead:
+def _not_yet(c: Component, cmd: Command, label: str, notes: list[str]) -> WorkerRead:
     flags = {"--model", "--model-path", "--served-model-name", "--disaggregation-mode",
              "--tensor-parallel-size", "--tp", "--tp-size", *LOCAL}  # fmt: skip
     switches = frozenset({"--is-prefill-worker", "--is-decode-worker"})
@@ -192,7 +196,10 @@ def _not_yet(c: Component, cmd: Command, notes: list[str]) -> WorkerRead:
         mode = "prefill"
     elif "--is-decode-worker" in seen:
         mode = "decode"
-    tp = values.get("--tensor-parallel-size") or values.get("--tp") or values.get("--tp-size")
-    role = {"mode_arg": mode, "tensor_parallel_size": int(tp or 1)}
+    role: dict[str, Any] = {"mode_arg": mode}
+    for flag in ("--tensor-parallel-size", "--tp", "--tp-size"):
+        tp = int_flag(values, flag, c.name, label)
+        if tp is not None:
+            role["tensor_parallel_size"] = tp
     model = values.get("--model") or values.get("--model-path")
     return WorkerRead("mocker", model, values.get("--served-model-name"), role)

@@ -11,7 +11,6 @@ sections. The mocker runs in the same runtime image (every Dynamo image ships
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from profiles.engines import ComponentSpec, component_specs, worker_spec
@@ -20,12 +19,10 @@ from profiles.legacy import translate_env
 from profiles.schema import Profile, RoleK8s
 
 from . import configmaps, pods
-from .names import MAX_COMPONENTS, ApiVersion, api_version, dns_label, k8s_name
+from .names import DNS_LABEL, MAX_COMPONENTS, ApiVersion, api_version, dns_label, k8s_name
 from .shapes import Component, Graph, check_pass_through, to_document
 
 PYTHON = "python3"  # the interpreter of Dynamo's runtime images
-# Environment variables whose literal value would put a secret into the export.
-SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|CREDENTIALS?)$", re.I)
 TYPES = {"agg": "worker", "prefill": "prefill", "decode": "decode"}
 
 
@@ -43,11 +40,16 @@ def render(
     (default: the profile's). Raises ExportError (or ProfileError from the engine table).
     """
     from .residual import annotate
+    from .secrets import refuse_document_secrets
     from .validate import check_structure
 
+    if name is not None and not name.strip():
+        raise ExportError("--name is empty; give the deployment a name, or leave --name out.")
     profile = with_cli_settings(profile, image=image, namespace=namespace)
     docs = documents(profile, api_version(version), name=name)
+    refuse_document_secrets(docs)  # before the annotation, to name the field that holds it
     annotate(docs, profile)
+    refuse_document_secrets(docs)  # and what the annotation carries
     check_structure(docs)
     return docs
 
@@ -67,7 +69,10 @@ def render_notes(profile: Profile) -> list[str]:
 
 def documents(profile: Profile, version: ApiVersion, name: str | None = None) -> list[dict]:
     """The export without trtl's annotation and without the structural check."""
-    _refuse_secret_values(profile)
+    from .secrets import refuse_profile_secrets
+
+    refuse_profile_secrets(profile)
+    _check_settings(profile)
     deployment = dns_label(name or profile.name, "deployment name")
     specs = component_specs(profile, configmaps.MOUNT_DIR)
     configs = _engine_configs(profile, specs)
@@ -87,8 +92,8 @@ def documents(profile: Profile, version: ApiVersion, name: str | None = None) ->
             for spec in specs
         ],
     )
-    _check_names(graph, specs)
-    places = {_component_name(s): _place(s) for s in specs}
+    _check_names(profile, graph, specs)
+    places = {_component_name(profile, s): _place(s) for s in specs}
     wrong = check_pass_through(graph, version, places)
     if wrong:
         raise ExportError(
@@ -99,8 +104,31 @@ def documents(profile: Profile, version: ApiVersion, name: str | None = None) ->
     return [*docs, to_document(graph, version)]
 
 
-def _component_name(spec: ComponentSpec) -> str:
+def _component_name(profile: Profile, spec: ComponentSpec) -> str:
+    """The role's carried DGD name (kept by import, so Services keep theirs), else trtl's."""
+    own = _own(profile, spec)
+    if own.component_name:
+        return own.component_name
     return "frontend" if spec.component == "frontend" else k8s_name(spec.role)
+
+
+def _own(profile: Profile, spec: ComponentSpec) -> RoleK8s:
+    return profile.frontend.k8s if spec.component == "frontend" else profile.workers[spec.role].k8s
+
+
+def _check_settings(profile: Profile) -> None:
+    """Settings the schema lets through but no cluster takes."""
+    namespace = profile.k8s.namespace
+    if namespace is not None and not DNS_LABEL.match(namespace):
+        raise ExportError(
+            f"Namespace {namespace!r} is not a Kubernetes namespace name: use up to 63 "
+            "lowercase letters, digits and '-', starting and ending with a letter or digit."
+        )
+    for name, role in profile.workers.items():
+        if isinstance(role.engine_config, str) and not role.engine_config.strip():
+            raise ExportError(
+                f"workers.{name}.engine_config is an empty path; name a file, or leave it out."
+            )
 
 
 def _place(spec: ComponentSpec) -> str:
@@ -131,14 +159,14 @@ def _component(
     profile: Profile, spec: ComponentSpec, graph_env: dict[str, str], cm_name: str | None
 ) -> Component:
     frontend = spec.component == "frontend"
-    own: RoleK8s = profile.frontend.k8s if frontend else profile.workers[spec.role].k8s
+    own = _own(profile, spec)
     where = _place(spec) + ".k8s"
     eff = pods.effective(profile.k8s, own)
     container = _container(profile, spec, own, eff, graph_env, cm_name)
     pods.pass_through(container, eff["container"], pods.CONTAINER_OWNED, f"{where}.container")
     volumes = [configmaps.volume(cm_name, spec.role)] if cm_name else []
     return Component(
-        name=_component_name(spec),
+        name=_component_name(profile, spec),
         type="frontend" if frontend else TYPES[spec.mode or "agg"],
         replicas=spec.replicas,
         container=container,
@@ -192,30 +220,19 @@ def _env_list(env: dict[str, str]) -> list[dict[str, str]]:
     return [{"name": k, "value": v} for k, v in env.items()]
 
 
-def _refuse_secret_values(profile: Profile) -> None:
-    places = [("env", profile.env), ("frontend.env", profile.frontend.env)]
-    places += [(f"workers.{n}.env", r.env) for n, r in profile.workers.items()]
-    for where, env in places:
-        for key, value in env.items():
-            if SECRET_NAME.search(key) and value:
-                raise ExportError(
-                    f"{where}.{key} holds a secret value, and an export never contains one.",
-                    hint="Put it in a Kubernetes Secret and name it in k8s.hf_token_secret "
-                    "(or k8s.env_refs with valueFrom.secretKeyRef).",
-                )
-
-
-def _check_names(graph: Graph, specs: list[ComponentSpec]) -> None:
+def _check_names(profile: Profile, graph: Graph, specs: list[ComponentSpec]) -> None:
     seen: dict[str, str] = {}
     for component, spec in zip(graph.components, specs, strict=True):
-        if component.name in seen:
+        key = component.name.lower()  # the operator names Services in lower case
+        if key in seen:
             raise ExportError(
-                f"Roles {seen[component.name]!r} and {spec.role!r} both become the Kubernetes "
+                f"Roles {seen[key]!r} and {spec.role!r} both become the Kubernetes "
                 f"name {component.name!r}; rename one of them."
             )
-        seen[component.name] = spec.role
-        dns_label(component.name, f"role {spec.role}")
-        service = f"{graph.name}-{component.name}"
+        seen[key] = spec.role
+        if not _own(profile, spec).component_name:  # a carried name was checked by the schema
+            dns_label(component.name, f"role {spec.role}")
+        service = f"{graph.name}-{component.name.lower()}"
         if len(service) > 63:
             raise ExportError(
                 f"The Service name {service!r} would be longer than 63 characters.",

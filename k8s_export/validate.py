@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from profiles.errors import ExportError, ProfileError
+from profiles.schema import COMPONENT_NAME_PATTERN
 
 from .names import DNS_LABEL, KIND, MAX_COMPONENTS, api_version
 
 CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+COMPONENT_NAME = re.compile(COMPONENT_NAME_PATTERN)  # the CRD's rule; Services lower-case it
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 # What the API server checks of metadata itself (the CRD leaves it open).
@@ -53,8 +55,10 @@ def check_structure(docs: list[dict[str, Any]]) -> None:
         raise ExportError(f"{len(items)} components; at most {MAX_COMPONENTS} are allowed.")
     seen: set[str] = set()
     for item in items:
-        if not DNS_LABEL.match(item["name"]) or item["name"].lower() in seen:
-            raise ExportError(f"component name {item['name']!r} is not a unique DNS-1123 label.")
+        if not COMPONENT_NAME.match(item["name"]) or item["name"].lower() in seen:
+            raise ExportError(
+                f"component name {item['name']!r} is not unique, or not letters, digits and '-'."
+            )
         seen.add(item["name"].lower())
         pod = (item.get("podTemplate") or {}).get("spec") or item.get("extraPodSpec") or {}
         _check_volumes(item["name"], pod)

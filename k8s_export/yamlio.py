@@ -37,6 +37,11 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 class KubeDumper(yaml.SafeDumper):
     """SafeDumper that quotes ambiguous strings and keeps block style."""
 
+    def ignore_aliases(self, data: Any) -> bool:
+        # One object used twice (a shared resources mapping) must not become &id001/*id001:
+        # every reader of the export should see plain values.
+        return True
+
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     if "\n" in value:

@@ -119,10 +119,14 @@ def _trtllm_args(profile: Profile, name: str, role: WorkerRole, config_dir: str)
         config_path = engine_config_file(config_dir, name)
         args += ["--extra-engine-args", config_path]
     else:
+        parallel = _parallel_settings(role)
         if isinstance(role.engine_config, str):
             config_path = role.engine_config
             args += ["--extra-engine-args", config_path]
-        for key, value in _parallel_settings(role).items():
+            # A config file trtl does not write may set parallelism itself, and a flag would
+            # override it: pass only what the profile set on purpose.
+            parallel = {k: v for k, v in parallel.items() if k in role.model_fields_set}
+        for key, value in parallel.items():
             args += [f"--{key.replace('_', '-')}", str(value)]
         if role.kv_transfer_backend:
             override = {"cache_transceiver_config": {"backend": role.kv_transfer_backend}}

@@ -37,6 +37,8 @@ CLUSTER_ONLY: dict[str, str] = {
     "image": "the container image (k8s.image or --image; the mocker runs in the same image)",
     "resources": "nvidia.com/gpu = GPUs per replica, CPU and memory from the k8s section",
     "envFrom": "the HF token through a Secret reference (k8s.hf_token_secret), never a value",
+    "env_refs": "environment entries read from Secrets or ConfigMaps (valueFrom, the k8s "
+    "sections' env_refs), never literal values",
     "workingDir": "the working directory inside the image (k8s.working_dir)",
     "engine config mount": "engine configs as a ConfigMap mounted into the workers",
     "backendFramework": "trtllm for TensorRT-LLM graphs",

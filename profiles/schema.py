@@ -12,7 +12,14 @@ import types
 import typing
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 Engine = Literal["trtllm", "mocker"]
 RouterMode = Literal["round-robin", "kv"]
@@ -24,6 +31,8 @@ DEFAULT_MODEL = "Qwen/Qwen3-0.6B"
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9_-]{0,38}[a-z0-9])?$"
 ROLE_PATTERN = r"^[a-z]([a-z0-9_-]{0,30}[a-z0-9])?$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# What the DGD CRD accepts as a component name (the operator lower-cases it for Services).
+COMPONENT_NAME_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?$"
 
 
 def _scalar_to_str(value: Any) -> Any:
@@ -224,11 +233,29 @@ class PodSettings(_Strict):
     container: KubeObject | None = Field(None, description="More main-container fields.")
     component: KubeObject | None = Field(None, description="More DGD component fields.")
 
+    @field_validator("env_refs")
+    @classmethod
+    def _references_only(cls, refs: list[KubeObject] | None) -> list[KubeObject] | None:
+        # A literal value here would travel into the export; env_refs is for references.
+        for i, ref in enumerate(refs or []):
+            if "value" in ref or "valueFrom" not in ref or not isinstance(ref.get("name"), str):
+                raise ValueError(
+                    f"entry {i} must be {{name, valueFrom}} (a Secret or ConfigMap key), "
+                    "never a literal value; put plain values in env"
+                )
+        return refs
+
 
 class RoleK8s(PodSettings):
     """Per-role Kubernetes settings: they replace the graph-wide ones for this role."""
 
     resources: ResourceSpec | None = Field(None, description="CPU and memory of this role.")
+    component_name: str | None = Field(
+        None,
+        pattern=COMPONENT_NAME_PATTERN,
+        description="Name of the DGD component (default: the role name in lower case with "
+        "'-', or frontend); `trtl import` keeps the original, so Services keep their names.",
+    )
 
 
 class K8sSettings(PodSettings):

@@ -1,7 +1,7 @@
 """``trtl export --k8s``: write the graph ``trtl up`` runs as a DynamoGraphDeployment.
 
-The YAML goes to stdout or, with ``-o``, to a file written atomically (a temporary file
-renamed into place), so a failure never leaves half a file. Notes and the next kubectl
+The YAML goes to stdout or, with ``-o``, to a file (``write_output``: atomically for a
+regular file, so a failure never leaves half a file). Notes and the next kubectl
 commands go to stderr.
 """
 
@@ -67,6 +67,7 @@ def export(
         raise ExportError("trtl export --k8s needs a PROFILE (a name, profile file or DGD file).")
     import k8s_export
 
+    _refuse_foreign(profile_ref)
     profile = load(profile_ref, engine, model, overrides)
     docs = k8s_export.render(profile, version=version, image=image, name=name, namespace=namespace)
     if crd:
@@ -75,30 +76,89 @@ def export(
     for note in k8s_export.render_notes(profile):
         note_line(note)
     if output:
-        write_atomically(Path(output), text)
+        write_output(Path(output), text)
     else:
         click.echo(text, nl=False)
     _next_steps(docs[-1], profile.k8s.hf_token_secret, output)
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory."""
+def _refuse_foreign(profile_ref: str) -> None:
+    """A DGD of workers trtl cannot run would export as mocker workers: refuse instead."""
+    from profiles.errors import ExportError
+    from profiles.loader import is_file_reference
+
+    path = Path(profile_ref).expanduser()
+    if not (is_file_reference(profile_ref) and path.is_file()):
+        return
+    import k8s_export
+
+    if not k8s_export.is_kubernetes_file(path):
+        return
+    framework = k8s_export.foreign_framework(path)
+    if framework:
+        raise ExportError(
+            f"{profile_ref} runs {framework} workers, which trtl cannot export yet; it runs "
+            "them locally on the mocker engine only.",
+            hint=f"Apply the file itself: kubectl apply -f {shlex.quote(profile_ref)}",
+        )
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``: a regular file atomically, anything else in place.
+
+    A symlink is followed (the link stays, its target gets the text). A device, FIFO or
+    /dev/stdout is written directly: renaming a file over it would replace the node.
+    A regular file gets a temporary file renamed over it, so a failure leaves no half
+    file; it keeps an existing file's mode, else gets 0666 less the umask.
+    Raises TrtlError (exit 2) naming the file.
+    """
     import os
-    import tempfile
+    import stat
 
     from profiles.errors import TrtlError
 
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            info = None
+        if str(path.absolute()).startswith(("/dev/", "/proc/")) or (
+            info is not None and not stat.S_ISREG(info.st_mode)
+        ):
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            return
+        mode = stat.S_IMODE(info.st_mode) if info else 0o666 & ~_umask()
+        _replace(Path(os.path.realpath(path)), text, mode)
     except OSError as exc:
-        raise TrtlError(f"Cannot write {path}: {exc.strerror}.", exit_code=2) from exc
+        reason = exc.strerror or str(exc)
+        raise TrtlError(f"Cannot write {path}: {reason}.", exit_code=2) from exc
+
+
+def _umask() -> int:
+    import os
+
+    # The only portable way to read the umask is to set it; trtl is single-threaded here.
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def _replace(target: Path, text: str, mode: int) -> None:
+    """Write through a temporary file beside ``target`` and rename it into place."""
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+        os.replace(tmp, target)
+    except BaseException:
         Path(tmp).unlink(missing_ok=True)
-        raise TrtlError(f"Cannot write {path}: {exc.strerror}.", exit_code=2) from exc
+        raise
 
 
 def _next_steps(dgd: dict, secret: str | None, output: str | None) -> None:
@@ -112,5 +172,14 @@ def _next_steps(dgd: dict, secret: str | None, output: str | None) -> None:
             f'--from-literal=HF_TOKEN="$HF_TOKEN"{ns}'
         )
     steps.append(f"kubectl apply -f {target}{ns}")
-    steps.append(f"kubectl port-forward svc/{metadata['name']}-frontend 8000:8000{ns}")
+    frontend = _frontend_component(dgd["spec"]).lower()  # the operator lower-cases it
+    steps.append(f"kubectl port-forward svc/{metadata['name']}-{frontend} 8000:8000{ns}")
     click.echo("next:\n" + "\n".join(f"  {step}" for step in steps), err=True)
+
+
+def _frontend_component(spec: dict) -> str:
+    if "components" in spec:
+        named = [(c["name"], c.get("type")) for c in spec["components"]]
+    else:
+        named = [(k, v.get("componentType")) for k, v in spec["services"].items()]
+    return next((name for name, kind in named if kind == "frontend"), "frontend")

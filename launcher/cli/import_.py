@@ -24,7 +24,7 @@ def import_(*, dgd_file: str, output: str | None) -> None:
     """
     import k8s_export
 
-    from .export import write_atomically
+    from .export import write_output
 
     notes: list[str] = []
     profile = k8s_export.read_dgd(Path(dgd_file), notes)
@@ -32,7 +32,7 @@ def import_(*, dgd_file: str, output: str | None) -> None:
     for note in notes:
         note_line(note)
     if output:
-        write_atomically(Path(output), text)
+        write_output(Path(output), text)
         click.echo(f"next:\n  trtl plan {output}\n  trtl up {output}", err=True)
     else:
         click.echo(text, nl=False)

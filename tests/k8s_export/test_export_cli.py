@@ -193,7 +193,9 @@ def test_plan_and_export_accept_a_dgd_file(run_trtl):
     again = run_trtl("export", "--k8s", path, "--api-version", "v1alpha1")
     assert again.exit_code == 0, again.output
     services = list(yaml.safe_load_all(again.stdout))[-1]["spec"]["services"]
-    assert list(services) == ["frontend", "trtllm-prefill-worker", "trtllm-decode-worker"]
+    # Roles get profile names, but the components keep theirs, so their Services do too.
+    assert list(services) == ["Frontend", "TRTLLMPrefillWorker", "TRTLLMDecodeWorker"]
+    assert "svc/trtllm-disagg-frontend" in again.stderr
 
 
 def test_a_dgd_in_extends_points_to_import(run_trtl, isolated_dirs):

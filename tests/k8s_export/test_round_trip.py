@@ -172,7 +172,7 @@ def argv(container):
 
 
 def components(doc):
-    """{type or name: (replicas, argv, gpus, env)} of a DGD of either version."""
+    """{component name: (type, replicas, argv, gpus, env)} of a DGD of either version."""
     out = {}
     if "components" in doc["spec"]:
         items = [(c["name"], c, c["podTemplate"]["spec"]["containers"][0]) for c in
@@ -189,20 +189,36 @@ def components(doc):
         env = {
             e["name"]: e.get("value") for e in [*genv, *(c.get("envs") or main.get("env") or [])]
         }
-        out[name.lower()] = (kind, c.get("replicas", 1), argv(main), gpus, env)
+        out[name] = (kind, c.get("replicas", 1), argv(main), gpus, env)
     return out
 
 
+# The only changes import → export makes to an upstream command, all in one place:
+# - ALIASES: a flag written under the engine table's spelling (same meaning to Dynamo);
+# - DEPRECATED: a flag Dynamo 1.6.1 dropped, written as its replacements;
+# - LOCAL_ONLY: flags trtl sets only locally (profiles.identity), the operator sets them;
+# - the frontend's DYN_ROUTER_MODE variable becomes its --router-mode flag;
+# - --served-model-name is always written (the engine table names the served model);
+# - an engine config read from a ConfigMap is mounted at trtl's own path (same content).
+ALIASES = {"--model-path": "--model"}
+DEPRECATED = {"--publish-events-and-metrics": ["--publish-kv-events", "--publish-metrics"]}
+LOCAL_ONLY = {"--http-port"}
+MOUNTED = "/etc/trtl/engine/"
+
+
 def flags(args):
-    """Flags as a {flag: value} map, aliases folded, as the engines read them."""
-    aliases = {"--model-path": "--model"}
+    """The flags after `python -m MODULE` as {flag: value or True}, translations applied."""
     out, i = {}, 3
     while i < len(args):
-        flag = aliases.get(args[i], args[i])
+        flag = ALIASES.get(args[i], args[i])
         if i + 1 < len(args) and not args[i + 1].startswith("--"):
             out[flag], i = args[i + 1], i + 2
         else:
             out[flag], i = True, i + 1
+        for new in DEPRECATED.get(flag, []):
+            out[new] = True
+        if flag in DEPRECATED or flag in LOCAL_ONLY:
+            del out[flag]
     return out
 
 
@@ -213,11 +229,9 @@ def test_import_then_export_keeps_the_upstream_graph(fixture, version):
     notes: list[str] = []
     again = render(parse(copy.deepcopy(docs), notes=notes), version=version)
     before, after = components(docs[-1]), components(again[-1])
-    assert len(after) == len(before)
+    assert list(after) == list(before)  # the same component names, in the same order
     for name, (kind, replicas, args, gpus, env) in before.items():
-        match = [v for k, v in after.items() if k.replace("-", "") == name]
-        assert match, (name, list(after))
-        a_kind, a_replicas, a_args, a_gpus, a_env = match[0]
+        a_kind, a_replicas, a_args, a_gpus, a_env = after[name]
         assert (a_kind, a_replicas) == (kind, replicas)
         assert str(a_gpus or "") == str(gpus or "") or "vllm" in fixture  # mocker: no GPU
         router_env = env.pop("DYN_ROUTER_MODE", None)
@@ -233,13 +247,12 @@ def test_import_then_export_keeps_the_upstream_graph(fixture, version):
         want, got = flags(args), flags(a_args)
         if router_env:
             want["--router-mode"] = router_env
-        got.pop("--tensor-parallel-size", None)  # the engine table names the default
-        if want.pop("--publish-events-and-metrics", None):  # translated for Dynamo 1.6.1
-            want.update({"--publish-kv-events": True, "--publish-metrics": True})
-        config = want.pop("--extra-engine-args", None)
-        assert bool(config) == bool(got.pop("--extra-engine-args", None))
-        got.pop("--served-model-name", None) if "--served-model-name" not in want else None
-        want.pop("--http-port", None)
+        if "--served-model-name" not in want:
+            got.pop("--served-model-name", None)
+        config = want.get("--extra-engine-args")
+        if config and got.get("--extra-engine-args", "").startswith(MOUNTED):
+            assert any(d["kind"] == "ConfigMap" for d in docs), name  # read from one
+            got["--extra-engine-args"] = config
         assert got == want, name
 
 
@@ -268,7 +281,9 @@ def test_in_image_engine_config_paths_are_kept():
     assert profile.workers["trtllm-worker"].engine_config == "engine_configs/qwen3/agg.yaml"
     docs = render(profile, version="v1alpha1")
     assert len(docs) == 1  # no ConfigMap to carry
-    main = docs[0]["spec"]["services"]["trtllm-worker"]["extraPodSpec"]["mainContainer"]
+    # The component keeps its upstream name (its Service is named after it).
+    assert list(docs[0]["spec"]["services"]) == ["Frontend", "TRTLLMWorker"]
+    main = docs[0]["spec"]["services"]["TRTLLMWorker"]["extraPodSpec"]["mainContainer"]
     assert "engine_configs/qwen3/agg.yaml" in main["args"]
     assert main["workingDir"] == "/workspace/examples/backends/trtllm"
 
@@ -311,7 +326,7 @@ def test_v1alpha1_specifics_are_read():
     assert role.k8s.labels == {"scraped": "yes"}
     assert role.k8s.probes.liveness.period_seconds == 5
     assert profile.k8s.worker_resources.limits.memory == "32Gi"
-    alpha = render(profile, version="v1alpha1")[-1]["spec"]["services"]["trtllm-worker"]
+    alpha = render(profile, version="v1alpha1")[-1]["spec"]["services"]["TRTLLMWorker"]
     assert alpha["sharedMemory"] == {"size": "8Gi"}
     assert alpha["extraPodMetadata"] == {"labels": {"scraped": "yes"}}
     assert alpha["livenessProbe"]["periodSeconds"] == 5

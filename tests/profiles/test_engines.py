@@ -216,3 +216,28 @@ def test_env_that_trtl_decides_is_refused(override, message):
     with pytest.raises(ProfileError) as info:
         specs("agg", overrides=[override])
     assert message in str(info.value)
+
+
+def _worker_args(tmp_path, role: str) -> tuple[list[str], object]:
+    path = tmp_path / "p.yaml"
+    path.write_text(f"name: p\nworkers:\n  worker: {role}\n")
+    spec = {s.role: s for s in component_specs(load_profile(str(path)), CONFIG_DIR)}["worker"]
+    return list(spec.args), spec
+
+
+def test_a_config_file_keeps_its_own_parallelism_unless_the_profile_sets_it(tmp_path):
+    # The file (in the image, say) may set tensor_parallel_size: 4; a default flag would win.
+    args, spec = _worker_args(tmp_path, "{mode: agg, engine_config: /cfg/agg.yaml, gpus: 4}")
+    assert "--tensor-parallel-size" not in args and "--pipeline-parallel-size" not in args
+    assert spec.gpus == 4
+    args, _ = _worker_args(
+        tmp_path, "{mode: agg, engine_config: /cfg/agg.yaml, tensor_parallel_size: 1}"
+    )
+    assert args[args.index("--tensor-parallel-size") + 1] == "1"  # set on purpose: passed
+
+
+def test_inline_configs_and_no_config_still_name_the_parallelism(tmp_path):
+    _, spec = _worker_args(tmp_path, "{mode: agg, engine_config: {max_batch_size: 8}}")
+    assert spec.engine_config == {"max_batch_size": 8, "tensor_parallel_size": 1}
+    args, _ = _worker_args(tmp_path, "{mode: agg}")
+    assert args[args.index("--tensor-parallel-size") + 1] == "1"

@@ -1,0 +1,122 @@
+"""Regressions from the review of `trtl export --k8s` / `trtl import` (issue 6)."""
+
+from __future__ import annotations
+
+import yaml
+from k8s_helpers import DATA, IMAGE
+
+from profiles.loader import load_profile
+
+VLLM = DATA / "vllm_v1beta1_disagg.yaml"
+DISAGG = DATA / "upstream_v1beta1_disagg.yaml"
+
+
+def worker_main(dgd, index=1):
+    return dgd["spec"]["components"][index]["podTemplate"]["spec"]["containers"][0]
+
+
+def test_a_vllm_dgd_is_not_exported_as_mocker_workers(run_trtl, isolated_dirs):
+    result = run_trtl("export", "--k8s", str(VLLM), "-o", "out.yaml")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(
+        f"error: {VLLM} runs vLLM workers, which trtl cannot export yet;"
+    )
+    assert not (isolated_dirs / "out.yaml").exists()
+    # Locally it still runs on the mocker, with its note.
+    plan = run_trtl("plan", str(VLLM), "--json")
+    assert plan.exit_code == 0, plan.output
+    assert "runs vLLM" in plan.stderr and "dynamo.mocker" in plan.stdout
+
+
+def test_gpus_without_a_parallelism_flag_stay_gpus(run_trtl, isolated_dirs):
+    """An in-image config may set TP itself: no --tensor-parallel-size 1 appears."""
+    docs = list(yaml.safe_load_all(DISAGG.read_text()))
+    worker_main(docs[-1])["resources"]["limits"]["nvidia.com/gpu"] = "4"
+    (isolated_dirs / "dgd.yaml").write_text(yaml.safe_dump_all(docs))
+    assert run_trtl("import", "dgd.yaml", "-o", "p.yaml").exit_code == 0
+    role = load_profile("p.yaml").workers["trtllm-prefill-worker"]
+    assert role.gpus == 4 and "tensor_parallel_size" not in role.model_fields_set
+    for source in ("dgd.yaml", "p.yaml"):
+        result = run_trtl("export", "--k8s", source)
+        assert result.exit_code == 0, result.output
+        main = worker_main(list(yaml.safe_load_all(result.stdout))[-1])
+        assert "--tensor-parallel-size" not in main["args"], source
+        assert main["resources"]["limits"]["nvidia.com/gpu"] == "4"
+
+
+def test_an_explicit_parallelism_flag_survives_import_through_a_file(run_trtl, isolated_dirs):
+    docs = list(yaml.safe_load_all(DISAGG.read_text()))
+    worker_main(docs[-1])["args"] += ["--tensor-parallel-size", "1"]
+    (isolated_dirs / "dgd.yaml").write_text(yaml.safe_dump_all(docs))
+    assert run_trtl("import", "dgd.yaml", "-o", "p.yaml").exit_code == 0
+    for source in ("dgd.yaml", "p.yaml"):
+        dgd = list(yaml.safe_load_all(run_trtl("export", "--k8s", source).stdout))[-1]
+        args = worker_main(dgd)["args"]
+        assert args[args.index("--tensor-parallel-size") + 1] == "1", source
+        assert "--tensor-parallel-size" not in worker_main(dgd, 2)["args"], source
+
+
+def test_overrides_on_a_dgd_keep_unset_parallelism_unset():
+    """--set re-validates the imported profile; what was unset must stay unset."""
+    from k8s_export import load_dgd
+    from profiles.engines import component_specs
+
+    for overrides in ([], ["env.DYN_LOG=debug"]):
+        profile = load_dgd(DISAGG, overrides=overrides)
+        for spec in component_specs(profile, "/run/engine")[1:]:
+            assert "--tensor-parallel-size" not in spec.args, overrides
+
+
+def test_namespace_and_name_are_checked(run_trtl):
+    bad_ns = run_trtl("export", "--k8s", "agg", "--image", IMAGE, "--namespace", "Team_A")
+    assert bad_ns.exit_code == 2
+    assert "Namespace 'Team_A' is not a Kubernetes namespace name" in bad_ns.stderr
+    empty = run_trtl("export", "--k8s", "agg", "--image", IMAGE, "--name", "")
+    assert empty.exit_code == 2
+    assert "--name is empty" in empty.stderr
+    assert empty.stdout == bad_ns.stdout == ""
+
+
+def test_no_yaml_anchors_in_the_output(run_trtl):
+    result = run_trtl(
+        "export", "--k8s", "disagg", "--image", IMAGE,
+        "--set", 'k8s.tolerations=[{"key": "gpu", "operator": "Exists"}]',
+        "--set", 'k8s.node_selector={"pool": "gpu"}',
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "&id" not in result.stdout and "*id" not in result.stdout
+    assert result.stdout.count("key: gpu") == 3
+
+
+def test_empty_engine_config_and_valueless_extra_engine_args(run_trtl, isolated_dirs):
+    result = run_trtl(
+        "export", "--k8s", "agg", "--image", IMAGE, "--set", "workers.worker.engine_config="
+    )
+    assert result.exit_code == 2
+    assert "workers.worker.engine_config is an empty path" in result.stderr
+    docs = list(yaml.safe_load_all(DISAGG.read_text()))
+    args = worker_main(docs[-1])["args"]
+    del args[args.index("--extra-engine-args") + 1 :]
+    (isolated_dirs / "dgd.yaml").write_text(yaml.safe_dump_all(docs))
+    result = run_trtl("import", "dgd.yaml")
+    assert result.exit_code == 2
+    assert "--extra-engine-args is given no value" in result.stderr
+
+
+def test_explain_lists_env_refs(run_trtl):
+    result = run_trtl("export", "--explain")
+    assert "env_refs" in result.stdout
+
+
+def test_a_carried_component_name_must_be_one_the_crd_takes(run_trtl):
+    ok = run_trtl("export", "--k8s", "agg", "--image", IMAGE,
+                  "--set", "workers.worker.k8s.component_name=TRTLLMWorker")  # fmt: skip
+    assert ok.exit_code == 0, ok.output
+    assert "- name: TRTLLMWorker" in ok.stdout
+    bad = run_trtl("export", "--k8s", "agg", "--image", IMAGE,
+                   "--set", "workers.worker.k8s.component_name=my_worker")  # fmt: skip
+    assert bad.exit_code == 2
+    clash = run_trtl("export", "--k8s", "agg", "--image", IMAGE,
+                     "--set", "workers.worker.k8s.component_name=Frontend")  # fmt: skip
+    assert clash.exit_code == 2
+    assert "both become the Kubernetes name 'Frontend'" in clash.stderr
