@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import sys
 import time
 from pathlib import Path
 
@@ -11,13 +12,15 @@ from profiles.errors import SupervisorError
 
 from .logmux import LogMux
 from .paths import RunDir
-from .state import DeploymentState, find_deployment, list_states
+from .state import ACTIVE_STATES, DeploymentState, find_deployment, list_states
 
 FOLLOW_INTERVAL = 0.2
 
 
-def pick_logs(names: tuple[str, ...]) -> dict[str, Path]:
-    """Resolve ``[NAME] [PROCESS]`` to log files by process name. Raises SupervisorError."""
+def pick_logs(names: tuple[str, ...]) -> tuple[str, dict[str, Path]]:
+    """Resolve ``[NAME] [PROCESS]`` to the deployment and its log files by process name.
+
+    Raises SupervisorError."""
     if len(names) > 2:
         raise SupervisorError("trtl logs takes at most a deployment and a process name.")
     deployments = {s.deployment for s in list_states()}
@@ -29,7 +32,7 @@ def pick_logs(names: tuple[str, ...]) -> dict[str, Path]:
                 f"no deployment named {names[0]!r} has run here.", hint="`trtl ps` lists them."
             )
         state, wanted = find_deployment(None), names
-    return _select(state, wanted[0] if wanted else None)
+    return state.deployment, _select(state, wanted[0] if wanted else None)
 
 
 def _select(state: DeploymentState, which: str | None) -> dict[str, Path]:
@@ -43,8 +46,11 @@ def _select(state: DeploymentState, which: str | None) -> dict[str, Path]:
     return {p.name: logs / f"{p.name}.log" for p in chosen}
 
 
-def show_logs(files: dict[str, Path], *, count: int, follow: bool) -> None:
-    """Print the last ``count`` lines of each file, then new lines while ``follow``."""
+def show_logs(
+    files: dict[str, Path], *, count: int, follow: bool, deployment: str | None = None
+) -> None:
+    """Print the last ``count`` lines of each file, then new lines while ``follow``: until
+    Ctrl-C, or until ``deployment`` is no longer running."""
     mux = LogMux(list(files))
     offsets = {}
     for name, path in files.items():
@@ -59,10 +65,21 @@ def show_logs(files: dict[str, Path], *, count: int, follow: bool) -> None:
         return
     with contextlib.suppress(KeyboardInterrupt):
         partial = dict.fromkeys(files, b"")
-        while True:
+        running = True
+        while running:
+            running = deployment is None or _running(deployment)
             for name, path in files.items():
                 offsets[name] = _follow(mux, name, path, offsets.get(name, 0), partial)
-            time.sleep(FOLLOW_INTERVAL)
+            time.sleep(FOLLOW_INTERVAL if running else 0)
+        print(f"{deployment} is no longer running", file=sys.stderr)
+
+
+def _running(deployment: str) -> bool:
+    try:
+        state = find_deployment(deployment)
+    except SupervisorError:
+        return False
+    return state.state in ACTIVE_STATES
 
 
 def _follow(mux: LogMux, name: str, path: Path, offset: int, partial: dict[str, bytes]) -> int:

@@ -130,7 +130,7 @@ def build_plan(profile: Profile, options: PlanOptions, inventory: Inventory | No
 
     ``inventory`` is read through NVML when the engine needs GPUs and none is given.
     """
-    deployment = options.deployment or profile.name
+    deployment = profile.name if options.deployment is None else options.deployment
     if not DEPLOYMENT_PATTERN.match(deployment):
         raise ProfileError(
             f"--name {deployment!r} is not a valid deployment name: use up to 40 lowercase "

@@ -129,7 +129,7 @@ def _ready(mux: LogMux, view: _LiveTable | None, plan: Plan, state: DeploymentSt
     mux.info(ready_banner(plan, state))
 
 
-def ready_banner(plan: Plan, state: DeploymentState) -> str:
+def ready_banner(plan: Plan, state: DeploymentState, detached: bool = False) -> str:
     model = plan.profile.served_name
     body = json.dumps(
         {"model": model, "messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 32}
@@ -146,7 +146,8 @@ def ready_banner(plan: Plan, state: DeploymentState) -> str:
             f"{plan.frontend_url}/v1 serves {model!r}",
             f"try:  {curl}",
             f"or:   trtl chat --name {plan.deployment} 'Hello!'",
-            f"logs: trtl logs {plan.deployment} -f     stop: Ctrl-C or trtl down {plan.deployment}",
+            f"logs: trtl logs {plan.deployment} -f     stop: "
+            f"{'' if detached else 'Ctrl-C or '}trtl down {plan.deployment}",
         ]
     )
 
@@ -244,8 +245,12 @@ def start_detached(plan: Plan, args: list[str], timeout: float) -> int:
         state = _quiet_read(plan)
         fresh = state is not None and state.supervisor_pid == child.pid
         if fresh and state.state in ("ready", "degraded"):
-            click.echo(ready_banner(plan, state))
+            click.echo(ready_banner(plan, state, detached=True))
             return 0
+        if code == 0:
+            raise SupervisorError(
+                f"{plan.deployment!r} was stopped (`trtl down`?) before the model was servable."
+            )
         if code is not None:
             raise SupervisorError(
                 f"the background supervisor of {plan.deployment!r} ended with exit code {code}: "

@@ -85,12 +85,18 @@ class DeploymentState:
         return is_same_process(self.supervisor_pid, self.supervisor_create_time)
 
     def effective(self) -> DeploymentState:
-        """The state as seen now: an active state whose supervisor is gone is a failure."""
+        """The state as seen now: an active state whose supervisor is gone is a failure,
+        and its processes are what is really left of them."""
         if self.state in ACTIVE_STATES and not self.supervisor_alive:
             self.state = "failed"
-            self.message = (
-                f"the supervisor (pid {self.supervisor_pid}) is gone; "
-                f"`trtl down {self.deployment}` stops what it left running"
+            left = [p.name for p in self.processes if is_same_process(p.pid, p.create_time)]
+            for proc in self.processes:
+                if proc.name not in left and proc.state not in ("stopped", "failed"):
+                    proc.state = "stopped"
+            self.message = f"the supervisor (pid {self.supervisor_pid}) is gone" + (
+                f"; `trtl down {self.deployment}` stops what it left running ({', '.join(left)})"
+                if left
+                else "; none of its processes runs"
             )
         return self
 
@@ -128,12 +134,13 @@ def write_state(run_dir: RunDir, state: DeploymentState) -> None:
     os.replace(tmp, target)
 
 
-def read_state(run_dir: RunDir) -> DeploymentState | None:
-    """The deployment's last state, or None if it never ran. Raises SupervisorError if corrupt."""
+def read_state(run_dir: RunDir, as_written: bool = False) -> DeploymentState | None:
+    """The deployment's state as seen now (or ``as_written`` by its supervisor), or None if
+    it never ran. Raises SupervisorError if the file is corrupt."""
     path = run_dir.root / STATE_FILE
     try:
-        data = json.loads(path.read_text())
-        return DeploymentState.from_json(data).effective()
+        state = DeploymentState.from_json(json.loads(path.read_text()))
+        return state if as_written else state.effective()
     except FileNotFoundError:
         return None
     except (ValueError, TypeError, AttributeError) as exc:
@@ -193,7 +200,27 @@ class DeploymentLock:
             os.close(fd)
             return False
         self._fd = fd
+        self.mark_holder()
         return True
+
+    def mark_holder(self) -> None:
+        """Write who holds the lock into it, so `trtl down` finds it without a state file."""
+        import psutil
+
+        assert self._fd is not None
+        me = psutil.Process()
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{me.pid} {me.create_time()}\n".encode(), 0)
+
+    def holder(self) -> tuple[int, float] | None:
+        """The (pid, create time) that holds the lock now, or None."""
+        if not self.held_elsewhere():
+            return None
+        try:
+            pid, create_time = self.path.read_text().split()
+            return int(pid), float(create_time)
+        except (OSError, ValueError):
+            return None
 
     @property
     def fd(self) -> int | None:
@@ -204,6 +231,7 @@ class DeploymentLock:
         """Take over a lock a parent acquired and passed down (``trtl up -d``)."""
         lock = cls(run_dir)
         lock._fd = fd
+        lock.mark_holder()
         return lock
 
     def release(self) -> None:

@@ -16,23 +16,36 @@ from profiles.errors import SupervisorError
 
 from .leftovers import leftover_groups, stop_groups
 from .paths import RunDir
-from .state import STATE_FILE, DeploymentState, find_deployment, write_state
+from .state import (
+    ACTIVE_STATES,
+    STATE_FILE,
+    DeploymentLock,
+    DeploymentState,
+    find_deployment,
+    is_same_process,
+    list_states,
+    read_state,
+    write_state,
+)
 
 SUPERVISOR_EXTRA_WAIT = 15.0  # beyond the grace period: its own SIGKILL and checks
 
 
 def stop_deployment(name: str | None, grace: float | None = None) -> list[str]:
     """Stop the deployment; return what happened, one line each. Raises SupervisorError."""
+    if name is None and not any(s.state in ACTIVE_STATES for s in list_states()):
+        return ["nothing to stop: no deployment is running"]
     try:
         state = find_deployment(name)
     except SupervisorError:
-        if name and _remove_corrupt(name):
-            return [f"removed the unreadable state file of {name!r}; nothing of it was running"]
+        if name and (RunDir.for_deployment(name).root / STATE_FILE).exists():
+            return _stop_without_state(name, grace)
         raise
     lines: list[str] = []
     if state.supervisor_alive:
         lines.append(f"stopping {state.deployment!r} (supervisor pid {state.supervisor_pid})")
-        _stop_supervisor(state, grace)
+        assert state.supervisor_pid is not None
+        _stop_supervisor(state.supervisor_pid, grace)
     left = leftover_groups(state)
     if left:
         lines.append(f"stopping {len(left)} process groups left by {state.deployment!r}")
@@ -43,17 +56,29 @@ def stop_deployment(name: str | None, grace: float | None = None) -> list[str]:
             )
     if not lines:
         lines.append(f"{state.deployment!r} is not running ({state.state})")
-        return lines
     _mark_stopped(state)
     lines.append(f"{state.deployment!r} stopped; nothing left running")
     return lines
 
 
-def _stop_supervisor(state: DeploymentState, grace: float | None) -> None:
+def _stop_without_state(name: str, grace: float | None) -> list[str]:
+    """The state file is unreadable: stop the supervisor holding the lock, then drop the file."""
+    run_dir = RunDir.for_deployment(name)
+    holder = DeploymentLock(run_dir).holder()
+    lines = []
+    if holder and is_same_process(*holder):
+        lines.append(
+            f"stopping {name!r} (supervisor pid {holder[0]}; its state file is unreadable)"
+        )
+        _stop_supervisor(holder[0], grace)
+    (run_dir.root / STATE_FILE).unlink(missing_ok=True)
+    lines.append(f"removed the unreadable state file of {name!r}; nothing of it runs")
+    return lines
+
+
+def _stop_supervisor(pid: int, grace: float | None) -> None:
     import psutil
 
-    pid = state.supervisor_pid
-    assert pid is not None
     os.kill(pid, signal.SIGTERM)
     wait = (30.0 if grace is None else grace) + SUPERVISOR_EXTRA_WAIT
     try:
@@ -67,18 +92,12 @@ def _stop_supervisor(state: DeploymentState, grace: float | None) -> None:
 
 def _mark_stopped(state: DeploymentState) -> None:
     run_dir = RunDir.for_deployment(state.deployment)
-    current = find_deployment(state.deployment)
-    if current.state != "stopped":
+    current = read_state(run_dir, as_written=True)
+    # A run that ended in failure keeps its verdict; one whose supervisor vanished, or that
+    # was still running, is now stopped.
+    if current is not None and current.state in ACTIVE_STATES:
         current.state = "stopped"
         current.message = None
         for proc in current.processes:
             proc.state = "stopped"
         write_state(run_dir, current)
-
-
-def _remove_corrupt(name: str) -> bool:
-    path = RunDir.for_deployment(name).root / STATE_FILE
-    if path.exists():
-        path.unlink()
-        return True
-    return False

@@ -239,6 +239,8 @@ class Supervisor:
         self.listed = listed
         frontend = self.procs.get("frontend")
         if frontend and frontend.state in ("starting", "running"):
+            if listed and frontend.state == "starting" and self.state.ready_after is not None:
+                self.mux.info("frontend is up and lists the model again")
             frontend.state = "running" if listed else "starting"
         if listed and self.state.ready_after is None and self.stopping_since is None:
             self.state.ready_after = round(self.clock() - self.started, 3)
@@ -256,7 +258,8 @@ class Supervisor:
             self._signal_all(signal.SIGKILL)
             return
         name = signal.Signals(signum).name
-        self.mux.info(f"{name}: stopping (grace {self.grace:g} s; press Ctrl-C again to kill)")
+        again = "; press Ctrl-C again to kill" if signum == signal.SIGINT else ""
+        self.mux.info(f"{name}: stopping (grace {self.grace:g} s{again})")
         self._begin_stop()
 
     def _begin_stop(self) -> None:
@@ -284,6 +287,9 @@ class Supervisor:
 
     def _show_tail(self, name: str) -> None:
         lines = list(self.components[name].tail)[-FAILURE_TAIL:]
+        if not lines:
+            self.mux.info(f"{name} printed nothing ({self.procs[name].log})")
+            return
         self.mux.info(f"last {len(lines)} lines of {name} ({self.procs[name].log}):")
         for text in lines:
             self.mux.raw(f"    {text}")
@@ -337,10 +343,13 @@ class Supervisor:
     def _changed(self) -> None:
         if self.stopping_since is None:
             all_running = all(p.state == "running" for p in self.procs.values())
+            before = self.state.state
             if self.state.ready_after is None:
                 self.state.state = "starting"
             else:
                 self.state.state = "ready" if self.listed and all_running else "degraded"
+            if before == "degraded" and self.state.state == "ready":
+                self.mux.info(f"{self.plan.deployment} is ready again")
         self._write()
         if self.on_change:
             self.on_change(self.state)

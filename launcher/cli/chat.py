@@ -53,6 +53,8 @@ def chat(
         raise click.UsageError("--name and --url both say where to send the chat; give one.")
     if prompt == "-":
         prompt = sys.stdin.read()
+    if not prompt.strip():
+        raise click.UsageError("PROMPT is empty; say something, e.g. trtl chat 'Hello!'.")
     if url is None:
         url, model = _deployment_target(name, model)
     reply = send_chat(

@@ -24,5 +24,5 @@ def logs(*, names: tuple[str, ...], follow: bool, count: int) -> None:
     """
     from launcher.log_files import pick_logs, show_logs
 
-    files = pick_logs(names)
-    show_logs(files, count=count, follow=follow)
+    deployment, files = pick_logs(names)
+    show_logs(files, count=count, follow=follow, deployment=deployment)

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from .options import load, plan_for, plan_options, profile_options
 
 DEFAULT_TIMEOUT = 1800.0  # real TensorRT-LLM engines load for minutes
+
+
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds.")
+    return value
 
 
 @click.command()
@@ -17,15 +25,17 @@ DEFAULT_TIMEOUT = 1800.0  # real TensorRT-LLM engines load for minutes
 @click.option("-q", "--quiet", is_flag=True, help="Show only trtl's own lines, not process logs.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=1),
+    type=click.FloatRange(min=1, max=7 * 86400),
     default=DEFAULT_TIMEOUT,
+    callback=_finite,
     show_default=True,
     help="Seconds to wait until the model is servable.",
 )
 @click.option(
     "--grace",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(min=0, max=3600),
     default=None,
+    callback=_finite,
     help="Seconds processes get to drain on stop before SIGKILL (default: the profile's, 30).",
 )
 @click.option("--offline", is_flag=True, help="Never download the model; fail if it is missing.")

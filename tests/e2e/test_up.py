@@ -175,7 +175,11 @@ def test_sigkill_of_trtl_takes_children_down(tiny_model, home, deployments):
     assert wait_for(lambda: tree_alive(pids) == [], timeout=5)
     state = status(name, home)
     assert state["state"] == "failed"
-    assert "supervisor" in state["message"]
+    assert "none of its processes runs" in state["message"]
+    assert {p["state"] for p in state["processes"]} == {"stopped"}
+    down = trtl("down", name, home=home)
+    assert down.returncode == 0, down.stderr
+    assert status(name, home)["state"] == "stopped"
 
 
 def test_crash_loop_ends_the_run_with_the_reason(tiny_model, home, deployments):
@@ -312,3 +316,38 @@ def test_two_detached_ups_of_one_name_at_once_start_exactly_one(tiny_model, home
     state = status("t-race", home)
     assert state["state"] in ("ready", "degraded")
     assert len(state["processes"]) == 2
+
+
+def test_down_with_a_corrupt_state_file_still_stops_the_deployment(tiny_model, home, deployments):
+    deployments.append("t-corrupt")
+    state = up_detached("agg", tiny_model, "t-corrupt", home)
+    pids = [p["pid"] for p in state["processes"]] + [state["supervisor_pid"]]
+    Path(state["run_dir"], "state.json").write_text("{garbage")
+    broken = trtl("status", "t-corrupt", home=home)
+    assert broken.returncode == 1
+    assert "state file" in broken.stderr and "unreadable" in broken.stderr
+    down = trtl("down", "t-corrupt", home=home)
+    assert down.returncode == 0, down.stderr
+    assert "supervisor pid" in down.stderr
+    assert wait_for(lambda: tree_alive(pids) == [], timeout=10)
+    again = up_detached("agg", tiny_model, "t-corrupt", home)  # the name is free again
+    assert again["state"] in ("ready", "degraded")
+
+
+def test_logs_follow_ends_when_the_deployment_stops(tiny_model, home, deployments):
+    deployments.append("t-follow")
+    up_detached("agg", tiny_model, "t-follow", home)
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "launcher", "logs", "t-follow", "worker-0", "-f", "-n", "1"],
+        env=trtl_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1)
+    assert follower.poll() is None  # still following
+    assert trtl("down", "t-follow", home=home).returncode == 0
+    out, err = follower.communicate(timeout=15)
+    assert follower.returncode == 0
+    assert "worker-0" in out
+    assert "t-follow is no longer running" in err

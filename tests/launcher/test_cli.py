@@ -177,3 +177,30 @@ def test_console_script_exits_2_without_traceback():
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: No profile named 'nope'")
     assert "Traceback" not in proc.stderr
+
+
+def test_down_with_nothing_running_is_done_already(run_trtl):
+    result = run_trtl("down")
+    assert result.exit_code == 0
+    assert "nothing to stop" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--timeout", "nan"], "nan is not a number of seconds"),
+        (["--grace", "inf"], "inf"),
+        (["--name", ""], "is not a valid deployment name"),
+    ],
+)
+def test_up_refuses_bad_options_before_starting_anything(run_trtl, args, message):
+    result = run_trtl("up", "agg", "--engine", "mocker", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_chat_refuses_an_empty_prompt(run_trtl):
+    result = run_trtl("chat", "--url", "127.0.0.1:9", "  ")
+    assert result.exit_code == 2
+    assert "PROMPT is empty" in result.output

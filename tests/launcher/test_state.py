@@ -55,14 +55,30 @@ def test_round_trip_and_private_permissions():
     assert stat.S_IMODE(run_dir.root.stat().st_mode) == 0o700
 
 
-def test_a_gone_supervisor_makes_the_state_failed():
+def test_a_gone_supervisor_makes_the_state_failed_and_says_what_is_left():
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     create_time = psutil.Process(dead.pid).create_time()
     dead.wait()
-    run_dir = _save(_state("beta", supervisor_pid=dead.pid, supervisor_create_time=create_time))
+    me = psutil.Process()
+    left = ProcessState(
+        name="worker-0", role="worker", pid=me.pid, create_time=me.create_time(), state="running"
+    )
+    gone = ProcessState(
+        name="worker-1", role="worker", pid=dead.pid, create_time=create_time, state="running"
+    )
+    run_dir = _save(
+        _state(
+            "beta",
+            supervisor_pid=dead.pid,
+            supervisor_create_time=create_time,
+            processes=[left, gone],
+        )
+    )
     state = read_state(run_dir)
     assert state.state == "failed"
-    assert "trtl down beta" in state.message
+    assert "trtl down beta` stops what it left running (worker-0)" in state.message
+    assert [p.state for p in state.processes] == ["running", "stopped"]
+    assert read_state(run_dir, as_written=True).state == "ready"
 
 
 def test_a_reused_pid_is_not_our_supervisor():
