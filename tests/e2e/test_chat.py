@@ -8,23 +8,20 @@ short, 503) are replayed through httpx's MockTransport against ``send_chat`` its
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 
 from launcher.chat import base_url, send_chat
-from launcher.paths import RunDir
 from launcher.plan import Plan, PlanOptions, build_plan
 from launcher.ports import free_ports
-from launcher.state import DeploymentState, make_private_dir, write_state
 from profiles.errors import SupervisorError
 from profiles.loader import load_profile
 from tests.e2e.procs import start, stop, wait_listed
+from tests.live_state import live_state, save_state
 
 SERVED = "tiny-chat"
 
@@ -116,22 +113,15 @@ def test_nothing_listening_is_one_sentence(run_trtl):
 
 
 def _state(plan: Plan, deployment: str, state: str) -> None:
-    # This process stands in for the supervisor, so the state reads as live.
-    me = psutil.Process()
-    run_dir = RunDir.for_deployment(deployment)
-    make_private_dir(run_dir.root)
-    write_state(
-        run_dir,
-        DeploymentState(
-            deployment=deployment,
+    save_state(
+        live_state(
+            deployment,
             state=state,
             frontend_url=plan.frontend_url,
-            run_dir=str(run_dir.root),
             served_model_name=SERVED,
             started_at=time.time(),
-            supervisor_pid=os.getpid(),
-            supervisor_create_time=me.create_time(),
-        ),
+            processes=[],
+        )
     )
 
 

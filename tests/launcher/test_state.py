@@ -13,40 +13,17 @@ import pytest
 from launcher.paths import RunDir
 from launcher.state import (
     DeploymentLock,
-    DeploymentState,
     ProcessState,
     find_deployment,
     make_private_dir,
     read_state,
-    write_state,
 )
 from profiles.errors import SupervisorError
-
-
-def _state(name: str, **changes) -> DeploymentState:
-    me = psutil.Process()
-    values = dict(
-        deployment=name,
-        state="ready",
-        frontend_url="http://127.0.0.1:8000",
-        run_dir=str(RunDir.for_deployment(name).root),
-        supervisor_pid=me.pid,
-        supervisor_create_time=me.create_time(),
-        processes=[ProcessState(name="frontend", role="frontend", ports={"http": 8000})],
-    )
-    values.update(changes)
-    return DeploymentState(**values)
-
-
-def _save(state: DeploymentState) -> RunDir:
-    run_dir = RunDir.for_deployment(state.deployment)
-    make_private_dir(run_dir.root)
-    write_state(run_dir, state)
-    return run_dir
+from tests.live_state import live_state, save_state
 
 
 def test_round_trip_and_private_permissions():
-    run_dir = _save(_state("alpha"))
+    run_dir = save_state(live_state("alpha"))
     back = read_state(run_dir)
     assert back is not None
     assert back.deployment == "alpha"
@@ -66,8 +43,8 @@ def test_a_gone_supervisor_makes_the_state_failed_and_says_what_is_left():
     gone = ProcessState(
         name="worker-1", role="worker", pid=dead.pid, create_time=create_time, state="running"
     )
-    run_dir = _save(
-        _state(
+    run_dir = save_state(
+        live_state(
             "beta",
             supervisor_pid=dead.pid,
             supervisor_create_time=create_time,
@@ -83,7 +60,9 @@ def test_a_gone_supervisor_makes_the_state_failed_and_says_what_is_left():
 
 def test_a_reused_pid_is_not_our_supervisor():
     # Our own PID, but a different create time: a process that merely reused the number.
-    run_dir = _save(_state("gamma", supervisor_create_time=psutil.Process().create_time() - 100))
+    run_dir = save_state(
+        live_state("gamma", supervisor_create_time=psutil.Process().create_time() - 100)
+    )
     assert read_state(run_dir).state == "failed"
 
 
@@ -99,9 +78,9 @@ def test_corrupt_state_is_one_clear_sentence():
 def test_find_deployment_picks_the_only_active_one_or_asks():
     with pytest.raises(SupervisorError, match="no deployment is running"):
         find_deployment(None)
-    _save(_state("one"))
+    save_state(live_state("one"))
     assert find_deployment(None).deployment == "one"
-    _save(_state("two"))
+    save_state(live_state("two"))
     with pytest.raises(SupervisorError, match=r"2 deployments are running \(one, two\)"):
         find_deployment(None)
     assert find_deployment("two").deployment == "two"

@@ -11,31 +11,21 @@ import json
 
 import psutil
 
-from launcher.paths import RunDir
-from launcher.state import DeploymentState, ProcessState, make_private_dir, write_state
+from launcher.state import ProcessState
+from tests.live_state import live_state, save_state
 
 
 def _running(name: str, gpus: list[int]) -> None:
-    me = psutil.Process()
-    run_dir = RunDir.for_deployment(name)
-    make_private_dir(run_dir.root)
-    write_state(
-        run_dir,
-        DeploymentState(
-            deployment=name,
-            state="ready",
-            frontend_url="http://127.0.0.1:8000",
-            run_dir=str(run_dir.root),
+    me = psutil.Process().pid
+    save_state(
+        live_state(
+            name,
             served_model_name="m",
-            supervisor_pid=me.pid,
-            supervisor_create_time=me.create_time(),
             processes=[
-                ProcessState(name="frontend", role="frontend", pid=me.pid, state="running"),
-                ProcessState(
-                    name="worker-0", role="worker", pid=me.pid, state="running", gpus=gpus
-                ),
+                ProcessState(name="frontend", role="frontend", pid=me, state="running"),
+                ProcessState(name="worker-0", role="worker", pid=me, state="running", gpus=gpus),
             ],
-        ),
+        )
     )
 
 
