@@ -124,11 +124,6 @@ def _check_settings(profile: Profile) -> None:
             f"Namespace {namespace!r} is not a Kubernetes namespace name: use up to 63 "
             "lowercase letters, digits and '-', starting and ending with a letter or digit."
         )
-    for name, role in profile.workers.items():
-        if isinstance(role.engine_config, str) and not role.engine_config.strip():
-            raise ExportError(
-                f"workers.{name}.engine_config is an empty path; name a file, or leave it out."
-            )
 
 
 def _place(spec: ComponentSpec) -> str:

@@ -9,6 +9,7 @@ Values are read as YAML scalars, so ``2`` is a number, ``true`` a boolean and
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any
 
 import yaml
@@ -18,6 +19,18 @@ from .errors import ProfileError
 from .schema import Profile, nested_model
 from .yaml_source import Sourced, deep_merge
 
+# A value that may be a secret is never echoed back: error messages and origins show `***`.
+_SECRET_KEY = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL)", re.IGNORECASE)
+_TOKEN_VALUE = re.compile(r"hf_[A-Za-z0-9]{30,}")
+
+
+def shown(text: str) -> str:
+    """``--set`` text as messages may show it: secret-looking values masked."""
+    key, sep, raw = text.partition("=")
+    if sep and (_SECRET_KEY.search(key) or _TOKEN_VALUE.search(raw)):
+        return f"{key}=***"
+    return text
+
 
 def parse_assignment(text: str) -> tuple[list[str], Any]:
     """Split ``a.b.c=value`` into its path and YAML value; raises ProfileError."""
@@ -25,12 +38,13 @@ def parse_assignment(text: str) -> tuple[list[str], Any]:
     path = key.strip().split(".")
     if not sep or not key.strip() or any(not part for part in path):
         raise ProfileError(
-            f"--set {text!r}: expected dotted.key=value, e.g. --set workers.decode.replicas=2."
+            f"--set {shown(text)!r}: expected dotted.key=value, "
+            "e.g. --set workers.decode.replicas=2."
         )
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
-        raise ProfileError(f"--set {text!r}: the value is not valid YAML.") from exc
+        raise ProfileError(f"--set {shown(text)!r}: the value is not valid YAML.") from exc
     return path, value
 
 
@@ -42,7 +56,7 @@ def apply_overrides(base: Sourced, assignments: list[str]) -> Sourced:
         nested: Any = value
         for part in reversed(path):
             nested = {part: nested}
-        label = f"--set {text}"
+        label = f"--set {shown(text)}"
         top = Sourced(nested, {tuple(path[:i]): label for i in range(1, len(path) + 1)})
         base = deep_merge(base, top)
     return base
@@ -59,7 +73,8 @@ def _check_path(path: list[str], data: dict[str, Any], text: str) -> None:
         if part not in fields:
             where = ".".join(path[: depth + 1])
             raise ProfileError(
-                f"--set {text}: the profile has no setting '{where}'.{_suggest(part, fields)}"
+                f"--set {shown(text)}: the profile has no setting '{where}'."
+                f"{_suggest(part, fields)}"
             )
         node = node.get(part) if isinstance(node, dict) else None
         model, keyed = nested_model(fields[part].annotation)
@@ -70,7 +85,7 @@ def _check_path(path: list[str], data: dict[str, Any], text: str) -> None:
             if not isinstance(node, dict) or role not in node:
                 known = ", ".join(sorted(node)) if isinstance(node, dict) and node else "none"
                 raise ProfileError(
-                    f"--set {text}: there is no worker role '{role}' (roles: {known}); "
+                    f"--set {shown(text)}: there is no worker role '{role}' (roles: {known}); "
                     "add it in a profile file."
                 )
             model, node = keyed, node[role]

@@ -127,6 +127,10 @@ class WorkerRole(_Strict):
                 f"gpus is {self.gpus} but tensor_parallel_size x pipeline_parallel_size "
                 f"needs {parallel}"
             )
+        if isinstance(self.engine_config, str) and not self.engine_config.strip():
+            raise ValueError(
+                "engine_config is an empty path; give a YAML file path, a mapping, or null"
+            )
         if self.kv_transfer_backend is not None and self.mode == "agg":
             raise ValueError("kv_transfer_backend applies to prefill and decode roles, not agg")
         if isinstance(self.engine_config, dict):

@@ -93,7 +93,8 @@ def test_empty_engine_config_and_valueless_extra_engine_args(run_trtl, isolated_
         "export", "--k8s", "agg", "--image", IMAGE, "--set", "workers.worker.engine_config="
     )
     assert result.exit_code == 2
-    assert "workers.worker.engine_config is an empty path" in result.stderr
+    # The profile schema refuses it, so plan and up do too, not only export.
+    assert "workers.worker: engine_config is an empty path" in result.stderr
     docs = list(yaml.safe_load_all(DISAGG.read_text()))
     args = worker_main(docs[-1])["args"]
     del args[args.index("--extra-engine-args") + 1 :]
