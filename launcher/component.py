@@ -200,6 +200,16 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
+def wait_groups_empty(pgids: list[int], timeout: float) -> list[int]:
+    """Wait up to ``timeout`` s until the groups have no live member; return the PIDs left."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [pid for pgid in pgids for pid in group_members(pgid)]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.05)
+
+
 def kill_group_members(pgid: int, sig: int) -> None:
     if group_members(pgid):
         with contextlib.suppress(ProcessLookupError, PermissionError):

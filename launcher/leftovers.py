@@ -12,9 +12,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
 
-from .component import group_members
+from .component import group_members, kill_group_members, wait_groups_empty
 from .state import DeploymentState, is_same_process
 
 
@@ -41,17 +40,7 @@ def stop_groups(groups: list[int], grace: float) -> list[int]:
     for pgid in groups:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(group_members(g) for g in groups):
-        time.sleep(0.05)
+    wait_groups_empty(groups, grace)
     for pgid in groups:
-        if group_members(pgid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, signal.SIGKILL)
-    deadline = time.monotonic() + 5.0
-    while time.monotonic() < deadline:
-        alive = [pid for g in groups for pid in group_members(g)]
-        if not alive:
-            return []
-        time.sleep(0.05)
-    return alive
+        kill_group_members(pgid, signal.SIGKILL)
+    return wait_groups_empty(groups, 5.0)

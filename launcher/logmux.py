@@ -7,9 +7,10 @@ console so they scroll above the table instead of tearing it.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import IO
+
+from .cli.output import use_colour
 
 COLOURS = ("36", "33", "35", "32", "34", "96", "93", "95", "92", "94")
 TRTL = "trtl"
@@ -21,7 +22,7 @@ class LogMux:
     def __init__(self, names: list[str], *, quiet: bool = False, stream: IO[str] | None = None):
         self.stream = stream or sys.stdout
         self.quiet = quiet
-        self.color = self.stream.isatty() and not os.environ.get("NO_COLOR")
+        self.color = use_colour(self.stream)
         self.width = max(len(n) for n in [*names, TRTL])
         self._prefix = {
             name: self._paint(f"{name.ljust(self.width)} |", COLOURS[i % len(COLOURS)])

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .component import Component, Exited, Line, group_members
+from .component import Component, Exited, Line, wait_groups_empty
 from .logmux import LogMux
 from .plan import Plan
 from .probe import ModelListed, Prober, Registered
@@ -324,13 +324,7 @@ class Supervisor:
     def _kill_everything_left(self) -> None:
         """Whatever ended the loop: no process of any tree may survive it."""
         self._signal_all(signal.SIGKILL)
-        deadline = time.monotonic() + 5.0
-        left: list[int] = []
-        while time.monotonic() < deadline:
-            left = [pid for c in self.components.values() if c.pid for pid in group_members(c.pid)]
-            if not left:
-                break
-            time.sleep(0.05)
+        left = wait_groups_empty([c.pid for c in self.components.values() if c.pid], 5.0)
         for proc in self.procs.values():
             if proc.state != "failed":
                 proc.state = "stopped"
