@@ -7,6 +7,14 @@ registered when its status server (``DYN_SYSTEM_PORT``) reports its endpoints re
 mocker answers 503 "notready" for its whole life but lists ``"generate": "ready"`` once
 it registered, while a real trtllm worker answers 200 "ready". The prober polls fast until
 everything is up, then slowly, and reports changes only.
+
+Liveness is a separate fact: whether a process answers at all. A process that accepts the
+connection (the kernel does that for a stopped or wedged process) but sends no answer
+within the timeout is *silent*; a refused connection is not silence (the process is still
+starting or already gone, and its exit tells the rest). The supervisor decides how long
+silence may last (``restart.hang_timeout``). The status server is served by Dynamo's Rust
+runtime for the mocker, trtllm and vLLM alike, so it answers while the engine's Python is
+busy, and stops answering only when the whole process is stopped or wedged.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from dataclasses import dataclass
 
 FAST_INTERVAL = 0.01  # while starting: readiness shows within 10 ms
 SLOW_INTERVAL = 1.0  # once up: cheap enough to idle at well under 1 % of a core
+TIMED_OUT = "timed out"  # what _get returns when a process accepted but never answered
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,14 @@ class ModelListed:
     """The frontend does (or no longer does) list the served model."""
 
     listed: bool
+
+
+@dataclass(frozen=True)
+class Silent:
+    """A process does (or no longer does) leave its health endpoint unanswered."""
+
+    name: str
+    silent: bool
 
 
 @dataclass(frozen=True)
@@ -68,6 +85,7 @@ class Prober(threading.Thread):
         self._wake = threading.Event()
         self._listed: bool | None = None
         self._registered: dict[str, bool] = {}
+        self._silent: dict[str, bool] = {}
 
     def stop(self) -> None:
         self._halt.set()
@@ -79,6 +97,7 @@ class Prober(threading.Thread):
             self._listed = None
         else:
             self._registered.pop(name, None)
+        self._silent.pop(name, None)
         self._wake.set()
 
     def hurry(self) -> None:
@@ -101,22 +120,31 @@ class Prober(threading.Thread):
 
     def _poll(self, client) -> bool:
         listed = self._get(client, f"{self.frontend_url}/v1/models")
-        is_listed = listed is not None and model_listed(listed[1], self.served_name)
+        self._note_silence("frontend", listed)
+        is_listed = isinstance(listed, tuple) and model_listed(listed[1], self.served_name)
         if is_listed != self._listed:
             self._listed = is_listed
             self._emit(ModelListed(is_listed))
         everyone = is_listed
         for name, port in self.status_ports.items():
             answer = self._get(client, f"http://127.0.0.1:{port}/health")
-            up = answer is not None and worker_registered(*answer)
+            self._note_silence(name, answer)
+            up = isinstance(answer, tuple) and worker_registered(*answer)
             if up != self._registered.get(name):
                 self._registered[name] = up
                 self._emit(Registered(name, up))
             everyone = everyone and up
         return everyone
 
+    def _note_silence(self, name: str, answer: tuple[int, object] | str | None) -> None:
+        silent = answer == TIMED_OUT
+        if silent != self._silent.get(name, False):
+            self._silent[name] = silent
+            self._emit(Silent(name, silent))
+
     @staticmethod
-    def _get(client, url: str) -> tuple[int, object] | None:
+    def _get(client, url: str) -> tuple[int, object] | str | None:
+        """(status, JSON body or None); TIMED_OUT when nothing answered; None when refused."""
         import httpx
 
         try:
@@ -125,5 +153,7 @@ class Prober(threading.Thread):
                 return response.status_code, response.json()
             except ValueError:
                 return response.status_code, None
+        except httpx.TimeoutException:
+            return TIMED_OUT
         except httpx.HTTPError:
             return None

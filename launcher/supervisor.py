@@ -2,9 +2,14 @@
 
 One loop owns all decisions; threads only report through one queue (lines, exits, probe
 results, stop requests from signal handlers). Policy lives apart: ``restart.py`` decides
-restarts, ``probe.py`` readiness, ``component.py`` spawning and signalling. Any exit is a
-failure; nothing respawns once stopping has begun; stopping is SIGTERM to every process
-group, a grace period, then SIGKILL, and a check that nothing of the trees is left.
+restarts, ``probe.py`` readiness and liveness, ``component.py`` spawning and signalling.
+Any exit is a failure. Before the deployment was first ready, a process that exits without
+ever having come up ends the run at once with its own exit code and last lines: that is a
+configuration error, and restarting it would only repeat it (and, for an engine that loads
+for minutes, hide it). A process that leaves its health endpoint unanswered for
+``hang_timeout`` seconds is stopped or wedged: it is killed and restarted like a crash.
+Nothing respawns once stopping has begun; stopping is SIGTERM to every process group, a
+grace period, then SIGKILL, and a check that nothing of the trees is left.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass
 from .component import Component, Exited, Line, wait_groups_empty
 from .logmux import LogMux
 from .plan import Plan
-from .probe import ModelListed, Prober, Registered
+from .probe import ModelListed, Prober, Registered, Silent
 from .restart import RestartTracker
 from .run_setup import child_env, prepare_run_dir, restart_policy
 from .state import DeploymentState, ProcessState, write_state
@@ -101,6 +106,8 @@ class Supervisor:
             processes=list(self.procs.values()),
         )
         self.restarts_due: dict[str, float] = {}
+        self.silent_since: dict[str, float] = {}  # processes whose health check goes unanswered
+        self.ever_up: set[str] = set()  # processes that came up at least once in this run
         self.listed = False
         self.started = 0.0
         self.stopping_since: float | None = None
@@ -168,6 +175,8 @@ class Supervisor:
             self._model_listed(event.listed)
         elif isinstance(event, Registered):
             self._registered(event)
+        elif isinstance(event, Silent):
+            self._silent(event)
         elif isinstance(event, StopRequested):
             self._stop_requested(event.signum)
 
@@ -183,6 +192,10 @@ class Supervisor:
                 self._start(name)
                 self.procs[name].restarts += 1
                 self._changed()
+        for name, since in list(self.silent_since.items()):
+            limit = self.trackers[name].policy.hang_timeout
+            if limit and now - since >= limit:
+                self._hung(name, now - since)
         if self.state.state == "starting" and now - self.started >= self.timeout:
             self._not_ready_in_time()
 
@@ -194,6 +207,7 @@ class Supervisor:
         proc = self.procs[name]
         proc.pid, proc.create_time = component.pid, component.create_time
         proc.state, proc.exit_code, proc.started_at = "starting", None, time.time()
+        self.silent_since.pop(name, None)
         if self.prober:
             self.prober.forget(name)
 
@@ -203,9 +217,21 @@ class Supervisor:
             return
         proc = self.procs[event.name]
         proc.exit_code = event.returncode
+        self.silent_since.pop(event.name, None)
         if self.stopping_since is not None:
             proc.state = "stopped"
             self._changed()
+            return
+        if self.state.ready_after is None and event.name not in self.ever_up:
+            proc.state = "failed"
+            code = event.returncode
+            self._fail(
+                f"{event.name} exited with code {code} before it was up; stopping the "
+                "deployment (its last lines show why).",
+                event.name,
+                # Its own code where it is one a shell can carry; signals and 0 become 1.
+                exit_code=code if 0 < code < 126 else 1,
+            )
             return
         decision = self.trackers[event.name].on_exit(self.clock(), component.started_at or 0.0)
         if not decision.restart:
@@ -232,6 +258,7 @@ class Supervisor:
         if event.registered and proc.state == "starting":
             started = self.components[event.name].started_at or self.clock()
             self.mux.info(f"{event.name} is up after {self.clock() - started:.2f} s")
+            self.ever_up.add(event.name)
         proc.state = "running" if event.registered else "starting"
         self._changed()
 
@@ -242,6 +269,8 @@ class Supervisor:
             if listed and frontend.state == "starting" and self.state.ready_after is not None:
                 self.mux.info("frontend is up and lists the model again")
             frontend.state = "running" if listed else "starting"
+            if listed:
+                self.ever_up.add("frontend")
         if listed and self.state.ready_after is None and self.stopping_since is None:
             self.state.ready_after = round(self.clock() - self.started, 3)
             self._changed()
@@ -249,6 +278,22 @@ class Supervisor:
                 self.on_ready(self.state)
             return
         self._changed()
+
+    def _silent(self, event: Silent) -> None:
+        if not event.silent:
+            self.silent_since.pop(event.name, None)
+        elif self.stopping_since is None and self.components[event.name].alive:
+            self.silent_since.setdefault(event.name, self.clock())
+
+    def _hung(self, name: str, seconds: float) -> None:
+        del self.silent_since[name]
+        what = "/v1/models" if name == "frontend" else "its status server's /health"
+        self.mux.info(
+            f"{name} has not answered {what} for {seconds:.0f} s (stopped or hung); "
+            "killing it to restart it"
+        )
+        # SIGKILL, not SIGTERM: a stopped process never handles SIGTERM, a wedged one may not.
+        self.components[name].signal_group(signal.SIGKILL)
 
     # -- ending -------------------------------------------------------------------------
 

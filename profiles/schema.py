@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-Engine = Literal["trtllm", "mocker"]
+Engine = Literal["trtllm", "mocker", "vllm"]
 RouterMode = Literal["round-robin", "kv"]
 WorkerMode = Literal["agg", "prefill", "decode"]
 # TensorRT-LLM's cache_transceiver_config.backend values.
@@ -67,6 +67,13 @@ class RestartPolicy(_Strict):
         5, ge=1, le=1000, description="Failures within failure_window that end the run."
     )
     failure_window: float = Field(120.0, gt=0, le=86400, description="Crash-loop window (s).")
+    hang_timeout: float = Field(
+        10.0,
+        ge=0,
+        le=86400,
+        description="Seconds a process may leave its health endpoint unanswered (stopped or "
+        "wedged) before trtl kills it and restarts it as hung; 0 never does.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> RestartPolicy:
@@ -103,14 +110,19 @@ class WorkerRole(_Strict):
     engine_config: dict[str, Any] | str | None = Field(
         None,
         description="TensorRT-LLM engine config: a mapping, or the path of a YAML file "
-        "(relative paths are relative to the working directory, as in the cluster).",
+        "(relative paths are relative to the working directory, as in the cluster). The "
+        "mocker and vLLM take the mapping's keys that have an equivalent flag.",
     )
     kv_transfer_backend: KvTransferBackend | None = Field(
         None,
         description="KV-cache transfer between prefill and decode "
         "(cache_transceiver_config.backend); prefill/decode roles only.",
     )
-    extra_args: list[Arg] = Field(default_factory=list, description="More worker flags.")
+    extra_args: list[Arg] = Field(
+        default_factory=list,
+        description="More dynamo.trtllm flags (the mocker and vLLM drop them: see "
+        "mocker.extra_args, vllm.extra_args).",
+    )
     env: Env = Field(default_factory=dict, description="Environment for this role only.")
     restart: RestartPolicy = Field(default_factory=RestartPolicy, description="Local only.")
     k8s: RoleK8s = Field(default_factory=lambda: RoleK8s(), description="Cluster only.")
@@ -158,6 +170,32 @@ class MockerSettings(_Strict):
         1.0, gt=0, description="How much faster than real time the mocker runs."
     )
     extra_args: list[Arg] = Field(default_factory=list, description="More dynamo.mocker flags.")
+
+
+class VllmSettings(_Strict):
+    """Settings used only when the graph runs on vLLM (``python -m dynamo.vllm``)."""
+
+    enforce_eager: bool = Field(
+        False,
+        description="--enforce-eager: no CUDA graphs or torch.compile; the engine starts "
+        "faster (on CPU about 50 s instead of 90 s) and decodes slower on GPUs.",
+    )
+    cpu_kv_cache_gib: int = Field(
+        1,
+        ge=1,
+        le=4096,
+        description="Local only, on a machine without GPU: GiB of KV cache each vLLM worker "
+        "allocates up front (VLLM_CPU_KVCACHE_SPACE). Never exported.",
+    )
+    extra_args: list[Arg] = Field(
+        default_factory=list,
+        description="More dynamo.vllm flags (vLLM engine flags included) for every worker.",
+    )
+    role_extra_args: dict[str, list[Arg]] = Field(
+        default_factory=dict,
+        description="More dynamo.vllm flags for one role, e.g. {prefill: [--max-num-seqs, '8']}; "
+        "after extra_args. (workers.<role>.extra_args are TensorRT-LLM flags.)",
+    )
 
 
 class Resources(_Strict):
@@ -292,6 +330,7 @@ class Profile(_Strict):
     workers: dict[Annotated[str, Field(pattern=ROLE_PATTERN)], WorkerRole] = Field(min_length=1)
     env: Env = Field(default_factory=dict, description="Environment for every process.")
     mocker: MockerSettings = Field(default_factory=MockerSettings)
+    vllm: VllmSettings = Field(default_factory=VllmSettings)
     k8s: K8sSettings = Field(default_factory=K8sSettings)
     python: str | None = Field(
         None,
@@ -320,6 +359,12 @@ class Profile(_Strict):
         if "frontend" in self.workers:
             raise ValueError(
                 "'frontend' names the frontend process; give the worker role another name"
+            )
+        unknown = sorted(set(self.vllm.role_extra_args) - set(self.workers))
+        if unknown:
+            raise ValueError(
+                f"vllm.role_extra_args names {', '.join(unknown)}, which is not a worker role "
+                f"(roles: {', '.join(self.workers)})"
             )
         modes = {role.mode for role in self.workers.values()}
         if "agg" in modes and len(modes) > 1:

@@ -104,3 +104,34 @@ def kill_groups(pids: list[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
+
+
+def up_detached(profile: str, model: Path, name: str, home: Path, *extra: str) -> dict:
+    result = trtl(*up_args(profile, model, name, "-d", *extra), home=home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is ready after" in result.stdout
+    return status(name, home)
+
+
+def foreground(profile: str, model: Path, name: str, home: Path, *extra: str):
+    return subprocess.Popen(
+        [sys.executable, "-m", "launcher", *up_args(profile, model, name, *extra)],
+        env=trtl_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def read_until(proc: subprocess.Popen, marker: str, timeout: float = 30) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if marker in line:
+            return lines
+    raise AssertionError(f"{marker!r} not seen in:\n{''.join(lines)}")

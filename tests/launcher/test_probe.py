@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from launcher.probe import model_listed, worker_registered
+import queue
+import socket
+import time
+
+from launcher.ports import free_ports
+from launcher.probe import Prober, Registered, Silent, model_listed, worker_registered
 
 
 def test_model_listed_needs_the_served_name():
@@ -23,3 +28,32 @@ def test_worker_registered_from_status_server_answers():
     # With DYN_HEALTH_CHECK_ENABLED (what trtl sets), or a real trtllm worker: 200 ready.
     assert worker_registered(200, {"status": "ready"})
     assert not worker_registered(503, None)
+
+
+def test_a_process_that_accepts_but_never_answers_is_silent_and_a_closed_port_is_not():
+
+    # A listening socket nobody reads from: the kernel accepts connections, no answer comes,
+    # exactly what a SIGSTOPped worker's status server looks like from outside.
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(16)
+        mute_port = mute.getsockname()[1]
+        closed_port = free_ports(1, exclude={mute_port})[0]
+        events: queue.SimpleQueue[object] = queue.SimpleQueue()
+        prober = Prober(
+            f"http://127.0.0.1:{closed_port}",
+            "tiny",
+            {"mute-0": mute_port, "closed-0": closed_port},
+            events.put,
+        )
+        prober.start()
+        try:
+            seen: list[object] = []
+            deadline = time.monotonic() + 10
+            while not {Silent("mute-0", True), Registered("mute-0", False)} <= set(seen):
+                assert time.monotonic() < deadline, seen
+                seen.append(events.get(timeout=10))
+        finally:
+            prober.stop()
+            prober.join(5)
+    assert not any(isinstance(e, Silent) and e.name in ("closed-0", "frontend") for e in seen)
