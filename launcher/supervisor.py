@@ -218,6 +218,9 @@ class Supervisor:
         proc = self.procs[event.name]
         proc.exit_code = event.returncode
         self.silent_since.pop(event.name, None)
+        # What its tree left (vLLM's EngineCore, workers, resource tracker) would otherwise
+        # live on beside the restarted process, busy-polling a core.
+        component.signal_group(signal.SIGKILL)
         if self.stopping_since is not None:
             proc.state = "stopped"
             self._changed()

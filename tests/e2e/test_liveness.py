@@ -161,7 +161,7 @@ def _slow_python(tmp: Path, delay: float) -> Path:
     wrapper = tmp / "slow-python"
     wrapper.write_text(
         "#!/bin/sh\n"
-        f'case "$*" in *dynamo.mocker*) sleep {delay};; esac\n'
+        f'case "$1 $2" in "-m dynamo.mocker") sleep {delay};; esac\n'
         f'exec {sys.executable} "$@"\n'
     )
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
@@ -211,3 +211,35 @@ def test_slow_worker_past_timeout_is_named(tiny_model, home, deployments, tmp_pa
     state = status(name, home)
     assert state["state"] == "failed"
     assert tree_alive([p["pid"] for p in state["processes"]]) == []
+
+
+def test_what_a_crashed_worker_leaves_is_killed_before_its_restart(
+    tiny_model, home, deployments, tmp_path
+):
+    # Real engines fork helpers (vLLM: EngineCore, workers, a resource tracker) that outlive
+    # a crashed leader; here the worker's interpreter leaves a child of its own behind.
+    wrapper = tmp_path / "forking-python"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case "$1 $2" in "-m dynamo.mocker") sleep 300 </dev/null >/dev/null 2>&1 & ;; esac\n'
+        f'exec {sys.executable} "$@"\n'
+    )
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    name = "t-leftover"
+    deployments.append(name)
+    up_detached("agg", tiny_model, name, home, "--python", str(wrapper))
+    before = pids_of(wait_for(lambda: (s := status(name, home))["state"] == "ready" and s))
+    helpers = [c.pid for c in psutil.Process(before["worker-0"]).children()]
+    assert helpers, "the worker's helper process should be running"
+
+    os.kill(before["worker-0"], signal.SIGKILL)
+    state = wait_for(
+        lambda: (
+            (s := status(name, home))["state"] == "ready"
+            and pids_of(s)["worker-0"] != before["worker-0"]
+            and s
+        ),
+        timeout=30,
+    )
+    assert all(_gone(pid) for pid in helpers), "the crashed worker's helper was left running"
+    assert _proc(state, "worker-0")["restarts"] == 1
