@@ -230,7 +230,7 @@ class Supervisor:
             code = event.returncode
             self._fail(
                 f"{event.name} exited with code {code} before it was up; stopping the "
-                "deployment (its last lines show why).",
+                "deployment.",
                 event.name,
                 # Its own code where it is one a shell can carry; signals and 0 become 1.
                 exit_code=code if 0 < code < 126 else 1,
