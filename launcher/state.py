@@ -16,7 +16,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from profiles.errors import SupervisorError
 
@@ -88,8 +88,17 @@ class DeploymentState:
         """The state as seen now: an active state whose supervisor is gone is a failure,
         and its processes are what is really left of them."""
         if self.state in ACTIVE_STATES and not self.supervisor_alive:
+            from .leftovers import leftover_groups
+
             self.state = "failed"
-            left = [p.name for p in self.processes if is_same_process(p.pid, p.create_time)]
+            # A process killed with its supervisor may leave its own children (an engine's
+            # subprocesses) serving in its group: that process is left running too.
+            groups = set(leftover_groups(self))
+            left = [
+                p.name
+                for p in self.processes
+                if is_same_process(p.pid, p.create_time) or p.pid in groups
+            ]
             for proc in self.processes:
                 if proc.name not in left and proc.state not in ("stopped", "failed"):
                     proc.state = "stopped"
@@ -121,6 +130,14 @@ def make_private_dir(path: Path) -> None:
     """Create ``path`` (and parents) readable by the user only."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     path.chmod(0o700)
+
+
+def open_private_log(path: Path, *, append: bool = True) -> BinaryIO:
+    """Open a log for writing, readable by the user only (also a file an older run left)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    fd = os.open(path, flags, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab" if append else "wb", buffering=0)
 
 
 def write_state(run_dir: RunDir, state: DeploymentState) -> None:

@@ -40,9 +40,20 @@ def plan(
     for note in result.notes:
         note_line(note)
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
+        data = result.to_json()
+        for proc in data["processes"]:
+            proc["env"] = masked_env(proc["env"])
+        click.echo(json.dumps(data, indent=2))
         return
     _print_plan(result)
+
+
+def masked_env(env: dict[str, str]) -> dict[str, str]:
+    """The env as a plan shows it: secret-looking values (a token's name, an hf_ token's
+    shape) read ``***``. Plans get pasted into issues; the processes still get the value."""
+    from profiles.overrides import shown
+
+    return {key: shown(f"{key}={value}").partition("=")[2] for key, value in env.items()}
 
 
 def _print_plan(result) -> None:
@@ -71,7 +82,7 @@ def _print_plan(result) -> None:
         if proc.gpu_reason:
             out.append(f"  why   {proc.gpu_reason}")
         out.append(f"  argv  {shlex.join(proc.argv)}")
-        for key, value in proc.env.items():
+        for key, value in masked_env(proc.env).items():
             out.append(f"  env   {key}={shlex.quote(value)}")
     if result.files:
         out.append("")
