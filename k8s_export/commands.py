@@ -11,11 +11,13 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from profiles.engines import MOCKER_EQUIVALENTS
 from profiles.errors import ProfileError
+from profiles.vllm_args import VLLM_EQUIVALENTS
 
 SHELLS = {"sh", "bash", "dash", "zsh"}
 SHELL_OPERATORS = {"|", "||", "&&", ";", "&", ">", ">>", "<", "2>&1"}
@@ -57,7 +59,7 @@ def _unrecognised(name: str, argv: list[str], label: str) -> ProfileError:
     shown = shlex.join(argv[:4]) + (" …" if len(argv) > 4 else "")
     return ProfileError(
         f"{label}: component {name!r} runs `{shown}`, a command trtl does not recognise.",
-        hint="trtl reads `python3 -m dynamo.<frontend|trtllm|mocker> …` commands.",
+        hint="trtl reads `python3 -m dynamo.<frontend|trtllm|vllm|mocker> …` commands.",
     )
 
 
@@ -107,9 +109,20 @@ def flag_value(values: dict[str, str], flag: str, component: str, label: str) ->
 
 def mocker_flags() -> tuple[dict[str, str], dict[str, tuple[str, bool]]]:
     """The engine table's mocker flags, inverted: value flag → config key, switch → (key, on)."""
+    return _inverted(MOCKER_EQUIVALENTS)
+
+
+def vllm_flags() -> tuple[dict[str, str], dict[str, tuple[str, bool]]]:
+    """The engine table's vLLM flags for engine_config keys, inverted like ``mocker_flags``."""
+    return _inverted(VLLM_EQUIVALENTS)
+
+
+def _inverted(
+    table: dict[str, Callable[[Any], list[str]]],
+) -> tuple[dict[str, str], dict[str, tuple[str, bool]]]:
     values: dict[str, str] = {}
     switches: dict[str, tuple[str, bool]] = {}
-    for key, build in MOCKER_EQUIVALENTS.items():
+    for key, build in table.items():
         on, off = build(True), build(False)
         if len(on) == 2:
             values[on[0]] = key

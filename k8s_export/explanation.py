@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from profiles.identity import (
     CLUSTER_ONLY,
+    LOCAL_DEFAULT_ENV,
     LOCAL_ONLY_ENV,
     LOCAL_ONLY_FLAGS,
     LOCAL_ONLY_SETTINGS,
@@ -21,6 +22,8 @@ def explain() -> str:
         *_rows(LOCAL_ONLY_FLAGS),
         "Only locally, environment:",
         *_rows(LOCAL_ONLY_ENV),
+        "Only locally, environment the profile does not set itself:",
+        *_rows(LOCAL_DEFAULT_ENV),
         "Same argument, different place:",
         *_rows(SAME_ARGS_ELSEWHERE),
         "Only in the cluster:",

@@ -246,7 +246,22 @@ def _graph_fields(graph: Graph, reads: dict[str, WorkerRead], label: str, notes:
         if first.speedup is not None:
             mocker["speedup_ratio"] = first.speedup
         data["mocker"] = mocker
+    if data["engine"] == "vllm":
+        data["vllm"] = _vllm_settings(reads)
     return data
+
+
+def _vllm_settings(reads: dict[str, WorkerRead]) -> dict[str, Any]:
+    """The profile's vllm section: flags every worker shares, and each role's own."""
+    eager = all(r.eager for r in reads.values())
+    own = {
+        name: [*(["--enforce-eager"] if r.eager and not eager else []), *r.vllm_args]
+        for name, r in reads.items()
+    }
+    lists = list(own.values())
+    if all(args == lists[0] for args in lists):
+        return {"enforce_eager": eager, "extra_args": lists[0]}
+    return {"enforce_eager": eager, "role_extra_args": {n: a for n, a in own.items() if a}}
 
 
 def _k8s(graph: Graph, per_role: dict[str, dict], data: dict, notes: list[str]) -> dict:

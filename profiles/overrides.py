@@ -12,22 +12,26 @@ import difflib
 import re
 from typing import Any
 
-import yaml
 from pydantic import BaseModel
 
 from .errors import ProfileError
 from .schema import Profile, nested_model
-from .yaml_source import Sourced, deep_merge
+from .yaml_source import Sourced, deep_merge, load_yaml_value
 
 # A value that may be a secret is never echoed back: error messages and origins show `***`.
 _SECRET_KEY = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL)", re.IGNORECASE)
 _TOKEN_VALUE = re.compile(r"hf_[A-Za-z0-9]{30,}")
 
 
+def looks_secret(key: str, value: str) -> bool:
+    """Whether a setting named ``key`` holding ``value`` may be a secret, never to be shown."""
+    return bool(_SECRET_KEY.search(key) or _TOKEN_VALUE.search(value))
+
+
 def shown(text: str) -> str:
     """``--set`` text as messages may show it: secret-looking values masked."""
     key, sep, raw = text.partition("=")
-    if sep and (_SECRET_KEY.search(key) or _TOKEN_VALUE.search(raw)):
+    if sep and looks_secret(key, raw):
         return f"{key}=***"
     return text
 
@@ -42,9 +46,13 @@ def parse_assignment(text: str) -> tuple[list[str], Any]:
             "e.g. --set workers.decode.replicas=2."
         )
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"--set {shown(text)!r}: the value is not valid YAML.") from exc
+        # As strict as a profile file: no timestamps, binary, deep nesting or alias bombs.
+        value = load_yaml_value(raw, "the value") if raw.strip() else ""
+    except ProfileError as exc:
+        # The reason may quote the value: only where the value itself may be shown.
+        reason = exc.message.split(": ", 1)[-1].rstrip(".")  # without "the value:1"
+        why = f" ({reason})" if shown(text) == text else ""
+        raise ProfileError(f"--set {shown(text)!r}: the value is not valid YAML{why}.") from exc
     return path, value
 
 

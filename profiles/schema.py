@@ -300,6 +300,12 @@ class RoleK8s(PodSettings):
     )
 
 
+# Frontend and WorkerRole name RoleK8s before it exists, and their model_fields keep the
+# ForwardRef: resolved, `--set frontend.k8s.imagee=x` names the typo and suggests 'image'.
+Frontend.model_rebuild(force=True)
+WorkerRole.model_rebuild(force=True)
+
+
 class K8sSettings(PodSettings):
     """What only the cluster needs: image, secrets, resources and pod settings."""
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .overrides import looks_secret
 from .schema import ENV_NAME_PATTERN
 from .yaml_source import Sourced
 
@@ -22,7 +23,9 @@ def describe_errors(
     for error in exc.errors(include_url=False)[:MAX_LINES]:
         loc = _clean_loc(error["loc"])
         where = sourced.origin(loc) or (str(sourced.origin_file) if sourced.origin_file else "")
-        field = ".".join(str(p) for p in loc)
+        field = ".".join(_shown(p) for p in loc)
+        if looks_secret(field, repr(error.get("input"))):
+            error = {**error, "input": "***"}  # a token in the wrong place is still a token
         text = _sentence(error, loc, fields_at)
         prefix = f"{where}: " if where else ""
         lines.append(f"{prefix}{field}: {text}" if field else f"{prefix}{text}")
@@ -30,6 +33,12 @@ def describe_errors(
     if hidden > 0:
         lines.append(f"... and {hidden} more problems.")
     return lines
+
+
+def _shown(part: Any) -> str:
+    # A key is user input: a raw carriage return or escape sequence would garble the line.
+    text = str(part)
+    return text if text.isprintable() else repr(text)
 
 
 # Parts pydantic adds to a location: union branch names and the marker for a dict key.
@@ -50,8 +59,9 @@ def _sentence(error: dict[str, Any], loc: tuple[Any, ...], fields_at: Callable) 
     if kind == "extra_forbidden":
         known = fields_at(loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-        guess = f"; did you mean '{close[0]}'?" if close else ""
-        return f"unknown field{guess} Known fields: {', '.join(known)}."
+        guess = f"; did you mean '{close[0]}'?" if close else "."
+        listed = f" Known fields: {', '.join(known)}." if known else ""
+        return f"unknown field{guess}{listed}"
     if kind == "missing":
         return "required, but missing."
     if kind == "literal_error":
@@ -61,10 +71,10 @@ def _sentence(error: dict[str, Any], loc: tuple[Any, ...], fields_at: Callable) 
         kind == "string_pattern_mismatch"
         and error.get("ctx", {}).get("pattern") == ENV_NAME_PATTERN
     ):
-        return f"'{value}' is not a valid environment variable name."
+        return f"{value!r} is not a valid environment variable name."
     if kind == "string_pattern_mismatch" and "[key]" in map(str, error["loc"]):
         return (
-            f"'{value}' is not a valid name: use lowercase letters, digits, '-' and '_', "
+            f"{value!r} is not a valid name: use lowercase letters, digits, '-' and '_', "
             "starting with a letter."
         )
     if kind == "string_pattern_mismatch":

@@ -36,6 +36,24 @@ class Sourced:
         return None
 
 
+class PlainLoader(yaml.SafeLoader):
+    """SafeLoader for profiles: a timestamp stays the text it was written as; no binary.
+
+    Kubernetes reads ``2024-01-01`` as a string too, and a ``datetime.date`` inside an
+    engine config would break every JSON writer downstream (``trtl plan --json``).
+    """
+
+
+def _refuse_binary(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    raise yaml.constructor.ConstructorError(
+        None, None, "binary (!!binary) values have no place in a profile", node.start_mark
+    )
+
+
+PlainLoader.add_constructor("tag:yaml.org,2002:timestamp", PlainLoader.construct_yaml_str)
+PlainLoader.add_constructor("tag:yaml.org,2002:binary", _refuse_binary)
+
+
 def read_text_file(path: Path) -> str:
     """A UTF-8 file's text; raises ProfileError naming the file if it cannot be read."""
     try:
@@ -53,13 +71,26 @@ def load_yaml_file(path: Path) -> Sourced:
 
 def load_yaml_text(text: str, label: str, path: Path | None = None) -> Sourced:
     """Parse YAML text into a mapping with origins named after ``label``."""
+    origins: dict[KeyPath, str] = {}
+    data = _load(text, label, origins, mapping=True)
+    return Sourced(data, origins, path)
+
+
+def load_yaml_value(text: str, label: str) -> Any:
+    """One YAML value (a ``--set`` value), with the same limits as a file; raises ProfileError."""
+    return _load(text, label, {}, mapping=False)
+
+
+def _load(text: str, label: str, origins: dict[KeyPath, str], mapping: bool) -> Any:
     try:
         # The reader rejects control characters already while the loader is built.
-        loader = yaml.SafeLoader(text)
+        loader = PlainLoader(text)
     except yaml.YAMLError as exc:
         raise ProfileError(f"{label}: broken YAML: {_problem(exc)}.") from exc
     try:
         node = loader.get_single_node()
+        if not mapping:
+            return None if node is None else _construct(loader, node, (), label, {}, _Budget())
         if node is None:
             raise ProfileError(f"{label}: the file is empty; a profile is a YAML mapping.")
         if not isinstance(node, yaml.MappingNode):
@@ -67,8 +98,13 @@ def load_yaml_text(text: str, label: str, path: Path | None = None) -> Sourced:
                 f"{label}:{node.start_mark.line + 1}: a profile is a YAML mapping "
                 f"(key: value lines), not a {_kind(node)}."
             )
-        origins: dict[KeyPath, str] = {}
-        data = _construct(loader, node, (), label, origins)
+        return _construct(loader, node, (), label, origins, _Budget())
+    except RecursionError as exc:
+        # PyYAML composes nodes recursively: thousands of levels exhaust the stack first.
+        raise ProfileError(
+            f"{label}: the YAML is nested too deeply, or an alias is used inside its own "
+            "anchor; a profile is a few levels deep."
+        ) from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{label}:{mark.line + 1}" if mark else label
@@ -77,7 +113,6 @@ def load_yaml_text(text: str, label: str, path: Path | None = None) -> Sourced:
         raise ProfileError(f"{label}: broken YAML: {_problem(exc)}.") from exc
     finally:
         loader.dispose()
-    return Sourced(data, origins, path)
 
 
 def _problem(exc: yaml.YAMLError) -> str:
@@ -92,15 +127,44 @@ def _kind(node: yaml.Node) -> str:
     return "list" if isinstance(node, yaml.SequenceNode) else "single value"
 
 
+# A profile is a few levels deep and a few hundred values; these bound what aliases of
+# aliases ("billion laughs") or an alias inside its own anchor would otherwise expand to.
+MAX_DEPTH = 64
+MAX_VALUES = 100_000
+_TOO_DEEP = f"the YAML is nested more than {MAX_DEPTH} levels deep; a profile is a few levels deep"
+
+
+class _Budget:
+    """How many more values the file may expand to (aliases are expanded, not shared)."""
+
+    def __init__(self) -> None:
+        self.left = MAX_VALUES
+
+
 def _construct(
-    loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, label: str, origins: dict
+    loader: yaml.SafeLoader,
+    node: yaml.Node,
+    path: KeyPath,
+    label: str,
+    origins: dict,
+    budget: _Budget,
 ) -> Any:
-    origins.setdefault(path, f"{label}:{node.start_mark.line + 1}")
+    where = f"{label}:{node.start_mark.line + 1}"
+    if len(path) > MAX_DEPTH:
+        # Also what an alias used inside its own anchor (`a: &x [*x]`) runs into.
+        raise ProfileError(f"{where}: {_TOO_DEEP}.")
+    budget.left -= 1
+    if budget.left < 0:
+        raise ProfileError(
+            f"{where}: the file expands to more than {MAX_VALUES} values; "
+            "use fewer aliases of aliases."
+        )
+    origins.setdefault(path, where)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = _scalar(loader, key_node, label)
             if not isinstance(key, (str, int, float, bool)):
                 raise ProfileError(
                     f"{label}:{key_node.start_mark.line + 1}: keys must be plain names."
@@ -112,14 +176,25 @@ def _construct(
                 )
             child = (*path, key)
             origins[child] = f"{label}:{key_node.start_mark.line + 1}"
-            result[key] = _construct(loader, value_node, child, label, origins)
+            result[key] = _construct(loader, value_node, child, label, origins, budget)
         return result
     if isinstance(node, yaml.SequenceNode):
         return [
-            _construct(loader, item, (*path, i), label, origins)
+            _construct(loader, item, (*path, i), label, origins, budget)
             for i, item in enumerate(node.value)
         ]
-    return loader.construct_object(node, deep=True)
+    return _scalar(loader, node, label)
+
+
+def _scalar(loader: yaml.SafeLoader, node: yaml.Node, label: str) -> Any:
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, IndexError, KeyError, TypeError) as exc:
+        # PyYAML's constructors fail this way where a tag does not fit the text: `!!int x`.
+        tag = str(node.tag).rsplit(":", 1)[-1]
+        raise ProfileError(
+            f"{label}:{node.start_mark.line + 1}: {node.value!r} is not a valid !!{tag} value."
+        ) from exc
 
 
 def deep_merge(base: Sourced, top: Sourced) -> Sourced:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-ENGINES = ("trtllm", "mocker")
+ENGINES = ("trtllm", "mocker", "vllm")
 
 
 def profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -24,7 +24,8 @@ def profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "--engine",
         type=click.Choice(ENGINES),
         default=None,
-        help="Run the workers on TensorRT-LLM, or on Dynamo's mock engine (no GPU needed).",
+        help="Run the workers on TensorRT-LLM, on vLLM (on CPU where there is no GPU), or on "
+        "Dynamo's mock engine (no GPU needed).",
     )(func)
     return func
 
@@ -57,7 +58,8 @@ def load(profile_ref: str, engine: str | None, model: str | None, overrides: tup
 
 
 def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the options that shape a local plan: --name, --port, --gpus, --share-gpus, --python."""
+    """The options that shape a local plan: --name, --port, --host, --gpus, --share-gpus,
+    --python."""
     func = click.option(
         "--share-gpus",
         "share_gpus",
@@ -77,6 +79,14 @@ def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
         func
     )
     func = click.option(
+        "--host",
+        default="127.0.0.1",
+        show_default=True,
+        metavar="ADDR",
+        help="Address the frontend listens on; 0.0.0.0 opens it to the network. Workers "
+        "always stay on loopback.",
+    )(func)
+    func = click.option(
         "--port", type=click.IntRange(1, 65535), default=None, help="Frontend HTTP port."
     )(func)
     func = click.option(
@@ -85,7 +95,7 @@ def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def plan_for(profile, *, name, port, gpus, python, share_gpus=False):
+def plan_for(profile, *, name, port, gpus, python, share_gpus=False, host="127.0.0.1"):
     """Build the local plan from the shared plan options. Raises TrtlError subclasses."""
     import os
 
@@ -94,6 +104,7 @@ def plan_for(profile, *, name, port, gpus, python, share_gpus=False):
     options = PlanOptions(
         deployment=name,
         http_port=port,
+        http_host=host,
         gpus=gpus,
         python=python,
         inherited_cvd=os.environ.get("CUDA_VISIBLE_DEVICES"),

@@ -24,6 +24,7 @@ def plan(
     overrides: tuple[str, ...],
     name: str | None,
     port: int | None,
+    host: str,
     gpus: str | None,
     python: str | None,
     share_gpus: bool,
@@ -35,7 +36,7 @@ def plan(
     """
     profile = load(profile_ref, engine, model, overrides)
     result = plan_for(
-        profile, name=name, port=port, gpus=gpus, python=python, share_gpus=share_gpus
+        profile, name=name, port=port, gpus=gpus, python=python, share_gpus=share_gpus, host=host
     )
     for note in result.notes:
         note_line(note)

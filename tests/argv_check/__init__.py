@@ -30,7 +30,7 @@ __all__ = ["VALIDATOR", "ArgvCheck", "ArgvCheckError", "ArgvResult", "Program", 
 
 VALIDATOR = Path(__file__).resolve().parent / "validate.py"
 
-Program = Literal["frontend", "trtllm", "mocker"]
+Program = Literal["frontend", "trtllm", "mocker", "vllm"]
 
 #: Inherited variables that the parsers read as defaults (every Dynamo flag has a DYN_* env
 #: twin; the NATS TLS flags read NATS_TLS_*). Dropped so that a result depends only on the
@@ -38,6 +38,8 @@ Program = Literal["frontend", "trtllm", "mocker"]
 _DROPPED_ENV_PREFIXES = ("DYN_", "NATS_TLS_")
 
 _TIMEOUT_S = 120
+#: Importing vLLM's parser takes 15-30 s on a busy 2-core machine, parsing adds a little.
+_VLLM_TIMEOUT_S = 600
 
 
 class _ArgvCheckRequired(TypedDict):
@@ -67,28 +69,34 @@ class ArgvCheckError(RuntimeError):
     """The validator itself failed (bad request, Dynamo missing, crash), not a check."""
 
 
-def check_argvs(items: Sequence[ArgvCheck]) -> list[ArgvResult]:
-    """Parse each command line with Dynamo's own parser; one result per item, same order."""
+def check_argvs(items: Sequence[ArgvCheck], python: str | Path | None = None) -> list[ArgvResult]:
+    """Parse each command line with Dynamo's own parser; one result per item, same order.
+
+    ``python`` runs the validator (default: this interpreter); "vllm" checks need one
+    whose venv has vLLM, such as the real-engine tier's ``vllm_python``.
+    """
     if not items:
         return []
+    interpreter = str(python or sys.executable)
+    timeout = _VLLM_TIMEOUT_S if any(i["program"] == "vllm" for i in items) else _TIMEOUT_S
     env = {
         key: value for key, value in os.environ.items() if not key.startswith(_DROPPED_ENV_PREFIXES)
     }
     try:
         proc = subprocess.run(
-            [sys.executable, str(VALIDATOR)],
+            [interpreter, str(VALIDATOR)],
             input=json.dumps(list(items)),
             capture_output=True,
             text=True,
             env=env,
-            timeout=_TIMEOUT_S,
+            timeout=timeout,
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        raise ArgvCheckError(f"{VALIDATOR.name} ran longer than {_TIMEOUT_S} s") from exc
+        raise ArgvCheckError(f"{VALIDATOR.name} ran longer than {timeout} s") from exc
     if proc.returncode != 0:
         raise ArgvCheckError(
-            f"{VALIDATOR.name} exited with status {proc.returncode} under {sys.executable}; "
+            f"{VALIDATOR.name} exited with status {proc.returncode} under {interpreter}; "
             f"stderr:\n{proc.stderr[-4000:]}"
         )
     try:

@@ -4,7 +4,7 @@ Run with the project's venv Python as a subprocess (``tests/argv_check/__init__.
 the stand-in ``tensorrt_llm`` package and the parsers' ``sys.exit`` calls must never touch the
 pytest process. Reads from stdin a JSON list of checks::
 
-    [{"program": "frontend" | "trtllm" | "mocker",
+    [{"program": "frontend" | "trtllm" | "mocker" | "vllm",
       "argv": ["--flag", "value", ...],        # what follows ``python -m dynamo.<program>``
       "env": {"DYN_...": "..."}}, ...]          # optional; set only while this check parses
 
@@ -22,6 +22,11 @@ How each program is checked:
   supplies the four defaults that the parser reads from it; nothing else on that path imports
   TensorRT-LLM or torch.
 - ``mocker``: ``dynamo.mocker.args.parse_args(argv)``, the mocker's own entry point.
+- ``vllm``: ``dynamo.vllm.args.parse_args(argv)``, the worker's own parser: Dynamo's flags,
+  then vLLM's engine flags, then Dynamo's checks (e.g. a prefill worker needs
+  ``--kv-transfer-config``). It needs vLLM, so run this module with the Python of a venv
+  that has it (``check_argvs(..., python=...)``); ``parsed`` then also holds the engine
+  arguments as ``engine.<field>`` (configs such as ``kv_transfer_config`` as mappings).
 - ``frontend``: ``dynamo.frontend.main.parse_args()`` takes no argv (it reads ``sys.argv``) and
   its module configures process-wide logging on import, so this rebuilds its first steps: a
   parser filled by ``FrontendArgGroup().add_arguments``, then ``FrontendConfig.from_cli_args``
@@ -87,6 +92,25 @@ def _parse_mocker(argv: list[str]) -> Any:
     return parse_args(argv)
 
 
+def _parse_vllm(argv: list[str]) -> Any:
+    from types import SimpleNamespace
+
+    from dynamo.vllm.args import parse_args
+
+    config = parse_args(argv)
+    engine = {f"engine.{k}": _shallow(v) for k, v in vars(config.engine_args).items()}
+    return SimpleNamespace(
+        **{k: v for k, v in vars(config).items() if k != "engine_args"}, **engine
+    )
+
+
+def _shallow(value: Any) -> Any:
+    """A config object's own fields as a mapping (one level), so tests can read them."""
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: _jsonable(getattr(value, k)) for k in value.__dataclass_fields__}
+    return value
+
+
 def _parse_frontend(argv: list[str]) -> Any:
     from dynamo.frontend.frontend_args import FrontendArgGroup, FrontendConfig
 
@@ -103,6 +127,7 @@ PARSERS: dict[str, tuple[Parser, str]] = {
     "frontend": (_parse_frontend, "dynamo.frontend.frontend_args"),
     "trtllm": (_parse_trtllm, "dynamo.trtllm.args"),
     "mocker": (_parse_mocker, "dynamo.mocker.args"),
+    "vllm": (_parse_vllm, "dynamo.vllm.args"),
 }
 
 
@@ -194,6 +219,8 @@ def _unique(messages: Sequence[str]) -> list[str]:
 def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
     if isinstance(value, enum.Enum):
         return _jsonable(value.value)
     if isinstance(value, (list, tuple)):

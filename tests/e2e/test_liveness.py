@@ -243,3 +243,28 @@ def test_what_a_crashed_worker_leaves_is_killed_before_its_restart(
     )
     assert all(_gone(pid) for pid in helpers), "the crashed worker's helper was left running"
     assert _proc(state, "worker-0")["restarts"] == 1
+
+
+def test_a_replica_still_on_its_first_start_does_not_make_a_servable_graph_degraded(
+    tiny_model, home, deployments, tmp_path
+):
+    # The first mocker to start loads 6 s longer; the model is servable with the other one.
+    wrapper = tmp_path / "one-slow-python"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'case "$1 $2" in "-m dynamo.mocker") mkdir {tmp_path}/claimed 2>/dev/null && sleep 6;;'
+        " esac\n"
+        f'exec {sys.executable} "$@"\n'
+    )
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    name = "t-first-start"
+    deployments.append(name)
+    state = up_detached("agg_router", tiny_model, name, home, "--python", str(wrapper))
+    states = {p["name"]: p["state"] for p in state["processes"]}
+    assert sorted(states.values()) == ["running", "running", "starting"], states
+    assert state["state"] == "ready"
+    assert chat(state["frontend_url"], state["served_model_name"])
+    wait_for(
+        lambda: {p["state"] for p in status(name, home)["processes"]} == {"running"}, timeout=30
+    )
+    assert status(name, home)["state"] == "ready"

@@ -14,7 +14,18 @@ from k8s_helpers import BUILTINS, ENGINES, IMAGE, VERSIONS
 from k8s_export import render
 from k8s_export.configmaps import MOUNT_DIR
 from launcher.gpus import Gpu, Inventory
-from profiles.identity import CLUSTER_ONLY, LOCAL_ONLY_ENV, LOCAL_ONLY_FLAGS
+from profiles.identity import (
+    CLUSTER_ONLY,
+    LOCAL_DEFAULT_ENV,
+    LOCAL_ONLY_ENV,
+    LOCAL_ONLY_FLAGS,
+    SAME_ARGS_ELSEWHERE,
+)
+from profiles.vllm_args import KV_EVENTS_ENDPOINT, KV_EVENTS_FLAG
+
+# What the local plan may add to a worker's environment (LOCAL_DEFAULT_ENV only where the
+# profile leaves the variable unset, which the built-ins all do).
+LOCAL_ENV = {*LOCAL_ONLY_ENV, *LOCAL_DEFAULT_ENV}
 
 
 @pytest.fixture
@@ -23,8 +34,32 @@ def eight_gpus(monkeypatch):
     monkeypatch.setattr("launcher.gpus.read_inventory", lambda: Inventory(gpus))
 
 
-def plan_json(run_trtl, name, engine):
-    result = run_trtl("plan", name, "--engine", engine, "--json")
+@pytest.fixture
+def no_gpu(monkeypatch):
+    """A workstation without GPU, whatever this machine has."""
+    monkeypatch.setattr("launcher.gpus.read_inventory", lambda: Inventory((), "no NVIDIA driver"))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
+
+def same_kv_events_setting(local: list[str], exported: list[str]) -> list[str]:
+    """``local`` with its KV events endpoint checked and put back to the cluster's.
+
+    The one argument whose value differs (SAME_ARGS_ELSEWHERE): replicas on one machine
+    each publish on a loopback port of their own; each pod uses vLLM's default.
+    """
+    if KV_EVENTS_FLAG not in local:
+        return local
+    assert KV_EVENTS_FLAG in SAME_ARGS_ELSEWHERE
+    at = local.index(KV_EVENTS_FLAG) + 1
+    mine, theirs = json.loads(local[at]), json.loads(exported[at])
+    assert mine.pop("endpoint").startswith("tcp://127.0.0.1:")
+    assert theirs.pop("endpoint") == KV_EVENTS_ENDPOINT
+    assert mine == theirs
+    return [*local[:at], exported[at], *local[at + 1 :]]
+
+
+def plan_json(run_trtl, name, engine, *extra):
+    result = run_trtl("plan", name, "--engine", engine, "--json", *extra)
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -87,8 +122,8 @@ def test_export_runs_what_plan_runs(run_trtl, eight_gpus, name, engine, version)
             local_config_dir = local[i + 1].rsplit("/", 1)[0]
             assert args[i + 1] == f"{MOUNT_DIR}/{local[i + 1].rsplit('/', 1)[1]}"
             local[i + 1] = args[i + 1]
-        assert args == local
-        assert env == {k: v for k, v in proc["env"].items() if k not in LOCAL_ONLY_ENV}
+        assert args == same_kv_events_setting(local, args)
+        assert env == {k: v for k, v in proc["env"].items() if k not in LOCAL_ENV}
         assert int(gpus or 0) == len(proc["gpus"])
     for component, (_, _, _, count, _, _) in exported.items():
         role = "frontend" if component == "frontend" else component
@@ -111,7 +146,7 @@ def test_cluster_only_additions_are_the_listed_ones(engine):
     assert worker["envFrom"] == [{"secretRef": {"name": "hf-token-secret"}}]
     assert worker["workingDir"] == "/workspace"
     gpu = worker["resources"]["limits"].get("nvidia.com/gpu")
-    assert gpu == ("1" if engine == "trtllm" else None)  # the mocker needs no GPU
+    assert gpu == (None if engine == "mocker" else "1")  # the mocker needs no GPU
 
 
 def test_router_mode_and_migration_limit_are_on_the_frontend():
@@ -123,9 +158,29 @@ def test_router_mode_and_migration_limit_are_on_the_frontend():
         assert exported[role][1][-2:] == ["--publish-kv-events", "--publish-metrics"]
 
 
-def test_no_local_only_setting_reaches_the_export():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_no_local_only_setting_reaches_the_export(engine):
     for name in BUILTINS:
-        text = json.dumps(exported_components(name, "trtllm", "v1beta1"))
-        for key in [*LOCAL_ONLY_FLAGS, *LOCAL_ONLY_ENV]:
+        text = json.dumps(exported_components(name, engine, "v1beta1"))
+        for key in [*LOCAL_ONLY_FLAGS, *LOCAL_ENV]:
             assert key not in text, (name, key)
         assert "127.0.0.1" not in text
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("name", BUILTINS)
+def test_vllm_on_a_machine_without_gpu_runs_what_the_gpu_cluster_runs(
+    run_trtl, no_gpu, name, version
+):
+    """The CPU-only workstation and the GPU cluster differ only in the listed env."""
+    plan = plan_json(run_trtl, name, "vllm", "--python", "/venv/bin/python")
+    assert plan["gpu_placement"]["cpu_only"] is True
+    exported = exported_components(name, "vllm", version)
+    for proc in plan["processes"]:
+        component = "frontend" if proc["role"] == "frontend" else proc["role"]
+        _, args, env, _, gpus, _ = exported[component]
+        assert args == same_kv_events_setting(without_local_flags(proc["argv"][3:]), args)
+        assert env == {k: v for k, v in proc["env"].items() if k not in LOCAL_ENV}
+        if component != "frontend":
+            assert proc["gpus"] == [] and gpus == "1"  # the cluster still gives it a GPU
+            assert {"VLLM_CPU_KVCACHE_SPACE", "VLLM_CPU_OMP_THREADS_BIND"} <= set(proc["env"])

