@@ -173,13 +173,27 @@ def stop(procs: list[subprocess.Popen]) -> None:
         time.sleep(0.2)
 
 
-def e2e_case(report: Report, label: str, name: str, options: PlanOptions, uuids: list[str]) -> None:
+def e2e_case(
+    report: Report,
+    label: str,
+    name: str,
+    options: PlanOptions,
+    uuids: list[str],
+    engine: str = "trtllm",
+) -> None:
     try:
-        plan = build_plan(load_profile(name, engine="trtllm"), options)
+        plan = build_plan(load_profile(name, engine=engine), options)
     except TrtlError as exc:
         report.check(False, f"{label}: plan refused: {exc}")
         return
     workers = [p for p in plan.processes if p.gpus]
+    if engine == "vllm":
+        # With GPUs, vLLM runs on them: none of the CPU-only settings may be planned.
+        cpu_env = sorted({k for p in plan.processes for k in p.env if k.startswith("VLLM_CPU")})
+        report.check(
+            len(workers) == len(plan.processes) - 1 and not cpu_env and not plan.cpu_only,
+            f"{label}: every vLLM worker placed on GPUs, no CPU-mode env ({cpu_env or 'none'})",
+        )
     started = {p.name: start(p.env, fraction_of(plan, p)) for p in workers}
     try:
         answers = {n: json.loads(proc.stdout.readline() or "{}") for n, proc in started.items()}
@@ -290,6 +304,13 @@ def main() -> int:
     section("end to end: one real CUDA process per planned worker, with the planned env")
     for label, name, options in cases(len(uuids), uuids):
         e2e_case(report, label, name, options, uuids)
+    section("--engine vllm: the same placement and GPU checks")
+    for name in BUILTINS:
+        code, _ = trtl(["plan", name, "--engine", "vllm"], args.out)
+        if code == 2:
+            trtl(["plan", name, "--engine", "vllm", "--share-gpus"], args.out)
+    for label, name, options in cases(len(uuids), uuids):
+        e2e_case(report, f"vllm {label}", name, options, uuids, engine="vllm")
     busy_section(report, args.out, len(uuids))
     print(f"\n{report.checks} checks, {report.failures} failed")
     return 1 if report.failures or not report.checks else 0
