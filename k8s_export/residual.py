@@ -29,7 +29,9 @@ def annotate(docs: list[dict[str, Any]], profile: Profile) -> None:
     if residual:
         metadata = docs[-1]["metadata"]
         annotations = metadata.setdefault("annotations", {})
-        annotations[ANNOTATION] = json.dumps(residual, separators=(",", ":"), sort_keys=True)
+        # In the profile's own order: import gives mappings back in that order, and a vLLM
+        # role's flags follow its engine_config keys, so export -> import -> export is stable.
+        annotations[ANNOTATION] = json.dumps(residual, separators=(",", ":"))
 
 
 def difference(original: Profile, parsed: Profile) -> dict[str, Any]:
@@ -59,10 +61,18 @@ def _changed(want: Any, got: Any, path: list[str]) -> list[list[Any]]:
 def apply_residual(data: dict[str, Any], text: str) -> dict[str, Any]:
     """``data`` with the annotation's settings applied. Raises ValueError if unreadable."""
     residual = json.loads(text)
-    data = json.loads(json.dumps(data))  # a deep copy: the plain data stays usable
+    # The annotation is user-editable: check its shape before walking it.
+    if not isinstance(residual, dict):
+        raise ValueError("the annotation is not a JSON object")
     renames = residual.get("roles") or {}
+    pairs = residual.get("set") or []
+    if not isinstance(renames, dict) or not all(isinstance(v, str) for v in renames.values()):
+        raise ValueError("roles is not a mapping of names")
+    if not isinstance(pairs, list) or not all(_is_pair(pair) for pair in pairs):
+        raise ValueError("set is not a list of [path, value] pairs")
+    data = json.loads(json.dumps(data))  # a deep copy: the plain data stays usable
     data["workers"] = {renames.get(k, k): v for k, v in data["workers"].items()}
-    for path, value in residual.get("set") or []:
+    for path, value in pairs:
         if path[0] == "workers" and (len(path) < 2 or path[1] not in data["workers"]):
             continue  # that role is gone from the graph
         node = data
@@ -72,3 +82,14 @@ def apply_residual(data: dict[str, Any], text: str) -> dict[str, Any]:
             node = node[part]
         node[path[-1]] = value
     return data
+
+
+def _is_pair(pair: Any) -> bool:
+    """``[path, value]`` with a path of one or more names."""
+    return (
+        isinstance(pair, list)
+        and len(pair) == 2
+        and isinstance(pair[0], list)
+        and bool(pair[0])
+        and all(isinstance(part, str) for part in pair[0])
+    )

@@ -2,7 +2,8 @@
 
 A secret is an environment entry with a literal value whose name says secret (``HF_TOKEN``,
 ``*_API_KEY``, ...), or any string shaped like a Hugging Face token (``hf_`` and 30+
-letters or digits), whatever variable, argument or pass-through field holds it. Exports
+letters or digits), whatever variable, argument or pass-through field holds it, and the
+value of a secret flag such as vLLM's ``--hf-token`` (``profiles.secret_args``). Exports
 are scanned whole, after rendering, so pass-through mappings (``initContainers``, say) and
 trtl's own annotation are covered too; imports drop such literals with a note. Messages
 and notes name where the secret was, never the secret.
@@ -16,6 +17,7 @@ from typing import Any
 
 from profiles.errors import ExportError
 from profiles.schema import Profile
+from profiles.secret_args import secret_flag, secret_flag_value
 
 # Environment variables whose literal value would put a secret into the export.
 SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|CREDENTIALS?)$", re.I)
@@ -57,6 +59,13 @@ def refuse_profile_secrets(profile: Profile) -> None:
             raise ExportError(
                 f"{where} holds a Hugging Face token, and an export never contains one.",
                 hint="Let the worker read HF_TOKEN from a Secret (k8s.hf_token_secret).",
+            )
+        flag = secret_flag(values)
+        if flag:
+            raise ExportError(
+                f"{where} gives {flag} a literal value, and an export never contains a secret.",
+                hint=f"Remove {flag} there; the worker reads HF_TOKEN from a Secret "
+                "(k8s.hf_token_secret, or k8s.env_refs with valueFrom.secretKeyRef).",
             )
 
 
@@ -127,8 +136,10 @@ def _secret_entry(entry: Any, where: str, notes: list[str]) -> bool:
 
 def _drop_tokens(argv: list[Any], where: str, notes: list[str]) -> list[Any]:
     kept: list[Any] = []
-    for arg in argv:
-        if not isinstance(arg, str) or not HF_TOKEN.search(arg) or " " in arg.strip():
+    texts = [arg if isinstance(arg, str) else "" for arg in argv]
+    for i, arg in enumerate(argv):
+        token = isinstance(arg, str) and HF_TOKEN.search(arg) and " " not in arg.strip()
+        if not token and not secret_flag_value(texts, i):
             kept.append(arg)
             continue
         flag = arg.split("=", 1)[0] if arg.startswith("-") else None

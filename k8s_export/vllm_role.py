@@ -43,6 +43,7 @@ def read_vllm(
     """
     value_flags, switch_flags = vllm_flags()
     switches = frozenset({*switch_flags, *LEGACY_MODES, *EAGER})
+    args = _dashed(args, FLAGS | set(value_flags) | switches)
     values, seen, rest = take(args, FLAGS | set(value_flags), switches)
     mode = values.get("--disaggregation-mode")
     for switch, legacy in LEGACY_MODES.items():
@@ -70,6 +71,18 @@ def read_vllm(
         )
     eager = next((EAGER[s] for s in reversed(args) if s in EAGER), False)
     return values.get("--model"), values.get("--served-model-name"), role, rest, eager
+
+
+def _dashed(args: list[str], known: set[str] | frozenset[str]) -> list[str]:
+    """``args`` with trtl's own flags in their dashed form: vLLM reads ``--foo_bar`` as
+    ``--foo-bar``, so ``--kv_transfer_config=...`` is the same setting as
+    ``--kv-transfer-config ...`` and must become the same profile field."""
+    out = []
+    for arg in args:
+        flag, eq, value = arg.partition("=")
+        dashed = flag.replace("_", "-")
+        out.append(dashed + eq + value if flag.startswith("--") and dashed in known else arg)
+    return out
 
 
 def _kv_transfer(

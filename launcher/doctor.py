@@ -84,7 +84,7 @@ def gpu_findings(inventory: Inventory) -> list[Finding]:
                 "error",
                 f"no GPU for TensorRT-LLM ({inventory.reason or 'NVML found none'})",
                 "Install the NVIDIA driver (nvidia-smi must list the GPUs), "
-                "or run graphs without GPUs with --engine mocker.",
+                "or run graphs without GPUs: --engine vllm (vLLM on CPU) or --engine mocker.",
             )
         ]
     cuda = f", CUDA {inventory.cuda_driver_version}" if inventory.cuda_driver_version else ""

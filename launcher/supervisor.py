@@ -108,6 +108,7 @@ class Supervisor:
         self.restarts_due: dict[str, float] = {}
         self.silent_since: dict[str, float] = {}  # processes whose health check goes unanswered
         self.ever_up: set[str] = set()  # processes that came up at least once in this run
+        self.hung: set[str] = set()  # killed as hung: their exit is a crash to restart
         self.listed = False
         self.started = 0.0
         self.stopping_since: float | None = None
@@ -218,6 +219,10 @@ class Supervisor:
         proc = self.procs[event.name]
         proc.exit_code = event.returncode
         self.silent_since.pop(event.name, None)
+        # trtl killed it for hanging: restarted like a crash, also before it was ever up
+        # (its exit code is trtl's SIGKILL, not a configuration error of its own).
+        hung = event.name in self.hung
+        self.hung.discard(event.name)
         # What its tree left (vLLM's EngineCore, workers, resource tracker) would otherwise
         # live on beside the restarted process, busy-polling a core.
         component.signal_group(signal.SIGKILL)
@@ -225,7 +230,7 @@ class Supervisor:
             proc.state = "stopped"
             self._changed()
             return
-        if self.state.ready_after is None and event.name not in self.ever_up:
+        if self.state.ready_after is None and event.name not in self.ever_up and not hung:
             proc.state = "failed"
             code = event.returncode
             self._fail(
@@ -289,6 +294,7 @@ class Supervisor:
 
     def _hung(self, name: str, seconds: float) -> None:
         del self.silent_since[name]
+        self.hung.add(name)
         what = "/v1/models" if name == "frontend" else "its status server's /health"
         self.mux.info(
             f"{name} has not answered {what} for {seconds:.0f} s (stopped or hung); "

@@ -44,6 +44,7 @@ def plan(
         data = result.to_json()
         for proc in data["processes"]:
             proc["env"] = masked_env(proc["env"])
+            proc["argv"] = masked_argv(proc["argv"])
         click.echo(json.dumps(data, indent=2))
         return
     _print_plan(result)
@@ -55,6 +56,23 @@ def masked_env(env: dict[str, str]) -> dict[str, str]:
     from profiles.overrides import shown
 
     return {key: shown(f"{key}={value}").partition("=")[2] for key, value in env.items()}
+
+
+def masked_argv(argv: list[str]) -> list[str]:
+    """The argv as a plan shows it: a secret flag's value (vllm.extra_args may carry
+    --hf-token) and token-shaped values read ``***``; the processes still get the value."""
+    from profiles.overrides import looks_secret
+    from profiles.secret_args import secret_flag_value
+
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        if secret_flag_value(argv, i) and "=" in arg:
+            out.append(f"{arg.partition('=')[0]}=***")
+        elif secret_flag_value(argv, i) or looks_secret("", arg):
+            out.append("***")
+        else:
+            out.append(arg)
+    return out
 
 
 def _print_plan(result) -> None:
@@ -82,7 +100,7 @@ def _print_plan(result) -> None:
         )
         if proc.gpu_reason:
             out.append(f"  why   {proc.gpu_reason}")
-        out.append(f"  argv  {shlex.join(proc.argv)}")
+        out.append(f"  argv  {shlex.join(masked_argv(proc.argv))}")
         for key, value in masked_env(proc.env).items():
             out.append(f"  env   {key}={shlex.quote(value)}")
     if result.files:
