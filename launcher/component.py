@@ -4,7 +4,9 @@ Each process runs in its own session (so its whole tree is one process group), w
 plan's argv and environment, and dies with the supervisor (``PR_SET_PDEATHSIG``) even if
 trtl itself is killed with SIGKILL. A reader thread drains stdout+stderr continuously (a
 worker never blocks on a full pipe) into the log file, keeps the last lines for failure
-reports and forwards lines to the supervisor; a waiter thread reports the exit.
+reports and forwards lines to the supervisor, or, once ``deliver_to`` a terminal, hands
+them over in batches (a chatty process is then never slowed down by trtl's per-line work);
+a waiter thread reports the exit.
 """
 
 from __future__ import annotations
@@ -25,9 +27,19 @@ from pathlib import Path
 from profiles.errors import SupervisorError
 
 from .plan import ProcessPlan
-from .state import is_same_process
+from .state import is_same_process, open_private_log
 
 TAIL_LINES = 40
+# A line longer than this without a newline (a progress bar redrawn with \r) is passed on
+# in pieces, so a reader never holds more of it.
+MAX_LINE = 65536
+# Line events of a process the supervisor has not taken yet, once its lines go to the
+# terminal in batches (``deliver_to``); the supervisor only scans them, so in a flood it
+# may miss some rather than let them pile up.
+LINE_EVENT_BACKLOG = 10_000
+READ_SIZE = 256 * 1024
+PIPE_SIZE = 1024 * 1024  # Linux's default limit for unprivileged processes
+READ_NAP = 0.002  # s; lines reach the terminal at most this much later
 _PR_SET_PDEATHSIG = 1
 
 
@@ -75,6 +87,10 @@ def _die_with_parent(parent_pid: int) -> Callable[[], None]:
 class Component:
     """One process of the plan, across restarts."""
 
+    # Until deliver_to: every line is a Line event for the supervisor.
+    _sink: Callable[[str, list[str]], None] | None = None
+    _line_events = True
+
     def __init__(
         self,
         plan: ProcessPlan,
@@ -100,7 +116,7 @@ class Component:
         """Spawn the process. Raises SupervisorError if it cannot be started at all."""
         self.generation += 1
         self.tail.clear()
-        log = self.log_path.open("ab", buffering=0)
+        log = open_private_log(self.log_path)
         log.write(f"--- trtl: starting {self.name} (start #{self.generation})\n".encode())
         try:
             self.proc = subprocess.Popen(
@@ -135,26 +151,68 @@ class Component:
     def _read(self, proc: subprocess.Popen[bytes], log) -> None:
         assert proc.stdout is not None
         fd = proc.stdout.fileno()
+        # A bigger pipe lets the reader take output in big gulps without ever making the
+        # process wait; where that is not allowed, a short nap still fits in 64 KiB.
+        nap = READ_NAP if _grow_pipe(fd) else READ_NAP / 4
         partial = b""
         with log:
             while True:
-                chunk = os.read(fd, 65536)
+                chunk = os.read(fd, READ_SIZE)
                 if not chunk:
                     break
                 log.write(chunk)
-                lines = (partial + chunk).split(b"\n")
-                partial = lines.pop()
-                for raw in lines:
-                    self._line(raw)
+                data = partial + chunk
+                end = data.rfind(b"\n")
+                if end < 0:
+                    if len(data) >= MAX_LINE:  # a progress bar redrawn with \r, say
+                        self._lines(data)
+                        data = b""
+                    partial = data
+                    continue
+                partial = data[end + 1 :]
+                self._lines(data[:end])
+                if len(chunk) < READ_SIZE // 16:
+                    # A line or a few: let more gather, so a flood is read (and written to
+                    # the log and the terminal) in big chunks rather than line by line.
+                    time.sleep(nap)
             if partial:
-                self._line(partial)
+                self._lines(partial)
         proc.stdout.close()
 
-    def _line(self, raw: bytes) -> None:
-        text = raw.decode("utf-8", "replace").rstrip("\r")
-        self.tail.append(text)
-        if self._forward:
-            self._emit(Line(self.name, text))
+    def _lines(self, block: bytes) -> None:
+        """Whole lines, newline-separated: into the tail, and on to the terminal."""
+        texts = block.decode("utf-8", "replace").split("\n")
+        if b"\r" in block:
+            texts = [text.rstrip("\r") for text in texts]
+        self.tail.extend(texts[-TAIL_LINES:])
+        if not self._forward:
+            return
+        if self._sink is None:
+            for text in texts:
+                self._emit(Line(self.name, text))
+            return
+        # A chunk's lines go to the terminal in one call, whatever their number.
+        self._sink(self.name, texts)
+        if self._line_events:
+            with self._unacked_lock:
+                room = max(0, LINE_EVENT_BACKLOG - self._unacked)
+                self._unacked += min(room, len(texts))
+            for text in texts[:room]:
+                self._emit(Line(self.name, text))
+
+    def deliver_to(self, sink: Callable[[str, list[str]], None], line_events: bool) -> None:
+        """Hand lines to ``sink`` in batches instead of one Line event each; with
+        ``line_events``, the supervisor still gets Line events, at most LINE_EVENT_BACKLOG
+        it has not acknowledged (``acknowledge``); more are not sent."""
+        self._unacked_lock = threading.Lock()
+        self._unacked = 0
+        self._line_events = line_events
+        self._sink = sink
+
+    def acknowledge(self) -> None:
+        """The supervisor took one of the Line events."""
+        with self._unacked_lock:
+            self._unacked -= 1
 
     def _wait(self, proc: subprocess.Popen[bytes], reader: threading.Thread, gen: int) -> None:
         returncode = proc.wait()
@@ -177,6 +235,16 @@ class Component:
         else:
             # The leader is gone; members of its group (grandchildren) may remain.
             kill_group_members(self.pid, sig)
+
+
+def _grow_pipe(fd: int) -> bool:
+    """Make the pipe behind ``fd`` hold PIPE_SIZE bytes; False where that is not possible."""
+    try:
+        import fcntl
+
+        return fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE) >= PIPE_SIZE
+    except (ImportError, AttributeError, OSError):
+        return False
 
 
 def _create_time(pid: int) -> float | None:

@@ -78,6 +78,12 @@ def check_ports(plan: Plan) -> None:
             continue
         kind = PORT_KINDS.get(bind.kind, bind.kind)
         what = "frontend HTTP port" if bind.kind == "http" else f"{bind.process.name} {kind} port"
+        if problem == errno.EADDRNOTAVAIL:
+            raise PreflightError(
+                f"cannot listen on {bind.host}: no network interface of this machine has "
+                "that address.",
+                hint="Pass --host with one of this machine's addresses, or 0.0.0.0 for all.",
+            )
         if problem != errno.EADDRINUSE:
             raise PreflightError(
                 f"cannot bind the {what} {bind.host}:{bind.port}: {os.strerror(problem)}.",

@@ -6,13 +6,22 @@ once with a small script that answers in JSON: its version, which modules it cou
 (``importlib.util.find_spec``, without importing them) and which distributions it has.
 It never raises: a missing or broken interpreter gives ``ok=False`` and an error text.
 ``trtl up``'s preflight and ``trtl doctor`` both read it.
+
+Starting that interpreter costs ``trtl up`` about 45 ms (more on a busy machine), on the
+way to every start. ``cached_probe`` keeps a positive answer per interpreter, module list,
+working directory and ``PYTHON*`` settings, stamped with the modification times of the
+interpreter, every ``sys.path`` directory it had and each module found: installing or
+removing a package changes one of them, and then the interpreter is asked again. A
+negative answer is never kept, so a fixed environment is seen at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -36,10 +45,13 @@ try:
 except ImportError:
     md = None
 MARK, query = sys.argv[1], json.loads(sys.argv[2])
-modules = {}
+modules, origins = {}, []
 for name in query["modules"]:
     try:
-        modules[name] = importlib.util.find_spec(name) is not None
+        spec = importlib.util.find_spec(name)
+        modules[name] = spec is not None
+        if spec is not None and spec.origin and spec.has_location:
+            origins.append(spec.origin)
     except Exception:
         # find_spec("a.b") imports "a"; a missing or broken parent means "not importable".
         modules[name] = False
@@ -56,6 +68,8 @@ print(MARK + json.dumps({
     "modules": modules,
     "distributions": dists,
     "requires": requires,
+    "path": [p for p in sys.path if p],
+    "origins": origins,
 }))
 """
 
@@ -71,6 +85,10 @@ class PythonProbe:
     modules: dict[str, bool] = field(default_factory=dict)
     distributions: dict[str, str | None] = field(default_factory=dict)
     requires: dict[str, list[str]] = field(default_factory=dict)
+    # Where the interpreter looks for modules, and the files of those found: what
+    # cached_probe stamps.
+    search_path: list[str] = field(default_factory=list)
+    origins: list[str] = field(default_factory=list)
 
 
 def probe_python(
@@ -104,6 +122,8 @@ def probe_python(
         modules={name: bool(answer["modules"].get(name)) for name in modules},
         distributions={name: answer["distributions"].get(name) for name in distributions},
         requires={name: list(reqs) for name, reqs in answer.get("requires", {}).items()},
+        search_path=[str(p) for p in answer.get("path") or []],
+        origins=[str(p) for p in answer.get("origins") or []],
     )
 
 
@@ -140,3 +160,94 @@ def _not_python(done: subprocess.CompletedProcess[str]) -> str:
     last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or [""]
     detail = f": {last[0][:200]}" if last[0] else ""
     return f"did not run the probe like a Python 3 interpreter (exit {done.returncode}){detail}"
+
+
+# --- the cache of positive answers -----------------------------------------------------------
+
+CACHE_VERSION = 1
+CACHE_ENTRIES = 32  # interpreters × working directories; the oldest go first
+
+
+def cache_file() -> str:
+    """``$XDG_CACHE_HOME/trtl/python-probes.json`` (default ``~/.cache/trtl/...``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "trtl", "python-probes.json")
+
+
+def cached_probe(python: str, modules: Iterable[str]) -> PythonProbe:
+    """``probe_python(python, modules)``, answered from the cache while nothing it depends on
+    has changed. Never raises (a cache that cannot be read or written is skipped)."""
+    modules = list(modules)
+    key = _cache_key(python, modules)
+    entries = _read_cache()
+    entry = entries.get(key) if key else None
+    if isinstance(entry, dict) and entry.get("stamp") == _stamp(
+        python, entry.get("search_path"), entry.get("origins")
+    ):
+        return PythonProbe(
+            python=python,
+            ok=True,
+            version=entry.get("version"),
+            modules=dict.fromkeys(modules, True),
+            search_path=list(entry.get("search_path") or []),
+            origins=list(entry.get("origins") or []),
+        )
+    probe = probe_python(python, modules)
+    if key and probe.ok and all(probe.modules.values()):
+        entries.pop(key, None)
+        entries[key] = {
+            "version": probe.version,
+            "search_path": probe.search_path,
+            "origins": probe.origins,
+            "stamp": _stamp(python, probe.search_path, probe.origins),
+        }
+        _write_cache(dict(list(entries.items())[-CACHE_ENTRIES:]))
+    return probe
+
+
+def _cache_key(python: str, modules: list[str]) -> str | None:
+    path = shutil.which(python) if os.sep not in python else os.path.expanduser(python)
+    if not path:
+        return None
+    # What else decides what `python -c` finds: its working directory (first on sys.path)
+    # and the PYTHON* variables (PYTHONPATH, PYTHONHOME, PYTHONNOUSERSITE, ...).
+    settings = sorted((k, v) for k, v in os.environ.items() if k.startswith("PYTHON"))
+    where = [os.path.abspath(path), os.getcwd()]
+    return json.dumps([CACHE_VERSION, *where, sorted(modules), settings])
+
+
+def _stamp(python: str, search_path: object, origins: object) -> list[object] | None:
+    """Modification times that change when the interpreter or its packages do."""
+    if not isinstance(search_path, list) or not isinstance(origins, list):
+        return None
+    path = shutil.which(python) if os.sep not in python else os.path.expanduser(python)
+    stamp: list[object] = []
+    for item in [path or python, os.path.realpath(path or python), *search_path, *origins]:
+        try:
+            st = os.stat(item)
+            # A directory's mtime moves when entries are added or removed (an install).
+            stamp.append([st.st_mtime_ns, 0 if stat.S_ISDIR(st.st_mode) else st.st_size])
+        except (OSError, TypeError, ValueError):
+            stamp.append(None)
+    return stamp
+
+
+def _read_cache() -> dict[str, Any]:
+    try:
+        with open(cache_file(), encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_cache(entries: dict[str, Any]) -> None:
+    target = cache_file()
+    tmp = f"{target}.{os.getpid()}.tmp"
+    with contextlib.suppress(OSError):
+        os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(entries, handle)
+        os.replace(tmp, target)
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)

@@ -22,9 +22,10 @@ from profiles.errors import PreflightError, SupervisorError
 
 from .logmux import LogMux
 from .plan import Plan
-from .state import DeploymentLock, DeploymentState, read_state
+from .state import DeploymentLock, DeploymentState, open_private_log, read_state
 
 SUPERVISOR_LOG = "supervisor.log"
+OVERRIDES_ENV = "TRTL_OVERRIDES"
 # `trtl up -d` takes the deployment's lock before starting the background supervisor and
 # hands the very lock down (an inherited descriptor), so of two `up -d` at the same
 # instant exactly one starts anything, and the other refuses at once.
@@ -93,6 +94,11 @@ def run_foreground(plan: Plan, *, quiet: bool, timeout: float, grace: float, liv
             on_ready=lambda state: _ready(mux, view, plan, state),
             on_change=view.update if view else None,
         )
+        for component in supervisor.components.values():
+            # Output goes to the terminal in batches from the reader threads; the supervisor
+            # still scans the frontend's lines (for "Model materialization failed").
+            mux.attach(component, line_events=component.plan.role == "frontend")
+        mux.start()  # the terminal has its own thread: a slow one holds nobody up
         mux.info(f"starting {len(plan.processes)} processes of {plan.deployment!r}")
         if view:
             view.start(supervisor.state)
@@ -102,6 +108,7 @@ def run_foreground(plan: Plan, *, quiet: bool, timeout: float, grace: float, liv
         finally:
             if view:
                 view.stop()
+            mux.close()
         if supervisor.left:
             mux.info(f"warning: processes {supervisor.left} survived SIGKILL")
         elif outcome.exit_code == 0:
@@ -169,8 +176,9 @@ class _LiveTable:
         self.live = Live(
             get_renderable=self._render, console=console, refresh_per_second=4, transient=True
         )
-        self.live.start()
-        self.mux.live = self.live
+        with self.mux.printing():  # the terminal thread prints through the table from now
+            self.live.start()
+            self.mux.live = self.live
 
     def _render(self):
         from .status_view import process_table
@@ -184,10 +192,11 @@ class _LiveTable:
         if self.live is None:
             return
         live, self.live = self.live, None
-        self.mux.live = None
-        live.stop()
-        if final:
-            live.console.print(self._render())
+        with self.mux.printing():
+            self.mux.live = None
+            live.stop()
+            if final:
+                live.console.print(self._render())
 
 
 def detached_args(
@@ -205,21 +214,28 @@ def detached_args(
     """The ``trtl up`` command line the background supervisor runs: the same choices."""
     ref = str(Path(profile_ref).resolve()) if Path(profile_ref).is_file() else profile_ref
     args = ["up", ref, "--supervise", "--name", plan.deployment]
-    args += ["--port", str(int(plan.frontend_url.rsplit(":", 1)[1]))]
+    args += ["--port", str(int(plan.frontend_url.rsplit(":", 1)[1])), "--host", plan.http_host]
     args += ["--timeout", str(timeout), "--grace", str(grace)]
     for flag, value in (("--engine", engine), ("--model", model), ("--gpus", gpus)):
         if value:
             args += [flag, value]
     if python:
         args += ["--python", python]
-    for item in overrides:
-        args += ["--set", item]
+    # --set values may hold secrets: they travel in the environment (private to the user),
+    # never in the argv that every local user can read in /proc/PID/cmdline.
     if offline:
         args.append("--offline")
     return args
 
 
-def start_detached(plan: Plan, args: list[str], timeout: float) -> int:
+def overrides_from_env() -> tuple[str, ...]:
+    """The detached supervisor's --set values (see ``detached_args``); not passed further."""
+    return tuple(json.loads(os.environ.pop(OVERRIDES_ENV, "[]")))
+
+
+def start_detached(
+    plan: Plan, args: list[str], timeout: float, overrides: tuple[str, ...] = ()
+) -> int:
     """Start the background supervisor; wait until ready or failed. Returns the exit code."""
     lock = DeploymentLock(plan.run_dir)
     if not lock.acquire():
@@ -227,7 +243,7 @@ def start_detached(plan: Plan, args: list[str], timeout: float) -> int:
     log_path = plan.run_dir.root / SUPERVISOR_LOG
     started = time.time()
     try:
-        with log_path.open("wb") as log:
+        with open_private_log(log_path, append=False) as log:
             child = subprocess.Popen(
                 [sys.executable, "-m", "launcher", *args],
                 stdin=subprocess.DEVNULL,
@@ -235,7 +251,11 @@ def start_detached(plan: Plan, args: list[str], timeout: float) -> int:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 pass_fds=(lock.fd,),
-                env={**os.environ, LOCK_FD_ENV: str(lock.fd)},
+                env={
+                    **os.environ,
+                    LOCK_FD_ENV: str(lock.fd),
+                    OVERRIDES_ENV: json.dumps(list(overrides)),
+                },
             )
     finally:
         lock.release()  # the child holds it now
@@ -255,13 +275,25 @@ def start_detached(plan: Plan, args: list[str], timeout: float) -> int:
             raise SupervisorError(
                 f"the background supervisor of {plan.deployment!r} ended with exit code {code}: "
                 f"{_last_error(log_path)}",
-                hint=f"Its output is in {log_path}; `trtl logs {plan.deployment}` shows "
+                hint=_failure_tail(log_path)
+                + f"Its output is in {log_path}; `trtl logs {plan.deployment}` shows "
                 "the processes' logs.",
                 exit_code=code or 1,
             )
         if time.time() - started > timeout + 60:
             raise SupervisorError(f"{plan.deployment!r} did not become ready in time.")
         time.sleep(0.02)
+
+
+def _failure_tail(log_path: Path) -> str:
+    """The failing process's last lines, as the supervisor printed them, to show with -d."""
+    lines = log_path.read_text(errors="replace").splitlines()
+    heads = [i for i, line in enumerate(lines) if " lines of " in line and "last " in line]
+    if not heads:
+        return ""
+    shown = [lines[heads[-1]].split("| ", 1)[-1]]
+    shown += [line for line in lines[heads[-1] + 1 :] if line.startswith("    ")]
+    return "\n".join(shown) + "\n"
 
 
 def _last_error(log_path: Path) -> str:

@@ -3,10 +3,14 @@
 This is the one place that talks to users about failures: a ``TrtlError`` becomes one
 red line plus its hint on stderr and the error's exit code. Anything else is a bug; it
 shows a traceback only with ``TRTL_DEBUG=1`` and never exits 0.
+
+A command's module is imported only when that command runs (or ``--help`` lists them all):
+every command pays for its own imports, not for its neighbours'.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 
 import click
@@ -18,8 +22,35 @@ from .output import error_line
 __all__ = ["cli", "main"]
 
 
+# Command name -> the module under launcher.cli defining it (as a function of that name).
+COMMANDS = {
+    "plan": "plan",
+    "up": "up",
+    "status": "status",
+    "logs": "logs",
+    "chat": "chat",
+    "down": "down",
+    "ps": "ps",
+    "export": "export",
+    "import": "import_",
+    "doctor": "doctor",
+    "profiles": "profiles",
+    "schema": "schema",
+}
+
+
 class TrtlGroup(click.Group):
     """The root group: turns errors into one line and an exit code, for every command."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            command = getattr(importlib.import_module(f".{module}", __name__), module)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -46,29 +77,6 @@ class TrtlGroup(click.Group):
 @click.version_option(package_name="trtl", prog_name="trtl")
 def cli() -> None:
     """Run NVIDIA Dynamo serving graphs locally, and export the same graph to Kubernetes."""
-
-
-def _register() -> None:
-    from . import chat, doctor, down, export, import_, logs, plan, profiles, ps, schema, status, up
-
-    for command in (
-        plan.plan,
-        up.up,
-        status.status,
-        logs.logs,
-        chat.chat,
-        down.down,
-        ps.ps,
-        export.export,
-        import_.import_,
-        doctor.doctor,
-        profiles.profiles,
-        schema.schema,
-    ):
-        cli.add_command(command)
-
-
-_register()
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import click
@@ -17,15 +18,28 @@ def style(text: str, stream=None, **styles) -> str:
     return click.style(text, **styles) if use_colour(stream or sys.stdout) else text
 
 
+# Control characters other than newline: C0, DEL and C1.
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\r``, ``\\x1b``).
+
+    Messages quote what the user typed or wrote in a file; a raw carriage return or
+    escape sequence there would overwrite or recolour the line the user reads.
+    """
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def error_line(message: str, hint: str | None = None) -> None:
     """``error: message`` in red on stderr, the hint on the next line."""
-    click.echo(style(f"error: {message}", sys.stderr, fg="red", bold=True), err=True)
+    click.echo(style(f"error: {printable(message)}", sys.stderr, fg="red", bold=True), err=True)
     if hint:
-        click.echo(style(hint, sys.stderr, fg="yellow"), err=True)
+        click.echo(style(printable(hint), sys.stderr, fg="yellow"), err=True)
 
 
 def note_line(message: str) -> None:
-    click.echo(style(f"note: {message}", sys.stderr, fg="cyan"), err=True)
+    click.echo(style(f"note: {printable(message)}", sys.stderr, fg="cyan"), err=True)
 
 
 def table_console(stream=None):

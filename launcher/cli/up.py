@@ -48,6 +48,7 @@ def up(
     overrides: tuple[str, ...],
     name: str | None,
     port: int | None,
+    host: str,
     gpus: str | None,
     python: str | None,
     share_gpus: bool,
@@ -66,8 +67,12 @@ def up(
     """
     from launcher import running
 
+    if supervise:
+        overrides = running.overrides_from_env()
     profile = load(profile_ref, engine, model, overrides)
-    plan = plan_for(profile, name=name, port=port, gpus=gpus, python=python, share_gpus=share_gpus)
+    plan = plan_for(
+        profile, name=name, port=port, gpus=gpus, python=python, share_gpus=share_gpus, host=host
+    )
     grace = profile.stop_grace if grace is None else grace
     if not supervise:  # the background supervisor inherits the lock and the checks
         running.refuse_if_running(plan)
@@ -78,7 +83,7 @@ def up(
         )
         if share_gpus:
             child_args.append("--share-gpus")
-        code = running.start_detached(plan, child_args, timeout)
+        code = running.start_detached(plan, child_args, timeout, overrides)
     else:
         code = running.run_foreground(
             plan, quiet=quiet or supervise, timeout=timeout, grace=grace, live=not supervise

@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""Time to ready: `trtl up P --engine mocker` against the bare launch of the same processes.
+
+Usage: python scripts/bench_ready.py [--quick] [--repeat N] [--profiles agg,disagg ...]
+
+For each built-in profile, alternately (A B A B ...):
+  trtl  `trtl up P --engine mocker --model .cache/tiny-model --name bench_P --port X`, timed
+        from just before the command is launched until `/v1/models` lists the model;
+  bare  the very processes of trtl's plan (argv and full environment from the plan API:
+        `build_plan` + `child_env`, the same as `trtl plan P --engine mocker --json` plus
+        trtl's fixed child settings) started directly, all at once, each writing to a log
+        file, timed from the first start until `/v1/models` lists the model.
+Both are polled by this script every 5 ms. The ratio trtl/bare of the medians is the figure.
+
+It then tells where trtl's extra time goes: when trtl spawned its first process (from
+/proc start times), when trtl itself announced readiness (its "is ready after" line: the
+probe interval), and each start-up phase timed in a fresh interpreter (imports, profile,
+plan, preflight with the engine-import check, run-dir set-up, spawning).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import _bench as bench  # scripts/ is on sys.path when a script runs
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SETTLE = 0.5  # s of quiet between launches: the previous run's exits must not overlap
+READY_TIMEOUT = 60.0
+
+
+def _start_ticks(pid: int) -> int:
+    """A process's start time in clock ticks since boot (/proc/PID/stat field 22)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+class Runner:
+    """One profile's two launches, each returning seconds to ready and recording details."""
+
+    def __init__(self, profile: str, model: Path, env: dict[str, str], logs: Path):
+        self.profile = profile
+        self.model = str(model)
+        self.env = env
+        self.logs = logs
+        # Per trtl variant (None: this tree): launch -> its first child started; launch ->
+        # its "is ready after" line; its own CPU seconds until the model was listed.
+        self.spawn_offsets: dict[str | None, list[float]] = {}
+        self.announced: dict[str | None, list[float]] = {}
+        self.cpu: dict[str | None, list[float]] = {}
+        self.command: list[str] = []
+
+    # -- trtl up ------------------------------------------------------------------------
+
+    def trtl(self, tree: str | None = None) -> float:
+        """``tree``: run trtl from that source tree instead (a second version to compare)."""
+        import psutil
+
+        port = bench.free_port()
+        args = ["up", self.profile, "--engine", "mocker", "--model", self.model,
+                "--name", f"bench_{self.profile}", "--port", str(port), "--grace", "5"]  # fmt: skip
+        env, kwargs = self.env, {}
+        if tree is None:
+            self.command = [*bench.TRTL, *args]
+            argv = self.command
+        else:
+            # What the console script runs, with the other tree first on sys.path.
+            argv = [bench.PYTHON, "-c", "from launcher.cli import main; main()", *args]
+            env, kwargs = {**self.env, "PYTHONPATH": tree}, {"cwd": tree}
+        announced: list[float] = []
+        start = time.perf_counter()
+        proc = bench.spawn(argv, env, subprocess.PIPE, **kwargs)
+        reader = threading.Thread(target=_watch_ready, args=(proc, announced), daemon=True)
+        reader.start()
+        try:
+            ready = bench.wait_listed(
+                port, self.model, READY_TIMEOUT, alive=lambda: proc.poll() is None
+            )
+            trtl = psutil.Process(proc.pid)
+            cpu = trtl.cpu_times()
+            self.cpu.setdefault(tree, []).append(cpu.user + cpu.system)
+            children = trtl.children()
+            first = min(_start_ticks(c.pid) for c in children)
+            offset = (first - _start_ticks(proc.pid)) / CLK_TCK
+            self.spawn_offsets.setdefault(tree, []).append(offset)
+            reader.join(timeout=5.0)
+            if announced:
+                self.announced.setdefault(tree, []).append(announced[0] - start)
+        finally:
+            proc.send_signal(subprocess.signal.SIGTERM)
+            bench.reap([proc])
+            reader.join(timeout=5.0)
+        time.sleep(SETTLE)
+        return ready - start
+
+    # -- the bare launch ----------------------------------------------------------------
+
+    def bare(self) -> float:
+        from launcher.plan import PlanOptions, build_plan
+        from launcher.run_setup import child_env, prepare_run_dir
+        from profiles.loader import load_profile
+
+        profile = load_profile(self.profile, model=self.model, engine="mocker")
+        options = PlanOptions(deployment=f"bare_{self.profile}", http_port=bench.free_port())
+        plan = build_plan(profile, options)
+        envs = child_env(plan)
+        prepare_run_dir(plan)  # the discovery dir, emptied: set-up a user does beforehand
+        outs = [(plan.run_dir.logs / f"{p.name}.log").open("wb") for p in plan.processes]
+        port = int(plan.frontend_url.rsplit(":", 1)[1])
+        start = time.perf_counter()
+        procs = [
+            bench.spawn(p.argv, envs[p.name], out)
+            for p, out in zip(plan.processes, outs, strict=True)
+        ]
+        try:
+            ready = bench.wait_listed(port, profile.served_name, READY_TIMEOUT)
+        finally:
+            for proc in procs:
+                bench.kill_group(proc.pid)
+            bench.reap(procs)
+            for out in outs:
+                out.close()
+        time.sleep(SETTLE)
+        return ready - start
+
+
+def _watch_ready(proc: subprocess.Popen, announced: list[float]) -> None:
+    """Drain trtl's output; note when it says the deployment is ready."""
+    assert proc.stdout is not None
+    for raw in proc.stdout:
+        if not announced and b" is ready after " in raw:
+            announced.append(time.perf_counter())
+
+
+# --- trtl's start-up, phase by phase, in a fresh interpreter --------------------------------
+
+PHASES_SCRIPT = r"""
+import json, os, queue, sys, time
+t = [("start", time.perf_counter(), time.process_time())]
+def mark(name): t.append((name, time.perf_counter(), time.process_time()))
+import launcher.cli  # what the trtl console script imports before running a command
+mark("imports (click, command modules)")
+from launcher.cli.options import load, plan_for
+profile = load(sys.argv[1], "mocker", sys.argv[2], ())
+mark("profile (pydantic, YAML, validation)")
+plan = plan_for(profile, name=sys.argv[3], port=int(sys.argv[4]), gpus=None, python=None)
+mark("plan (ports, argv, env)")
+from launcher import running
+running.refuse_if_running(plan)
+mark("lock check")
+from launcher import preflight
+preflight.check_ports(plan)
+mark("preflight: ports")
+preflight.check_engines(plan)
+mark("preflight: engine-import check")
+preflight.check_model(plan)
+mark("preflight: model")
+import psutil
+from launcher.leftovers import leftover_groups, stop_groups
+from launcher.supervisor import Supervisor
+from launcher.logmux import LogMux
+mark("supervisor modules (psutil, leftovers, supervisor)")
+mux = LogMux([p.name for p in plan.processes], quiet=False, stream=open(os.devnull, "w"))
+sup = Supervisor(plan, mux, timeout=60, grace=1)
+from launcher.run_setup import prepare_run_dir
+prepare_run_dir(plan)
+mark("run dir + state")
+for c in sup.components.values():
+    c.start()
+mark("spawn all processes")
+for c in sup.components.values():
+    c.signal_group(9)
+print("PHASES" + json.dumps([(n, b - a, d - c) for (_, a, c), (n, b, d) in zip(t, t[1:])]))
+"""
+
+
+def phases(
+    profile: str, model: Path, env: dict[str, str], repeat: int
+) -> list[tuple[str, float, float]]:
+    """Median duration of each start-up phase of `trtl up`, each run in a fresh interpreter."""
+    runs: list[list[tuple[str, float]]] = []
+    bare_python: list[float] = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run([bench.PYTHON, "-c", "pass"], env=env, check=True)
+        bare_python.append(time.perf_counter() - start)
+        done = subprocess.run(
+            [bench.PYTHON, "-c", PHASES_SCRIPT, profile, str(model), f"phases_{profile}",
+             str(bench.free_port())],
+            env=env, capture_output=True, text=True, check=True, cwd=bench.REPO,
+        )  # fmt: skip
+        line = next(ln for ln in done.stdout.splitlines() if ln.startswith("PHASES"))
+        runs.append(json.loads(line[len("PHASES") :]))
+        time.sleep(SETTLE)
+    names = [name for name, _, _ in runs[0]]
+    out = [("interpreter start (python -c pass)", bench.median(bare_python), float("nan"))]
+    for i, name in enumerate(names):
+        wall = bench.median([run[i][1] for run in runs])
+        out.append((name, wall, bench.median([run[i][2] for run in runs])))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 repetition, no warm-up")
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--profiles", default=",".join(bench.BUILTINS))
+    parser.add_argument(
+        "--compare-tree",
+        metavar="DIR",
+        help="also run trtl from this source tree, interleaved (trtl, other, bare, ...): "
+        "the same-run way to tell whether a change helps",
+    )
+    bench.tree_option(parser)
+    bench.bytecode_option(parser)
+    args = parser.parse_args()
+    repeat, warmup = (1, 0) if args.quick else (args.repeat, 1)
+    bench.print_header("time to ready: trtl up vs the bare launch", sys.argv)
+    bench.use_tree(args.trtl_tree)
+    bench.use_bytecode_cache(not args.no_bytecode_cache)
+    print(f"bytecode:     {bench.bytecode_note()}")
+    model = bench.ensure_tiny_model()
+    env = bench.bench_env()
+    os.environ.update(env)  # the plan API reads XDG_STATE_HOME and builds child envs from here
+    print(f"repetitions: {repeat} interleaved (trtl, bare, trtl, bare, ...) after {warmup} warm-up")
+    every = bench.POLL_INTERVAL * 1000
+    print(f"readiness: GET /v1/models lists the model, polled every {every:g} ms\n")
+
+    rows = []
+    details = []
+    compared: list[list[str]] = []
+    for profile in args.profiles.split(","):
+        runner = Runner(profile, model, env, Path(env["HOME"]))
+        variants = [("trtl", runner.trtl), ("bare", runner.bare)]
+        if args.compare_tree:
+            other = str(Path(args.compare_tree).resolve())
+            variants.insert(1, ("other", functools.partial(runner.trtl, other)))
+        results = bench.interleave(variants, repeat, warmup)
+        trtl, bare = bench.median(results["trtl"]), bench.median(results["bare"])
+        print(f"{profile}: {bench.show(runner.command)}")
+        if args.compare_tree:
+            med = bench.median(results["other"])
+            cpu = bench.median(runner.cpu[None][-repeat:])
+            other_cpu = bench.median(runner.cpu[other][-repeat:])
+            spawn = bench.median(runner.spawn_offsets[None][-repeat:])
+            other_spawn = bench.median(runner.spawn_offsets[other][-repeat:])
+            compared.append([profile, f"{trtl:.3f}", f"{med:.3f}", f"{bare:.3f}",
+                             f"{trtl / bare:.2f}", f"{med / bare:.2f}", f"{spawn:.3f}",
+                             f"{other_spawn:.3f}", f"{cpu:.3f}", f"{other_cpu:.3f}"])  # fmt: skip
+        rows.append([profile, f"{trtl:.3f}", f"{bare:.3f}", f"{trtl / bare:.2f}",
+                     f"{trtl - bare:+.3f}", bench.spread(results["trtl"]),
+                     bench.spread(results["bare"])])  # fmt: skip
+        spawn = bench.median(runner.spawn_offsets[None][-repeat:])
+        announced = bench.median(runner.announced.get(None, [])[-repeat:])
+        cpu = bench.median(runner.cpu[None][-repeat:])
+        details.append([profile, f"{spawn:.3f}", f"{trtl - spawn:.3f}", f"{bare:.3f}",
+                        f"{announced:.3f}", f"{announced - trtl:+.3f}", f"{cpu:.3f}"])  # fmt: skip
+    print()
+    bench.table(["profile", "trtl s", "bare s", "ratio", "extra s", "trtl min–max",
+                 "bare min–max"], rows)  # fmt: skip
+    if compared:
+        print(f"\nthis tree against {args.compare_tree} (medians, s):")
+        bench.table(["profile", "trtl", "other", "bare", "ratio", "other ratio", "1st spawn",
+                     "other 1st spawn", "trtl CPU", "other CPU"], compared)  # fmt: skip
+    print("\nwhere trtl's time goes (medians, s; this tree):")
+    bench.table(["profile", "launch→1st spawn", "1st spawn→listed", "bare listed",
+                 "trtl announces", "announce lag", "trtl CPU"], details)  # fmt: skip
+
+    profile = "disagg_router" if "disagg_router" in args.profiles else args.profiles.split(",")[0]
+    print(f"\n`trtl up {profile}` start-up phases, each timed in a fresh interpreter "
+          f"(median of {max(repeat, 3)}; before the first process starts):")  # fmt: skip
+    steps = phases(profile, model, env, max(repeat, 3))
+    rows = [[name, f"{wall * 1000:.1f}", f"{cpu * 1000:.1f}"] for name, wall, cpu in steps]
+    rows.append(["sum", f"{sum(w for _, w, _ in steps) * 1000:.1f}", ""])
+    bench.table(["phase", "wall ms", "CPU ms"], rows)
+
+
+if __name__ == "__main__":
+    main()
