@@ -19,7 +19,10 @@ busy, and stops answering only when the whole process is stopped or wedged.
 
 from __future__ import annotations
 
+import http.client
+import json
 import threading
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -105,9 +108,8 @@ class Prober(threading.Thread):
         self._wake.set()
 
     def run(self) -> None:
-        import httpx
-
-        with httpx.Client(timeout=httpx.Timeout(1.0, connect=0.5)) as client:
+        client = _Client()
+        try:
             fast = True
             while not self._halt.is_set():
                 all_up = self._poll(client)
@@ -117,6 +119,8 @@ class Prober(threading.Thread):
                 if self._wake.is_set():
                     self._wake.clear()
                     fast = True
+        finally:
+            client.close()
 
     def _poll(self, client) -> bool:
         listed = self._get(client, f"{self.frontend_url}/v1/models")
@@ -143,17 +147,52 @@ class Prober(threading.Thread):
             self._emit(Silent(name, silent))
 
     @staticmethod
-    def _get(client, url: str) -> tuple[int, object] | str | None:
+    def _get(client: _Client, url: str) -> tuple[int, object] | str | None:
         """(status, JSON body or None); TIMED_OUT when nothing answered; None when refused."""
-        import httpx
+        return client.get(url)
 
-        try:
-            response = client.get(url)
+
+class _Client:
+    """Keep-alive GET on loopback with the standard library: polling every 10 ms while a graph
+    starts, httpx cost several times the CPU, taken from the processes starting beside it."""
+
+    def __init__(self, timeout: float = 1.0):
+        self.timeout = timeout
+        self._connections: dict[tuple[str, int], http.client.HTTPConnection] = {}
+
+    def get(self, url: str) -> tuple[int, object] | str | None:
+        parts = urllib.parse.urlsplit(url)
+        key = (parts.hostname or "127.0.0.1", parts.port or 80)
+        for _attempt in range(2):
+            reused = key in self._connections
+            if not reused:
+                self._connections[key] = http.client.HTTPConnection(*key, timeout=self.timeout)
             try:
-                return response.status_code, response.json()
-            except ValueError:
-                return response.status_code, None
-        except httpx.TimeoutException:
-            return TIMED_OUT
-        except httpx.HTTPError:
+                self._connections[key].request("GET", parts.path or "/")
+                response = self._connections[key].getresponse()
+                body = response.read()
+                break
+            except TimeoutError:
+                self._drop(key)
+                return TIMED_OUT
+            except (OSError, http.client.HTTPException):
+                self._drop(key)
+                # A kept-alive connection the server has since closed says nothing about
+                # the server: ask once more on a new one.
+                if not reused:
+                    return None
+        else:
             return None
+        try:
+            return response.status, json.loads(body)
+        except ValueError:
+            return response.status, None
+
+    def _drop(self, key: tuple[str, int]) -> None:
+        connection = self._connections.pop(key, None)
+        if connection is not None:
+            connection.close()
+
+    def close(self) -> None:
+        for key in list(self._connections):
+            self._drop(key)

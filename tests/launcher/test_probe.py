@@ -57,3 +57,34 @@ def test_a_process_that_accepts_but_never_answers_is_silent_and_a_closed_port_is
             prober.stop()
             prober.join(5)
     assert not any(isinstance(e, Silent) and e.name in ("closed-0", "frontend") for e in seen)
+
+
+def test_a_kept_alive_connection_the_server_closed_is_not_taken_for_a_down_server():
+    import threading
+
+    from launcher.probe import _Client
+
+    body = b'{"status": "ready"}'
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+    def serve(listener: socket.socket) -> None:
+        # Like a server that drops idle keep-alive connections: answer once, then close.
+        for _ in range(2):
+            conn, _addr = listener.accept()
+            with conn:
+                conn.recv(4096)
+                conn.sendall(answer)
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        thread = threading.Thread(target=serve, args=(listener,), daemon=True)
+        thread.start()
+        client = _Client()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/health"
+        try:
+            assert client.get(url) == (200, {"status": "ready"})
+            assert client.get(url) == (200, {"status": "ready"})
+        finally:
+            client.close()
+        thread.join(5)
