@@ -61,7 +61,9 @@ COMPONENT = {
     "name": STR, "type": STR, "replicas": INT, "sharedMemorySize": QUANTITY,
     "podTemplate": {"metadata": META, "spec": POD},
 }  # fmt: skip
-ALPHA_QUANTITIES = {"gpu": GPUS, "gpuType": STR, "custom": {"*": QUANTITY}, "*": QUANTITY}
+# v1alpha1 names GPUs "gpu", but a Kubernetes-style "nvidia.com/gpu" is read as GPUs too.
+ALPHA_QUANTITIES = {"gpu": GPUS, "nvidia.com/gpu": GPUS, "gpuType": STR,
+                    "custom": {"*": QUANTITY}, "*": QUANTITY}  # fmt: skip
 SERVICE = {
     "componentType": STR, "subComponentType": STR, "replicas": INT, "dynamoNamespace": STR,
     "envs": ENV, "envFromSecret": STR,

@@ -51,7 +51,8 @@ def parse(
     if residual:
         try:
             return _validate(apply_residual(data, residual), label)
-        except (ProfileError, ValueError, TypeError, AttributeError):
+        except (ProfileError, ValueError, TypeError, AttributeError, RecursionError):
+            # RecursionError: JSON nested thousands deep, which json.loads reads recursively.
             notes.append(f"ignored the {ANNOTATION} annotation: it no longer fits the graph.")
     return _validate(data, label)
 

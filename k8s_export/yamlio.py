@@ -31,7 +31,27 @@ _AMBIGUOUS = re.compile(
 
 
 # libyaml reads a 22,000-line CRD in a fraction of the pure-Python loader's 8 s.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _KubeLoader(_BASE_LOADER):
+    """Reads YAML as Kubernetes does: a timestamp stays a string (JSON has no dates)."""
+
+
+def _refuse_binary(loader: Any, node: yaml.Node) -> Any:
+    raise yaml.constructor.ConstructorError(
+        None, None, "binary (!!binary) values have no place in a Kubernetes object",
+        node.start_mark,
+    )  # fmt: skip
+
+
+_KubeLoader.add_constructor("tag:yaml.org,2002:timestamp", _KubeLoader.construct_yaml_str)
+_KubeLoader.add_constructor("tag:yaml.org,2002:binary", _refuse_binary)
+_LOADER = _KubeLoader
+# Objects are read as trees: these bound what aliases of aliases ("billion laughs") or an
+# alias inside its own anchor turn into. A DGD is ~10 levels deep, the operator's CRD 35.
+MAX_DEPTH = 100
+MAX_VALUES = 500_000
 
 
 class KubeDumper(yaml.SafeDumper):
@@ -80,6 +100,12 @@ def parse_documents(text: str, label: str) -> list[dict[str, Any]]:
         where = f"{label}:{mark.line + 1}" if mark else label
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ProfileError(f"{where}: broken YAML: {problem}.") from exc
+    except (ValueError, IndexError, KeyError, TypeError, AttributeError) as exc:
+        # PyYAML's constructors fail this way where a tag does not fit its text: `!!int x`.
+        raise ProfileError(
+            f"{label}: broken YAML: a value does not fit its tag (e.g. `!!int x`)."
+        ) from exc
+    _check_tree(raw, label)
     docs: list[dict[str, Any]] = []
     for doc in raw:
         if not isinstance(doc, dict):
@@ -89,6 +115,29 @@ def parse_documents(text: str, label: str) -> list[dict[str, Any]]:
         else:
             docs.append(doc)
     return docs
+
+
+def _check_tree(docs: list[Any], label: str) -> None:
+    """Refuse data too deep or too big to walk (without recursion: it may be a cycle)."""
+    stack = [(docs, 0)]
+    count = 0
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise ProfileError(
+                f"{label}: the file expands to more than {MAX_VALUES} values; "
+                "use fewer aliases of aliases."
+            )
+        if depth > MAX_DEPTH:
+            raise ProfileError(
+                f"{label}: the YAML is nested more than {MAX_DEPTH} levels deep, or an alias "
+                "is used inside its own anchor."
+            )
+        if isinstance(node, dict):
+            stack.extend((value, depth + 1) for value in node.values())
+        elif isinstance(node, list):
+            stack.extend((value, depth + 1) for value in node)
 
 
 _TOP_KEY = re.compile(r"^(apiVersion|kind)\s*:", re.MULTILINE)

@@ -14,6 +14,11 @@ and exits with ``exit_code``. Anything else is a bug and gets a traceback.
 
 from __future__ import annotations
 
+import re
+
+# A Hugging Face access token: never shown in a message, wherever the user typed it.
+HF_TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9]{30,}")
+
 
 class TrtlError(Exception):
     """A failure trtl can explain in one sentence, with an optional hint on the fix."""

@@ -14,18 +14,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .errors import ProfileError
+from .errors import HF_TOKEN_PATTERN, ProfileError
 from .schema import Profile, nested_model
 from .yaml_source import Sourced, deep_merge, load_yaml_value
 
 # A value that may be a secret is never echoed back: error messages and origins show `***`.
 _SECRET_KEY = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL)", re.IGNORECASE)
-_TOKEN_VALUE = re.compile(r"hf_[A-Za-z0-9]{30,}")
 
 
 def looks_secret(key: str, value: str) -> bool:
     """Whether a setting named ``key`` holding ``value`` may be a secret, never to be shown."""
-    return bool(_SECRET_KEY.search(key) or _TOKEN_VALUE.search(value))
+    return bool(_SECRET_KEY.search(key) or HF_TOKEN_PATTERN.search(value))
 
 
 def shown(text: str) -> str:
@@ -34,6 +33,11 @@ def shown(text: str) -> str:
     if sep and looks_secret(key, raw):
         return f"{key}=***"
     return text
+
+
+def _printable(text: str) -> str:
+    # Shown bare in messages, so a newline or escape typed into --set must not be raw.
+    return text if text.isprintable() else repr(text)
 
 
 def parse_assignment(text: str) -> tuple[list[str], Any]:
@@ -64,7 +68,7 @@ def apply_overrides(base: Sourced, assignments: list[str]) -> Sourced:
         nested: Any = value
         for part in reversed(path):
             nested = {part: nested}
-        label = f"--set {shown(text)}"
+        label = f"--set {_printable(shown(text))}"
         top = Sourced(nested, {tuple(path[:i]): label for i in range(1, len(path) + 1)})
         base = deep_merge(base, top)
     return base
@@ -81,7 +85,7 @@ def _check_path(path: list[str], data: dict[str, Any], text: str) -> None:
         if part not in fields:
             where = ".".join(path[: depth + 1])
             raise ProfileError(
-                f"--set {shown(text)}: the profile has no setting '{where}'."
+                f"--set {_printable(shown(text))}: the profile has no setting {where!r}."
                 f"{_suggest(part, fields)}"
             )
         node = node.get(part) if isinstance(node, dict) else None
@@ -93,7 +97,8 @@ def _check_path(path: list[str], data: dict[str, Any], text: str) -> None:
             if not isinstance(node, dict) or role not in node:
                 known = ", ".join(sorted(node)) if isinstance(node, dict) and node else "none"
                 raise ProfileError(
-                    f"--set {shown(text)}: there is no worker role '{role}' (roles: {known}); "
+                    f"--set {_printable(shown(text))}: there is no worker role {role!r} "
+                    f"(roles: {known}); "
                     "add it in a profile file."
                 )
             model, node = keyed, node[role]

@@ -100,7 +100,13 @@ def plan_for(profile, *, name, port, gpus, python, share_gpus=False, host="127.0
     import os
 
     from launcher.plan import PlanOptions, build_plan
+    from profiles.errors import PlacementError
 
+    if gpus is not None and not gpus.isprintable():
+        # Messages quote --gpus bare; a newline in it would split the one-line error.
+        raise PlacementError(
+            f"--gpus {gpus!r} is not a list of GPUs; give indices or UUIDs, e.g. --gpus 0,1."
+        )
     options = PlanOptions(
         deployment=name,
         http_port=port,

@@ -8,6 +8,8 @@ import sys
 
 import click
 
+from profiles.errors import HF_TOKEN_PATTERN
+
 
 def use_colour(stream) -> bool:
     """Colour on a terminal unless NO_COLOR is set (https://no-color.org)."""
@@ -23,11 +25,13 @@ _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 
 def printable(text: str) -> str:
-    """``text`` with control characters escaped (``\\r``, ``\\x1b``).
+    """``text`` with control characters escaped (``\\r``, ``\\x1b``) and tokens masked.
 
     Messages quote what the user typed or wrote in a file; a raw carriage return or
-    escape sequence there would overwrite or recolour the line the user reads.
+    escape sequence there would overwrite or recolour the line the user reads, and an
+    HF token typed into the wrong option must not end up in a terminal log.
     """
+    text = HF_TOKEN_PATTERN.sub("hf_***", text)
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
