@@ -267,7 +267,7 @@ class Supervisor:
             self.mux.info(f"{event.name} is up after {self.clock() - started:.2f} s")
             self.ever_up.add(event.name)
         proc.state = "running" if event.registered else "starting"
-        self._changed()
+        self._maybe_ready()
 
     def _model_listed(self, listed: bool) -> None:
         self.listed = listed
@@ -278,13 +278,24 @@ class Supervisor:
             frontend.state = "running" if listed else "starting"
             if listed:
                 self.ever_up.add("frontend")
-        if listed and self.state.ready_after is None and self.stopping_since is None:
+        self._maybe_ready()
+
+    def _maybe_ready(self) -> None:
+        """Ready = the frontend lists the model and every process reports itself healthy.
+        Listing alone is not enough: a vLLM worker is listed before its first health check
+        passes, and until then a disaggregated graph answers 503."""
+        everyone = all(p.state == "running" for p in self.procs.values())
+        if self.listed and everyone and self.state.ready_after is None and not self.stopping:
             self.state.ready_after = round(self.clock() - self.started, 3)
             self._changed()
             if self.on_ready:
                 self.on_ready(self.state)
             return
         self._changed()
+
+    @property
+    def stopping(self) -> bool:
+        return self.stopping_since is not None
 
     def _silent(self, event: Silent) -> None:
         if not event.silent:
@@ -389,14 +400,7 @@ class Supervisor:
 
     def _changed(self) -> None:
         if self.stopping_since is None:
-            # A process still on its first start (a second prefill replica, a vLLM worker
-            # whose health check has not passed yet) does not make a servable graph degraded;
-            # one that was up and went down, or is restarting, does.
-            all_running = all(
-                p.state == "running"
-                or (p.state == "starting" and p.restarts == 0 and p.name not in self.ever_up)
-                for p in self.procs.values()
-            )
+            all_running = all(p.state == "running" for p in self.procs.values())
             before = self.state.state
             if self.state.ready_after is None:
                 self.state.state = "starting"
