@@ -24,7 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -242,13 +242,33 @@ def _remove_stale_temp_dirs(out_dir: Path) -> None:
                 pass
 
 
+def install(staged: Path, out_dir: Path, *, force: bool, complete: Callable[[Path], bool]) -> None:
+    """Rename a fully built ``staged`` dir to ``out_dir``; an existing one is swapped out only
+    after the new one is in place, so there is never a moment with no model at all."""
+    if not out_dir.exists():
+        os.rename(staged, out_dir)
+        return
+    # A concurrent run may have finished first; its output is identical, keep it.
+    if complete(out_dir) and not force:
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+    try:
+        os.rename(out_dir, old / "model")
+        try:
+            os.rename(staged, out_dir)
+        except BaseException:
+            os.rename(old / "model", out_dir)
+            raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def write_model(out_dir: Path, force: bool = False) -> None:
     """Build the model into a sibling temp dir, then rename it into place."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temp_dirs(out_dir)
     # Same parent, so the final rename stays on one filesystem and is atomic.
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    old: Path | None = None
     try:
         build_tokenizer().save(str(tmp / "tokenizer.json"), pretty=True)
         _dump_json(tmp / "config.json", CONFIG)
@@ -258,23 +278,9 @@ def write_model(out_dir: Path, force: bool = False) -> None:
         _dump_json(tmp / MARKER, {"version": MODEL_VERSION, "files": list(MODEL_FILES)})
         os.chmod(tmp, 0o755)  # mkdtemp makes 0700; the model dir should read like any other
 
-        if out_dir.exists():
-            # A concurrent run may have finished first; its output is identical, keep it.
-            if is_complete(out_dir) and not force:
-                return
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.rename(out_dir, old / "model")
-            try:
-                os.rename(tmp, out_dir)
-            except BaseException:
-                os.rename(old / "model", out_dir)  # never end with no model at all
-                raise
-        else:
-            os.rename(tmp, out_dir)
+        install(tmp, out_dir, force=force, complete=is_complete)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,7 +85,6 @@ def write_model(out_dir: Path, force: bool = False) -> None:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tiny._remove_stale_temp_dirs(out_dir)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    old: Path | None = None
     try:
         staged = tmp / "model"
         tiny.write_model(staged)
@@ -94,23 +93,9 @@ def write_model(out_dir: Path, force: bool = False) -> None:
         (staged / REAL_MARKER).write_text(
             json.dumps({"version": REAL_MODEL_VERSION, "seed": SEED}) + "\n", encoding="utf-8"
         )
-        if out_dir.exists():
-            # A concurrent run may have finished first; its output is identical, keep it.
-            if is_complete(out_dir) and not force:
-                return
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.rename(out_dir, old / "model")
-            try:
-                os.rename(staged, out_dir)
-            except BaseException:
-                os.rename(old / "model", out_dir)  # never end with no model at all
-                raise
-        else:
-            os.rename(staged, out_dir)
+        tiny.install(staged, out_dir, force=force, complete=is_complete)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

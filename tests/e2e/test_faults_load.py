@@ -30,6 +30,7 @@ from tests.e2e.up_helpers import (
     trtl,
     up_args,
     wait_for,
+    wait_ready,
 )
 
 # The mocker at real-time speed (~6 ms a token here; DYNAMO_FACTS suggests 1000 for fast
@@ -54,7 +55,7 @@ def _up(profile: str, sets: list[str], name: str, model: Path, home: Path) -> di
     result = trtl(*args, home=home)
     assert result.returncode == 0, result.stdout + result.stderr
     # Every worker registered, not only the model listed: a kill must find all of them up.
-    return wait_for(lambda: (s := status(name, home))["state"] == "ready" and s)
+    return wait_ready(name, home)
 
 
 def _migration_limit(profile: str, sets: list[str], model: Path, home: Path) -> int:

@@ -29,6 +29,8 @@ from tests.e2e.up_helpers import (
     up_args,
     up_detached,
     wait_for,
+    wait_ready,
+    wait_replaced,
 )
 
 
@@ -53,18 +55,11 @@ def test_stopped_worker_is_detected_killed_and_restarted(tiny_model, home, deplo
     up_detached(
         "agg_router", tiny_model, name, home, "--set", "workers.worker.restart.hang_timeout=2"
     )
-    before = pids_of(wait_for(lambda: (s := status(name, home))["state"] == "ready" and s))
+    before = pids_of(wait_ready(name, home))
 
     stopped_at = time.monotonic()
     os.kill(before["worker-0"], signal.SIGSTOP)
-    state = wait_for(
-        lambda: (
-            (s := status(name, home))["state"] == "ready"
-            and pids_of(s)["worker-0"] != before["worker-0"]
-            and s
-        ),
-        timeout=40,
-    )
+    state = wait_replaced(name, home, "worker-0", before["worker-0"], timeout=40)
     took = time.monotonic() - stopped_at
     assert _gone(before["worker-0"]), "the hung worker must not be left behind, stopped"
     assert _proc(state, "worker-0")["restarts"] == 1
@@ -81,17 +76,10 @@ def test_stopped_frontend_is_restarted_and_workers_stay(tiny_model, home, deploy
     name = "t-hang-frontend"
     deployments.append(name)
     up_detached("agg", tiny_model, name, home, "--set", "frontend.restart.hang_timeout=2")
-    before = pids_of(wait_for(lambda: (s := status(name, home))["state"] == "ready" and s))
+    before = pids_of(wait_ready(name, home))
 
     os.kill(before["frontend"], signal.SIGSTOP)
-    state = wait_for(
-        lambda: (
-            (s := status(name, home))["state"] == "ready"
-            and pids_of(s)["frontend"] != before["frontend"]
-            and s
-        ),
-        timeout=40,
-    )
+    state = wait_replaced(name, home, "frontend", before["frontend"], timeout=40)
     assert _gone(before["frontend"])
     assert pids_of(state)["worker-0"] == before["worker-0"]
     assert "frontend has not answered /v1/models" in _supervisor_log(state)
@@ -102,7 +90,7 @@ def test_hang_detection_can_be_turned_off(tiny_model, home, deployments):
     name = "t-hang-off"
     deployments.append(name)
     up_detached("agg", tiny_model, name, home, "--set", "workers.worker.restart.hang_timeout=0")
-    before = pids_of(wait_for(lambda: (s := status(name, home))["state"] == "ready" and s))
+    before = pids_of(wait_ready(name, home))
     os.kill(before["worker-0"], signal.SIGSTOP)
     try:
         # Unanswered health checks make it look not ready, but nothing kills it.
@@ -228,19 +216,12 @@ def test_what_a_crashed_worker_leaves_is_killed_before_its_restart(
     name = "t-leftover"
     deployments.append(name)
     up_detached("agg", tiny_model, name, home, "--python", str(wrapper))
-    before = pids_of(wait_for(lambda: (s := status(name, home))["state"] == "ready" and s))
+    before = pids_of(wait_ready(name, home))
     helpers = [c.pid for c in psutil.Process(before["worker-0"]).children()]
     assert helpers, "the worker's helper process should be running"
 
     os.kill(before["worker-0"], signal.SIGKILL)
-    state = wait_for(
-        lambda: (
-            (s := status(name, home))["state"] == "ready"
-            and pids_of(s)["worker-0"] != before["worker-0"]
-            and s
-        ),
-        timeout=30,
-    )
+    state = wait_replaced(name, home, "worker-0", before["worker-0"], timeout=30)
     assert all(_gone(pid) for pid in helpers), "the crashed worker's helper was left running"
     assert _proc(state, "worker-0")["restarts"] == 1
 

@@ -26,12 +26,14 @@ from launcher.state import ProcessState
 from tests.e2e.load import StreamingLoad
 from tests.e2e.up_helpers import (
     chat,
+    read_until,
     status,
     tree_alive,
     trtl,
     trtl_env,
     up_args,
     wait_for,
+    wait_ready,
 )
 from tests.live_state import live_state, save_state
 
@@ -61,20 +63,6 @@ def _foreground(*args: str, home: Path) -> subprocess.Popen:
     )
 
 
-def _read_until(proc: subprocess.Popen, marker: str, timeout: float = 30) -> str:
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if marker in line:
-            return "".join(seen)
-    raise AssertionError(f"{marker!r} not seen in:\n{''.join(seen)}")
-
-
 def _python_wrapper(tmp_path: Path) -> Path:
     """A ``--python`` that runs Python as its child instead of exec'ing it, the way an
     engine launcher leaves subprocesses of its own in its process group."""
@@ -91,7 +79,7 @@ def test_second_ctrl_c_kills_at_once_despite_a_long_grace(tiny_model, home, depl
     name = "t-ctrlc-twice"
     deployments.append(name)
     proc = _foreground(*up_args("agg", tiny_model, name, "--grace", "60", "--quiet"), home=home)
-    _read_until(proc, "is ready after")
+    read_until(proc, "is ready after")
     state = status(name, home)
     pids = [p["pid"] for p in state["processes"]]
     # A stream of ~2 minutes: the worker drains it after the first Ctrl-C, so only the
@@ -102,7 +90,7 @@ def test_second_ctrl_c_kills_at_once_despite_a_long_grace(tiny_model, home, depl
     ) as load:  # fmt: skip
         load.wait_streaming(1)
         proc.send_signal(signal.SIGINT)
-        _read_until(proc, "stopping (grace 60 s")
+        read_until(proc, "stopping (grace 60 s")
         # Still draining: the stream goes on after the first interrupt.
         record = load.records[0]
         tokens = record.tokens
@@ -137,7 +125,7 @@ def test_sigkill_of_the_detached_supervisor_then_status_and_down(
     wrapper = _python_wrapper(tmp_path)
     result = trtl(*up_args("agg", tiny_model, name, "-d", "--python", str(wrapper)), home=home)
     assert result.returncode == 0, result.stdout + result.stderr
-    state = wait_for(lambda: (s := status(name, home))["state"] == "ready" and s)
+    state = wait_ready(name, home)
     leaders = [p["pid"] for p in state["processes"]]
     engines = [c.pid for pid in leaders for c in psutil.Process(pid).children()]
     assert len(engines) == 2  # the real frontend and mocker, below their wrappers
@@ -281,7 +269,7 @@ def test_two_foreground_ups_of_one_name_at_once_run_exactly_one(tiny_model, home
     assert loser.returncode == 2, out
     assert f"deployment '{name}' is already running" in out
     assert "Traceback" not in out
-    _read_until(winner, "is ready after")
+    read_until(winner, "is ready after")
     state = status(name, home)
     assert state["supervisor_pid"] == winner.pid
     assert chat(state["frontend_url"], state["served_model_name"])

@@ -30,6 +30,8 @@ from tests.e2e.up_helpers import (
     up_args,
     up_detached,
     wait_for,
+    wait_ready,
+    wait_replaced,
 )
 
 
@@ -43,7 +45,7 @@ def test_builtin_profile_serves_and_stops_clean(profile, tiny_model, home, deplo
     assert chat(url, model)
     assert chat(url, model, stream=True)
     # Every worker registers shortly after the model is listed.
-    state = wait_for(lambda: (s := status(name, home))["state"] == "ready" and s)
+    state = wait_ready(name, home)
     assert {p["state"] for p in state["processes"]} == {"running"}
     roles = sorted(p["role"] for p in state["processes"])
     expected = {
@@ -66,29 +68,17 @@ def test_killed_worker_restarts_and_killed_frontend_leaves_workers(tiny_model, h
     name = "t-restart"
     deployments.append(name)
     state = up_detached("agg_router", tiny_model, name, home)
-    before = pids_of(wait_for(lambda: (s := status(name, home))["state"] == "ready" and s))
+    before = pids_of(wait_ready(name, home))
 
     os.kill(before["worker-0"], signal.SIGKILL)
-    state = wait_for(
-        lambda: (
-            (s := status(name, home))["state"] == "ready"
-            and pids_of(s)["worker-0"] != before["worker-0"]
-            and s
-        )
-    )
+    state = wait_replaced(name, home, "worker-0", before["worker-0"])
     worker = next(p for p in state["processes"] if p["name"] == "worker-0")
     assert worker["restarts"] == 1
     assert chat(state["frontend_url"], state["served_model_name"])
 
     after_worker = pids_of(state)
     os.kill(after_worker["frontend"], signal.SIGKILL)
-    state = wait_for(
-        lambda: (
-            (s := status(name, home))["state"] == "ready"
-            and pids_of(s)["frontend"] != after_worker["frontend"]
-            and s
-        )
-    )
+    state = wait_replaced(name, home, "frontend", after_worker["frontend"])
     now = pids_of(state)
     assert now["worker-0"] == after_worker["worker-0"]
     assert now["worker-1"] == after_worker["worker-1"]

@@ -135,3 +135,18 @@ def read_until(proc: subprocess.Popen, marker: str, timeout: float = 30) -> list
         if marker in line:
             return lines
     raise AssertionError(f"{marker!r} not seen in:\n{''.join(lines)}")
+
+
+def wait_ready(name: str, home: Path, timeout: float = 20.0) -> dict:
+    """The deployment's status once it is ready."""
+    return wait_for(lambda: (s := status(name, home))["state"] == "ready" and s, timeout)
+
+
+def wait_replaced(name: str, home: Path, process: str, old_pid: int, timeout: float = 20.0) -> dict:
+    """The status once ``process`` runs under a new PID and the deployment is ready again."""
+    return wait_for(
+        lambda: (
+            (s := status(name, home))["state"] == "ready" and pids_of(s)[process] != old_pid and s
+        ),
+        timeout,
+    )
