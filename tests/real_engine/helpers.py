@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,14 +183,3 @@ def metric(dep: Deployment, process: str, name: str) -> float:
         if line.startswith((f"{name}{{", f"{name} ")):
             total += float(line.rsplit(" ", 1)[1])
     return total
-
-
-def wait_for(predicate, timeout: float, interval: float = 1.0):
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.up_helpers import wait_for
 from tests.real_engine.helpers import (
     Deployment,
     chat,
@@ -20,7 +21,6 @@ from tests.real_engine.helpers import (
     down,
     left_running,
     metric,
-    wait_for,
 )
 
 # From listed to every worker healthy: 10 s of canary wait plus a first request.
@@ -36,9 +36,11 @@ def agg(tmp_path_factory: pytest.TempPathFactory, vllm_python: Path, tiny_real_m
 
 def test_up_is_ready_with_every_process_running(agg: Deployment) -> None:
     assert "is ready after" in agg.up_output
-    # The frontend lists the model as soon as the worker registers; the worker's own
-    # health turns ready after Dynamo's first canary request, seconds later on CPU.
-    state = wait_for(lambda: (s := agg.status())["state"] == "ready" and s, STATUS_TIMEOUT_S)
+    # `up -d` returned at ready: the model listed and every worker's health check passed
+    # (after Dynamo's first canary request, seconds after the listing on CPU).
+    state = wait_for(
+        lambda: (s := agg.status())["state"] == "ready" and s, STATUS_TIMEOUT_S, interval=1.0
+    )
     assert state["engine"] == "vllm"
     assert sorted(p["role"] for p in state["processes"]) == ["frontend", "worker"]
     assert {p["state"] for p in state["processes"]} == {"running"}

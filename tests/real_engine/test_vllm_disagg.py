@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.up_helpers import wait_for
 from tests.real_engine.helpers import (
     Deployment,
     chat,
@@ -22,7 +23,6 @@ from tests.real_engine.helpers import (
     down,
     left_running,
     metric,
-    wait_for,
 )
 
 # From listed to every worker healthy: 10 s of canary wait plus a first request.
@@ -47,9 +47,11 @@ def disagg(tmp_path_factory: pytest.TempPathFactory, vllm_python: Path, tiny_rea
 
 def test_up_is_ready_with_prefill_and_decode_running(disagg: Deployment) -> None:
     assert "is ready after" in disagg.up_output
-    # The frontend lists the model once both roles registered; each worker's own health
-    # turns ready after Dynamo's first canary request, seconds later on CPU.
-    state = wait_for(lambda: (s := disagg.status())["state"] == "ready" and s, STATUS_TIMEOUT_S)
+    # `up -d` returned at ready: the model listed and every worker's health check passed
+    # (after Dynamo's first canary request, seconds after the listing on CPU).
+    state = wait_for(
+        lambda: (s := disagg.status())["state"] == "ready" and s, STATUS_TIMEOUT_S, interval=1.0
+    )
     assert state["engine"] == "vllm"
     assert sorted(p["name"] for p in state["processes"]) == ["decode-0", "frontend", "prefill-0"]
     assert {p["state"] for p in state["processes"]} == {"running"}
@@ -87,7 +89,7 @@ def test_kv_cache_moves_from_prefill_to_decode(disagg: Deployment) -> None:
         found = TRANSFER_LINE.findall(log.read_text(errors="replace"))
         return (int(found[-1][0]), int(found[-1][1])) if found else None
 
-    ok, failed = wait_for(transfers, TRANSFER_LOG_TIMEOUT_S)
+    ok, failed = wait_for(transfers, TRANSFER_LOG_TIMEOUT_S, interval=1.0)
     assert ok >= 1 and failed == 0, (ok, failed)
 
 
