@@ -204,6 +204,19 @@ def bench_env(root: Path | None = None) -> dict[str, str]:
     return env
 
 
+def prepare(args) -> tuple[Path, dict[str, str]]:
+    """What every benchmark does after parsing its options: pick the trtl tree and the
+    bytecode cache, make sure the tiny model exists, and take the private environment
+    (the state and plan APIs read XDG_STATE_HOME from os.environ). Returns (model, env)."""
+    use_tree(args.trtl_tree)
+    use_bytecode_cache(not args.no_bytecode_cache)
+    print(f"bytecode:     {bytecode_note()}")
+    model = ensure_tiny_model()
+    env = bench_env()
+    os.environ.update(env)
+    return model, env
+
+
 def ensure_tiny_model() -> Path:
     if not (TINY_MODEL / "config.json").exists():
         builder = REPO / "scripts" / "make_tiny_model.py"
@@ -271,22 +284,6 @@ signal.signal(signal.SIGTERM, _on_term)
 # --- HTTP on loopback, cheap enough to poll every 5 ms ------------------------------------
 
 
-def get_json(port: int, path: str, timeout: float = 1.0) -> object | None:
-    """GET ``http://127.0.0.1:port/path`` as JSON; None when nothing answers."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        body = response.read()
-        if response.status != 200:
-            return None
-        return json.loads(body)
-    except (OSError, ValueError, http.client.HTTPException):
-        return None
-    finally:
-        conn.close()
-
-
 def get_json_any(port: int, path: str, timeout: float = 1.0) -> tuple[int, object] | None:
     """GET as (status, JSON body or None), whatever the status; None when nothing answers."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -302,6 +299,12 @@ def get_json_any(port: int, path: str, timeout: float = 1.0) -> tuple[int, objec
         return None
     finally:
         conn.close()
+
+
+def get_json(port: int, path: str, timeout: float = 1.0) -> object | None:
+    """GET ``http://127.0.0.1:port/path`` as JSON; None unless it answers 200."""
+    answer = get_json_any(port, path, timeout)
+    return answer[1] if answer and answer[0] == 200 else None
 
 
 def model_listed(port: int, model: str) -> bool:

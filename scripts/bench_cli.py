@@ -56,12 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     repeat = 3 if args.quick else args.repeat
     bench.print_header("CLI latency", sys.argv)
-    bench.use_tree(args.trtl_tree)
-    bench.use_bytecode_cache(not args.no_bytecode_cache)
-    print(f"bytecode:     {bench.bytecode_note()}")
-    model = bench.ensure_tiny_model()
-    env = bench.bench_env()
-    os.environ.update(env)
+    model, env = bench.prepare(args)
 
     name = "bench_cli"
     up = [*bench.TRTL, "up", "agg", "--engine", "mocker", "--model", str(model), "--name", name,

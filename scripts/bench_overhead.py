@@ -324,12 +324,7 @@ def main() -> None:
     args = parser.parse_args()
     repeat, idle, lines = (1, 5.0, 50_000) if args.quick else (args.repeat, args.idle, args.lines)
     bench.print_header("trtl's overhead: memory, idle CPU, log throughput", sys.argv)
-    bench.use_tree(args.trtl_tree)
-    bench.use_bytecode_cache(not args.no_bytecode_cache)
-    print(f"bytecode:     {bench.bytecode_note()}")
-    model = bench.ensure_tiny_model()
-    env = bench.bench_env()
-    os.environ.update(env)  # the state API reads XDG_STATE_HOME from here
+    model, env = bench.prepare(args)
     parts = args.parts.split(",")
     if "1" in parts:
         memory_and_idle(env, model, min(repeat, 3), idle)

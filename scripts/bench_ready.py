@@ -224,12 +224,7 @@ def main() -> None:
     args = parser.parse_args()
     repeat, warmup = (1, 0) if args.quick else (args.repeat, 1)
     bench.print_header("time to ready: trtl up vs the bare launch", sys.argv)
-    bench.use_tree(args.trtl_tree)
-    bench.use_bytecode_cache(not args.no_bytecode_cache)
-    print(f"bytecode:     {bench.bytecode_note()}")
-    model = bench.ensure_tiny_model()
-    env = bench.bench_env()
-    os.environ.update(env)  # the plan API reads XDG_STATE_HOME and builds child envs from here
+    model, env = bench.prepare(args)
     print(f"repetitions: {repeat} interleaved (trtl, bare, trtl, bare, ...) after {warmup} warm-up")
     every = bench.POLL_INTERVAL * 1000
     print(f"readiness: GET /v1/models lists the model, polled every {every:g} ms\n")

@@ -161,12 +161,7 @@ def main() -> None:
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
     bench.print_header("recovery: kill -9 of a worker of agg_router under streaming load", sys.argv)
-    bench.use_tree(args.trtl_tree)
-    bench.use_bytecode_cache(not args.no_bytecode_cache)
-    print(f"bytecode:     {bench.bytecode_note()}")
-    model = bench.ensure_tiny_model()
-    env = bench.bench_env()
-    os.environ.update(env)  # the state and plan APIs read XDG_STATE_HOME from here
+    model, env = bench.prepare(args)
     sys.path.insert(0, str(bench.REPO))  # tests.e2e.load: the fault tests' streaming load
 
     bare: list[float] = []
