@@ -225,7 +225,7 @@ def ensure_tiny_model() -> Path:
 
 
 def free_port() -> int:
-    from launcher.ports import free_ports
+    from launcher.planning.ports import free_ports
 
     return free_ports(1, exclude=set())[0]
 

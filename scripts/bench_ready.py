@@ -104,8 +104,8 @@ class Runner:
     # -- the bare launch ----------------------------------------------------------------
 
     def bare(self) -> float:
-        from launcher.plan import PlanOptions, build_plan
-        from launcher.run_setup import child_env, prepare_run_dir
+        from launcher.deployments.run_setup import child_env, prepare_run_dir
+        from launcher.planning.plan import PlanOptions, build_plan
         from profiles.loader import load_profile
 
         profile = load_profile(self.profile, model=self.model, engine="mocker")
@@ -153,10 +153,10 @@ profile = load(sys.argv[1], "mocker", sys.argv[2], ())
 mark("profile (pydantic, YAML, validation)")
 plan = plan_for(profile, name=sys.argv[3], port=int(sys.argv[4]), gpus=None, python=None)
 mark("plan (ports, argv, env)")
-from launcher import running
+from launcher.deployments import running
 running.refuse_if_running(plan)
 mark("lock check")
-from launcher import preflight
+from launcher.checks import preflight
 preflight.check_ports(plan)
 mark("preflight: ports")
 preflight.check_engines(plan)
@@ -164,13 +164,13 @@ mark("preflight: engine-import check")
 preflight.check_model(plan)
 mark("preflight: model")
 import psutil
-from launcher.leftovers import leftover_groups, stop_groups
-from launcher.supervisor import Supervisor
-from launcher.logmux import LogMux
+from launcher.deployments.leftovers import leftover_groups, stop_groups
+from launcher.supervision.supervisor import Supervisor
+from launcher.supervision.logmux import LogMux
 mark("supervisor modules (psutil, leftovers, supervisor)")
 mux = LogMux([p.name for p in plan.processes], quiet=False, stream=open(os.devnull, "w"))
 sup = Supervisor(plan, mux, timeout=60, grace=1)
-from launcher.run_setup import prepare_run_dir
+from launcher.deployments.run_setup import prepare_run_dir
 prepare_run_dir(plan)
 mark("run dir + state")
 for c in sup.components.values():

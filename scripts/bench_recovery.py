@@ -35,8 +35,8 @@ MAX_TOKENS = 64
 
 
 def _state():
-    from launcher.paths import RunDir
-    from launcher.state import read_state
+    from launcher.deployments.paths import RunDir
+    from launcher.deployments.state import read_state
 
     try:
         return read_state(RunDir.for_deployment(NAME), as_written=True)
@@ -45,7 +45,7 @@ def _state():
 
 
 def _registered(port: int) -> bool:
-    from launcher.probe import worker_registered
+    from launcher.supervision.probe import worker_registered
 
     conn_body = bench.get_json_any(port, "/health")
     return conn_body is not None and worker_registered(*conn_body)
@@ -86,8 +86,8 @@ class Round:
 
     def bare_start(self) -> float:
         """Seconds for a directly started worker (the plan's argv/env) to register."""
-        from launcher.plan import PlanOptions, build_plan
-        from launcher.run_setup import child_env
+        from launcher.deployments.run_setup import child_env
+        from launcher.planning.plan import PlanOptions, build_plan
         from profiles.loader import load_profile
 
         profile = load_profile("agg_router", model=self.model, engine="mocker")

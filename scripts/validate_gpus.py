@@ -9,7 +9,7 @@ Usage (from the repository root): python3 scripts/validate_gpus.py [--out DIR]
 3. e2e        - for each plan, one real CUDA process per planned worker, started with exactly
                 the env trtl planned; each allocates the KV-cache fraction of free memory
                 its engine would take. The CUDA process is the child of a non-CUDA parent,
-                as an engine under a worker is, and ``launcher.gpu_usage`` must find it
+                as an engine under a worker is, and ``launcher.gpus.usage`` must find it
                 through the parent's process tree. Checks: CUDA sees exactly the planned
                 GPUs (by UUID), and NVML lists the tree on its planned GPUs and no other.
 4. busy       - a process holding 70% of GPU 0 first; trtl must skip GPU 0 or refuse,
@@ -32,9 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from launcher.gpu_usage import gpu_usage  # noqa: E402
-from launcher.gpus import read_inventory  # noqa: E402
-from launcher.plan import PlanOptions, build_plan, memory_fraction  # noqa: E402
+from launcher.gpus.inventory import read_inventory  # noqa: E402
+from launcher.gpus.usage import gpu_usage  # noqa: E402
+from launcher.planning.plan import PlanOptions, build_plan, memory_fraction  # noqa: E402
 from profiles.engines import component_specs  # noqa: E402
 from profiles.errors import TrtlError  # noqa: E402
 from profiles.loader import load_profile  # noqa: E402
@@ -225,7 +225,12 @@ def status_check(report: Report, label: str, plan, started: dict) -> None:
     """`trtl status` of these processes, as if trtl supervised them: GPU memory per tree."""
     import psutil
 
-    from launcher.state import DeploymentState, ProcessState, make_private_dir, write_state
+    from launcher.deployments.state import (
+        DeploymentState,
+        ProcessState,
+        make_private_dir,
+        write_state,
+    )
 
     me = psutil.Process()
     state = DeploymentState(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psutil
 
-from launcher.paths import RunDir
-from launcher.state import DeploymentState, ProcessState, make_private_dir, write_state
+from launcher.deployments.paths import RunDir
+from launcher.deployments.state import DeploymentState, ProcessState, make_private_dir, write_state
 
 
 def live_state(deployment: str, **changes) -> DeploymentState:

@@ -116,7 +116,7 @@ def error_message(stderr: str) -> str:
 
 def eight_idle_gpus():
     """An inventory of eight idle H100s, so trtllm plans place workers without NVML."""
-    from launcher.gpus import Gpu, Inventory
+    from launcher.gpus.inventory import Gpu, Inventory
 
     return Inventory(tuple(Gpu(i, f"GPU-{i:08d}", "NVIDIA H100", 81559, 0) for i in range(8)))
 

@@ -45,3 +45,25 @@ def test_public_names_are_sorted_and_exist(module):
     names = module.__all__
     assert names == sorted(names)
     assert all(hasattr(module, name) for name in names)
+
+
+LAUNCHER_STAGES = ("gpus", "checks", "supervision", "deployments", "planning")
+
+
+def test_launcher_is_grouped_by_stage():
+    flat = sorted(p.name for p in (ROOT / "launcher").glob("*.py"))
+    assert flat == ["__init__.py", "__main__.py", "terminal.py"], flat
+    for stage in LAUNCHER_STAGES:
+        assert (ROOT / "launcher" / stage / "__init__.py").is_file()
+
+
+def test_core_modules_do_not_import_the_cli():
+    offenders = []
+    for path in (ROOT / "launcher").rglob("*.py"):
+        rel = path.relative_to(ROOT)
+        if rel.parts[1] == "cli" or rel.name == "__main__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("launcher.cli"):
+                offenders.append(str(rel))
+    assert not offenders, f"core modules import the CLI: {offenders}"

@@ -15,9 +15,8 @@ import os
 
 import click
 
+from launcher.terminal import error_line
 from profiles.errors import TrtlError
-
-from .output import error_line
 
 __all__ = ["cli", "main"]
 

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .output import style
+from launcher.terminal import style
 
 
 @click.command()
@@ -47,7 +47,7 @@ def chat(
 
     PROMPT "-" reads the prompt from stdin.
     """
-    from launcher.chat import send_chat
+    from launcher.deployments.chat import send_chat
 
     if name and url:
         raise click.UsageError("--name and --url both say where to send the chat; give one.")
@@ -77,7 +77,7 @@ def chat(
 
 def _deployment_target(name: str | None, model: str | None) -> tuple[str, str | None]:
     """The frontend URL and served model of the named (or only running) deployment."""
-    from launcher.state import find_deployment
+    from launcher.deployments.state import find_deployment
     from profiles.errors import SupervisorError
 
     state = find_deployment(name)

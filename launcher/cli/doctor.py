@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .output import style
+from launcher.terminal import style
 
 _COLOURS = {"ok": "green", "warning": "yellow", "error": "red"}
 
@@ -33,7 +33,7 @@ def doctor(ctx: click.Context, *, python: str | None, port: int, as_json: bool) 
     ports, the Hugging Face token (never its value) and free disk for the model cache.
     Exits 1 when any finding is an error.
     """
-    from launcher.doctor import diagnose, to_json, worst_status
+    from launcher.checks.doctor import diagnose, to_json, worst_status
 
     findings = diagnose(python=python, http_port=port)
     if as_json:

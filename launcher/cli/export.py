@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from .options import load, profile_options
-from .output import note_line
+from launcher.cli.options import load, profile_options
+from launcher.terminal import note_line
 
 
 @click.command()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .output import note_line
+from launcher.terminal import note_line
 
 
 @click.command(name="import")
@@ -23,8 +23,7 @@ def import_(*, dgd_file: str, output: str | None) -> None:
     `trtl plan FILE` and `trtl up FILE` also accept the DGD file directly.
     """
     import k8s_export
-
-    from .export import write_output
+    from launcher.cli.export import write_output
 
     notes: list[str] = []
     profile = k8s_export.read_dgd(Path(dgd_file), notes)

@@ -22,7 +22,7 @@ def logs(*, names: tuple[str, ...], follow: bool, count: int) -> None:
 
     NAME may be left out when one deployment runs.
     """
-    from launcher.log_files import pick_logs, show_logs
+    from launcher.supervision.log_files import pick_logs, show_logs
 
     deployment, files = pick_logs(names)
     show_logs(files, count=count, follow=follow, deployment=deployment)

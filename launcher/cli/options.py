@@ -46,8 +46,7 @@ def load(profile_ref: str, engine: str | None, model: str | None, overrides: tup
 
         if is_kubernetes_file(path):
             from k8s_export import load_dgd
-
-            from .output import note_line
+            from launcher.terminal import note_line
 
             notes: list[str] = []
             profile = load_dgd(path, overrides=overrides, model=model, engine=engine, notes=notes)
@@ -99,7 +98,7 @@ def plan_for(profile, *, name, port, gpus, python, share_gpus=False, host="127.0
     """Build the local plan from the shared plan options. Raises TrtlError subclasses."""
     import os
 
-    from launcher.plan import PlanOptions, build_plan
+    from launcher.planning.plan import PlanOptions, build_plan
     from profiles.errors import PlacementError
 
     if gpus is not None and not gpus.isprintable():

@@ -7,8 +7,8 @@ import shlex
 
 import click
 
-from .options import load, plan_for, plan_options, profile_options
-from .output import note_line, style
+from launcher.cli.options import load, plan_for, plan_options, profile_options
+from launcher.terminal import note_line, style
 
 
 @click.command()

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .options import load, profile_options
+from launcher.cli.options import load, profile_options
 
 
 @click.group(invoke_without_command=True)

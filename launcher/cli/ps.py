@@ -11,7 +11,7 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 def ps(*, as_json: bool) -> None:
     """List deployments: name, state, URL, model and running processes."""
-    from launcher.state import list_states
+    from launcher.deployments.state import list_states
 
     states = list_states()
     if as_json:
@@ -23,9 +23,8 @@ def ps(*, as_json: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from launcher.status_view import STATE_STYLE, uptime
-
-    from .output import table_console
+    from launcher.deployments.status_view import STATE_STYLE, uptime
+    from launcher.terminal import table_console
 
     table = Table()
     for column in ("NAME", "STATE", "URL", "MODEL", "PROCESSES", "UPTIME"):

@@ -16,7 +16,7 @@ def status(*, name: str | None, as_json: bool) -> None:
     Processes placed on GPUs also show the GPU memory their process trees use, and each
     GPU its utilisation (read through NVML).
     """
-    from launcher.state import find_deployment
+    from launcher.deployments.state import find_deployment
 
     state = find_deployment(name)
     usage = _gpu_usage(state)
@@ -29,9 +29,8 @@ def status(*, name: str | None, as_json: bool) -> None:
                 proc["gpu_memory_mib"] = held.memory_mib if held else None
         click.echo(json.dumps(data, indent=2))
         return
-    from launcher.status_view import headline, process_table
-
-    from .output import table_console
+    from launcher.deployments.status_view import headline, process_table
+    from launcher.terminal import table_console
 
     console = table_console()
     console.print(headline(state), soft_wrap=True)
@@ -53,7 +52,7 @@ def _gpu_usage(state):
     }
     if not running or state.state not in ("starting", "ready", "degraded"):
         return None
-    from launcher.gpu_usage import gpu_usage
+    from launcher.gpus.usage import gpu_usage
 
     return gpu_usage(running)
 

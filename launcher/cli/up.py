@@ -6,7 +6,7 @@ import math
 
 import click
 
-from .options import load, plan_for, plan_options, profile_options
+from launcher.cli.options import load, plan_for, plan_options, profile_options
 
 DEFAULT_TIMEOUT = 1800.0  # real TensorRT-LLM engines load for minutes
 
@@ -65,7 +65,7 @@ def up(
     DynamoGraphDeployment file. Ctrl-C (or `trtl down` from another terminal) stops every
     process; nothing is left running.
     """
-    from launcher import running
+    from launcher.deployments import running
 
     if supervise:
         overrides = running.overrides_from_env()

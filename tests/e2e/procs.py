@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from launcher.plan import Plan
+from launcher.planning.plan import Plan
 
 
 def start(plan: Plan, home: Path) -> list[subprocess.Popen]:

@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from launcher.chat import base_url, send_chat
-from launcher.plan import Plan, PlanOptions, build_plan
-from launcher.ports import free_ports
+from launcher.deployments.chat import base_url, send_chat
+from launcher.planning.plan import Plan, PlanOptions, build_plan
+from launcher.planning.ports import free_ports
 from profiles.errors import SupervisorError
 from profiles.loader import load_profile
 from tests.e2e.procs import start, stop, wait_listed

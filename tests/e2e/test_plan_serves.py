@@ -14,8 +14,8 @@ import httpx
 import psutil
 import pytest
 
-from launcher.plan import PlanOptions, build_plan
-from launcher.ports import free_ports
+from launcher.planning.plan import PlanOptions, build_plan
+from launcher.planning.ports import free_ports
 from profiles.loader import load_profile
 from tests.e2e.procs import pgid, start, stop, wait_listed
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from launcher.state import ProcessState
+from launcher.deployments.state import ProcessState
 from tests.e2e.load import StreamingLoad
 from tests.e2e.up_helpers import (
     chat,

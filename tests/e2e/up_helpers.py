@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from launcher.ports import free_ports
+from launcher.planning.ports import free_ports
 
 
 def trtl_env(home: Path) -> dict[str, str]:

@@ -13,7 +13,7 @@ from k8s_helpers import BUILTINS, ENGINES, IMAGE, VERSIONS
 
 from k8s_export import render
 from k8s_export.configmaps import MOUNT_DIR
-from launcher.gpus import Gpu, Inventory
+from launcher.gpus.inventory import Gpu, Inventory
 from profiles.identity import (
     CLUSTER_ONLY,
     LOCAL_DEFAULT_ENV,
@@ -31,13 +31,15 @@ LOCAL_ENV = {*LOCAL_ONLY_ENV, *LOCAL_DEFAULT_ENV}
 @pytest.fixture
 def eight_gpus(monkeypatch):
     gpus = tuple(Gpu(i, f"GPU-{i:08x}-0-0-0-0", "H100", 81559, 0) for i in range(8))
-    monkeypatch.setattr("launcher.gpus.read_inventory", lambda: Inventory(gpus))
+    monkeypatch.setattr("launcher.gpus.inventory.read_inventory", lambda: Inventory(gpus))
 
 
 @pytest.fixture
 def no_gpu(monkeypatch):
     """A workstation without GPU, whatever this machine has."""
-    monkeypatch.setattr("launcher.gpus.read_inventory", lambda: Inventory((), "no NVIDIA driver"))
+    monkeypatch.setattr(
+        "launcher.gpus.inventory.read_inventory", lambda: Inventory((), "no NVIDIA driver")
+    )
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from launcher.doctor import (
+from launcher.checks.doctor import (
     Finding,
     diagnose,
     disk_finding,
@@ -21,8 +21,8 @@ from launcher.doctor import (
     to_json,
     token_finding,
 )
-from launcher.gpus import Gpu, GpuProcess, Inventory
-from launcher.python_env import PythonProbe
+from launcher.checks.python_env import PythonProbe
+from launcher.gpus.inventory import Gpu, GpuProcess, Inventory
 
 GIB = 1024**3
 PIN = 'tensorrt-llm==1.3.0rc29; extra == "trtllm"'
@@ -168,7 +168,7 @@ def test_disk_where_the_cache_lives(tmp_path: Path, gib: int, status: str) -> No
 
 
 def test_cli_prints_findings_and_exits_1_on_error(run_trtl, monkeypatch) -> None:
-    import launcher.doctor as doctor
+    import launcher.checks.doctor as doctor
 
     real = doctor.diagnose
 

@@ -1,4 +1,4 @@
-"""Tests for ``launcher.gpu_usage``: GPU memory per supervised process tree, and GPU load.
+"""Tests for ``launcher.gpus.usage``: GPU memory per supervised process tree, and GPU load.
 
 CI has no GPU, so NVML is faked: most tests hand ``gpu_usage`` an ``Inventory`` built as
 data (the seam it takes), and one installs a fake ``pynvml`` module to go through the real
@@ -17,8 +17,8 @@ from types import ModuleType, SimpleNamespace
 
 import pytest
 
-from launcher.gpu_usage import GpuLoad, ProcessGpuMemory, gpu_usage, process_tree
-from launcher.gpus import Gpu, GpuProcess, Inventory
+from launcher.gpus.inventory import Gpu, GpuProcess, Inventory
+from launcher.gpus.usage import GpuLoad, ProcessGpuMemory, gpu_usage, process_tree
 
 MIB = 1024 * 1024
 

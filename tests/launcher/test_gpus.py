@@ -1,4 +1,4 @@
-"""Tests for ``launcher.gpus.read_inventory``.
+"""Tests for ``launcher.gpus.inventory.read_inventory``.
 
 The no-driver path is tested for real: CI machines have no NVIDIA driver, so
 ``read_inventory()`` there loads the real ``pynvml`` and meets the missing library.
@@ -17,7 +17,7 @@ from types import ModuleType, SimpleNamespace
 
 import pytest
 
-from launcher.gpus import Gpu, GpuProcess, Inventory, read_inventory
+from launcher.gpus.inventory import Gpu, GpuProcess, Inventory, read_inventory
 
 MIB = 1024 * 1024
 
@@ -38,8 +38,8 @@ def test_no_driver_gives_empty_inventory_with_reason() -> None:
 
 
 def test_importing_the_module_does_not_load_pynvml() -> None:
-    """The CLI imports launcher.gpus on start; NVML must load only when GPUs are read."""
-    code = "import sys, launcher.gpus; sys.exit('pynvml' in sys.modules)"
+    """The CLI imports launcher.gpus.inventory on start; NVML must load only when GPUs are read."""
+    code = "import sys, launcher.gpus.inventory; sys.exit('pynvml' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
 
     assert result.returncode == 0, result.stderr

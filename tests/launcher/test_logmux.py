@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from launcher.logmux import LogMux
+from launcher.supervision.logmux import LogMux
 
 
 class FakeTty(io.StringIO):

@@ -10,11 +10,11 @@ import threading
 import time
 from pathlib import Path
 
-from launcher import component as component_mod
-from launcher import logmux as logmux_mod
-from launcher.component import Component, Exited, Line
-from launcher.logmux import LogMux
-from launcher.plan import ProcessPlan
+from launcher.planning.plan import ProcessPlan
+from launcher.supervision import component as component_mod
+from launcher.supervision import logmux as logmux_mod
+from launcher.supervision.component import Component, Exited, Line
+from launcher.supervision.logmux import LogMux
 
 
 class SlowStream(io.StringIO):

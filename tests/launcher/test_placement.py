@@ -1,4 +1,4 @@
-"""Tests for ``launcher.placement``: which GPUs trtl may use, and which replica gets which.
+"""Tests for ``launcher.gpus.placement``: which GPUs trtl may use, and which replica gets which.
 
 Inventories are built as data, so these tests need no GPU. Messages are asserted whole,
 because they are what the user reads.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from launcher.gpus import Gpu, GpuProcess, Inventory
-from launcher.placement import (
+from launcher.gpus.inventory import Gpu, GpuProcess, Inventory
+from launcher.gpus.placement import (
     Demand,
     Placement,
     cuda_visible_devices,

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from launcher.gpus import Gpu, GpuProcess, Inventory
-from launcher.plan import PlanOptions, build_plan
+from launcher.gpus.inventory import Gpu, GpuProcess, Inventory
+from launcher.planning.plan import PlanOptions, build_plan
 from profiles.engines import component_specs
 from profiles.errors import PlacementError, ProfileError
 from profiles.identity import LOCAL_ONLY_ENV, LOCAL_ONLY_FLAGS

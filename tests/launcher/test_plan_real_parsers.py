@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from launcher.gpus import Gpu, Inventory
-from launcher.plan import PlanOptions, build_plan
+from launcher.gpus.inventory import Gpu, Inventory
+from launcher.planning.plan import PlanOptions, build_plan
 from profiles.loader import load_profile
 from tests.argv_check import check_argvs
 

@@ -10,9 +10,9 @@ import json
 
 import pytest
 
-from launcher.gpus import Gpu, Inventory
-from launcher.plan import PlanOptions, build_plan
-from launcher.vllm_local import cpu_binds
+from launcher.checks.vllm_local import cpu_binds
+from launcher.gpus.inventory import Gpu, Inventory
+from launcher.planning.plan import PlanOptions, build_plan
 from profiles.errors import PlacementError, ProfileError
 from profiles.identity import LOCAL_DEFAULT_ENV, LOCAL_ONLY_ENV
 from profiles.loader import load_profile
@@ -168,7 +168,7 @@ def test_every_variable_trtl_adds_to_a_vllm_worker_is_listed(isolated_dirs):
 
 
 def test_trtl_plan_shows_the_cpu_run(run_trtl, isolated_dirs, monkeypatch):
-    monkeypatch.setattr("launcher.gpus.read_inventory", lambda: NO_GPU)
+    monkeypatch.setattr("launcher.gpus.inventory.read_inventory", lambda: NO_GPU)
     result = run_trtl("plan", "disagg", "--engine", "vllm")
     assert result.exit_code == 0, result.output
     assert "note: no GPU: vLLM runs on CPU" in result.stderr

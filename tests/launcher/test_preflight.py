@@ -21,12 +21,12 @@ import huggingface_hub  # noqa: F401
 import psutil
 import pytest
 
-from launcher.gpus import Gpu, Inventory
-from launcher.model_fetch import hf_cache_dir, is_local_path
-from launcher.paths import state_home
-from launcher.plan import Plan, PlanOptions, build_plan
-from launcher.ports import free_ports
-from launcher.preflight import run_preflight
+from launcher.checks.model_fetch import hf_cache_dir, is_local_path
+from launcher.checks.preflight import run_preflight
+from launcher.deployments.paths import state_home
+from launcher.gpus.inventory import Gpu, Inventory
+from launcher.planning.plan import Plan, PlanOptions, build_plan
+from launcher.planning.ports import free_ports
 from profiles.errors import PreflightError
 from profiles.loader import load_profile
 

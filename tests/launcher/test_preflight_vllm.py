@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from launcher.gpus import Gpu, Inventory
-from launcher.plan import Plan, PlanOptions, build_plan
-from launcher.ports import free_ports
-from launcher.preflight import run_preflight
-from launcher.preflight_vllm import check_kv_transfer
+from launcher.checks.preflight import run_preflight
+from launcher.checks.preflight_vllm import check_kv_transfer
+from launcher.gpus.inventory import Gpu, Inventory
+from launcher.planning.plan import Plan, PlanOptions, build_plan
+from launcher.planning.ports import free_ports
 from profiles.errors import PreflightError
 from profiles.loader import load_profile
 

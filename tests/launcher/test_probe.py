@@ -6,8 +6,8 @@ import queue
 import socket
 import time
 
-from launcher.ports import free_ports
-from launcher.probe import Prober, Registered, Silent, model_listed, worker_registered
+from launcher.planning.ports import free_ports
+from launcher.supervision.probe import Prober, Registered, Silent, model_listed, worker_registered
 
 
 def test_model_listed_needs_the_served_name():
@@ -62,7 +62,7 @@ def test_a_process_that_accepts_but_never_answers_is_silent_and_a_closed_port_is
 def test_a_kept_alive_connection_the_server_closed_is_not_taken_for_a_down_server():
     import threading
 
-    from launcher.probe import _Client
+    from launcher.supervision.probe import _Client
 
     body = b'{"status": "ready"}'
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)

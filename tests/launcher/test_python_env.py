@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from launcher.python_env import PythonProbe, probe_python
+from launcher.checks.python_env import PythonProbe, probe_python
 
 VENV_PYTHON = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "python")
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from launcher import python_env
-from launcher.python_env import cache_file, cached_probe
+from launcher.checks import python_env
+from launcher.checks.python_env import cache_file, cached_probe
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from launcher.restart import RestartTracker
+from launcher.supervision.restart import RestartTracker
 from profiles.schema import RestartPolicy
 
 

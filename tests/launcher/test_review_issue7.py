@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import signal
 
-from launcher.component import Exited
-from launcher.logmux import LogMux
-from launcher.plan import PlanOptions, build_plan
-from launcher.probe import Silent
-from launcher.run_setup import prepare_run_dir
-from launcher.supervisor import Supervisor
+from launcher.deployments.run_setup import prepare_run_dir
+from launcher.planning.plan import PlanOptions, build_plan
+from launcher.supervision.component import Exited
+from launcher.supervision.logmux import LogMux
+from launcher.supervision.probe import Silent
+from launcher.supervision.supervisor import Supervisor
 from profiles.loader import load_profile
 
 

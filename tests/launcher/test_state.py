@@ -10,8 +10,8 @@ import sys
 import psutil
 import pytest
 
-from launcher.paths import RunDir
-from launcher.state import (
+from launcher.deployments.paths import RunDir
+from launcher.deployments.state import (
     DeploymentLock,
     ProcessState,
     find_deployment,
@@ -93,7 +93,8 @@ def test_lock_is_exclusive_across_processes():
     lock = DeploymentLock(run_dir)
     assert lock.acquire()
     code = (
-        "import sys; from launcher.state import DeploymentLock; from launcher.paths import RunDir;"
+        "import sys; from launcher.deployments.state import DeploymentLock;"
+        "from launcher.deployments.paths import RunDir;"
         "sys.exit(0 if DeploymentLock(RunDir.for_deployment('locked')).held_elsewhere() else 1)"
     )
     held = subprocess.run([sys.executable, "-c", code], env=os.environ)

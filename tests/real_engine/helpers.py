@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import psutil
 
-from launcher.ports import free_ports
+from launcher.planning.ports import free_ports
 from tests.e2e.up_helpers import kill_groups, tree_alive
 
 # Measured: listed after 73 s (agg) and 116 s (disagg) on a busy 2-core machine.

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from launcher.gpus import Gpu, Inventory
-from launcher.plan import PlanOptions, build_plan
-from launcher.ports import free_ports
-from launcher.preflight import run_preflight
+from launcher.checks.preflight import run_preflight
+from launcher.gpus.inventory import Gpu, Inventory
+from launcher.planning.plan import PlanOptions, build_plan
+from launcher.planning.ports import free_ports
 from profiles.loader import load_profile
 from tests.argv_check import ArgvCheck, check_argvs
 

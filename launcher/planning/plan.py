@@ -21,23 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from profiles.engines import ComponentSpec, component_specs
-from profiles.errors import PlacementError, ProfileError
-from profiles.schema import NAME_PATTERN, Profile
-
-from .gpus import Inventory
-from .paths import RunDir
-from .placement import (
-    DEFAULT_MEMORY_FRACTION,
-    SHARE_WARNING,
-    Demand,
-    Placement,
-    cuda_visible_devices,
-    place,
-    select_gpus,
-)
-from .ports import free_ports
-from .vllm_local import (
+from launcher.checks.vllm_local import (
     CpuMode,
     cpu_mode,
     cpu_reason,
@@ -47,6 +31,21 @@ from .vllm_local import (
     memory_utilization,
     with_memory_utilization,
 )
+from launcher.deployments.paths import RunDir
+from launcher.gpus.inventory import Inventory
+from launcher.gpus.placement import (
+    DEFAULT_MEMORY_FRACTION,
+    SHARE_WARNING,
+    Demand,
+    Placement,
+    cuda_visible_devices,
+    place,
+    select_gpus,
+)
+from launcher.planning.ports import free_ports
+from profiles.engines import ComponentSpec, component_specs
+from profiles.errors import PlacementError, ProfileError
+from profiles.schema import NAME_PATTERN, Profile
 
 LOOPBACK = "127.0.0.1"
 # Every process finds the others through files in the deployment's private directory.
@@ -328,7 +327,7 @@ def _place(
             )
         return None, False
     if inventory is None:
-        from .gpus import read_inventory
+        from launcher.gpus.inventory import read_inventory
 
         inventory = read_inventory()
     available, source = select_gpus(inventory, options.gpus, options.inherited_cvd)

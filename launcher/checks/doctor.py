@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .gpus import Gpu, Inventory
-from .placement import DEFAULT_MEMORY_FRACTION, unusable
-from .python_env import PythonProbe, probe_python
+from launcher.checks.python_env import PythonProbe, probe_python
+from launcher.gpus.inventory import Gpu, Inventory
+from launcher.gpus.placement import DEFAULT_MEMORY_FRACTION, unusable
 
 Status = Literal["ok", "warning", "error"]
 
@@ -56,11 +56,11 @@ def diagnose(
     disk_free: Callable[[Path], int] | None = None,
 ) -> list[Finding]:
     """Every finding, in the order a user would fix them. Raises nothing."""
-    from .ports import port_is_free
+    from launcher.planning.ports import port_is_free
 
     env = os.environ if env is None else env
     if inventory is None:
-        from .gpus import read_inventory
+        from launcher.gpus.inventory import read_inventory
 
         inventory = read_inventory()
     python = python or sys.executable
@@ -120,7 +120,7 @@ def _gpu_finding(gpu: Gpu) -> Finding:
 
 def engine_findings(answer: PythonProbe, *, has_gpus: bool) -> list[Finding]:
     """The worker Python, ai-dynamo and its modules, and TensorRT-LLM against Dynamo's pin."""
-    from .preflight import DYNAMO_FIX, TRTLLM_FIX
+    from launcher.checks.preflight import DYNAMO_FIX, TRTLLM_FIX
 
     if not answer.ok:
         return [
@@ -207,7 +207,7 @@ def tensorrt_llm_pin(requires: list[str]) -> str | None:
 
 
 def port_findings(http_port: int, port_free: Callable[[int], bool]) -> list[Finding]:
-    from .ports import PORT_RANGE
+    from launcher.planning.ports import PORT_RANGE
 
     found = []
     if port_free(http_port):
@@ -263,7 +263,7 @@ def token_finding(env: Mapping[str, str]) -> Finding:
 
 def disk_finding(env: Mapping[str, str], disk_free: Callable[[Path], int]) -> Finding:
     """Free disk where the Hugging Face cache lives (the nearest folder that exists)."""
-    from .model_fetch import hf_cache_dir
+    from launcher.checks.model_fetch import hf_cache_dir
 
     cache = hf_cache_dir(env)
     where = cache

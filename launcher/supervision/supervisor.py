@@ -20,13 +20,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .component import Component, Exited, Line, wait_groups_empty
-from .logmux import LogMux
-from .plan import Plan
-from .probe import ModelListed, Prober, Registered, Silent
-from .restart import RestartTracker
-from .run_setup import child_env, prepare_run_dir, restart_policy
-from .state import DeploymentState, ProcessState, write_state
+from launcher.deployments.run_setup import child_env, prepare_run_dir, restart_policy
+from launcher.deployments.state import DeploymentState, ProcessState, write_state
+from launcher.planning.plan import Plan
+from launcher.supervision.component import Component, Exited, Line, wait_groups_empty
+from launcher.supervision.logmux import LogMux
+from launcher.supervision.probe import ModelListed, Prober, Registered, Silent
+from launcher.supervision.restart import RestartTracker
 
 MATERIALIZATION_FAILED = "Model materialization failed"
 FAILURE_TAIL = 20

@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from launcher.gpus import Gpu, Inventory
+from launcher.gpus.inventory import Gpu, Inventory
 from profiles.errors import PlacementError
 
 _Fix = Callable[[Inventory], str]  # says how to correct a bad selection, given the GPUs

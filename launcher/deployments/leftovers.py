@@ -16,8 +16,8 @@ import os
 import signal
 from pathlib import Path
 
-from .component import group_members, kill_group_members, wait_groups_empty
-from .state import DeploymentState, is_same_process
+from launcher.deployments.state import DeploymentState, is_same_process
+from launcher.supervision.component import group_members, kill_group_members, wait_groups_empty
 
 
 def leftover_groups(state: DeploymentState) -> list[int]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from .state import DeploymentState
+from launcher.deployments.state import DeploymentState
 
 STATE_STYLE = {
     "ready": "bold green",

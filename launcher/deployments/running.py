@@ -18,11 +18,10 @@ from pathlib import Path
 
 import click
 
+from launcher.deployments.state import DeploymentLock, DeploymentState, open_private_log, read_state
+from launcher.planning.plan import Plan
+from launcher.supervision.logmux import LogMux
 from profiles.errors import PreflightError, SupervisorError
-
-from .logmux import LogMux
-from .plan import Plan
-from .state import DeploymentLock, DeploymentState, open_private_log, read_state
 
 SUPERVISOR_LOG = "supervisor.log"
 OVERRIDES_ENV = "TRTL_OVERRIDES"
@@ -56,14 +55,14 @@ def _quiet_read(plan: Plan) -> DeploymentState | None:
 
 def preflight(plan: Plan, *, offline: bool) -> None:
     """Check ports, engine, model before anything starts; raises PreflightError."""
-    from .preflight import run_preflight
+    from launcher.checks.preflight import run_preflight
 
     for note in run_preflight(plan, offline=offline, echo=_note):
         _note(note)
 
 
 def _note(text: str) -> None:
-    from .cli.output import note_line
+    from launcher.terminal import note_line
 
     note_line(text)
 
@@ -72,8 +71,8 @@ def run_foreground(plan: Plan, *, quiet: bool, timeout: float, grace: float, liv
     """Supervise in this process until stopped; return the exit code."""
     import psutil
 
-    from .leftovers import leftover_groups, stop_groups
-    from .supervisor import Supervisor
+    from launcher.deployments.leftovers import leftover_groups, stop_groups
+    from launcher.supervision.supervisor import Supervisor
 
     lock = _claim(plan)
     try:
@@ -181,7 +180,7 @@ class _LiveTable:
             self.mux.live = self.live
 
     def _render(self):
-        from .status_view import process_table
+        from launcher.deployments.status_view import process_table
 
         return process_table(self.state)
 

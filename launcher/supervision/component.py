@@ -24,10 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from launcher.deployments.state import is_same_process, open_private_log
+from launcher.planning.plan import ProcessPlan
 from profiles.errors import SupervisorError
-
-from .plan import ProcessPlan
-from .state import is_same_process, open_private_log
 
 TAIL_LINES = 40
 # A line longer than this without a newline (a progress bar redrawn with \r) is passed on

@@ -12,11 +12,9 @@ import os
 import signal
 import time
 
-from profiles.errors import SupervisorError
-
-from .leftovers import leftover_groups, stop_groups
-from .paths import RunDir
-from .state import (
+from launcher.deployments.leftovers import leftover_groups, stop_groups
+from launcher.deployments.paths import RunDir
+from launcher.deployments.state import (
     ACTIVE_STATES,
     STATE_FILE,
     DeploymentLock,
@@ -27,6 +25,7 @@ from .state import (
     read_state,
     write_state,
 )
+from profiles.errors import SupervisorError
 
 SUPERVISOR_EXTRA_WAIT = 15.0  # beyond the grace period: its own SIGKILL and checks
 

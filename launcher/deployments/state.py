@@ -18,9 +18,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from launcher.deployments.paths import RunDir, state_home
 from profiles.errors import SupervisorError
-
-from .paths import RunDir, state_home
 
 STATE_FILE = "state.json"
 LOCK_FILE = "supervisor.lock"
@@ -88,7 +87,7 @@ class DeploymentState:
         """The state as seen now: an active state whose supervisor is gone is a failure,
         and its processes are what is really left of them."""
         if self.state in ACTIVE_STATES and not self.supervisor_alive:
-            from .leftovers import leftover_groups
+            from launcher.deployments.leftovers import leftover_groups
 
             self.state = "failed"
             # A process killed with its supervisor may leave its own children (an engine's

@@ -17,12 +17,11 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from launcher.checks.model_fetch import ensure_model
+from launcher.checks.python_env import cached_probe
+from launcher.deployments.paths import state_home
+from launcher.planning.plan import LOOPBACK, Plan, ProcessPlan
 from profiles.errors import PreflightError
-
-from .model_fetch import ensure_model
-from .paths import state_home
-from .plan import LOOPBACK, Plan, ProcessPlan
-from .python_env import cached_probe
 
 TENSORRT_LLM = "tensorrt_llm"
 # What each worker port is for, in messages (vLLM workers have more than the status port).
@@ -48,7 +47,11 @@ def run_preflight(
 
     Raises PreflightError with one sentence and the fix for the first problem found.
     """
-    from .preflight_vllm import check_kv_transfer, check_vllm_engine, check_vllm_model
+    from launcher.checks.preflight_vllm import (
+        check_kv_transfer,
+        check_vllm_engine,
+        check_vllm_model,
+    )
 
     check_ports(plan)
     check_kv_transfer(plan)
@@ -174,7 +177,7 @@ def _deployment_of(proc) -> str | None:
 
 
 def _suggest(busy: int) -> int:
-    from .ports import free_ports
+    from launcher.planning.ports import free_ports
 
     try:
         return free_ports(1, exclude={busy})[0]

@@ -8,11 +8,10 @@ import sys
 import time
 from pathlib import Path
 
+from launcher.deployments.paths import RunDir
+from launcher.deployments.state import ACTIVE_STATES, DeploymentState, find_deployment, list_states
+from launcher.supervision.logmux import LogMux
 from profiles.errors import SupervisorError
-
-from .logmux import LogMux
-from .paths import RunDir
-from .state import ACTIVE_STATES, DeploymentState, find_deployment, list_states
 
 FOLLOW_INTERVAL = 0.2
 

@@ -18,12 +18,11 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from launcher.checks.model_fetch import cached_snapshot, hf_cache_dir, is_local_path
+from launcher.checks.python_env import probe_python
+from launcher.planning.plan import Plan, ProcessPlan
 from profiles.errors import PreflightError
 from profiles.vllm_args import KV_TRANSFER_FLAG, VLLM_MODULE, VLLM_OWNED
-
-from .model_fetch import cached_snapshot, hf_cache_dir, is_local_path
-from .plan import Plan, ProcessPlan
-from .python_env import probe_python
 
 # vLLM 0.31's CPU attention backend (CPUAttentionBackend.get_supported_head_sizes).
 CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)

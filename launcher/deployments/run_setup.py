@@ -11,10 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 
+from launcher.deployments.state import make_private_dir
+from launcher.planning.plan import Plan, ProcessPlan
 from profiles.schema import Profile, RestartPolicy
-
-from .plan import Plan, ProcessPlan
-from .state import make_private_dir
 
 # A NATS_SERVER without a NATS server makes Dynamo retry for up to 120 s; file discovery and
 # the TCP request plane need none.

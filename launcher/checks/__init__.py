@@ -1,0 +1,1 @@
+"""Checks before anything starts: preflight, the worker Python, model fetch and `trtl doctor`."""

@@ -1,0 +1,1 @@
+"""Deployments on disk and at rest: run dirs, state, locks, leftovers, stop, status, chat."""

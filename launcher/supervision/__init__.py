@@ -1,0 +1,1 @@
+"""Supervision: one process (component), the loop and its policy, probes and log output."""
