@@ -233,9 +233,17 @@ def overrides_from_env() -> tuple[str, ...]:
 
 
 def start_detached(
-    plan: Plan, args: list[str], timeout: float, overrides: tuple[str, ...] = ()
+    plan: Plan,
+    args: list[str],
+    timeout: float,
+    overrides: tuple[str, ...] = (),
+    *,
+    announce: bool = True,
 ) -> int:
-    """Start the background supervisor; wait until ready or failed. Returns the exit code."""
+    """Start the background supervisor; wait until ready or failed. Returns the exit code.
+
+    ``announce`` prints where the supervisor logs and the ready banner (the CLI does; the
+    library API stays silent)."""
     lock = DeploymentLock(plan.run_dir)
     if not lock.acquire():
         _refuse_running(plan)
@@ -258,13 +266,15 @@ def start_detached(
             )
     finally:
         lock.release()  # the child holds it now
-    _note(f"supervisor started in the background (pid {child.pid}); log: {log_path}")
+    if announce:
+        _note(f"supervisor started in the background (pid {child.pid}); log: {log_path}")
     while True:
         code = child.poll()
         state = _quiet_read(plan)
         fresh = state is not None and state.supervisor_pid == child.pid
         if fresh and state.state in ("ready", "degraded"):
-            click.echo(ready_banner(plan, state, detached=True))
+            if announce:
+                click.echo(ready_banner(plan, state, detached=True))
             return 0
         if code == 0:
             raise SupervisorError(
