@@ -16,8 +16,9 @@ from profiles.errors import SupervisorError
 FOLLOW_INTERVAL = 0.2
 
 
-def pick_logs(names: tuple[str, ...]) -> tuple[str, dict[str, Path]]:
-    """Resolve ``[NAME] [PROCESS]`` to the deployment and its log files by process name.
+def pick_logs(names: tuple[str, ...], previous: bool = False) -> tuple[str, dict[str, Path]]:
+    """Resolve ``[NAME] [PROCESS]`` to the deployment and its log files by process name
+    (of the run before the current one with ``previous``).
 
     Raises SupervisorError."""
     if len(names) > 2:
@@ -31,7 +32,28 @@ def pick_logs(names: tuple[str, ...]) -> tuple[str, dict[str, Path]]:
                 f"no deployment named {names[0]!r} has run here.", hint="`trtl ps` lists them."
             )
         state, wanted = find_deployment(None), names
-    return state.deployment, _select(state, wanted[0] if wanted else None)
+    which = wanted[0] if wanted else None
+    if previous:
+        return state.deployment, _select_previous(state, which)
+    return state.deployment, _select(state, which)
+
+
+def _select_previous(state: DeploymentState, which: str | None) -> dict[str, Path]:
+    logs = RunDir(Path(state.run_dir)).previous_logs
+    found = {path.name.removesuffix(".log"): path for path in sorted(logs.glob("*.log"))}
+    if not found:
+        raise SupervisorError(
+            f"{state.deployment!r} has no logs of a previous run.",
+            hint="They are kept from the second `trtl up` of a deployment on.",
+        )
+    roles = {p.name: p.role for p in state.processes}
+    chosen = {n: path for n, path in found.items() if which in (None, n, roles.get(n))}
+    if not chosen:
+        raise SupervisorError(
+            f"the previous run of {state.deployment!r} has no process or role {which!r}.",
+            hint=f"It had: {', '.join(found)}.",
+        )
+    return chosen
 
 
 def _select(state: DeploymentState, which: str | None) -> dict[str, Path]:
