@@ -171,7 +171,7 @@ class Component:
                     offset = 0  # truncated behind our back (`trtl logs` never does): start over
                     continue
                 offset += len(chunk)
-                if offset >= self.limits.max_bytes and len(chunk) < READ_SIZE:
+                if offset >= self.limits.max_bytes:
                     with contextlib.suppress(OSError):  # not now; the next read tries again
                         unread, note = rotate(self.log_path, self.limits.keep, offset)
                         chunk, offset = chunk + unread, 0
