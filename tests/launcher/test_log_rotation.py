@@ -128,3 +128,19 @@ def test_verbose_shows_everything_even_while_stopping():
     mux.stopping()
     mux.lines("frontend", ["x WARN Failed to unregister"])
     assert len(out.getvalue().splitlines()) == 2
+
+
+def test_trtl_logs_takes_the_last_lines_from_the_rotated_copies_too(tmp_path):
+    from launcher.supervision.log_files import show_logs
+
+    log = tmp_path / "worker-0.log"
+    rotated(log, 2).write_text("a\nb\n")
+    rotated(log, 1).write_text("c\nd\n")
+    log.write_text("e\n")
+    out = io.StringIO()
+    sys_stdout, sys.stdout = sys.stdout, out
+    try:
+        show_logs({"worker-0": log}, count=4, follow=False)
+    finally:
+        sys.stdout = sys_stdout
+    assert out.getvalue().splitlines() == [f"worker-0 | {x}" for x in "bcde"]
