@@ -163,7 +163,11 @@ class Component:
         partial = b""
         disk = DiskWatch(self.log_path.parent)
         checked = time.monotonic()
-        with open(self.log_path, "rb", buffering=0) as log:
+        try:
+            log = open(self.log_path, "rb", buffering=0)  # noqa: SIM115 (closed below)
+        except OSError:
+            return  # removed already: the process writes on, trtl shows nothing of it
+        with log:
             while True:
                 done = exited.is_set()  # before the read: nothing written after it is missed
                 chunk = os.pread(log.fileno(), READ_SIZE, offset)
