@@ -42,7 +42,10 @@ MAX_LINE = 65536
 LINE_EVENT_BACKLOG = 10_000
 READ_SIZE = 256 * 1024
 READ_NAP = 0.002  # s; after a few lines, let more gather so a flood is read in big chunks
-IDLE_NAP = 0.05  # s; how often a quiet log file is looked at again
+# s; a quiet log file is looked at again after IDLE_NAP, doubling up to IDLE_NAP_MAX while
+# it stays quiet (an idle deployment then costs next to no CPU); new output resets it.
+IDLE_NAP = 0.02
+IDLE_NAP_MAX = 0.25
 DISK_CHECK_EVERY = 1.0  # s
 _PR_SET_PDEATHSIG = 1
 
@@ -167,6 +170,7 @@ class Component:
             log = open(self.log_path, "rb", buffering=0)  # noqa: SIM115 (closed below)
         except OSError:
             return  # removed already: the process writes on, trtl shows nothing of it
+        idle = IDLE_NAP
         with log:
             while True:
                 done = exited.is_set()  # before the read: nothing written after it is missed
@@ -190,9 +194,14 @@ class Component:
                     continue
                 if not chunk and done:
                     break
-                # A line or a few: let more gather, so a flood is read (and written to the
-                # terminal) in big chunks rather than line by line.
-                time.sleep(READ_NAP if chunk else IDLE_NAP)
+                if chunk:
+                    # A line or a few: let more gather, so a flood is read (and written to
+                    # the terminal) in big chunks rather than line by line.
+                    idle = IDLE_NAP
+                    time.sleep(READ_NAP)
+                else:
+                    exited.wait(idle)  # woken at once by the exit, to read the last lines
+                    idle = min(idle * 2, IDLE_NAP_MAX)
         if partial:
             self._lines(partial)
 
