@@ -45,8 +45,8 @@ READ_NAP = 0.002  # s; after a few lines, let more gather so a flood is read in 
 # s; a quiet log file is looked at again after IDLE_NAP, doubling up to IDLE_NAP_MAX while
 # it stays quiet (an idle deployment then costs next to no CPU); new output resets it.
 IDLE_NAP = 0.02
-IDLE_NAP_MAX = 0.25
-DISK_CHECK_EVERY = 1.0  # s
+IDLE_NAP_MAX = 0.5
+DISK_CHECK_EVERY = 2.0  # s
 _PR_SET_PDEATHSIG = 1
 
 
@@ -179,13 +179,11 @@ class Component:
                     offset = 0  # truncated behind our back (`trtl logs` never does): start over
                     continue
                 offset += len(chunk)
-                if offset >= self.limits.max_bytes:
-                    with contextlib.suppress(OSError):  # not now; the next read tries again
-                        unread, note = rotate(self.log_path, self.limits.keep, offset)
-                        chunk, offset = chunk + unread, 0
-                        if note:
-                            self.note(note)
+                if chunk:
+                    idle = IDLE_NAP
                 partial = self._take(partial, chunk)
+                if offset >= self.limits.max_bytes:
+                    partial, offset = self._rotate(partial, offset)
                 if time.monotonic() - checked >= DISK_CHECK_EVERY:
                     checked = time.monotonic()
                     if note := disk.check():
@@ -197,13 +195,27 @@ class Component:
                 if chunk:
                     # A line or a few: let more gather, so a flood is read (and written to
                     # the terminal) in big chunks rather than line by line.
-                    idle = IDLE_NAP
                     time.sleep(READ_NAP)
                 else:
                     exited.wait(idle)  # woken at once by the exit, to read the last lines
                     idle = min(idle * 2, IDLE_NAP_MAX)
         if partial:
             self._lines(partial)
+
+    def _rotate(self, partial: bytes, offset: int) -> tuple[bytes, int]:
+        """Rotate the log; what was written after ``offset`` is read on the way."""
+        pending = [partial]
+
+        def unread(piece: bytes) -> None:
+            pending[0] = self._take(pending[0], piece)
+
+        try:
+            note = rotate(self.log_path, self.limits.keep, offset, unread)
+        except OSError:
+            return pending[0], offset  # not now; the next read tries again
+        if note:
+            self.note(note)
+        return pending[0], 0
 
     def _take(self, partial: bytes, chunk: bytes) -> bytes:
         """Pass on the whole lines of ``partial + chunk``; return what is left of a line."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,16 +43,16 @@ def rotated(path: Path, index: int) -> Path:
     return path.with_name(f"{path.name}.{index}")
 
 
-def rotate(path: Path, keep: int, seen: int) -> tuple[bytes, str | None]:
+def rotate(path: Path, keep: int, seen: int, unread: Callable[[bytes], None]) -> str | None:
     """Copy ``path`` to ``path.1`` (shifting older copies), then truncate it.
 
     ``seen`` is how much of the file the caller has read already; the bytes after it that
-    went into the copy are returned, so the caller reads every line once. Also returns a
-    note for the log when the copy could not be made (the content was dropped)."""
+    go into the copy are handed to ``unread`` piece by piece (a reader far behind a flood
+    never holds more than a piece), so the caller reads every line once. Returns a note
+    for the log when the copy could not be made (the content was dropped)."""
     for index in range(keep, 1, -1):
         with contextlib.suppress(FileNotFoundError):
             os.replace(rotated(path, index - 1), rotated(path, index))
-    unread = bytearray()
     note = None
     try:
         _copy(path, rotated(path, 1) if keep else None, seen, unread)
@@ -59,10 +60,10 @@ def rotate(path: Path, keep: int, seen: int) -> tuple[bytes, str | None]:
         rotated(path, 1).unlink(missing_ok=True)
         note = f"the copy to {rotated(path, 1).name} failed ({exc.strerror}); its lines are lost"
     os.truncate(path, 0)
-    return bytes(unread), note
+    return note
 
 
-def _copy(path: Path, target: Path | None, seen: int, unread: bytearray) -> None:
+def _copy(path: Path, target: Path | None, seen: int, unread: Callable[[bytes], None]) -> None:
     src = os.open(path, os.O_RDONLY)
     dst = None
     try:
@@ -73,7 +74,7 @@ def _copy(path: Path, target: Path | None, seen: int, unread: bytearray) -> None
             if dst is not None:
                 _write_all(dst, chunk)
             if offset + len(chunk) > seen:
-                unread += chunk[max(0, seen - offset) :]
+                unread(chunk[max(0, seen - offset) :])
             offset += len(chunk)
     finally:
         os.close(src)

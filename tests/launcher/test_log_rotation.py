@@ -66,8 +66,9 @@ def test_a_chatty_process_is_rotated_and_its_lines_reach_the_terminal_once(tmp_p
 def test_no_copies_kept_means_the_file_is_only_truncated(tmp_path):
     log = tmp_path / "p.log"
     log.write_bytes(b"a\nb\nc\n")
-    unread, note = rotate(log, keep=0, seen=2)
-    assert (unread, note) == (b"b\nc\n", None)
+    unread: list[bytes] = []
+    assert rotate(log, keep=0, seen=2, unread=unread.append) is None
+    assert b"".join(unread) == b"b\nc\n"
     assert log.read_bytes() == b"" and not rotated(log, 1).exists()
 
 
@@ -75,7 +76,7 @@ def test_copies_shift_and_the_oldest_is_dropped(tmp_path):
     log = tmp_path / "p.log"
     for content in (b"first\n", b"second\n", b"third\n"):
         log.write_bytes(content)
-        rotate(log, keep=2, seen=len(content))
+        rotate(log, keep=2, seen=len(content), unread=lambda _piece: None)
     assert rotated(log, 1).read_bytes() == b"third\n"
     assert rotated(log, 2).read_bytes() == b"second\n"
     assert not rotated(log, 3).exists()
