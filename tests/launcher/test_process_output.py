@@ -1,4 +1,4 @@
-"""Process logs: a process writes straight into its file, which rotates by size, and every
+"""Process output: a process writes straight into its file, which rotates by size, and every
 line still reaches the terminal once; disk-full notes; the calm terminal."""
 
 from __future__ import annotations
@@ -148,3 +148,31 @@ def test_trtl_logs_takes_the_last_lines_from_the_rotated_copies_too(tmp_path):
     finally:
         sys.stdout = sys_stdout
     assert out.getvalue().splitlines() == [f"worker-0 | {x}" for x in "bcde"]
+
+
+def test_a_state_file_that_cannot_be_written_never_ends_supervision(monkeypatch):
+    import errno
+
+    from launcher.deployments.run_setup import prepare_run_dir
+    from launcher.planning.plan import PlanOptions, build_plan
+    from launcher.supervision import supervisor as supervisor_mod
+    from launcher.supervision.supervisor import Supervisor
+    from profiles.loader import load_profile
+
+    plan = build_plan(load_profile("agg", engine="mocker"), PlanOptions(deployment="full"))
+    prepare_run_dir(plan)
+    out = io.StringIO()
+    sup = Supervisor(plan, LogMux(["frontend", "worker-0"], stream=out), timeout=60, grace=1)
+    written: list[str] = []
+
+    def full_disk(_run_dir, state):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(supervisor_mod, "write_state", full_disk)
+    sup._changed()
+    sup._changed()
+    sup._timers()
+    assert out.getvalue().count("cannot write the state file (No space left on device)") == 1
+    monkeypatch.setattr(supervisor_mod, "write_state", lambda _d, s: written.append(s.state))
+    sup._timers()  # space is back: the state is written at the next tick, not the next change
+    assert written == ["starting"] and not sup.state_unwritten
