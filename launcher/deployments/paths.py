@@ -38,3 +38,8 @@ class RunDir:
     @property
     def logs(self) -> Path:
         return self.root / "logs"
+
+    @property
+    def previous_logs(self) -> Path:
+        """The logs of the run before the current one (``trtl logs --previous``)."""
+        return self.root / "logs.previous"

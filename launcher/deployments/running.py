@@ -20,6 +20,7 @@ import click
 
 from launcher.deployments.state import DeploymentLock, DeploymentState, open_private_log, read_state
 from launcher.planning.plan import Plan
+from launcher.supervision.log_rotation import LogLimits
 from launcher.supervision.logmux import LogMux
 from profiles.errors import PreflightError, SupervisorError
 
@@ -29,6 +30,7 @@ OVERRIDES_ENV = "TRTL_OVERRIDES"
 # hands the very lock down (an inherited descriptor), so of two `up -d` at the same
 # instant exactly one starts anything, and the other refuses at once.
 LOCK_FD_ENV = "TRTL_LOCK_FD"
+MIN_FREE = 8 * 2**20  # bytes; below this the disk of the run directory counts as full
 
 
 def refuse_if_running(plan: Plan) -> None:
@@ -57,6 +59,7 @@ def preflight(plan: Plan, *, offline: bool) -> None:
     """Check ports, engine, model before anything starts; raises PreflightError."""
     from launcher.checks.preflight import run_preflight
 
+    check_disk(plan)
     for note in run_preflight(plan, offline=offline, echo=_note):
         _note(note)
 
@@ -67,8 +70,20 @@ def _note(text: str) -> None:
     note_line(text)
 
 
-def run_foreground(plan: Plan, *, quiet: bool, timeout: float, grace: float, live: bool) -> int:
-    """Supervise in this process until stopped; return the exit code."""
+def run_foreground(
+    plan: Plan,
+    *,
+    quiet: bool,
+    timeout: float,
+    grace: float,
+    live: bool,
+    verbose: bool = False,
+    limits: LogLimits | None = None,
+) -> int:
+    """Supervise in this process until stopped; return the exit code.
+
+    Until ready the terminal shows the live table and only the processes' warnings and
+    errors (everything with ``verbose``); after ready every line, unless ``quiet``."""
     import psutil
 
     from launcher.deployments.leftovers import leftover_groups, stop_groups
@@ -81,8 +96,9 @@ def run_foreground(plan: Plan, *, quiet: bool, timeout: float, grace: float, liv
             left = leftover_groups(previous)
             if left:
                 stop_groups(left, grace=2.0)
-        mux = LogMux([p.name for p in plan.processes], quiet=quiet)
-        for note in plan.notes:
+        check_disk(plan)
+        mux = LogMux([p.name for p in plan.processes], quiet=quiet, calm=not verbose)
+        for note in short_notes(plan):
             mux.info(f"note: {note}")
         view = _LiveTable(mux) if live and mux.stream.isatty() else None
         supervisor = Supervisor(
@@ -97,6 +113,7 @@ def run_foreground(plan: Plan, *, quiet: bool, timeout: float, grace: float, liv
             # Output goes to the terminal in batches from the reader threads; the supervisor
             # still scans the frontend's lines (for "Model materialization failed").
             mux.attach(component, line_events=component.plan.role == "frontend")
+            component.limits = limits or LogLimits()
         mux.start()  # the terminal has its own thread: a slow one holds nobody up
         mux.info(f"starting {len(plan.processes)} processes of {plan.deployment!r}")
         if view:
@@ -119,6 +136,38 @@ def run_foreground(plan: Plan, *, quiet: bool, timeout: float, grace: float, liv
         lock.release()
 
 
+def short_notes(plan: Plan) -> list[str]:
+    """The plan's notes for the terminal, once per run: those about settings the engine
+    cannot express (``workers.ROLE: …``, long lists) become one line; `trtl plan` has them all."""
+    engine_notes = [note for note in plan.notes if note.startswith("workers.")]
+    others = [note for note in plan.notes if not note.startswith("workers.")]
+    if not engine_notes:
+        return others
+    roles = sorted({note.split(":", 1)[0].removeprefix("workers.") for note in engine_notes})
+    return [
+        *others,
+        f"{plan.profile.engine} leaves out settings of {', '.join(roles)} it cannot express "
+        "(`trtl plan` with the same arguments lists them)",
+    ]
+
+
+def check_disk(plan: Plan) -> None:
+    """Refuse to start on a full disk, with the reason, not a failed write later."""
+    from launcher.deployments.paths import state_home
+    from launcher.supervision.log_rotation import MIB, free_bytes
+
+    where = plan.run_dir.root if plan.run_dir.root.exists() else state_home()
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    free = free_bytes(where)
+    if free is not None and free < MIN_FREE:
+        raise PreflightError(
+            f"the disk holding {where} is full ({free / MIB:.1f} MiB free); "
+            "trtl needs room for the deployment's state and logs.",
+            hint="Free some space there, or set XDG_STATE_HOME to a directory on another disk.",
+        )
+
+
 def _claim(plan: Plan) -> DeploymentLock:
     inherited = os.environ.pop(LOCK_FD_ENV, None)
     if inherited is not None:
@@ -132,6 +181,7 @@ def _claim(plan: Plan) -> DeploymentLock:
 def _ready(mux: LogMux, view: _LiveTable | None, plan: Plan, state: DeploymentState) -> None:
     if view:
         view.stop(final=True)
+    mux.ready()
     mux.info(ready_banner(plan, state))
 
 
@@ -209,6 +259,7 @@ def detached_args(
     timeout: float,
     grace: float,
     offline: bool,
+    limits: LogLimits | None = None,
 ) -> list[str]:
     """The ``trtl up`` command line the background supervisor runs: the same choices."""
     ref = str(Path(profile_ref).resolve()) if Path(profile_ref).is_file() else profile_ref
@@ -224,6 +275,8 @@ def detached_args(
     # never in the argv that every local user can read in /proc/PID/cmdline.
     if offline:
         args.append("--offline")
+    if limits is not None:
+        args += ["--log-size", f"{limits.max_bytes / 2**20:g}", "--log-files", str(limits.keep)]
     return args
 
 

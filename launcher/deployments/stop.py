@@ -79,6 +79,9 @@ def _stop_supervisor(pid: int, grace: float | None) -> None:
     import psutil
 
     os.kill(pid, signal.SIGTERM)
+    # A supervisor stopped with Ctrl-Z or SIGSTOP would only take the SIGTERM once
+    # continued: without this, `down` waited out the grace period and more, then killed it.
+    os.kill(pid, signal.SIGCONT)
     wait = (30.0 if grace is None else grace) + SUPERVISOR_EXTRA_WAIT
     try:
         psutil.Process(pid).wait(timeout=wait)

@@ -114,6 +114,7 @@ class Supervisor:
         self.stopping_since: float | None = None
         self.outcome: Outcome | None = None
         self.prober: Prober | None = None
+        self.state_unwritten = False  # the last state write failed (a full disk)
         self.left: list[int] = []  # PIDs that survived the final SIGKILL (should stay empty)
 
     # -- the loop ---------------------------------------------------------------------
@@ -183,6 +184,8 @@ class Supervisor:
 
     def _timers(self) -> None:
         now = self.clock()
+        if self.state_unwritten:
+            self._write()
         if self.stopping_since is not None:
             if now >= self.stopping_since + self.grace:
                 self._signal_all(signal.SIGKILL)
@@ -328,6 +331,7 @@ class Supervisor:
 
     def _begin_stop(self) -> None:
         self.stopping_since = self.clock()
+        self.mux.stopping()
         self.restarts_due.clear()
         for proc in self.procs.values():
             proc.state = "stopping" if proc.state in ("starting", "running") else "stopped"
@@ -413,7 +417,15 @@ class Supervisor:
             self.on_change(self.state)
 
     def _write(self) -> None:
-        write_state(self.plan.run_dir, self.state)
+        try:
+            write_state(self.plan.run_dir, self.state)
+        except OSError as exc:
+            # A full disk must not end supervision: the old state stays until one fits.
+            if not self.state_unwritten:
+                self.mux.info(f"warning: cannot write the state file ({exc.strerror}); retrying")
+            self.state_unwritten = True
+        else:
+            self.state_unwritten = False
 
     def _install_signals(self) -> dict[int, object]:
         previous = {}

@@ -88,9 +88,10 @@ def test_killed_worker_restarts_and_killed_frontend_leaves_workers(tiny_model, h
 def test_ctrl_c_stops_everything_with_exit_0(tiny_model, home, deployments):
     name = "t-ctrlc"
     deployments.append(name)
-    proc = foreground("disagg", tiny_model, name, home)
+    proc = foreground("disagg", tiny_model, name, home, "--verbose")
     lines = read_until(proc, "is ready after")
-    # Process output is shown with a padded name prefix, like honcho and docker compose.
+    # With --verbose every process line is shown while starting, with a padded name prefix
+    # like honcho and docker compose.
     assert any(re.match(r"frontend\s+\| ", line) for line in lines)
     assert any(re.match(r"decode-0\s+\| ", line) for line in lines)
     pids = [p["pid"] for p in status(name, home)["processes"]]
