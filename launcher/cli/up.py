@@ -67,25 +67,34 @@ def up(
     """
     from launcher.deployments import running
 
-    if supervise:
-        overrides = running.overrides_from_env()
-    profile = load(profile_ref, engine, model, overrides)
-    plan = plan_for(
-        profile, name=name, port=port, gpus=gpus, python=python, share_gpus=share_gpus, host=host
-    )
-    grace = profile.stop_grace if grace is None else grace
-    if not supervise:  # the background supervisor inherits the lock and the checks
-        running.refuse_if_running(plan)
-        running.preflight(plan, offline=offline)
-    if detach:
-        child_args = running.detached_args(
-            profile_ref, plan, engine, model, overrides, gpus, python, timeout, grace, offline
+    # The background supervisor records a failure before its own state in the state file,
+    # where `trtl up -d` reads it.
+    with running.failures_recorded(name if supervise else None):
+        if supervise:
+            overrides = running.overrides_from_env()
+        profile = load(profile_ref, engine, model, overrides)
+        plan = plan_for(
+            profile,
+            name=name,
+            port=port,
+            gpus=gpus,
+            python=python,
+            share_gpus=share_gpus,
+            host=host,
         )
-        if share_gpus:
-            child_args.append("--share-gpus")
-        code = running.start_detached(plan, child_args, timeout, overrides)
-    else:
-        code = running.run_foreground(
-            plan, quiet=quiet or supervise, timeout=timeout, grace=grace, live=not supervise
-        )
-    click.get_current_context().exit(code)
+        grace = profile.stop_grace if grace is None else grace
+        if not supervise:  # the background supervisor inherits the lock and the checks
+            running.refuse_if_running(plan)
+            running.preflight(plan, offline=offline)
+        if detach:
+            child_args = running.detached_args(
+                profile_ref, plan, engine, model, overrides, gpus, python, timeout, grace, offline
+            )
+            if share_gpus:
+                child_args.append("--share-gpus")
+            code = running.start_detached(plan, child_args, timeout, overrides)
+        else:
+            code = running.run_foreground(
+                plan, quiet=quiet or supervise, timeout=timeout, grace=grace, live=not supervise
+            )
+        click.get_current_context().exit(code)

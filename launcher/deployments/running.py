@@ -3,25 +3,30 @@
 The foreground run owns the deployment's lock, cleans up what a killed earlier run left,
 runs the supervisor and reports how it ended. ``-d`` starts the same command as a
 background supervisor (its own session, output in ``<run dir>/supervisor.log``) and
-returns once the state file says ready, or with the reason it failed.
+returns once the state file says ready, or with the reason it failed, as the supervisor
+wrote it into the state file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
+from launcher.deployments.lifecycle import SERVABLE
 from launcher.deployments.state import DeploymentLock, DeploymentState, open_private_log, read_state
 from launcher.planning.plan import Plan
 from launcher.supervision.logmux import LogMux
-from profiles.errors import PreflightError, SupervisorError
+from profiles.errors import PreflightError, SupervisorError, TrtlError
 
 SUPERVISOR_LOG = "supervisor.log"
 OVERRIDES_ENV = "TRTL_OVERRIDES"
@@ -262,42 +267,78 @@ def start_detached(
     while True:
         code = child.poll()
         state = _quiet_read(plan)
-        fresh = state is not None and state.supervisor_pid == child.pid
-        if fresh and state.state in ("ready", "degraded"):
-            click.echo(ready_banner(plan, state, detached=True))
+        fresh = state if state is not None and state.supervisor_pid == child.pid else None
+        if fresh is not None and fresh.state in SERVABLE:
+            click.echo(ready_banner(plan, fresh, detached=True))
             return 0
-        if code == 0:
-            raise SupervisorError(
-                f"{plan.deployment!r} was stopped (`trtl down`?) before the model was servable."
-            )
         if code is not None:
-            raise SupervisorError(
-                f"the background supervisor of {plan.deployment!r} ended with exit code {code}: "
-                f"{_last_error(log_path)}",
-                hint=_failure_tail(log_path)
-                + f"Its output is in {log_path}; `trtl logs {plan.deployment}` shows "
-                "the processes' logs.",
-                exit_code=code or 1,
-            )
+            raise _start_failed(plan, code, fresh, log_path)
         if time.time() - started > timeout + 60:
             raise SupervisorError(f"{plan.deployment!r} did not become ready in time.")
         time.sleep(0.02)
 
 
-def _failure_tail(log_path: Path) -> str:
-    """The failing process's last lines, as the supervisor printed them, to show with -d."""
-    lines = log_path.read_text(errors="replace").splitlines()
-    heads = [i for i, line in enumerate(lines) if " lines of " in line and "last " in line]
-    if not heads:
-        return ""
-    shown = [lines[heads[-1]].split("| ", 1)[-1]]
-    shown += [line for line in lines[heads[-1] + 1 :] if line.startswith("    ")]
-    return "\n".join(shown) + "\n"
+def _start_failed(
+    plan: Plan, code: int, state: DeploymentState | None, log_path: Path
+) -> SupervisorError:
+    """Why the background supervisor ended before ready, from the state it wrote last."""
+    where = f"Its output is in {log_path}; `trtl logs {plan.deployment}` shows the processes' logs."
+    if state is not None and state.message:
+        tail = ""
+        if state.culprit:
+            lines = state.culprit_tail
+            tail = f"last {len(lines)} lines of {state.culprit}:\n" if lines else ""
+            tail += "".join(f"    {line}\n" for line in lines)
+        return SupervisorError(
+            f"{plan.deployment!r} failed to start: {state.message}",
+            hint=tail + (f"{state.hint} " if state.hint else "") + where,
+            exit_code=code or 1,
+        )
+    if code == 0 or code in (-signal.SIGTERM, -signal.SIGINT):
+        return SupervisorError(
+            f"{plan.deployment!r} was stopped (`trtl down`?) before the model was servable."
+        )
+    return SupervisorError(
+        f"the background supervisor of {plan.deployment!r} ended with exit code {code} "
+        "before it wrote its state.",
+        hint=where,
+        exit_code=code if 0 < code < 126 else 1,
+    )
 
 
-def _last_error(log_path: Path) -> str:
-    lines = log_path.read_text(errors="replace").splitlines()
-    # trtl's own verdict first ("trtl | error: …" or a TrtlError line), then anything.
-    own = [line for line in lines if line.startswith(("trtl ", "error:")) and "error:" in line]
-    errors = [line.split("error:", 1)[1].strip() for line in own or lines if "error:" in line]
-    return errors[-1] if errors else (lines[-1].strip() if lines else "no output")
+@contextlib.contextmanager
+def failures_recorded(name: str | None) -> Iterator[None]:
+    """Write a TrtlError raised inside into ``name``'s state file (when given), re-raised."""
+    try:
+        yield
+    except TrtlError as exc:
+        if name:
+            record_start_failure(name, exc)
+        raise
+
+
+def record_start_failure(name: str, error: TrtlError) -> None:
+    """The detached supervisor could not even begin: leave the reason in the state file,
+    where ``trtl up -d`` (and ``trtl status``) read it."""
+    import psutil
+
+    from launcher.deployments.lifecycle import DeploymentStatus
+    from launcher.deployments.paths import RunDir
+    from launcher.deployments.state import make_private_dir, write_state
+
+    run_dir = RunDir.for_deployment(name)
+    me = psutil.Process()
+    state = DeploymentState(
+        deployment=name,
+        state=DeploymentStatus.FAILED,
+        frontend_url="",
+        run_dir=str(run_dir.root),
+        message=error.message,
+        hint=error.hint,
+        started_at=time.time(),
+        supervisor_pid=me.pid,
+        supervisor_create_time=me.create_time(),
+    )
+    with contextlib.suppress(OSError):
+        make_private_dir(run_dir.root)
+        write_state(run_dir, state)

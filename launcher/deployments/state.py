@@ -18,14 +18,22 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from launcher.deployments.files import write_atomic
+from launcher.deployments.lifecycle import (
+    ACTIVE,
+    ENDED,
+    DeploymentStatus,
+    ProcessStatus,
+    move,
+)
 from launcher.deployments.paths import RunDir, state_home
 from profiles.errors import SupervisorError
 
 STATE_FILE = "state.json"
 LOCK_FILE = "supervisor.lock"
 # Deployment states, as `trtl status --json` reports them.
-ACTIVE_STATES = ("starting", "ready", "degraded")
-DEPLOYMENT_STATES = (*ACTIVE_STATES, "stopped", "failed")
+ACTIVE_STATES = tuple(s for s in DeploymentStatus if s in ACTIVE)
+DEPLOYMENT_STATES = tuple(DeploymentStatus)
 
 
 @dataclass
@@ -37,7 +45,7 @@ class ProcessState:
     mode: str | None = None
     pid: int | None = None
     create_time: float | None = None  # psutil's, to tell our process from a reused PID
-    state: str = "pending"  # pending|starting|running|backoff|stopping|stopped|failed
+    state: ProcessStatus = ProcessStatus.PENDING
     restarts: int = 0
     exit_code: int | None = None
     started_at: float | None = None
@@ -45,13 +53,22 @@ class ProcessState:
     ports: dict[str, int] = field(default_factory=dict)
     log: str = ""
 
+    def move(self, new: ProcessStatus) -> None:
+        """Change state; raises IllegalTransition for a move the lifecycle forbids."""
+        self.state = move(self.name, self.state, new)
+
+    def end(self) -> None:
+        """Stopped, unless it already ended (a failed process stays failed)."""
+        if self.state not in ENDED:
+            self.move(ProcessStatus.STOPPED)
+
 
 @dataclass
 class DeploymentState:
     """What ``trtl status --json`` prints, and what the state file holds."""
 
     deployment: str
-    state: str
+    state: DeploymentStatus
     frontend_url: str
     run_dir: str
     profile: str = ""
@@ -59,6 +76,10 @@ class DeploymentState:
     model: str = ""
     served_model_name: str = ""
     message: str | None = None
+    hint: str | None = None  # the fix, where the failure has one
+    # The process that caused a failure, and its last lines as the supervisor showed them.
+    culprit: str | None = None
+    culprit_tail: list[str] = field(default_factory=list)
     started_at: float = 0.0
     ready_after: float | None = None  # seconds from start until first ready
     supervisor_pid: int | None = None
@@ -66,15 +87,28 @@ class DeploymentState:
     updated_at: float = 0.0
     processes: list[ProcessState] = field(default_factory=list)
 
+    def move(self, new: DeploymentStatus) -> None:
+        """Change state; raises IllegalTransition for a move the lifecycle forbids."""
+        self.state = move(self.deployment, self.state, new)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DeploymentState:
+        """Raises ValueError, TypeError or AttributeError for data that is not a state."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
+        values["state"] = DeploymentStatus(data["state"])
         values["processes"] = [
-            ProcessState(**{k: v for k, v in p.items() if k in _PROCESS_FIELDS})
+            ProcessState(
+                **{k: v for k, v in p.items() if k in _PROCESS_FIELDS and k != "state"},
+                state=ProcessStatus(p.get("state", "pending")),
+            )
             for p in data.get("processes", [])
         ]
         return cls(**values)
@@ -86,10 +120,10 @@ class DeploymentState:
     def effective(self) -> DeploymentState:
         """The state as seen now: an active state whose supervisor is gone is a failure,
         and its processes are what is really left of them."""
-        if self.state in ACTIVE_STATES and not self.supervisor_alive:
+        if self.active and not self.supervisor_alive:
             from launcher.deployments.leftovers import leftover_groups
 
-            self.state = "failed"
+            self.move(DeploymentStatus.FAILED)
             # A process killed with its supervisor may leave its own children (an engine's
             # subprocesses) serving in its group: that process is left running too.
             groups = set(leftover_groups(self))
@@ -99,8 +133,8 @@ class DeploymentState:
                 if is_same_process(p.pid, p.create_time) or p.pid in groups
             ]
             for proc in self.processes:
-                if proc.name not in left and proc.state not in ("stopped", "failed"):
-                    proc.state = "stopped"
+                if proc.name not in left:
+                    proc.end()
             self.message = f"the supervisor (pid {self.supervisor_pid}) is gone" + (
                 f"; `trtl down {self.deployment}` stops what it left running ({', '.join(left)})"
                 if left
@@ -142,12 +176,7 @@ def open_private_log(path: Path, *, append: bool = True) -> BinaryIO:
 def write_state(run_dir: RunDir, state: DeploymentState) -> None:
     """Replace the state file atomically, with user-only permissions."""
     state.updated_at = time.time()
-    target = run_dir.root / STATE_FILE
-    tmp = target.with_name(f".{STATE_FILE}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(state.to_json(), out, indent=1)
-    os.replace(tmp, target)
+    write_atomic(run_dir.root / STATE_FILE, json.dumps(state.to_json(), indent=1), 0o600)
 
 
 def read_state(run_dir: RunDir, as_written: bool = False) -> DeploymentState | None:
@@ -159,7 +188,7 @@ def read_state(run_dir: RunDir, as_written: bool = False) -> DeploymentState | N
         return state if as_written else state.effective()
     except FileNotFoundError:
         return None
-    except (ValueError, TypeError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
         raise SupervisorError(
             f"the state file {path} is unreadable ({type(exc).__name__}).",
             hint=f"Stop what may still run with `trtl down {run_dir.root.name}`; "
@@ -189,7 +218,7 @@ def find_deployment(name: str | None) -> DeploymentState:
                 f"no deployment named {name!r} has run here.", hint="`trtl ps` lists them."
             )
         return state
-    active = [s for s in list_states() if s.state in ACTIVE_STATES]
+    active = [s for s in list_states() if s.active]
     if not active:
         raise SupervisorError("no deployment is running.", hint="Start one with `trtl up PROFILE`.")
     if len(active) > 1:

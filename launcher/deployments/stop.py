@@ -13,9 +13,9 @@ import signal
 import time
 
 from launcher.deployments.leftovers import leftover_groups, stop_groups
+from launcher.deployments.lifecycle import DeploymentStatus
 from launcher.deployments.paths import RunDir
 from launcher.deployments.state import (
-    ACTIVE_STATES,
     STATE_FILE,
     DeploymentLock,
     DeploymentState,
@@ -32,7 +32,7 @@ SUPERVISOR_EXTRA_WAIT = 15.0  # beyond the grace period: its own SIGKILL and che
 
 def stop_deployment(name: str | None, grace: float | None = None) -> list[str]:
     """Stop the deployment; return what happened, one line each. Raises SupervisorError."""
-    if name is None and not any(s.state in ACTIVE_STATES for s in list_states()):
+    if name is None and not any(s.active for s in list_states()):
         return ["nothing to stop: no deployment is running"]
     try:
         state = find_deployment(name)
@@ -94,9 +94,9 @@ def _mark_stopped(state: DeploymentState) -> None:
     current = read_state(run_dir, as_written=True)
     # A run that ended in failure keeps its verdict; one whose supervisor vanished, or that
     # was still running, is now stopped.
-    if current is not None and current.state in ACTIVE_STATES:
-        current.state = "stopped"
+    if current is not None and current.active:
+        current.move(DeploymentStatus.STOPPED)
         current.message = None
         for proc in current.processes:
-            proc.state = "stopped"
+            proc.end()
         write_state(run_dir, current)
