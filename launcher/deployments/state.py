@@ -160,7 +160,12 @@ def is_same_process(pid: int | None, create_time: float | None) -> bool:
 
 
 def make_private_dir(path: Path) -> None:
-    """Create ``path`` (and parents) readable by the user only."""
+    """Create ``path`` (and parents) readable by the user only; under the state root, the
+    root too (``mkdir -p`` would leave it 0755: a list of deployment names for anyone)."""
+    root = state_home()
+    if path == root or root in path.parents:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        root.chmod(0o700)
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     path.chmod(0o700)
 
