@@ -53,6 +53,7 @@ class ProcessStatus(_State):
     STOPPING = "stopping"  # SIGTERM sent, waiting for the exit
     STOPPED = "stopped"  # ended by a stop, or never started
     FAILED = "failed"  # its exit (or silence) ended the deployment
+    UNKNOWN = "unknown"  # the state file is lost: only its log is known
 
 
 class DeploymentStatus(_State):
@@ -63,6 +64,9 @@ class DeploymentStatus(_State):
     DEGRADED = "degraded"  # was ready; a process is down or restarting
     STOPPED = "stopped"  # stopped on request
     FAILED = "failed"  # ended by a failure, or its supervisor vanished
+    # Its state file is lost or unreadable, yet its supervisor or processes run: what
+    # `trtl status` and `ps` show then (never written into a state file).
+    UNKNOWN = "unknown"
 
 
 P, D = ProcessStatus, DeploymentStatus
@@ -75,6 +79,7 @@ PROCESS_MOVES: dict[ProcessStatus, frozenset[ProcessStatus]] = {
     P.STOPPING: frozenset({P.STOPPED, P.FAILED}),
     P.STOPPED: frozenset(),
     P.FAILED: frozenset(),
+    P.UNKNOWN: frozenset({P.STOPPED}),
 }
 
 DEPLOYMENT_MOVES: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
@@ -83,9 +88,10 @@ DEPLOYMENT_MOVES: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
     D.DEGRADED: frozenset({D.READY, D.STOPPED, D.FAILED}),
     D.STOPPED: frozenset(),
     D.FAILED: frozenset(),
+    D.UNKNOWN: frozenset({D.STOPPED, D.FAILED}),
 }
 
-ACTIVE = frozenset({D.STARTING, D.READY, D.DEGRADED})
+ACTIVE = frozenset({D.STARTING, D.READY, D.DEGRADED, D.UNKNOWN})
 SERVABLE = frozenset({D.READY, D.DEGRADED})
 # A process in one of these has a live PID worth showing.
 ALIVE = frozenset({P.STARTING, P.RUNNING, P.STOPPING})

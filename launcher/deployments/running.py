@@ -1,57 +1,52 @@
-"""The ways ``trtl up`` runs a plan: in the foreground with a live table, or detached.
+"""The foreground run of ``trtl up``: claim the name, check, supervise, say how it ended.
 
-The foreground run owns the deployment's lock, cleans up what a killed earlier run left,
-runs the supervisor and reports how it ended. ``-d`` starts the same command as a
-background supervisor (its own session, output in ``<run dir>/supervisor.log``) and
-returns once the state file says ready, or with the reason it failed, as the supervisor
-wrote it into the state file.
+``claim`` takes the deployment's lock before any check, so from its first moment a start
+is visible to ``trtl down`` (and a second start of the name refuses, naming the live
+holder). The foreground run then cleans up what a killed earlier run left, runs the
+supervisor with a live table and reports how it ended. ``detached.py`` is the ``-d`` way.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shlex
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import click
-
-from launcher.deployments.lifecycle import SERVABLE
-from launcher.deployments.state import DeploymentLock, DeploymentState, open_private_log, read_state
+from launcher.deployments.lock import STARTER, SUPERVISOR, DeploymentLock
+from launcher.deployments.state import DeploymentState, read_state
 from launcher.planning.plan import Plan
 from launcher.supervision.logmux import LogMux
-from profiles.errors import PreflightError, SupervisorError, TrtlError
+from profiles.errors import PreflightError, SupervisorError
 
-SUPERVISOR_LOG = "supervisor.log"
-OVERRIDES_ENV = "TRTL_OVERRIDES"
 # `trtl up -d` takes the deployment's lock before starting the background supervisor and
 # hands the very lock down (an inherited descriptor), so of two `up -d` at the same
 # instant exactly one starts anything, and the other refuses at once.
 LOCK_FD_ENV = "TRTL_LOCK_FD"
 
 
-def refuse_if_running(plan: Plan) -> None:
-    """A second ``trtl up`` of a running deployment name refuses, naming it."""
-    if DeploymentLock(plan.run_dir).held_elsewhere():
+def claim(plan: Plan) -> DeploymentLock:
+    """Take the deployment's name for this start; raises PreflightError if it is taken."""
+    lock = DeploymentLock(plan.run_dir)
+    if not lock.acquire(STARTER):
         _refuse_running(plan)
+    return lock
 
 
 def _refuse_running(plan: Plan) -> None:
-    state = _quiet_read(plan)
-    pid = f" (supervisor pid {state.supervisor_pid})" if state and state.supervisor_pid else ""
+    """A second ``trtl up`` of a running deployment name refuses, naming who holds it (the
+    lock's holder, alive: a state file may name a supervisor long dead)."""
+    holder = DeploymentLock(plan.run_dir).holder()
+    pid = ""
+    if holder is not None and holder.alive:
+        role = "supervisor" if holder.role == SUPERVISOR else "`trtl up`"
+        pid = f" ({role} pid {holder.pid})"
     raise PreflightError(
         f"deployment {plan.deployment!r} is already running{pid}.",
         hint=f"Stop it with `trtl down {plan.deployment}`, or start another with --name.",
     )
 
 
-def _quiet_read(plan: Plan) -> DeploymentState | None:
+def quiet_read(plan: Plan) -> DeploymentState | None:
     try:
         return read_state(plan.run_dir)
     except SupervisorError:
@@ -62,26 +57,40 @@ def preflight(plan: Plan, *, offline: bool) -> None:
     """Check ports, engine, model before anything starts; raises PreflightError."""
     from launcher.checks.preflight import run_preflight
 
-    for note in run_preflight(plan, offline=offline, echo=_note):
-        _note(note)
+    for text in run_preflight(plan, offline=offline, echo=note):
+        note(text)
 
 
-def _note(text: str) -> None:
+def note(text: str) -> None:
     from launcher.terminal import note_line
 
     note_line(text)
 
 
-def run_foreground(plan: Plan, *, quiet: bool, timeout: float, grace: float, live: bool) -> int:
-    """Supervise in this process until stopped; return the exit code."""
+def run_foreground(
+    plan: Plan, *, quiet: bool, timeout: float, grace: float, live: bool, offline: bool
+) -> int:
+    """Claim, check and supervise in this process until stopped; return the exit code."""
+    lock = claim(plan)
+    try:
+        preflight(plan, offline=offline)
+        return supervise(plan, lock, quiet=quiet, timeout=timeout, grace=grace, live=live)
+    finally:
+        lock.release()
+
+
+def supervise(
+    plan: Plan, lock: DeploymentLock, *, quiet: bool, timeout: float, grace: float, live: bool
+) -> int:
+    """Run the supervisor here, holding ``lock``; return the exit code."""
     import psutil
 
     from launcher.deployments.leftovers import leftover_groups, stop_groups
     from launcher.supervision.supervisor import Supervisor
 
-    lock = _claim(plan)
+    lock.mark_holder(SUPERVISOR)
     try:
-        previous = _quiet_read(plan)
+        previous = quiet_read(plan)
         if previous is not None:
             left = leftover_groups(previous)
             if left:
@@ -124,14 +133,12 @@ def run_foreground(plan: Plan, *, quiet: bool, timeout: float, grace: float, liv
         lock.release()
 
 
-def _claim(plan: Plan) -> DeploymentLock:
+def inherited_lock(plan: Plan) -> DeploymentLock:
+    """The lock ``trtl up -d`` handed down to this background supervisor."""
     inherited = os.environ.pop(LOCK_FD_ENV, None)
-    if inherited is not None:
-        return DeploymentLock.adopt(plan.run_dir, int(inherited))
-    lock = DeploymentLock(plan.run_dir)
-    if not lock.acquire():
-        _refuse_running(plan)
-    return lock
+    if inherited is None:
+        raise SupervisorError("--supervise is trtl's own flag: use `trtl up -d` instead.")
+    return DeploymentLock.adopt(plan.run_dir, int(inherited))
 
 
 def _ready(mux: LogMux, view: _LiveTable | None, plan: Plan, state: DeploymentState) -> None:
@@ -201,144 +208,3 @@ class _LiveTable:
             live.stop()
             if final:
                 live.console.print(self._render())
-
-
-def detached_args(
-    profile_ref: str,
-    plan: Plan,
-    engine: str | None,
-    model: str | None,
-    overrides: tuple[str, ...],
-    gpus: str | None,
-    python: str | None,
-    timeout: float,
-    grace: float,
-    offline: bool,
-) -> list[str]:
-    """The ``trtl up`` command line the background supervisor runs: the same choices."""
-    ref = str(Path(profile_ref).resolve()) if Path(profile_ref).is_file() else profile_ref
-    args = ["up", ref, "--supervise", "--name", plan.deployment]
-    args += ["--port", str(int(plan.frontend_url.rsplit(":", 1)[1])), "--host", plan.http_host]
-    args += ["--timeout", str(timeout), "--grace", str(grace)]
-    for flag, value in (("--engine", engine), ("--model", model), ("--gpus", gpus)):
-        if value:
-            args += [flag, value]
-    if python:
-        args += ["--python", python]
-    # --set values may hold secrets: they travel in the environment (private to the user),
-    # never in the argv that every local user can read in /proc/PID/cmdline.
-    if offline:
-        args.append("--offline")
-    return args
-
-
-def overrides_from_env() -> tuple[str, ...]:
-    """The detached supervisor's --set values (see ``detached_args``); not passed further."""
-    return tuple(json.loads(os.environ.pop(OVERRIDES_ENV, "[]")))
-
-
-def start_detached(
-    plan: Plan, args: list[str], timeout: float, overrides: tuple[str, ...] = ()
-) -> int:
-    """Start the background supervisor; wait until ready or failed. Returns the exit code."""
-    lock = DeploymentLock(plan.run_dir)
-    if not lock.acquire():
-        _refuse_running(plan)
-    log_path = plan.run_dir.root / SUPERVISOR_LOG
-    started = time.time()
-    try:
-        with open_private_log(log_path, append=False) as log:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "launcher", *args],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                pass_fds=(lock.fd,),
-                env={
-                    **os.environ,
-                    LOCK_FD_ENV: str(lock.fd),
-                    OVERRIDES_ENV: json.dumps(list(overrides)),
-                },
-            )
-    finally:
-        lock.release()  # the child holds it now
-    _note(f"supervisor started in the background (pid {child.pid}); log: {log_path}")
-    while True:
-        code = child.poll()
-        state = _quiet_read(plan)
-        fresh = state if state is not None and state.supervisor_pid == child.pid else None
-        if fresh is not None and fresh.state in SERVABLE:
-            click.echo(ready_banner(plan, fresh, detached=True))
-            return 0
-        if code is not None:
-            raise _start_failed(plan, code, fresh, log_path)
-        if time.time() - started > timeout + 60:
-            raise SupervisorError(f"{plan.deployment!r} did not become ready in time.")
-        time.sleep(0.02)
-
-
-def _start_failed(
-    plan: Plan, code: int, state: DeploymentState | None, log_path: Path
-) -> SupervisorError:
-    """Why the background supervisor ended before ready, from the state it wrote last."""
-    where = f"Its output is in {log_path}; `trtl logs {plan.deployment}` shows the processes' logs."
-    if state is not None and state.message:
-        tail = ""
-        if state.culprit:
-            lines = state.culprit_tail
-            tail = f"last {len(lines)} lines of {state.culprit}:\n" if lines else ""
-            tail += "".join(f"    {line}\n" for line in lines)
-        return SupervisorError(
-            f"{plan.deployment!r} failed to start: {state.message}",
-            hint=tail + (f"{state.hint} " if state.hint else "") + where,
-            exit_code=code or 1,
-        )
-    if code == 0 or code in (-signal.SIGTERM, -signal.SIGINT):
-        return SupervisorError(
-            f"{plan.deployment!r} was stopped (`trtl down`?) before the model was servable."
-        )
-    return SupervisorError(
-        f"the background supervisor of {plan.deployment!r} ended with exit code {code} "
-        "before it wrote its state.",
-        hint=where,
-        exit_code=code if 0 < code < 126 else 1,
-    )
-
-
-@contextlib.contextmanager
-def failures_recorded(name: str | None) -> Iterator[None]:
-    """Write a TrtlError raised inside into ``name``'s state file (when given), re-raised."""
-    try:
-        yield
-    except TrtlError as exc:
-        if name:
-            record_start_failure(name, exc)
-        raise
-
-
-def record_start_failure(name: str, error: TrtlError) -> None:
-    """The detached supervisor could not even begin: leave the reason in the state file,
-    where ``trtl up -d`` (and ``trtl status``) read it."""
-    import psutil
-
-    from launcher.deployments.lifecycle import DeploymentStatus
-    from launcher.deployments.paths import RunDir
-    from launcher.deployments.state import make_private_dir, write_state
-
-    run_dir = RunDir.for_deployment(name)
-    me = psutil.Process()
-    state = DeploymentState(
-        deployment=name,
-        state=DeploymentStatus.FAILED,
-        frontend_url="",
-        run_dir=str(run_dir.root),
-        message=error.message,
-        hint=error.hint,
-        started_at=time.time(),
-        supervisor_pid=me.pid,
-        supervisor_create_time=me.create_time(),
-    )
-    with contextlib.suppress(OSError):
-        make_private_dir(run_dir.root)
-        write_state(run_dir, state)

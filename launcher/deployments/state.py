@@ -10,7 +10,6 @@ another program is never mistaken for ours.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import time
@@ -30,7 +29,6 @@ from launcher.deployments.paths import RunDir, state_home
 from profiles.errors import SupervisorError
 
 STATE_FILE = "state.json"
-LOCK_FILE = "supervisor.lock"
 # Deployment states, as `trtl status --json` reports them.
 ACTIVE_STATES = tuple(s for s in DeploymentStatus if s in ACTIVE)
 DEPLOYMENT_STATES = tuple(DeploymentStatus)
@@ -120,7 +118,7 @@ class DeploymentState:
     def effective(self) -> DeploymentState:
         """The state as seen now: an active state whose supervisor is gone is a failure,
         and its processes are what is really left of them."""
-        if self.active and not self.supervisor_alive:
+        if self.active and self.state != DeploymentStatus.UNKNOWN and not self.supervisor_alive:
             from launcher.deployments.leftovers import leftover_groups
 
             self.move(DeploymentStatus.FAILED)
@@ -202,22 +200,43 @@ def read_state(run_dir: RunDir, as_written: bool = False) -> DeploymentState | N
 
 
 def list_states() -> list[DeploymentState]:
-    """Every deployment that left a readable state file, sorted by name."""
+    """Every deployment that left a readable state file, or whose supervisor or processes
+    run without one (``unknown``), sorted by name."""
     root = state_home()
     found = []
     if root.is_dir():
         for child in sorted(root.iterdir()):
             with contextlib.suppress(SupervisorError):
-                state = read_state(RunDir(child))
+                state = _read_or_recover(RunDir(child))
                 if state is not None:
                     found.append(state)
     return found
 
 
+def _read_or_recover(run_dir: RunDir) -> DeploymentState | None:
+    """The state file's state; where it is missing or unreadable, what the lock and the
+    processes say; None when nothing is known. Raises SupervisorError for an unreadable
+    file of a deployment of which nothing runs."""
+    try:
+        state = read_state(run_dir)
+    except SupervisorError:
+        from launcher.deployments.recovery import recovered_state
+
+        recovered = recovered_state(run_dir, "unreadable")
+        if recovered is None:
+            raise
+        return recovered
+    if state is None:
+        from launcher.deployments.recovery import recovered_state
+
+        return recovered_state(run_dir, "missing")
+    return state
+
+
 def find_deployment(name: str | None) -> DeploymentState:
     """The named deployment, or the only active one. Raises SupervisorError otherwise."""
     if name:
-        state = read_state(RunDir.for_deployment(name))
+        state = _read_or_recover(RunDir.for_deployment(name))
         if state is None:
             raise SupervisorError(
                 f"no deployment named {name!r} has run here.", hint="`trtl ps` lists them."
@@ -232,68 +251,3 @@ def find_deployment(name: str | None) -> DeploymentState:
             f"{len(active)} deployments are running ({names}).", hint="Name one of them."
         )
     return active[0]
-
-
-class DeploymentLock:
-    """The supervisor's claim on a deployment name; the OS drops it when the process dies."""
-
-    def __init__(self, run_dir: RunDir):
-        self.path = run_dir.root / LOCK_FILE
-        self._fd: int | None = None
-
-    def acquire(self) -> bool:
-        make_private_dir(self.path.parent)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        self._fd = fd
-        self.mark_holder()
-        return True
-
-    def mark_holder(self) -> None:
-        """Write who holds the lock into it, so `trtl down` finds it without a state file."""
-        import psutil
-
-        assert self._fd is not None
-        me = psutil.Process()
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, f"{me.pid} {me.create_time()}\n".encode(), 0)
-
-    def holder(self) -> tuple[int, float] | None:
-        """The (pid, create time) that holds the lock now, or None."""
-        if not self.held_elsewhere():
-            return None
-        try:
-            pid, create_time = self.path.read_text().split()
-            return int(pid), float(create_time)
-        except (OSError, ValueError):
-            return None
-
-    @property
-    def fd(self) -> int | None:
-        return self._fd
-
-    @classmethod
-    def adopt(cls, run_dir: RunDir, fd: int) -> DeploymentLock:
-        """Take over a lock a parent acquired and passed down (``trtl up -d``)."""
-        lock = cls(run_dir)
-        lock._fd = fd
-        lock.mark_holder()
-        return lock
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def held_elsewhere(self) -> bool:
-        """True when another process holds the lock (checked without keeping it)."""
-        if not self.path.exists():
-            return False
-        if self.acquire():
-            self.release()
-            return False
-        return True

@@ -22,6 +22,7 @@ STATE_STYLE = {
     P.STOPPING: "magenta",
     P.STOPPED: "dim",  # also D.STOPPED
     P.FAILED: "bold red",  # also D.FAILED
+    P.UNKNOWN: "yellow",  # also D.UNKNOWN
 }
 
 

@@ -29,6 +29,12 @@ from launcher.supervision.logmux import LogMux
 from launcher.supervision.probe import ModelListed, Prober, Registered, Silent, Usurped
 from launcher.supervision.restart import RestartTracker
 from launcher.supervision.seams import ProberFactory, Spawner
+from launcher.supervision.verdicts import (
+    materialization_failed,
+    not_ready,
+    port_taken,
+    usurped,
+)
 
 P, D = ProcessStatus, DeploymentStatus
 
@@ -271,6 +277,10 @@ class Supervisor:
         if self.state.ready_after is None and event.name not in self.ever_up and not hung:
             proc.move(P.FAILED)
             code = event.returncode
+            taken = port_taken(component.plan, self.plan.deployment)
+            if taken:  # one line, not the 20 of its "Address already in use" traceback
+                self._fail(taken, None, exit_code=2)
+                return
             self._fail(
                 f"{event.name} exited with code {code} before it was up; stopping the deployment.",
                 event.name,
@@ -407,39 +417,15 @@ class Supervisor:
         which could not bind it (Dynamo then runs on without its status server)."""
         if self.stopping:
             return
-        what = "frontend port" if event.name == "frontend" else "status port"
         self.procs[event.name].move(P.FAILED)
-        self._fail(
-            f"{event.name}'s {what} {event.port} is held by {event.holder}, not by "
-            f"{event.name}; it cannot be supervised, so the deployment stops.",
-            None,
-            exit_code=2,
-        )
+        self._fail(usurped(event), None, exit_code=2)
 
     def _materialization_failed(self, text: str) -> None:
-        cause = text.rsplit('error="', 1)[1].rstrip('"') if 'error="' in text else "no cause given"
-        self._fail(
-            f"the frontend cannot load model {self.plan.profile.model!r} "
-            f"(Model materialization failed: {cause}): its tokenizer or chat template is "
-            "missing or unreadable; give a model directory with tokenizer.json and a "
-            "chat_template.",
-            "frontend",
-            exit_code=2,
-        )
+        self._fail(materialization_failed(self.plan.profile.model, text), "frontend", exit_code=2)
 
     def _not_ready_in_time(self) -> None:
         waiting = [p.name for p in self.procs.values() if p.state != P.RUNNING]
-        workers = [n for n in waiting if n != "frontend"]
-        why = (
-            f"not up: {', '.join(workers)}"
-            if workers
-            else "every worker is up, but the frontend does not list the model"
-        )
-        self._fail(
-            f"{self.plan.profile.served_name!r} was not servable after {self.timeout:g} s "
-            f"({why}); raise --timeout if the engines need longer.",
-            None,
-        )
+        self._fail(not_ready(self.plan.profile.served_name, self.timeout, waiting), None)
         for name in waiting:
             self._show_tail(name)
 

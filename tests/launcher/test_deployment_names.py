@@ -59,8 +59,8 @@ def test_export_name_with_a_trailing_newline_is_refused(run_trtl):
 
 
 def test_state_root_is_owner_only(run_trtl):
+    from launcher.deployments.lock import DeploymentLock
     from launcher.deployments.paths import RunDir
-    from launcher.deployments.state import DeploymentLock
 
     assert DeploymentLock(RunDir.for_deployment("agg")).acquire()
     mode = stat.S_IMODE(os.stat(state_home()).st_mode)

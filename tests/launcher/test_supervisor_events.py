@@ -245,7 +245,8 @@ def test_a_port_held_by_another_program_fails_the_start_in_one_sentence():
     assert run.sup.outcome is not None and run.sup.outcome.exit_code == 2
     assert run.sup.outcome.message == (
         "worker-0's status port 23456 is held by another program (pid 99, nc), not by "
-        "worker-0; it cannot be supervised, so the deployment stops."
+        "worker-0, so trtl cannot tell whether worker-0 is up; start again (trtl picks free "
+        "ports at every start), or stop what holds it."
     )
     assert states(run.end())[WORKER] == "failed"
 
