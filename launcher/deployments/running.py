@@ -56,7 +56,9 @@ def quiet_read(plan: Plan) -> DeploymentState | None:
 def preflight(plan: Plan, *, offline: bool) -> None:
     """Check ports, engine, model before anything starts; raises PreflightError."""
     from launcher.checks.preflight import run_preflight
+    from launcher.planning.limits import check_graph_size
 
+    check_graph_size(len(plan.processes), plan.profile.name)
     for text in run_preflight(plan, offline=offline, echo=note):
         note(text)
 

@@ -42,7 +42,8 @@ def headline(state: DeploymentState) -> str:
     text = f"{state.deployment}: {state.state}"
     if state.state == D.STARTING and state.started_at:
         text += f" for {uptime(state.started_at)}"
-    text += f"  {state.frontend_url}/v1  model {state.served_model_name!r}"
+    if state.frontend_url:  # a state recovered without its file knows no URL
+        text += f"  {state.frontend_url}/v1  model {state.served_model_name!r}"
     if state.message:
         text += f"  ({state.message})"
     return text

@@ -41,6 +41,7 @@ from launcher.gpus.placement import (
     place,
     select_gpus,
 )
+from launcher.planning.limits import check_graph_size
 from launcher.planning.ports import free_ports
 from profiles.engines import ComponentSpec, component_specs
 from profiles.errors import PlacementError, ProfileError
@@ -145,6 +146,10 @@ def build_plan(profile: Profile, options: PlanOptions, inventory: Inventory | No
     """
     deployment = profile.name if options.deployment is None else options.deployment
     check_name(deployment, "--name")
+    # Before any GPU, port or file work: a 1,000-replica typo is refused at once.
+    check_graph_size(
+        1 + sum(w.replicas for w in profile.workers.values()), profile.name, stated_only=True
+    )
     run_dir = RunDir.for_deployment(deployment)
     namespace = f"trtl-{deployment}".replace("_", "-")
     specs = component_specs(profile, str(run_dir.engine_configs))

@@ -217,3 +217,16 @@ def test_two_deployments_racing_for_one_frontend_port_get_one_line(
     assert "choose another with --port" in message
     assert "Traceback" not in message and "lines of frontend" not in message
     assert status(winner, home)["state"] == "ready"
+
+
+def test_an_oversized_graph_is_refused_before_anything_starts(tiny_model, home, tmp_path):
+    wide = tmp_path / "wide.yaml"
+    wide.write_text(
+        "name: wide\nextends: agg\nworkers:\n"
+        "  w0: {mode: agg, replicas: 64}\n  w1: {mode: agg, replicas: 64}\n"
+    )
+    result = trtl(*up_args(str(wide), tiny_model, "t-wide", "-d"), home=home)
+    assert result.returncode == 2, result.stderr
+    assert "'wide' has 130 processes; this machine runs at most" in result.stderr
+    assert deployment_pids("t-wide") == []
+    assert not (RunDir.for_deployment("t-wide").root / "state.json").exists()

@@ -21,3 +21,14 @@ def test_plan_masks_secrets_in_vllm_argv(run_trtl):
     as_json = run_trtl("plan", "agg", "--engine", "vllm", "--model", "/m", "--json", *sets)
     assert as_json.exit_code == 0, as_json.output
     assert TOKEN not in as_json.output and "k3y" not in as_json.output
+
+
+def test_a_model_shaped_like_a_token_is_masked_in_the_plan_header(run_trtl):
+    # A token pasted as --model: the argv was masked, the header printed it as it was.
+    text = run_trtl("plan", "agg", "--engine", "mocker", "--model", TOKEN)
+    assert text.exit_code == 0, text.output
+    assert TOKEN not in text.output
+    assert "model ***)" in text.output and "serving '***'" in text.output
+    as_json = run_trtl("plan", "agg", "--engine", "mocker", "--model", TOKEN, "--json")
+    assert as_json.exit_code == 0, as_json.output
+    assert TOKEN not in as_json.output
