@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 
 from launcher.deployments.leftovers import discovered_groups, leftover_groups, stop_groups
 from launcher.deployments.lifecycle import DeploymentStatus
@@ -24,6 +25,7 @@ from launcher.deployments.paths import RunDir
 from launcher.deployments.state import (
     STATE_FILE,
     DeploymentState,
+    is_same_process,
     list_states,
     read_state,
     write_state,
@@ -93,27 +95,26 @@ def _stop_holders(name: str, run_dir: RunDir, grace: float | None) -> list[str]:
             lines.append(f"stopping the start of {name!r} (`trtl up` pid {holder.pid})")
         else:
             lines.append(f"stopping {name!r} (supervisor pid {holder.pid})")
-        _stop_process(holder.pid, grace)
+        _stop_process(holder.pid, holder.create_time, grace)
         stopped.add(holder.pid)
     return lines
 
 
-def _stop_process(pid: int, grace: float | None) -> None:
-    """SIGTERM ``pid``, wait for it (its own grace period and checks), SIGKILL if it hangs."""
-    import psutil
+def _stop_process(pid: int, create_time: float, grace: float | None) -> None:
+    """SIGTERM ``pid``, wait for it (its own grace period and checks), SIGKILL if it hangs.
 
+    Waits by polling: the process is not our child, and one that exited stays a zombie
+    until its parent (a shell, a test) reaps it: that counts as ended."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    wait = (DEFAULT_GRACE if grace is None else grace) + SUPERVISOR_EXTRA_WAIT
-    try:
-        psutil.Process(pid).wait(timeout=wait)
-    except psutil.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(psutil.Error):
-            psutil.Process(pid).wait(timeout=5)
-    except psutil.NoSuchProcess:
-        pass
+    deadline = time.monotonic() + (DEFAULT_GRACE if grace is None else grace)
+    deadline += SUPERVISOR_EXTRA_WAIT
+    while is_same_process(pid, create_time):
+        if time.monotonic() >= deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5.0  # SIGKILL cannot be ignored: a short wait
+        time.sleep(0.05)
 
 
 def _mark_stopped(run_dir: RunDir) -> None:

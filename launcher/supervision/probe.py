@@ -171,8 +171,10 @@ class Prober(threading.Thread):
             return answer
         root = self._pid_of(name)
         held = listeners(port)
-        if root is None or not held:  # nobody visible listens now: ask again next time
-            return answer
+        if root is None or not held:
+            # Who listens cannot be told right now (the table changed while it was read):
+            # an answer not known to be ours is not believed; the next poll asks again.
+            return None
         if any(pid and in_tree(pid, root) for pid in held):
             self._owned.add(name)
             return answer
