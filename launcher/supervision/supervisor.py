@@ -21,8 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from launcher.deployments.lifecycle import DeploymentStatus, ProcessStatus
-from launcher.deployments.run_setup import child_env, prepare_run_dir, restart_policy
-from launcher.deployments.state import DeploymentState, ProcessState, write_state
+from launcher.deployments.run_setup import (
+    child_env,
+    initial_state,
+    prepare_run_dir,
+    restart_policy,
+)
+from launcher.deployments.state import DeploymentState, write_state
 from launcher.planning.plan import Plan
 from launcher.supervision.component import Component, Exited, Line, wait_groups_empty
 from launcher.supervision.logmux import LogMux
@@ -103,28 +108,8 @@ class Supervisor:
         self.trackers = {
             p.name: RestartTracker(restart_policy(plan.profile, p)) for p in plan.processes
         }
-        self.procs = {
-            p.name: ProcessState(
-                name=p.name,
-                role=p.role,
-                mode=p.mode,
-                gpus=p.gpus,
-                ports=p.ports,
-                log=str(plan.run_dir.logs / f"{p.name}.log"),
-            )
-            for p in plan.processes
-        }
-        self.state = DeploymentState(
-            deployment=plan.deployment,
-            state=D.STARTING,
-            frontend_url=plan.frontend_url,
-            run_dir=str(plan.run_dir.root),
-            profile=plan.profile.name,
-            engine=plan.profile.engine,
-            model=plan.profile.model,
-            served_model_name=plan.profile.served_name,
-            processes=list(self.procs.values()),
-        )
+        self.state = initial_state(plan)
+        self.procs = {p.name: p for p in self.state.processes}
         self.restarts_due: dict[str, float] = {}
         self.silent_since: dict[str, float] = {}  # processes whose health check goes unanswered
         self.ever_up: set[str] = set()  # processes that came up at least once in this run
@@ -457,9 +442,14 @@ class Supervisor:
         write_state(self.plan.run_dir, self.state)
 
     def _install_signals(self) -> dict[int, object]:
-        previous = {}
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            previous[signum] = signal.getsignal(signum)
-            # Handlers only enqueue: the loop decides.
-            signal.signal(signum, lambda s, _f: self.events.put(StopRequested(s)))
-        return previous
+        # Handlers only enqueue: the loop decides.
+        return install_stop_handlers(lambda signum, _frame: self.events.put(StopRequested(signum)))
+
+
+def install_stop_handlers(handler: Callable[[int, object], None]) -> dict[int, object]:
+    """Route SIGINT, SIGTERM and SIGHUP to ``handler``; return the handlers it replaced."""
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        previous[signum] = signal.getsignal(signum)
+        signal.signal(signum, handler)
+    return previous
