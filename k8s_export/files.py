@@ -17,9 +17,11 @@ from .yamlio import dump, dump_all, is_kubernetes_text, load_documents
 
 def is_kubernetes_file(path: Path) -> bool:
     """Whether ``path`` holds Kubernetes objects rather than a trtl profile (cheap check)."""
+    from profiles.yaml_source import read_text_file
+
     try:
-        return is_kubernetes_text(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
+        return is_kubernetes_text(read_text_file(path))
+    except ProfileError:  # unreadable or oversized: the profile loader says so
         return False
 
 

@@ -126,7 +126,7 @@ def _own(profile: Profile, spec: ComponentSpec) -> RoleK8s:
 def _check_settings(profile: Profile) -> None:
     """Settings the schema lets through but no cluster takes."""
     namespace = profile.k8s.namespace
-    if namespace is not None and not DNS_LABEL.match(namespace):
+    if namespace is not None and not DNS_LABEL.fullmatch(namespace):
         raise ExportError(
             f"Namespace {namespace!r} is not a Kubernetes namespace name: use up to 63 "
             "lowercase letters, digits and '-', starting and ending with a letter or digit."

@@ -278,7 +278,8 @@ def up(
     Raises the TrtlError that ``trtl up`` reports; nothing is left running then, also when
     the wait is interrupted (KeyboardInterrupt stops the start before it is re-raised).
     """
-    from launcher.deployments import running
+    from launcher.deployments import detached
+    from profiles.errors import SupervisorError
 
     overrides = tuple(set)
     resolved = load(profile, engine=engine, model=model, set=overrides)
@@ -286,19 +287,25 @@ def up(
         resolved, name=name, port=port, gpus=gpus, python=python, share_gpus=share_gpus, host=host
     )
     grace = resolved.stop_grace if grace is None else grace
-    running.refuse_if_running(the_plan)
-    running.preflight(the_plan, offline=offline)
     ref = _profile_ref(profile, resolved)
-    child_args = running.detached_args(
+    child_args = detached.detached_args(
         ref, the_plan, engine, model, overrides, gpus, python, timeout, grace, offline
     )
     if share_gpus:
         child_args.append("--share-gpus")
     deployment = Deployment(the_plan.deployment)
     try:
-        running.start_detached(the_plan, child_args, timeout, overrides, announce=False)
-    except BaseException:
-        # A failed or interrupted start leaves nothing behind: the supervisor may be up.
+        detached.start_detached(
+            the_plan,
+            child_args,
+            timeout=timeout,
+            overrides=overrides,
+            offline=offline,
+            announce=False,
+        )
+    except (SupervisorError, KeyboardInterrupt):
+        # A start that failed once the supervisor ran (not a refused name or a failed
+        # check: those started nothing) leaves nothing behind.
         deployment.stop(grace=2.0)
         raise
     return deployment

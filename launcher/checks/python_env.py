@@ -242,12 +242,9 @@ def _read_cache() -> dict[str, Any]:
 
 
 def _write_cache(entries: dict[str, Any]) -> None:
+    from launcher.deployments.files import write_atomic
+
     target = cache_file()
-    tmp = f"{target}.{os.getpid()}.tmp"
     with contextlib.suppress(OSError):
         os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(entries, handle)
-        os.replace(tmp, target)
-    with contextlib.suppress(OSError):
-        os.unlink(tmp)
+        write_atomic(target, json.dumps(entries))

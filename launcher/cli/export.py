@@ -110,12 +110,12 @@ def write_output(path: Path, text: str) -> None:
     /dev/stdout is written directly: renaming a file over it would replace the node.
     A regular file gets a temporary file renamed over it, so a failure leaves no half
     file; it keeps an existing file's mode, else gets 0666 less the umask.
-    Raises TrtlError (exit 2) naming the file.
+    Raises ExportError (exit 2) naming the file.
     """
     import os
     import stat
 
-    from profiles.errors import TrtlError
+    from profiles.errors import ExportError
 
     try:
         try:
@@ -129,10 +129,12 @@ def write_output(path: Path, text: str) -> None:
                 handle.write(text)
             return
         mode = stat.S_IMODE(info.st_mode) if info else 0o666 & ~_umask()
-        _replace(Path(os.path.realpath(path)), text, mode)
+        from launcher.deployments.files import write_atomic
+
+        write_atomic(os.path.realpath(path), text, mode)
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise TrtlError(f"Cannot write {path}: {reason}.", exit_code=2) from exc
+        raise ExportError(f"Cannot write {path}: {reason}.") from exc
 
 
 def _umask() -> int:
@@ -142,23 +144,6 @@ def _umask() -> int:
     current = os.umask(0o022)
     os.umask(current)
     return current
-
-
-def _replace(target: Path, text: str, mode: int) -> None:
-    """Write through a temporary file beside ``target`` and rename it into place."""
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fchmod(handle.fileno(), mode)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _next_steps(dgd: dict, secret: str | None, output: str | None) -> None:

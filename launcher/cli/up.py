@@ -88,36 +88,44 @@ def up(
     DynamoGraphDeployment file. Ctrl-C (or `trtl down` from another terminal) stops every
     process; nothing is left running.
     """
-    from launcher.deployments import running
+    from launcher.deployments import detached, running
     from launcher.supervision.log_rotation import LogLimits
 
-    if supervise:
-        overrides = running.overrides_from_env()
-    profile = load(profile_ref, engine, model, overrides)
-    plan = plan_for(
-        profile, name=name, port=port, gpus=gpus, python=python, share_gpus=share_gpus, host=host
-    )
-    grace = profile.stop_grace if grace is None else grace
-    if not supervise:  # the background supervisor inherits the lock and the checks
-        running.refuse_if_running(plan)
-        running.preflight(plan, offline=offline)
     limits = LogLimits(max_bytes=int(log_size * 2**20), keep=log_files)
-    if detach:
-        child_args = running.detached_args(
-            profile_ref, plan, engine, model, overrides, gpus, python, timeout, grace, offline,
-            limits,
-        )  # fmt: skip
-        if share_gpus:
-            child_args.append("--share-gpus")
-        code = running.start_detached(plan, child_args, timeout, overrides)
-    else:
-        code = running.run_foreground(
-            plan,
-            quiet=quiet or supervise,
-            timeout=timeout,
-            grace=grace,
-            live=not supervise,
-            verbose=verbose,
-            limits=limits,
+    # The background supervisor records a failure before its own state in the state file,
+    # where `trtl up -d` reads it.
+    with detached.failures_recorded(name if supervise else None):
+        if supervise:
+            overrides = detached.overrides_from_env()
+        profile = load(profile_ref, engine, model, overrides)
+        plan = plan_for(
+            profile,
+            name=name,
+            port=port,
+            gpus=gpus,
+            python=python,
+            share_gpus=share_gpus,
+            host=host,
         )
-    click.get_current_context().exit(code)
+        grace = profile.stop_grace if grace is None else grace
+        if supervise:  # the background supervisor: `up -d` claimed the name and checked
+            code = running.supervise(
+                plan, running.inherited_lock(plan), quiet=True, timeout=timeout, grace=grace,
+                live=False, limits=limits,
+            )  # fmt: skip
+        elif detach:
+            child_args = detached.detached_args(
+                profile_ref, plan, engine, model, overrides, gpus, python, timeout, grace, offline,
+                limits,
+            )  # fmt: skip
+            if share_gpus:
+                child_args.append("--share-gpus")
+            code = detached.start_detached(
+                plan, child_args, timeout=timeout, overrides=overrides, offline=offline
+            )
+        else:
+            code = running.run_foreground(
+                plan, quiet=quiet, timeout=timeout, grace=grace, live=True, offline=offline,
+                verbose=verbose, limits=limits,
+            )  # fmt: skip
+        click.get_current_context().exit(code)

@@ -12,7 +12,8 @@ import errno
 import os
 import shutil
 
-from launcher.deployments.state import make_private_dir
+from launcher.deployments.lifecycle import DeploymentStatus
+from launcher.deployments.state import DeploymentState, ProcessState, make_private_dir
 from launcher.planning.plan import Plan, ProcessPlan
 from profiles.errors import SupervisorError
 from profiles.schema import Profile, RestartPolicy
@@ -73,3 +74,23 @@ def restart_policy(profile: Profile, process: ProcessPlan) -> RestartPolicy:
     if process.role == "frontend":
         return profile.frontend.restart
     return profile.workers[process.role].restart
+
+
+def initial_state(plan: Plan) -> DeploymentState:
+    """The deployment as it starts: starting, every process pending."""
+    logs = plan.run_dir.logs
+    return DeploymentState(
+        deployment=plan.deployment,
+        state=DeploymentStatus.STARTING,
+        frontend_url=plan.frontend_url,
+        run_dir=str(plan.run_dir.root),
+        profile=plan.profile.name,
+        engine=plan.profile.engine,
+        model=plan.profile.model,
+        served_model_name=plan.profile.served_name,
+        processes=[
+            ProcessState(name=p.name, role=p.role, mode=p.mode, gpus=p.gpus, ports=p.ports,
+                         log=str(logs / f"{p.name}.log"))
+            for p in plan.processes
+        ],
+    )  # fmt: skip

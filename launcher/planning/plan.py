@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from launcher.checks.vllm_local import (
     memory_utilization,
     with_memory_utilization,
 )
-from launcher.deployments.paths import RunDir
+from launcher.deployments.paths import RunDir, check_name
 from launcher.gpus.inventory import Inventory
 from launcher.gpus.placement import (
     DEFAULT_MEMORY_FRACTION,
@@ -42,16 +41,15 @@ from launcher.gpus.placement import (
     place,
     select_gpus,
 )
+from launcher.planning.limits import check_graph_size
 from launcher.planning.ports import free_ports
 from profiles.engines import ComponentSpec, component_specs
 from profiles.errors import PlacementError, ProfileError
-from profiles.schema import NAME_PATTERN, Profile
+from profiles.schema import Profile
 
 LOOPBACK = "127.0.0.1"
 # Every process finds the others through files in the deployment's private directory.
 FILE_DISCOVERY = ["--discovery-backend", "file"]
-# A deployment is named like a profile: it becomes a directory and a Dynamo namespace.
-DEPLOYMENT_PATTERN = re.compile(NAME_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -147,11 +145,11 @@ def build_plan(profile: Profile, options: PlanOptions, inventory: Inventory | No
     ``inventory`` is read through NVML when the engine needs GPUs and none is given.
     """
     deployment = profile.name if options.deployment is None else options.deployment
-    if not DEPLOYMENT_PATTERN.match(deployment):
-        raise ProfileError(
-            f"--name {deployment!r} is not a valid deployment name: use up to 40 lowercase "
-            "letters, digits, '-' and '_', starting and ending with a letter or digit."
-        )
+    check_name(deployment, "--name")
+    # Before any GPU, port or file work: a 1,000-replica typo is refused at once.
+    check_graph_size(
+        1 + sum(w.replicas for w in profile.workers.values()), profile.name, stated_only=True
+    )
     run_dir = RunDir.for_deployment(deployment)
     namespace = f"trtl-{deployment}".replace("_", "-")
     specs = component_specs(profile, str(run_dir.engine_configs))
