@@ -80,10 +80,12 @@ def _check_volumes(component: str, pod: dict[str, Any]) -> None:
 
 def crd_schema(crd_path: Path, version: str) -> dict[str, Any]:
     """The JSON Schema of ``version`` in a DGD CRD file; raises ExportError."""
+    from profiles.yaml_source import MAX_CRD_BYTES
+
     from .yamlio import load_documents
 
     try:
-        docs = load_documents(crd_path)
+        docs = load_documents(crd_path, limit=MAX_CRD_BYTES)
     except ProfileError as exc:
         raise ExportError(f"--crd: {exc.message}") from exc
     crds = [

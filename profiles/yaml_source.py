@@ -59,15 +59,19 @@ PlainLoader.add_constructor("tag:yaml.org,2002:binary", _refuse_binary)
 MAX_INPUT_BYTES = 1024 * 1024
 
 
-def read_text_file(path: Path) -> str:
+# A CustomResourceDefinition carries the whole OpenAPI schema (the Dynamo CRD is ~1.9 MiB).
+MAX_CRD_BYTES = 16 * 1024 * 1024
+
+
+def read_text_file(path: Path, limit: int = MAX_INPUT_BYTES) -> str:
     """A UTF-8 file's text; raises ProfileError naming the file if it cannot be read or is
-    larger than MAX_INPUT_BYTES."""
+    larger than ``limit`` bytes (MAX_INPUT_BYTES for profiles and DGDs)."""
     try:
         with path.open("rb") as handle:
-            data = handle.read(MAX_INPUT_BYTES + 1)
-        if len(data) > MAX_INPUT_BYTES:
+            data = handle.read(limit + 1)
+        if len(data) > limit:
             raise ProfileError(
-                f"{path} is larger than {MAX_INPUT_BYTES // 1024} KiB; profiles and "
+                f"{path} is larger than {limit // 1024} KiB; profiles and "
                 "DynamoGraphDeployment files are a few KiB: is it the right file?"
             )
         return data.decode("utf-8")

@@ -27,7 +27,9 @@ MIN_FREE = 8 * 2**20  # bytes; below this the disk of the run directory counts a
 
 
 def claim(plan: Plan) -> DeploymentLock:
-    """Take the deployment's name for this start; raises PreflightError if it is taken."""
+    """Take the deployment's name for this start; raises PreflightError if it is taken, or
+    if the disk is too full to record who holds it."""
+    check_disk(plan)
     lock = DeploymentLock(plan.run_dir)
     if not lock.acquire(STARTER):
         _refuse_running(plan)
