@@ -21,7 +21,10 @@ from pydantic import (
     model_validator,
 )
 
-Engine = Literal["trtllm", "mocker", "vllm"]
+from .engines import engine_names
+
+# The engine registry decides the choices; the first is the default.
+Engine = Literal[engine_names()]  # type: ignore[valid-type]
 RouterMode = Literal["round-robin", "kv"]
 WorkerMode = Literal["agg", "prefill", "decode"]
 # TensorRT-LLM's cache_transceiver_config.backend values.
@@ -329,7 +332,7 @@ class Profile(_Strict):
         None, description="Profile this one starts from (name or file); merged key by key."
     )
     description: str = ""
-    engine: Engine = "trtllm"
+    engine: Engine = engine_names()[0]
     model: str = Field(DEFAULT_MODEL, min_length=1, description="HF model id or local directory.")
     served_model_name: str | None = Field(None, description="Name clients use; default: model.")
     frontend: Frontend = Field(default_factory=Frontend)

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from launcher.checks.vllm_local import cpu_binds
 from launcher.gpus.inventory import Gpu, Inventory
+from launcher.planning.cpu_mode import cpu_binds
 from launcher.planning.plan import PlanOptions, build_plan
 from profiles.errors import PlacementError, ProfileError
 from profiles.identity import LOCAL_DEFAULT_ENV, LOCAL_ONLY_ENV
