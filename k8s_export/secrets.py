@@ -15,6 +15,7 @@ import re
 import shlex
 from typing import Any
 
+from profiles.engines import settings_args
 from profiles.errors import ExportError
 from profiles.schema import Profile
 from profiles.secret_args import secret_flag, secret_flag_value
@@ -51,9 +52,7 @@ def refuse_profile_secrets(profile: Profile) -> None:
                 )
     args = [("frontend.extra_args", profile.frontend.extra_args)]
     args += [(f"workers.{n}.extra_args", r.extra_args) for n, r in profile.workers.items()]
-    args.append(("mocker.extra_args", profile.mocker.extra_args))
-    args.append(("vllm.extra_args", profile.vllm.extra_args))
-    args += [(f"vllm.role_extra_args.{n}", a) for n, a in profile.vllm.role_extra_args.items()]
+    args += settings_args(profile)
     for where, values in args:
         if any(HF_TOKEN.search(v) for v in values):
             raise ExportError(

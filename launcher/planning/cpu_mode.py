@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from profiles.engines import ComponentSpec, engine_of
+from profiles.engines import ComponentSpec, engine_of, settings_block
 from profiles.schema import Profile
 
 
@@ -41,9 +41,8 @@ def cpu_mode(
             ranks = role.tensor_parallel_size * role.pipeline_parallel_size
             replicas += [(f"{spec.role}-{i}", ranks) for i in range(spec.replicas)]
     binds, shared = cpu_binds(replicas, usable)
-    # The setting lives in the engine's own settings block (vllm.cpu_kv_cache_gib today).
-    block = getattr(profile, profile.engine, None)
-    gib = getattr(block, "cpu_kv_cache_gib", 1)
+    # The setting lives in the engine's own settings block (e.g. vllm.cpu_kv_cache_gib).
+    gib = getattr(settings_block(profile), "cpu_kv_cache_gib", 1)
     title = next((engine_of(s).title for s in specs if runs_on_cpu(s)), "the engine")  # type: ignore[union-attr]
     notes = [
         f"no GPU: {title} runs on CPU, {gib} GiB of KV cache per worker "

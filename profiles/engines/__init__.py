@@ -111,6 +111,25 @@ def export_config(profile: Profile, name: str, config_dir: str) -> dict | None:
     return eng.export_config(profile, name, role, built, config_dir)
 
 
+def settings_block(profile: Profile, name: str | None = None) -> object | None:
+    """The profile's settings block of engine ``name`` (default: its own engine), if the
+    schema has one: each block is the profile field named after its engine."""
+    return getattr(profile, name or profile.engine, None)
+
+
+def settings_args(profile: Profile) -> list[tuple[str, list[str]]]:
+    """Every flag list the engines' settings blocks hold, by field path (for secret checks)."""
+    found: list[tuple[str, list[str]]] = []
+    for name in ENGINES:
+        block = settings_block(profile, name)
+        if block is None:
+            continue
+        found.append((f"{name}.extra_args", list(getattr(block, "extra_args", []))))
+        for role, args in (getattr(block, "role_extra_args", None) or {}).items():
+            found.append((f"{name}.role_extra_args.{role}", list(args)))
+    return found
+
+
 def _env(graph: dict[str, str], own: dict[str, str], where: str) -> tuple[dict, list[str]]:
     """Graph-wide env under the component's own, minus what trtl decides or Dynamo removed."""
     for key in (*graph, *own):
@@ -137,5 +156,7 @@ __all__ = [
     "engine_of_module",
     "export_config",
     "frontend_spec",
+    "settings_args",
+    "settings_block",
     "worker_spec",
 ]
