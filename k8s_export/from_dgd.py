@@ -12,10 +12,9 @@ import copy
 import re
 from typing import Any
 
-from profiles.engines import FRONTEND_MODULE, engine
+from profiles.engines import FRONTEND_MODULE, LOCAL_ONLY_ENV, engine
 from profiles.engines.frontend import read_frontend
 from profiles.errors import ProfileError
-from profiles.identity import LOCAL_ONLY_ENV
 from profiles.loader import validate
 from profiles.schema import COMPONENT_NAME_PATTERN, Profile
 from profiles.yaml_source import Sourced

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from profiles.engines import ComponentSpec, engine_of, settings_block
+from profiles.engines import ComponentSpec, engine, engine_of, settings_block
 from profiles.schema import Profile
 
 
@@ -43,11 +43,12 @@ def cpu_mode(
     binds, shared = cpu_binds(replicas, usable)
     # The setting lives in the engine's own settings block (e.g. vllm.cpu_kv_cache_gib).
     gib = getattr(settings_block(profile), "cpu_kv_cache_gib", 1)
-    title = next((engine_of(s).title for s in specs if runs_on_cpu(s)), "the engine")  # type: ignore[union-attr]
+    eng = engine(profile.engine)
+    title = eng.title
     notes = [
         f"no GPU: {title} runs on CPU, {gib} GiB of KV cache per worker "
         f"({profile.engine}.cpu_kv_cache_gib); the --python must have a CPU build of {title} "
-        "(scripts/setup_vllm_cpu.sh makes one)."
+        f"({eng.install_hint(cpu_only=True)})"
     ]
     if shared:
         ranks = sum(count for _, count in replicas)

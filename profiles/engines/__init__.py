@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .. import identity
 from ..errors import ProfileError
-from ..identity import LOCAL_ONLY_ENV
 from ..legacy import translate_env
 from . import frontend, mocker, trtllm, vllm
 from .base import Built, ComponentSpec, Engine
@@ -27,6 +27,16 @@ if TYPE_CHECKING:
 # In the order the CLI lists them; the first is the profile's default.
 ENGINES: dict[str, Engine] = {e.name: e for e in (trtllm.ENGINE, mocker.ENGINE, vllm.ENGINE)}
 FRONTEND_MODULE = frontend.MODULE
+# What the local plan sets (the profile may not) and sets where the profile leaves it unset:
+# the engine-independent variables of profiles.identity plus every engine's own.
+LOCAL_ONLY_ENV: dict[str, str] = {
+    **identity.LOCAL_ONLY_ENV,
+    **{k: v for e in ENGINES.values() for k, v in e.local_env.items()},
+}
+LOCAL_DEFAULT_ENV: dict[str, str] = {
+    **identity.LOCAL_DEFAULT_ENV,
+    **{k: v for e in ENGINES.values() for k, v in e.local_default_env.items()},
+}
 
 
 def engine_names() -> tuple[str, ...]:
@@ -145,6 +155,8 @@ def _env(graph: dict[str, str], own: dict[str, str], where: str) -> tuple[dict, 
 __all__ = [
     "ENGINES",
     "FRONTEND_MODULE",
+    "LOCAL_DEFAULT_ENV",
+    "LOCAL_ONLY_ENV",
     "Built",
     "ComponentSpec",
     "Engine",

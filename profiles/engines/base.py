@@ -143,6 +143,8 @@ class Engine(ABC):
     uses_gpus: bool  # False: placement and NVML are skipped
     cpu_without_gpu: bool  # runs on CPU cores where the machine has no GPU
     owned: Mapping[str, str]  # flags profile fields decide -> which field
+    local_env: Mapping[str, str]  # variables local_worker sets -> why
+    local_default_env: Mapping[str, str]  # ... sets where the profile leaves them unset
 
     # --- what runs -------------------------------------------------------------------
     @abstractmethod

@@ -8,7 +8,8 @@ the whole config still travels in the export (mounted, unread), so import and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..identity import LOCAL_ONLY_FLAGS
@@ -69,6 +70,8 @@ class MockerEngine(Engine):
     uses_gpus = False
     cpu_without_gpu = False
     owned = OWNED
+    local_env: Mapping[str, str] = MappingProxyType({})
+    local_default_env: Mapping[str, str] = MappingProxyType({})
 
     def build(self, profile: Profile, name: str, role: WorkerRole, config_dir: str) -> Built:
         args = ["--model-path", profile.model, "--model-name", profile.served_name]

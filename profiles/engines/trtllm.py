@@ -11,8 +11,9 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..identity import LOCAL_ONLY_FLAGS
@@ -86,6 +87,8 @@ class TrtllmEngine(Engine):
     uses_gpus = True
     cpu_without_gpu = False
     owned = OWNED
+    local_env: Mapping[str, str] = MappingProxyType({})
+    local_default_env: Mapping[str, str] = MappingProxyType({})
 
     def build(self, profile: Profile, name: str, role: WorkerRole, config_dir: str) -> Built:
         where = f"workers.{name}.extra_args"

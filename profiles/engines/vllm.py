@@ -46,6 +46,24 @@ MEMORY_FLAG = "--gpu-memory-utilization"
 DEFAULT_MEMORY_UTILIZATION = 0.92
 LOOPBACK = "127.0.0.1"
 DEFAULT_ENV = {"UCX_NET_DEVICES": "lo"}
+# What local_worker sets, and why (profiles.identity lists what every engine's plan adds).
+LOCAL_ENV: dict[str, str] = {
+    "VLLM_HOST_IP": "vLLM's own address on loopback (else it picks the outward interface)",
+    "VLLM_NIXL_SIDE_CHANNEL_HOST": "vLLM prefill/decode: the NIXL handshake on loopback "
+    "(in the cluster Dynamo finds the pod's address)",
+    "VLLM_NIXL_SIDE_CHANNEL_PORT": "vLLM prefill/decode: a free NIXL handshake port per "
+    "replica (replicas share this machine; each pod uses vLLM's 5600)",
+    "VLLM_CPU_KVCACHE_SPACE": "vLLM on a machine without GPU: GiB of KV cache per worker "
+    "(vllm.cpu_kv_cache_gib); on GPUs --gpu-memory-utilization sizes it",
+    "VLLM_CPU_OMP_THREADS_BIND": "vLLM on a machine without GPU: the CPU cores of each "
+    "replica, so that engines do not starve each other",
+}
+# What local_worker sets only where the profile leaves it unset (it may tune it).
+LOCAL_DEFAULT_ENV: dict[str, str] = {
+    "UCX_NET_DEVICES": "vLLM prefill/decode: NIXL's UCX transport on the loopback device (lo)",
+    "UCX_TLS": "vLLM prefill/decode on a machine without GPU: UCX over tcp, self and sm, "
+    "the transports such a machine has",
+}
 CPU_DEFAULT_ENV = {"UCX_TLS": "tcp,self,sm"}
 # vLLM 0.31's CPU attention backend (CPUAttentionBackend.get_supported_head_sizes).
 CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
@@ -176,6 +194,8 @@ class VllmEngine(Engine):
     uses_gpus = True
     cpu_without_gpu = True
     owned = OWNED
+    local_env = LOCAL_ENV
+    local_default_env = LOCAL_DEFAULT_ENV
 
     def build(self, profile: Profile, name: str, role: WorkerRole, config_dir: str) -> Built:
         args, notes = vllm_args(profile, name, role)
