@@ -369,12 +369,14 @@ class Profile(_Strict):
             raise ValueError(
                 "'frontend' names the frontend process; give the worker role another name"
             )
-        unknown = sorted(set(self.vllm.role_extra_args) - set(self.workers))
-        if unknown:
-            raise ValueError(
-                f"vllm.role_extra_args names {', '.join(unknown)}, which is not a worker role "
-                f"(roles: {', '.join(self.workers)})"
-            )
+        for engine in engine_names():  # each engine's settings block is named after it
+            per_role = getattr(getattr(self, engine, None), "role_extra_args", None) or {}
+            unknown = sorted(set(per_role) - set(self.workers))
+            if unknown:
+                raise ValueError(
+                    f"{engine}.role_extra_args names {', '.join(unknown)}, which is not a "
+                    f"worker role (roles: {', '.join(self.workers)})"
+                )
         modes = {role.mode for role in self.workers.values()}
         if "agg" in modes and len(modes) > 1:
             raise ValueError(
