@@ -201,6 +201,20 @@ class VllmSettings(_Strict):
     )
 
 
+class SglangSettings(_Strict):
+    """Settings used only when the graph runs on SGLang (``python -m dynamo.sglang``)."""
+
+    extra_args: list[Arg] = Field(
+        default_factory=list,
+        description="More dynamo.sglang flags (SGLang server flags included) for every worker.",
+    )
+    role_extra_args: dict[str, list[Arg]] = Field(
+        default_factory=dict,
+        description="More dynamo.sglang flags for one role, e.g. {decode: [--max-running-requests, "
+        "'64']}; after extra_args. (workers.<role>.extra_args are TensorRT-LLM flags.)",
+    )
+
+
 class Resources(_Strict):
     """Kubernetes quantities, e.g. cpu "10", memory "20Gi"."""
 
@@ -340,6 +354,7 @@ class Profile(_Strict):
     env: Env = Field(default_factory=dict, description="Environment for every process.")
     mocker: MockerSettings = Field(default_factory=MockerSettings)
     vllm: VllmSettings = Field(default_factory=VllmSettings)
+    sglang: SglangSettings = Field(default_factory=SglangSettings)
     k8s: K8sSettings = Field(default_factory=K8sSettings)
     python: str | None = Field(
         None,

@@ -18,14 +18,16 @@ from typing import TYPE_CHECKING
 from .. import identity
 from ..errors import ProfileError
 from ..legacy import translate_env
-from . import frontend, mocker, trtllm, vllm
+from . import frontend, mocker, sglang, trtllm, vllm
 from .base import Built, ComponentSpec, Engine
 
 if TYPE_CHECKING:
     from ..schema import Profile, WorkerRole
 
 # In the order the CLI lists them; the first is the profile's default.
-ENGINES: dict[str, Engine] = {e.name: e for e in (trtllm.ENGINE, mocker.ENGINE, vllm.ENGINE)}
+ENGINES: dict[str, Engine] = {
+    e.name: e for e in (trtllm.ENGINE, mocker.ENGINE, vllm.ENGINE, sglang.ENGINE)
+}
 FRONTEND_MODULE = frontend.MODULE
 # What the local plan sets (the profile may not) and sets where the profile leaves it unset:
 # the engine-independent variables of profiles.identity plus every engine's own.
