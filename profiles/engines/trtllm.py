@@ -16,6 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ProfileError
 from ..identity import LOCAL_ONLY_FLAGS
 from ..legacy import PUBLISH_BOTH, translate_worker_args
 from .argv import compact, flag_value, int_flag, refuse_owned_flags, take, value_of, with_value
@@ -145,7 +146,16 @@ class TrtllmEngine(Engine):
             path = engine_config_file(replica.config_dir, replica.name)
             return LocalWorker(with_value(args, CONFIG_FLAG, path), file=(path, own))
         raw = value_of(args, OVERRIDE_FLAG)
-        override = json.loads(raw) if raw else {}
+        try:
+            override = json.loads(raw) if raw else {}
+        except ValueError:
+            override = None
+        if not isinstance(override, dict):
+            raise ProfileError(
+                f"workers.{spec.role}: {OVERRIDE_FLAG} {raw} is not a JSON object, so trtl "
+                "cannot add this replica's share of a shared GPU to it.",
+                hint="Give it a JSON object in the role's extra_args.",
+            )
         override.setdefault("kv_cache_config", {})["free_gpu_memory_fraction"] = fraction
         return LocalWorker(with_value(args, OVERRIDE_FLAG, compact(override)))
 
