@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from launcher.deployments.paths import RunDir
 from launcher.gpus.inventory import Inventory
@@ -30,12 +30,14 @@ from launcher.gpus.placement import (
     place,
     select_gpus,
 )
-from launcher.planning.cpu_mode import CpuMode, cpu_mode, cpu_reason, runs_on_cpu
 from launcher.planning.ports import free_ports
 from profiles.engines import ComponentSpec, component_specs, engine, engine_of
 from profiles.engines.base import Replica
 from profiles.errors import PlacementError, ProfileError
 from profiles.schema import NAME_PATTERN, Profile
+
+if TYPE_CHECKING:
+    from launcher.planning.cpu_mode import CpuMode
 
 LOOPBACK = "127.0.0.1"
 # Every process finds the others through files in the deployment's private directory.
@@ -149,7 +151,7 @@ def build_plan(profile: Profile, options: PlanOptions, inventory: Inventory | No
     http_port = options.http_port or profile.frontend.http_port
     http_host = _listen_address(options.http_host)
     placement, no_gpu = _place(profile, specs, options, inventory)
-    cpu = cpu_mode(profile, specs, options.cpu_cores) if no_gpu else None
+    cpu = _cpu_mode(profile, specs, options) if no_gpu else None
     workers = [s for s in specs if s.component == "worker"]
     port_count = sum(s.replicas * (1 + engine_of(s).extra_ports(s)) for s in workers)  # type: ignore[union-attr]
     ports = iter(free_ports(port_count, exclude={http_port}))
@@ -209,6 +211,21 @@ def build_plan(profile: Profile, options: PlanOptions, inventory: Inventory | No
 
 
 ANY = "0.0.0.0"
+
+
+def _cpu_mode(profile: Profile, specs: list[ComponentSpec], options: PlanOptions) -> CpuMode:
+    # Loaded only without a GPU: most plans never run an engine on CPU cores.
+    from launcher.planning.cpu_mode import cpu_mode
+
+    return cpu_mode(profile, specs, options.cpu_cores)
+
+
+def _cpu_reason(name: str, cpu: CpuMode | None) -> str | None:
+    if cpu is None:
+        return None
+    from launcher.planning.cpu_mode import cpu_reason
+
+    return cpu_reason(name, cpu)
 
 
 def _listen_address(host: str) -> str:
@@ -271,7 +288,7 @@ def _worker(
             ports=tuple(next(ports) for _ in range(eng.extra_ports(spec))),
             memory_fraction=placement.fractions.get(name) if placement else None,
             cpu_bind=cpu.binds.get(name) if cpu else None,
-            cpu_kv_cache_gib=cpu.kv_cache_gib if cpu and runs_on_cpu(spec) else None,
+            cpu_kv_cache_gib=cpu.kv_cache_gib if cpu and eng.cpu_without_gpu else None,
         ),
     )
     # The profile's own value of default_env wins: it may tune them for its cluster.
@@ -288,7 +305,7 @@ def _worker(
         gpus=[g.index for g in gpus],
         ports={"system": port, **local.ports},
         replica=replica,
-        gpu_reason=placement.reasons.get(name) if placement else cpu_reason(name, cpu),
+        gpu_reason=placement.reasons.get(name) if placement else _cpu_reason(name, cpu),
         gpu_memory_fraction=placement.fractions.get(name) if placement else None,
     )
     return proc, local.file
