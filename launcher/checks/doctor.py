@@ -88,7 +88,7 @@ def gpu_findings(inventory: Inventory) -> list[Finding]:
                 "error",
                 f"no GPU for TensorRT-LLM ({inventory.reason or 'NVML found none'})",
                 "Install the NVIDIA driver (nvidia-smi must list the GPUs), "
-                "or run graphs without GPUs: --engine vllm (vLLM on CPU) or --engine mocker.",
+                f"or run graphs without GPUs: {_without_gpus()}.",
             )
         ]
     cuda = f", CUDA {inventory.cuda_driver_version}" if inventory.cuda_driver_version else ""
@@ -97,6 +97,16 @@ def gpu_findings(inventory: Inventory) -> list[Finding]:
     found = [Finding("driver", "ok", f"NVIDIA driver {driver}{cuda}; {count}")]
     found.extend(_gpu_finding(gpu) for gpu in inventory.gpus)
     return found
+
+
+def _without_gpus() -> str:
+    """The engines that run on a machine without GPU, as --engine choices."""
+    choices = [
+        f"--engine {n}" + (f" ({e.title} on CPU)" if e.cpu_without_gpu else "")
+        for n, e in ENGINES.items()
+        if e.cpu_without_gpu or not e.uses_gpus
+    ]
+    return " or ".join(choices)
 
 
 def _gpu_finding(gpu: Gpu) -> Finding:
