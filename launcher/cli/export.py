@@ -67,7 +67,6 @@ def export(
         raise ExportError("trtl export --k8s needs a PROFILE (a name, profile file or DGD file).")
     import k8s_export
 
-    _refuse_foreign(profile_ref)
     profile = load(profile_ref, engine, model, overrides)
     docs = k8s_export.render(profile, version=version, image=image, name=name, namespace=namespace)
     if crd:
@@ -80,27 +79,6 @@ def export(
     else:
         click.echo(text, nl=False)
     _next_steps(docs[-1], profile.k8s.hf_token_secret, output)
-
-
-def _refuse_foreign(profile_ref: str) -> None:
-    """A DGD of workers trtl cannot run would export as mocker workers: refuse instead."""
-    from profiles.errors import ExportError
-    from profiles.loader import is_file_reference
-
-    path = Path(profile_ref).expanduser()
-    if not (is_file_reference(profile_ref) and path.is_file()):
-        return
-    import k8s_export
-
-    if not k8s_export.is_kubernetes_file(path):
-        return
-    framework = k8s_export.foreign_framework(path)
-    if framework:
-        raise ExportError(
-            f"{profile_ref} runs {framework} workers, which trtl cannot export yet; it runs "
-            "them locally on the mocker engine only.",
-            hint=f"Apply the file itself: kubectl apply -f {shlex.quote(profile_ref)}",
-        )
 
 
 def write_output(path: Path, text: str) -> None:

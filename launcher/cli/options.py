@@ -7,8 +7,6 @@ from typing import Any
 
 import click
 
-ENGINES = ("trtllm", "mocker", "vllm")
-
 
 def profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--engine``, ``--model`` and ``--set`` to a command."""
@@ -20,12 +18,15 @@ def profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
         help="Override a profile setting, e.g. --set workers.decode.replicas=2 (repeatable).",
     )(func)
     func = click.option("--model", default=None, help="HF model id or local model directory.")(func)
+    from profiles.engines import ENGINES
+
+    titles = ", ".join(f"{name} ({eng.title})" for name, eng in ENGINES.items())
     func = click.option(
         "--engine",
-        type=click.Choice(ENGINES),
+        type=click.Choice(tuple(ENGINES)),
         default=None,
-        help="Run the workers on TensorRT-LLM, on vLLM (on CPU where there is no GPU), or on "
-        "Dynamo's mock engine (no GPU needed).",
+        help=f"The engine the workers run on: {titles}. The mocker needs no GPU; "
+        "engines that run on CPU do so where there is no GPU.",
     )(func)
     return func
 
