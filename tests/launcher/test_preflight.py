@@ -11,7 +11,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -255,9 +254,7 @@ def test_hf_hub_offline_in_the_profile_env_means_offline(hf_home):
 
 def test_not_cached_and_no_network_is_one_sentence(hf_home):
     said: list[str] = []
-    started = time.monotonic()
     error = failure(plan_for("acme/tiny-chat"), echo=said.append)
-    assert time.monotonic() - started < 30
     assert said == [
         f"downloading acme/tiny-chat into {hf_home / 'hub'} (once, before any worker starts)"
     ]
