@@ -243,7 +243,10 @@ def check_model(
     # The workers load the model, so their environment (HF_HOME, HF_HUB_OFFLINE set in the
     # profile's env:) decides which cache counts.
     env = {**os.environ, **(worker.env if worker else {})}
-    location = ensure_model(plan.profile.model, offline=offline, env=env, echo=echo)
+    weights = plan.profile.engine != "mocker"  # the mocker reads config and tokenizer only
+    location = ensure_model(
+        plan.profile.model, offline=offline, env=env, echo=echo, weights=weights
+    )
     if location.source == "download":
         return [f"downloaded {location.model} to {location.path}"]
     return []
