@@ -35,6 +35,7 @@ COMMANDS = {
     "chat": "chat",
     "down": "down",
     "ps": "ps",
+    "rm": "rm",
     "export": "export",
     "import": "import_",
     "doctor": "doctor",

@@ -204,7 +204,8 @@ def test_a_reused_pid_is_never_signalled(tiny_model, home, bystander, deployment
     state = status(name, home)
     assert state["state"] == "failed"
     assert state["message"].endswith("none of its processes runs")
-    assert name in trtl("ps", home=home).stdout
+    assert name not in trtl("ps", home=home).stdout  # nothing of it runs
+    assert name in trtl("ps", "--all", home=home).stdout
     down = trtl("down", name, "--grace", "1", home=home)
     assert down.returncode == 0, down.stderr
     assert "stopping" not in down.stderr
