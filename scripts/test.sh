@@ -10,6 +10,8 @@
 # HYPOTHESIS_PROFILE=deep runs the property tests with many more examples (tests/conftest.py).
 source "$(dirname "$0")/_bootstrap.sh"
 set +e # from here on every step runs, and its result is collected
+# Ctrl-C means stop everything, not "go on with the next tier".
+trap 'echo "test.sh: interrupted" >&2; exit 130' INT
 RESULTS=${TRTL_TEST_RESULTS:-.cache/test-results} # JUnit reports, read for the summary
 mkdir -p "$RESULTS"
 summaries=()
@@ -20,7 +22,9 @@ lint() {
     local rc=0
     uv run --locked ruff check . || rc=1
     uv run --locked ruff format --check . || rc=1
-    if [[ $rc -eq 0 ]]; then summaries+=("lint: passed (ruff check, ruff format)"); else
+    if [[ $rc -eq 0 ]]; then
+        summaries+=("lint: passed (ruff check, ruff format)")
+    else
         summaries+=("lint: FAILED (ruff's findings above)")
         failed=1
     fi
