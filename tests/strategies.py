@@ -9,8 +9,9 @@ so a field added to the format is fuzzed without touching this file. A document 
 "tidy" (every field of its own type, mostly in range: it reaches the engine table and
 the export) or "junky" (any field may be missing, of another type, or an unknown key).
 
-CI runs a fixed, derandomized set of examples; ``HYPOTHESIS_PROFILE=hunt`` runs 3000
-random ones per property to look for new bugs.
+The default run uses a small fixed, derandomized set of examples per property;
+``HYPOTHESIS_PROFILE=deep`` runs each property's own (larger) count and
+``HYPOTHESIS_PROFILE=hunt`` 3000 random ones to look for new bugs (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -27,35 +28,26 @@ from typing import Any
 
 import yaml
 from click.testing import CliRunner, Result
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from profiles.schema import Profile
 
-settings.register_profile(
-    "ci",
-    max_examples=150,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    # The autouse isolated_dirs fixture is function-scoped: one directory for all examples
-    # is what the tests want (every example overwrites the same files).
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-settings.register_profile(
-    "hunt",
-    parent=settings.get_profile("ci"),
-    max_examples=3000,
-    derandomize=False,
-)
-
 
 def fuzz_settings(max_examples: int = 150) -> settings:
-    """The CI settings with ``max_examples``; HYPOTHESIS_PROFILE=hunt runs many more."""
-    if os.environ.get("HYPOTHESIS_PROFILE") == "hunt":
+    """Settings for a property whose thorough run takes ``max_examples`` examples.
+
+    The default profile caps the count (``FAST_EXAMPLES`` in tests/conftest.py), ``deep``
+    runs ``max_examples``, ``hunt`` its own 3000.
+    """
+    profile = os.environ.get("HYPOTHESIS_PROFILE", "fast")
+    if profile == "hunt":
         return settings(settings.get_profile("hunt"))
-    return settings(settings.get_profile("ci"), max_examples=max_examples)
+    if profile == "deep":
+        return settings(settings.get_profile("deep"), max_examples=max_examples)
+    fast = settings.get_profile("fast")
+    return settings(fast, max_examples=min(max_examples, fast.max_examples))
 
 
 # ---------------------------------------------------------------- running trtl and checking

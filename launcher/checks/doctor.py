@@ -54,8 +54,11 @@ def diagnose(
     probe: Callable[..., PythonProbe] = probe_python,
     port_free: Callable[[int], bool] | None = None,
     disk_free: Callable[[Path], int] | None = None,
+    engine: str | None = None,
 ) -> list[Finding]:
-    """Every finding, in the order a user would fix them. Raises nothing."""
+    """Every finding, in the order a user would fix them: about ``engine`` where one is
+    asked about (``trtl doctor --engine``), else about the machine in general. Raises
+    nothing."""
     from launcher.planning.ports import port_is_free
 
     env = os.environ if env is None else env
@@ -71,32 +74,44 @@ def diagnose(
         distributions.update(dict.fromkeys(eng.distributions()))
     answer = probe(python, modules=tuple(modules), distributions=tuple(distributions))
     return [
-        *gpu_findings(inventory),
-        *engine_findings(answer, has_gpus=bool(inventory.gpus)),
+        *gpu_findings(inventory, engine),
+        *engine_findings(answer, has_gpus=bool(inventory.gpus), engine=engine),
         *port_findings(http_port, port_free or port_is_free),
         token_finding(env),
         disk_finding(env, disk_free or _free_bytes),
     ]
 
 
-def gpu_findings(inventory: Inventory) -> list[Finding]:
-    """The driver, then one finding per GPU (busy and MIG GPUs are warnings)."""
+def gpu_findings(inventory: Inventory, engine: str | None = None) -> list[Finding]:
+    """The driver, then one finding per GPU (busy and MIG GPUs are warnings).
+
+    No GPU is an error only for an engine that needs one; asked about no engine in
+    particular, it is a warning that names what runs without one."""
     if not inventory.gpus:
-        return [
-            Finding(
-                "driver",
-                "error",
-                f"no GPU for TensorRT-LLM ({inventory.reason or 'NVML found none'})",
-                "Install the NVIDIA driver (nvidia-smi must list the GPUs), "
-                f"or run graphs without GPUs: {_without_gpus()}.",
-            )
-        ]
+        reason = inventory.reason or "NVML found none"
+        way = f"Without a GPU, run graphs with {_without_gpus()}."
+        if engine is None:
+            needing = [n for n, e in ENGINES.items() if _needs_gpu(e)]
+            cannot = ", ".join(f"--engine {n}" for n in needing)
+            return [
+                Finding("driver", "warning", f"no GPU ({reason}): {cannot} cannot run here", way)
+            ]
+        eng = ENGINES[engine]
+        if _needs_gpu(eng):
+            fix = f"Install the NVIDIA driver (nvidia-smi must list the GPUs). {way}"
+            return [Finding("driver", "error", f"no GPU for {eng.title} ({reason})", fix)]
+        runs = f"{eng.title} runs on CPU cores" if eng.uses_gpus else f"{eng.title} needs none"
+        return [Finding("driver", "ok", f"no GPU ({reason}): {runs}")]
     cuda = f", CUDA {inventory.cuda_driver_version}" if inventory.cuda_driver_version else ""
     driver = inventory.driver_version or "version unknown"
     count = f"{len(inventory.gpus)} GPU{'s' if len(inventory.gpus) > 1 else ''}"
     found = [Finding("driver", "ok", f"NVIDIA driver {driver}{cuda}; {count}")]
     found.extend(_gpu_finding(gpu) for gpu in inventory.gpus)
     return found
+
+
+def _needs_gpu(eng: Any) -> bool:
+    return eng.uses_gpus and not eng.cpu_without_gpu
 
 
 def _without_gpus() -> str:
@@ -132,8 +147,11 @@ def _gpu_finding(gpu: Gpu) -> Finding:
     return Finding(f"gpu {gpu.index}", "warning", f"{message}; {why}", fix)
 
 
-def engine_findings(answer: PythonProbe, *, has_gpus: bool) -> list[Finding]:
-    """The worker Python, ai-dynamo and its modules, and TensorRT-LLM against Dynamo's pin."""
+def engine_findings(
+    answer: PythonProbe, *, has_gpus: bool, engine: str | None = None
+) -> list[Finding]:
+    """The worker Python, ai-dynamo and its modules, then the engines: the one asked about
+    (an error when it cannot run), or each one's verdict and which of them can run here."""
     from launcher.checks.preflight_engines import DYNAMO_FIX
 
     if not answer.ok:
@@ -147,7 +165,8 @@ def engine_findings(answer: PythonProbe, *, has_gpus: bool) -> list[Finding]:
         ]
     found = [Finding("python", "ok", f"Python {answer.version} at {answer.python}")]
     dynamo = answer.distributions.get("ai-dynamo")
-    missing = [name for name in DYNAMO_MODULES if not answer.modules.get(name)]
+    wanted = (FRONTEND_MODULE, ENGINES[engine].module) if engine else DYNAMO_MODULES
+    missing = [name for name in wanted if not answer.modules.get(name)]
     if dynamo is None or missing:
         what = "ai-dynamo is not installed" if dynamo is None else f"ai-dynamo {dynamo} lacks"
         if dynamo is not None:
@@ -161,13 +180,63 @@ def engine_findings(answer: PythonProbe, *, has_gpus: bool) -> list[Finding]:
             Finding(
                 "ai-dynamo",
                 status,
-                f"ai-dynamo {dynamo} (runtime {runtime or '?'}): "
-                f"{', '.join(DYNAMO_MODULES)} importable",
+                f"ai-dynamo {dynamo} (runtime {runtime or '?'}): {', '.join(wanted)} importable",
                 fix,
             )
         )
+    if engine is not None:
+        verdict = engine_verdict(engine, answer, has_gpus=has_gpus)
+        return found + ([verdict] if verdict else [])
     found.extend(engine_verdicts(answer, has_gpus=has_gpus))
+    found.append(runnable_finding(answer, has_gpus=has_gpus))
     return found
+
+
+def _packages(answer: PythonProbe) -> Any:
+    from profiles.engines.base import Packages
+
+    return Packages(
+        answer.python, answer.version, answer.modules, answer.distributions, answer.requires
+    )
+
+
+def can_run(name: str, answer: PythonProbe, *, has_gpus: bool) -> bool:
+    """Whether the worker Python (and the GPUs, or their absence) let engine ``name`` run."""
+    eng = ENGINES[name]
+    modules = (FRONTEND_MODULE, eng.module, *eng.needs(disaggregated=False))
+    if not answer.ok or not all(answer.modules.get(m) for m in modules):
+        return False
+    if has_gpus or not eng.uses_gpus:
+        return True
+    if not eng.cpu_without_gpu:
+        return False
+    return eng.check_packages(_packages(answer), cpu_only=True, disaggregated=False) is None
+
+
+def runnable_finding(answer: PythonProbe, *, has_gpus: bool) -> Finding:
+    """The engines this machine can run as it is: what `--engine` may say here."""
+    names = [n for n in ENGINES if can_run(n, answer, has_gpus=has_gpus)]
+    if not names:
+        return Finding(
+            "engines", "error", "no engine can run here", f"Run graphs with {_without_gpus()}."
+        )
+    return Finding(
+        "engines", "ok", f"this machine can run {', '.join(f'--engine {n}' for n in names)}"
+    )
+
+
+def engine_verdict(name: str, answer: PythonProbe, *, has_gpus: bool) -> Finding | None:
+    """``trtl doctor --engine NAME``: an error with the fix when the engine's packages are
+    missing (or cannot run without a GPU), else its registry verdict."""
+    eng = ENGINES[name]
+    found = _packages(answer)
+    cpu_only = not has_gpus
+    refusal = eng.check_packages(found, cpu_only=cpu_only, disaggregated=True)
+    if refusal is not None:
+        fix = refusal.hint or eng.install_hint(cpu_only)
+        return Finding(name, "error", refusal.message, fix)
+    verdict = eng.doctor(found, has_gpus=has_gpus, another_engine=True)
+    return Finding(*verdict) if verdict is not None else None
 
 
 def engine_verdicts(answer: PythonProbe, *, has_gpus: bool) -> list[Finding]:

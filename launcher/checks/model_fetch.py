@@ -7,6 +7,11 @@ never race to download the same weights. Offline (``--offline``, ``HF_HUB_OFFLIN
 nothing is downloaded and a missing model is an error. The HF token stays where
 huggingface_hub reads it (``HF_TOKEN`` or its token file): trtl never prints or stores it.
 
+The mocker loads no weights: for it (``weights=False``) trtl fetches only the config, the
+tokenizer files and the chat template (``MOCKER_FILES``), a few MiB instead of gigabytes,
+and says so. A cached snapshot counts for a real engine only when it holds weights, so a
+model first fetched for the mocker gets the rest before a real engine loads it.
+
 Where the cache is and whether to go offline are read from the environment the workers
 will see, at call time, because huggingface_hub fixes its own settings at import.
 """
@@ -24,6 +29,14 @@ from profiles.errors import PreflightError
 # "org/name" or a bare legacy name like "gpt2"; anything else is a path.
 HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 _TRUE = {"1", "on", "yes", "true"}
+# What the mocker and the frontend read of a model: the config, the tokenizer (fast or
+# sentencepiece, with its vocabulary files) and the chat template. Never weights.
+MOCKER_FILES = (
+    "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+    "special_tokens_map.json", "added_tokens.json", "tokenizer.model", "vocab.json",
+    "vocab.txt", "merges.txt", "chat_template.jinja", "chat_template.json",
+)  # fmt: skip
+WEIGHTS = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf", "*.msgpack")
 
 
 @dataclass(frozen=True)
@@ -65,25 +78,34 @@ def ensure_model(
     offline: bool = False,
     env: Mapping[str, str] | None = None,
     echo: Callable[[str], None] = lambda _: None,
+    weights: bool = True,
 ) -> ModelLocation:
-    """Find ``model`` on disk, downloading an HF id once when allowed. Raises PreflightError."""
+    """Find ``model`` on disk, downloading an HF id once when allowed; ``weights=False`` (the
+    mocker) fetches only ``MOCKER_FILES``. Raises PreflightError."""
     env = os.environ if env is None else env
     if is_local_path(model):
         return ModelLocation(model, check_local_model(model), "local")
     cache_dir = hf_cache_dir(env)
     cached = cached_snapshot(model, cache_dir)
-    if cached is not None:
+    if cached is not None and (not weights or has_weights(cached)):
         return ModelLocation(model, cached, "cache")
     if offline or offline_in(env):
+        what = "is not in" if cached is None else "has no weights (only a mocker's files) in"
         raise PreflightError(
-            f"model {model} is not in the Hugging Face cache ({cache_dir}) and trtl is offline.",
+            f"model {model} {what} the Hugging Face cache ({cache_dir}) and trtl is offline.",
             hint=f"Download it first (`hf download {model}`), or run without --offline "
             "and HF_HUB_OFFLINE so trtl fetches it.",
         )
-    echo(f"downloading {model} into {cache_dir} (once, before any worker starts)")
-    return ModelLocation(
-        model, download(model, cache_dir, endpoint=env.get("HF_ENDPOINT")), "download"
-    )
+    if weights:
+        echo(f"downloading {model} into {cache_dir} (once, before any worker starts)")
+    else:
+        echo(
+            f"downloading the config, tokenizer and chat template of {model} into {cache_dir} "
+            "(no weights: the mocker needs none)"
+        )
+    files = None if weights else MOCKER_FILES
+    path = download(model, cache_dir, endpoint=env.get("HF_ENDPOINT"), files=files)
+    return ModelLocation(model, path, "download")
 
 
 def check_local_model(model: str) -> Path:
@@ -123,13 +145,32 @@ def cached_snapshot(repo_id: str, cache_dir: Path) -> Path | None:
     return path if (path / "config.json").is_file() else None
 
 
-def download(repo_id: str, cache_dir: Path, *, endpoint: str | None = None) -> Path:
-    """Download ``repo_id`` into the HF cache with progress bars. Raises PreflightError."""
+def has_weights(snapshot: Path) -> bool:
+    """True when a cached snapshot holds weight files (not only what the mocker fetched)."""
+    return any(next(snapshot.glob(pattern), None) is not None for pattern in WEIGHTS)
+
+
+def download(
+    repo_id: str,
+    cache_dir: Path,
+    *,
+    endpoint: str | None = None,
+    files: tuple[str, ...] | None = None,
+) -> Path:
+    """Download ``repo_id`` (only ``files``, when given) into the HF cache with progress
+    bars. Raises PreflightError."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import GatedRepoError, HFValidationError, RepositoryNotFoundError
 
     try:
-        return Path(snapshot_download(repo_id, cache_dir=cache_dir, endpoint=endpoint))
+        return Path(
+            snapshot_download(
+                repo_id,
+                cache_dir=cache_dir,
+                endpoint=endpoint,
+                allow_patterns=list(files) if files else None,
+            )
+        )
     except GatedRepoError as exc:
         raise PreflightError(
             f"model {repo_id} is gated on the Hugging Face Hub and this account has no access.",

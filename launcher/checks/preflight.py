@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from launcher.checks.model_fetch import ensure_model
 from launcher.deployments.paths import state_home
 from launcher.planning.plan import LOOPBACK, Plan, ProcessPlan
+from profiles.engines import engine
 from profiles.errors import PreflightError
 
 # What each worker port is for, in messages (vLLM workers have more than the status port).
@@ -181,7 +182,10 @@ def check_model(
     # The workers load the model, so their environment (HF_HOME, HF_HUB_OFFLINE set in the
     # profile's env:) decides which cache counts.
     env = {**os.environ, **(worker.env if worker else {})}
-    location = ensure_model(plan.profile.model, offline=offline, env=env, echo=echo)
+    weights = engine(plan.profile.engine).needs_weights
+    location = ensure_model(
+        plan.profile.model, offline=offline, env=env, echo=echo, weights=weights
+    )
     if location.source == "download":
         return [f"downloaded {location.model} to {location.path}"]
     return []

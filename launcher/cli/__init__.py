@@ -4,6 +4,10 @@ This is the one place that talks to users about failures: a ``TrtlError`` become
 red line plus its hint on stderr and the error's exit code. Anything else is a bug; it
 shows a traceback only with ``TRTL_DEBUG=1`` and never exits 0.
 
+A closed pipe (``trtl logs NAME | head -1``, ``trtl ps | grep -q x``) is not an error: the
+reader has what it wanted, so trtl exits quietly, as Python's documentation recommends
+(stdout pointed at /dev/null so the final flush cannot fail again).
+
 A command's module is imported only when that command runs (or ``--help`` lists them all):
 every command pays for its own imports, not for its neighbours'.
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 
 import click
 
@@ -30,6 +35,7 @@ COMMANDS = {
     "chat": "chat",
     "down": "down",
     "ps": "ps",
+    "rm": "rm",
     "export": "export",
     "import": "import_",
     "doctor": "doctor",
@@ -59,6 +65,8 @@ class TrtlGroup(click.Group):
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:
+            closed_pipe_exit()
         except Exception as exc:
             if os.environ.get("TRTL_DEBUG"):
                 raise
@@ -78,6 +86,21 @@ def cli() -> None:
     """Run NVIDIA Dynamo serving graphs locally, and export the same graph to Kubernetes."""
 
 
+def closed_pipe_exit() -> None:
+    """Exit quietly because whoever read our output has gone (a closed pipe)."""
+    # Python flushes stdout at exit; pointing it at /dev/null keeps that flush from raising
+    # BrokenPipeError again and printing "Exception ignored ...".
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(1)  # what Python and click do on EPIPE: the output was cut short
+
+
 def main() -> None:
     """Console-script entry point."""
-    cli(prog_name="trtl")
+    try:
+        try:
+            cli(prog_name="trtl")
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here for output still in the buffer
+    except BrokenPipeError:
+        closed_pipe_exit()

@@ -46,7 +46,25 @@ def load(profile_ref: str, engine: str | None, model: str | None, overrides: tup
 
         for note in notes:
             note_line(note)
+    else:
+        _say_override(profile_ref)
     return profile
+
+
+def _say_override(profile_ref: str) -> None:
+    """A name that means a project or user profile instead of the built-in is said aloud."""
+    from profiles.loader import is_file_reference, overridden_builtins
+
+    if is_file_reference(profile_ref):
+        return
+    source = overridden_builtins().get(profile_ref)
+    if source is not None:
+        from launcher.terminal import note_line
+
+        note_line(
+            f"'{profile_ref}' is the {source.origin} profile {source.path}, which overrides "
+            f"the built-in {profile_ref}"
+        )
 
 
 def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:

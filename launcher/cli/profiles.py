@@ -13,7 +13,11 @@ from launcher.cli.options import load, profile_options
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @click.pass_context
 def profiles(ctx: click.Context, *, as_json: bool) -> None:
-    """List built-in and user profiles (project .trtl/profiles/, ~/.config/trtl/profiles/)."""
+    """List built-in and user profiles (project .trtl/profiles/, ~/.config/trtl/profiles/).
+
+    ORIGIN says where each one came from: a project or user profile with a built-in's name
+    overrides it (the name means that file everywhere but in built-ins' own extends).
+    """
     if ctx.invoked_subcommand is not None:
         return
     rows = _rows()
@@ -28,10 +32,10 @@ def profiles(ctx: click.Context, *, as_json: bool) -> None:
         table.add_column(column)
     for row in rows:
         workers = ", ".join(f"{w['role']} x{w['replicas']}" for w in row["workers"])
-        shadow = " (shadowed)" if row["shadowed"] else ""
+        origin = _origin_text(row)
         table.add_row(
             row["name"],
-            row["origin"] + shadow,
+            origin,
             row["engine"] or "-",
             workers or "-",
             row["error"] or row["description"],
@@ -44,19 +48,27 @@ def _rows() -> list[dict]:
     from profiles.loader import list_profiles, load_profile
 
     rows = []
-    seen: set[str] = set()
-    for source in list_profiles():
+    sources = list_profiles()
+    first: dict[str, str] = {}
+    for source in sources:
+        first.setdefault(source.name, source.origin)
+    for source in sources:
+        winner = first[source.name]
+        shadowed = winner != source.origin
+        below = [s.origin for s in sources if s.name == source.name and s.origin != winner]
         row = {
             "name": source.name,
             "origin": source.origin,
             "path": str(source.path),
-            "shadowed": source.name in seen,
+            "shadowed": shadowed,
+            # A project or user profile named like a built-in (or a user profile) replaces it.
+            "overrides": below[0] if below and not shadowed else None,
+            "overridden_by": winner if shadowed else None,
             "engine": None,
             "description": "",
             "workers": [],
             "error": None,
         }
-        seen.add(source.name)
         try:
             profile = load_profile(str(source.path))
         except ProfileError as exc:
@@ -71,6 +83,29 @@ def _rows() -> list[dict]:
             ]
         rows.append(row)
     return rows
+
+
+def _origin_text(row: dict) -> str:
+    """Where a profile came from, as the table says it: "project: .trtl/profiles/x.yaml
+    (overrides built-in)", "built-in (overridden by project)", "built-in"."""
+    if row["overridden_by"]:
+        return f"{row['origin']} (overridden by {row['overridden_by']})"
+    text = row["origin"]
+    if row["origin"] != "built-in":
+        text += f": {_shown_path(row['path'])}"
+    if row["overrides"]:
+        text += f" (overrides {row['overrides']})"
+    return text
+
+
+def _shown_path(path: str) -> str:
+    """A profile's file, relative to the current folder when it is below it."""
+    from pathlib import Path
+
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 @profiles.command()

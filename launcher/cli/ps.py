@@ -1,4 +1,4 @@
-"""``trtl ps``: every deployment that has run here, and its state."""
+"""``trtl ps``: the deployments running here (``--all``: every one that has run)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,25 @@ import click
 
 
 @click.command()
+@click.option("-a", "--all", "show_all", is_flag=True, help="Also list stopped deployments.")
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
-def ps(*, as_json: bool) -> None:
-    """List deployments: name, state, URL, model and running processes."""
+def ps(*, show_all: bool, as_json: bool) -> None:
+    """List running deployments: name, state, URL, model and running processes.
+
+    --all also lists stopped and failed ones (`trtl rm NAME` forgets one).
+    """
+    from launcher.deployments.forget import still_running
     from launcher.deployments.state import list_states
 
-    states = list_states()
+    every = list_states()
+    states = every if show_all else [s for s in every if still_running(s)]
     if as_json:
         click.echo(json.dumps([s.to_json() for s in states], indent=2))
         return
+    hidden = len(every) - len(states)
+    more = f" ({hidden} stopped: `trtl ps --all` lists them)" if hidden else ""
     if not states:
-        click.echo("no deployments; start one with `trtl up PROFILE`", err=True)
+        click.echo(f"no deployment is running; start one with `trtl up PROFILE`{more}", err=True)
         return
     from rich.table import Table
     from rich.text import Text
@@ -42,3 +50,8 @@ def ps(*, as_json: bool) -> None:
             uptime(s.started_at) if active else "-",
         )
     table_console().print(table)
+    if hidden:
+        click.echo(
+            f"{hidden} stopped deployment{'s' if hidden > 1 else ''} not shown: `trtl ps --all`",
+            err=True,
+        )

@@ -69,6 +69,7 @@ class MockerEngine(Engine):
     image_repository = "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime"
     uses_gpus = False
     cpu_without_gpu = False
+    needs_weights = False
     owned = OWNED
     local_env: Mapping[str, str] = MappingProxyType({})
     local_default_env: Mapping[str, str] = MappingProxyType({})

@@ -172,6 +172,7 @@ class SglangEngine(Engine):
     image_repository = "nvcr.io/nvidia/ai-dynamo/sglang-runtime"
     uses_gpus = True
     cpu_without_gpu = False
+    needs_weights = True
     owned = OWNED
     local_env = LOCAL_ENV
     local_default_env = LOCAL_DEFAULT_ENV

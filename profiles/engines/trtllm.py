@@ -87,6 +87,7 @@ class TrtllmEngine(Engine):
     image_repository = "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime"
     uses_gpus = True
     cpu_without_gpu = False
+    needs_weights = True
     owned = OWNED
     local_env: Mapping[str, str] = MappingProxyType({})
     local_default_env: Mapping[str, str] = MappingProxyType({})

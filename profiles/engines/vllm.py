@@ -193,6 +193,7 @@ class VllmEngine(Engine):
     image_repository = "nvcr.io/nvidia/ai-dynamo/vllm-runtime"
     uses_gpus = True
     cpu_without_gpu = True
+    needs_weights = True
     owned = OWNED
     local_env = LOCAL_ENV
     local_default_env = LOCAL_DEFAULT_ENV

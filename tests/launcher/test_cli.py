@@ -118,6 +118,42 @@ def test_profiles_lists_builtins_and_user_profiles(run_trtl, isolated_dirs):
     assert "disagg_router" in table.stdout and "project" in table.stdout
 
 
+def test_a_project_disagg_overrides_disagg_but_not_the_builtin_disagg_router(
+    run_trtl, isolated_dirs, monkeypatch
+):
+    """The issue-14 case: a project tweak of disagg must not change disagg_router."""
+    monkeypatch.setenv("COLUMNS", "200")  # the table on one line per profile
+    folder = isolated_dirs / ".trtl" / "profiles"
+    folder.mkdir(parents=True)
+    (folder / "disagg.yaml").write_text(
+        "extends: disagg\ndescription: my disagg, 3 decode\nworkers:\n  decode:\n    replicas: 3\n"
+    )
+    mine = run_trtl("plan", "disagg", "--engine", "mocker", "--json")
+    assert mine.exit_code == 0, mine.output
+    roles = [p["role"] for p in json.loads(mine.stdout)["processes"]]
+    assert roles.count("decode") == 3
+    assert (
+        f"note: 'disagg' is the project profile {folder / 'disagg.yaml'}, which overrides the "
+        "built-in disagg" in mine.stderr
+    )
+    router = run_trtl("plan", "disagg_router", "--engine", "mocker", "--json")
+    assert router.exit_code == 0, router.output
+    roles = [p["role"] for p in json.loads(router.stdout)["processes"]]
+    assert (roles.count("prefill"), roles.count("decode")) == (2, 1)
+    assert "overrides" not in router.stderr
+
+    rows = json.loads(run_trtl("profiles", "--json").stdout)
+    where = {(r["name"], r["origin"]): r for r in rows}
+    assert where["disagg", "project"]["overrides"] == "built-in"
+    assert where["disagg", "built-in"]["overridden_by"] == "project"
+    assert where["disagg_router", "built-in"]["description"] == (
+        "Disaggregated, 2 prefill + 1 decode, KV-aware routing"
+    )
+    table = run_trtl("profiles").stdout
+    assert "project: .trtl/profiles/disagg.yaml (overrides built-in)" in table
+    assert "built-in (overridden by project)" in table
+
+
 def test_profiles_show_prints_the_resolved_profile(run_trtl):
     result = run_trtl("profiles", "show", "disagg_router", "--set", "workers.decode.replicas=2")
     assert result.exit_code == 0, result.output

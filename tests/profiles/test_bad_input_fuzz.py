@@ -6,17 +6,16 @@ import string
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from profiles.engines import component_specs
 from profiles.errors import ProfileError
 from profiles.loader import BUILTIN_DIR, load_profile
 from profiles.yaml_source import load_yaml_text
+from tests.strategies import fuzz_settings
 
-SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+SETTINGS = fuzz_settings(max_examples=150)
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.floats(allow_nan=False),
     st.text(max_size=12),

@@ -62,6 +62,14 @@ def test_a_profile_extending_its_own_name_gets_the_builtin(isolated_dirs):
     assert profile.workers["prefill"].replicas == 1
 
 
+def test_a_builtins_extends_sees_only_builtins(isolated_dirs):
+    user_dir = Path(os.environ["XDG_CONFIG_HOME"]) / "trtl" / "profiles"
+    write(user_dir / "disagg.yaml", "extends: agg\ndescription: not a disagg at all\n")
+    assert list(load_profile("disagg").workers) == ["worker"]  # the user asked for this
+    router = load_profile("disagg_router")  # the built-in extends the built-in disagg
+    assert {r: w.replicas for r, w in router.workers.items()} == {"prefill": 2, "decode": 1}
+
+
 def test_unknown_name_lists_the_known_ones():
     message = error_of("disag")
     assert "No profile named 'disag'" in message

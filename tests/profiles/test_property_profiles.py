@@ -131,14 +131,13 @@ def test_yaml_that_crashed_the_loader(run_trtl, isolated_dirs, text, message):
 
 def test_aliases_of_aliases_are_refused_at_once(run_trtl, isolated_dirs):
     """Six levels of ten aliases took 78 s to reject; seven would take many minutes."""
-    import time
 
     lines = ["workers: &l0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 8)]
     (isolated_dirs / "p.yaml").write_text("\n".join(lines) + "\nname: p\n")
-    started = time.monotonic()
+    # The limit counts values while the YAML is composed, so the refusal names the limit; a
+    # loader without it would expand 10**8 values and never get here.
     result = run_trtl("plan", "p.yaml", "--engine", "mocker")
-    assert time.monotonic() - started < 5
     assert result.exit_code == 2
     assert "p.yaml:1: the file expands to more than 100000 values" in result.stderr
 
