@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import shutil
 
-from launcher.deployments.paths import RunDir
-from launcher.deployments.state import (
-    ACTIVE_STATES,
-    DeploymentLock,
-    DeploymentState,
-    read_state,
-)
+from launcher.deployments.lifecycle import ENDED, ProcessStatus
+from launcher.deployments.lock import DeploymentLock
+from launcher.deployments.paths import RunDir, check_name
+from launcher.deployments.state import DeploymentState, read_state
 from profiles.errors import SupervisorError
 
-_DONE = ("stopped", "failed", "pending")  # process states that hold nothing running
+_DONE = (*ENDED, ProcessStatus.PENDING)  # process states that hold nothing running
 
 
 def still_running(state: DeploymentState) -> bool:
     """True while the deployment (as seen now, ``state.effective()``) has anything running."""
-    if state.state in ACTIVE_STATES:
+    if state.active:
         return True
     return any(proc.state not in _DONE for proc in state.processes)
 
@@ -34,8 +31,8 @@ def forget_deployment(name: str) -> str:
     """Remove a stopped deployment's run directory; returns what was done.
 
     Raises SupervisorError when there is no such deployment or it still runs."""
-    run_dir = RunDir.for_deployment(name)
-    if "/" in name or name in (".", "..") or not run_dir.root.is_dir():
+    run_dir = RunDir.for_deployment(check_name(name))
+    if not run_dir.root.is_dir():
         raise SupervisorError(
             f"no deployment named {name!r} has run here.", hint="`trtl ps --all` lists them."
         )

@@ -80,6 +80,7 @@ def show_logs(
         tail, offsets[name] = _last_lines(path, count)
         for text in tail:
             mux.line(name, text)
+    _end_if_unread(mux)
     if not follow:
         return
     with contextlib.suppress(KeyboardInterrupt):
@@ -89,8 +90,16 @@ def show_logs(
             running = deployment is None or _running(deployment)
             for name, path in files.items():
                 offsets[name] = _follow(mux, name, path, offsets.get(name, 0), partial)
+            _end_if_unread(mux)
             time.sleep(FOLLOW_INTERVAL if running else 0)
         print(f"{deployment} is no longer running", file=sys.stderr)
+
+
+def _end_if_unread(mux: LogMux) -> None:
+    """``trtl logs -f | head -1``: once the reader is gone, following has no one to serve;
+    the CLI ends quietly on a closed pipe."""
+    if mux.broken:
+        raise BrokenPipeError("the output's reader is gone")
 
 
 def _last_lines(path: Path, count: int) -> tuple[list[str], int]:

@@ -215,6 +215,11 @@ class LogMux:
             if not self._broken:
                 self._print_or_drop(text)
 
+    @property
+    def broken(self) -> bool:
+        """Whoever read the output is gone (a closed pipe): nothing more will be shown."""
+        return self._broken
+
     def _print_or_drop(self, text: str) -> None:
         try:
             self._print(text)

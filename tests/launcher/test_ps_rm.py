@@ -72,8 +72,13 @@ def test_rm_refuses_a_running_deployment_in_one_sentence(run_trtl):
 
 
 def test_rm_of_an_unknown_name_points_at_ps_all(run_trtl):
-    for name in ("never", "../etc"):
-        result = run_trtl("rm", name)
-        assert result.exit_code == 1
-        assert f"no deployment named {name!r} has run here." in result.stderr
-        assert "`trtl ps --all` lists them" in result.stderr
+    result = run_trtl("rm", "never")
+    assert result.exit_code == 1
+    assert "no deployment named 'never' has run here." in result.stderr
+    assert "`trtl ps --all` lists them" in result.stderr
+
+
+def test_rm_refuses_a_name_that_is_not_a_deployment_name(run_trtl):
+    result = run_trtl("rm", "../etc")
+    assert result.exit_code == 2
+    assert "'../etc' is not a valid deployment name" in result.stderr
