@@ -76,7 +76,7 @@ def resolve(
         text = (configmaps[source].get("data") or {}).get(key)
         if text is None:
             continue
-        config = _parse(text, f"{label}: ConfigMap {source} key {key}")
+        config = parse_config(text, f"{label}: ConfigMap {source} key {key}")
         _consume(container, pod, m.get("name"))
         return config
     return None
@@ -102,7 +102,7 @@ def _single_key(vol: dict[str, Any] | None) -> str | None:
     return items[0].get("key") if len(items) == 1 else None
 
 
-def _parse(text: str, where: str) -> dict[str, Any]:
+def parse_config(text: str, where: str) -> dict[str, Any]:
     try:
         config = yaml.safe_load(text)
     except yaml.YAMLError as exc:

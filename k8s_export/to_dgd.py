@@ -22,6 +22,7 @@ from profiles.schema import Profile, RoleK8s
 from . import configmaps, pods
 from .names import DNS_LABEL, MAX_COMPONENTS, ApiVersion, api_version, dns_label, k8s_name
 from .shapes import Component, Graph, check_pass_through, to_document
+from .wild_export import command_args, component_type, heredoc_role, in_cluster, script_env
 
 PYTHON = "python3"  # the interpreter of Dynamo's runtime images
 TYPES = {"agg": "worker", "prefill": "prefill", "decode": "decode"}
@@ -82,6 +83,7 @@ def documents(profile: Profile, version: ApiVersion, name: str | None = None) ->
     _check_settings(profile)
     deployment = dns_label(name or profile.name, "deployment name")
     specs = component_specs(profile, configmaps.MOUNT_DIR)
+    specs = [s for s in specs if in_cluster(profile, s)]
     configs = _engine_configs(profile, specs)
     cm_name = configmaps.configmap_name(deployment)
     graph_env, _ = translate_env(profile.env, "env")
@@ -140,7 +142,7 @@ def _place(spec: ComponentSpec) -> str:
 def _engine_configs(profile: Profile, specs: list[ComponentSpec]) -> dict[str, dict]:
     configs: dict[str, dict] = {}
     for spec in specs:
-        if spec.component != "worker":
+        if spec.component != "worker" or heredoc_role(profile, spec.role):
             continue
         if spec.engine_config is not None:
             configs[spec.role] = spec.engine_config
@@ -160,7 +162,6 @@ def _engine_configs(profile: Profile, specs: list[ComponentSpec]) -> dict[str, d
 def _component(
     profile: Profile, spec: ComponentSpec, graph_env: dict[str, str], cm_name: str | None
 ) -> Component:
-    frontend = spec.component == "frontend"
     own = _own(profile, spec)
     where = _place(spec) + ".k8s"
     eff = pods.effective(profile.k8s, own)
@@ -169,7 +170,7 @@ def _component(
     volumes = [configmaps.volume(cm_name, spec.role)] if cm_name else []
     return Component(
         name=_component_name(profile, spec),
-        type="frontend" if frontend else TYPES[spec.mode or "agg"],
+        type=component_type(profile, spec, TYPES[spec.mode or "agg"]),
         replicas=spec.replicas,
         container=container,
         pod=pods.pod(eff, volumes, where),
@@ -199,9 +200,10 @@ def _container(
     container: dict[str, Any] = {"image": eff["image"]}
     if eff["working_dir"]:
         container["workingDir"] = eff["working_dir"]
-    container["command"] = [PYTHON, "-m", spec.module]
-    container["args"] = list(spec.args)
-    own_env = {k: v for k, v in spec.env.items() if graph_env.get(k) != v}
+    command, args = command_args(spec, own.launch)
+    container.update({k: v for k, v in (("command", command), ("args", args)) if v})
+    skip = script_env(own.launch)
+    own_env = {k: v for k, v in spec.env.items() if graph_env.get(k) != v and k not in skip}
     env = [*_env_list(own_env), *(own.env_refs or [])]
     if env:
         container["env"] = env

@@ -130,10 +130,9 @@ def test_import_bad_input_is_one_sentence_and_writes_nothing(run_trtl, isolated_
     [
         ("not_a_dgd", "is not a DynamoGraphDeployment (it holds Deployment)"),
         ("unknown_version", "unknown DynamoGraphDeployment API version 'nvidia.com/v2'"),
-        ("no_frontend", "has no frontend component"),
         ("no_workers", "has no worker components"),
         ("unknown_command", "runs `/app/server --port 8000`, a command trtl does not recognise"),
-        ("shell_pipeline", "a command trtl does not recognise"),
+        ("shell_pipeline", "component 'Worker': script line 1 `python3 -m dynamo.trtllm"),
     ],
 )
 def test_import_bad_input_messages(run_trtl, stem, message):

@@ -1,0 +1,54 @@
+"""Import steps for DGD shapes found in the wild, apart from any one engine.
+
+- ``launch_record``: the ``k8s.launch`` data of a component (how its command was written,
+  and the type label of a decode-labelled worker that runs aggregated).
+- ``adopt_heredoc``: an engine config that the component's own script writes with a
+  heredoc becomes the role's ``engine_config`` mapping; the export writes it back there.
+- ``frontend_less``: a worker-only graph gets a frontend for the local run only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import configmaps
+from .roles import WorkerRead, _config_fields
+from .shapes import Component
+from .wild import LaunchRead, heredoc_config
+
+TYPES = {"agg": "worker", "prefill": "prefill", "decode": "decode"}
+
+
+def launch_record(read: LaunchRead | None, c: Component, mode: str | None) -> dict | None:
+    """The role's ``k8s.launch`` data, None when the export writes the command as trtl does."""
+    record = {k: v for k, v in (read.launch if read else {}).items() if v not in ({}, [], None)}
+    if mode and c.type in TYPES.values() and c.type != TYPES[mode]:
+        record["component_type"] = c.type
+    return record or None
+
+
+def adopt_heredoc(
+    read: WorkerRead, launch: dict[str, Any], container: dict[str, Any], label: str
+) -> dict[str, Any] | None:
+    """Read the engine config a heredoc writes into ``read.role``; the config, or None."""
+    path = read.role.get("engine_config")
+    if not isinstance(path, str) or not launch.get("files"):
+        return None
+    text = heredoc_config(path, launch, container.get("workingDir"))
+    if text is None:
+        return None
+    config = configmaps.parse_config(text, f"{label}: the heredoc writing {path}")
+    if read.engine == "trtllm":
+        read.role.update(_config_fields(config))
+    else:
+        read.role["engine_config"] = config
+    return config
+
+
+def frontend_less(notes: list[str]) -> Component:
+    """The frontend a worker-only graph runs with locally (the export writes none)."""
+    notes.append(
+        "the graph has no frontend (its workers join one deployed elsewhere): trtl runs a "
+        "round-robin frontend locally, and the export writes none, as imported."
+    )
+    return Component(name="", type="frontend")
