@@ -181,7 +181,8 @@ def render_launch(
 
     lines = _preamble_lines(launch, config)
     prefix = [f"{k}={quote(env[k])}" for k in launch.get("prefix") or [] if k in env]
-    words = [*(["exec"] if launch.get("use_exec") else []), *prefix, python, "-m", module]
+    # VAR=value exec python3 …: bash applies the assignments to what exec runs.
+    words = [*prefix, *(["exec"] if launch.get("use_exec") else []), python, "-m", module]
     words += [_quoted(a, written) for a in args]
     lines.append(" ".join(words))
     script = "\n".join(lines) + "\n"
