@@ -133,6 +133,12 @@ def test_import_bad_input_is_one_sentence_and_writes_nothing(run_trtl, isolated_
         ("no_workers", "has no worker components"),
         ("unknown_command", "runs `/app/server --port 8000`, a command trtl does not recognise"),
         ("shell_pipeline", "component 'Worker': script line 1 `python3 -m dynamo.trtllm"),
+        ("template_placeholder", "spec.components[1].podTemplate.spec.nodeSelector holds "
+         "${HW_NODE_SELECTOR}, an unfilled template variable where a mapping belongs"),
+        ("script_loop", "component 'worker': script line 2 `until curl -sf "
+         "http://etcd:2379/health; do sleep 1; done`: trtl expected straight-line statements"),
+        ("script_unset_var", "component 'worker': script line 1 `exec python3 -m dynamo.trtllm "
+         '--model-path "${MODEL_PATH}"`: trtl expected $MODEL_PATH to be set'),
     ],
 )
 def test_import_bad_input_messages(run_trtl, stem, message):
