@@ -20,6 +20,7 @@ from profiles.legacy import translate_env
 from profiles.schema import Profile, RoleK8s
 
 from . import configmaps, pods
+from .images import default_image
 from .names import DNS_LABEL, MAX_COMPONENTS, ApiVersion, api_version, dns_label, k8s_name
 from .shapes import Component, Graph, check_pass_through, to_document
 from .wild_export import command_args, component_type, heredoc_role, in_cluster, script_env
@@ -28,10 +29,6 @@ PYTHON = "python3"  # the interpreter of Dynamo's runtime images
 TYPES = {"agg": "worker", "prefill": "prefill", "decode": "decode"}
 # The DGD's backendFramework, and the runtime image upstream runs each engine in.
 FRAMEWORKS = {"trtllm": "trtllm", "vllm": "vllm"}
-RUNTIME_IMAGES = {
-    "trtllm": "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime",
-    "vllm": "nvcr.io/nvidia/ai-dynamo/vllm-runtime",
-}
 
 
 def render(
@@ -193,8 +190,7 @@ def _container(
     if not eff["image"]:
         raise ExportError(
             "No container image to export: set k8s.image in the profile or pass --image.",
-            hint=f"e.g. --image {RUNTIME_IMAGES.get(profile.engine, RUNTIME_IMAGES['trtllm'])}"
-            ":<dynamo version>",
+            hint=f"e.g. --image {default_image(profile.engine)}",
         )
     frontend = spec.component == "frontend"
     container: dict[str, Any] = {"image": eff["image"]}

@@ -69,6 +69,9 @@ def export(
 
     _refuse_foreign(profile_ref)
     profile = load(profile_ref, engine, model, overrides)
+    if image is None and k8s_export.needs_image(profile):
+        image = k8s_export.default_image(profile.engine)
+        note_line(f"no --image given: using {image} ({k8s_export.describe(profile.engine)}).")
     docs = k8s_export.render(profile, version=version, image=image, name=name, namespace=namespace)
     if crd:
         k8s_export.check_crd(docs[-1], k8s_export.crd_schema(Path(crd), version), Path(crd))
@@ -164,14 +167,16 @@ def _replace(target: Path, text: str, mode: int) -> None:
 def _next_steps(dgd: dict, secret: str | None, output: str | None) -> None:
     metadata = dgd["metadata"]
     ns = f" -n {shlex.quote(metadata['namespace'])}" if metadata.get("namespace") else ""
-    target = shlex.quote(output) if output else f"{metadata['name']}.yaml"
     steps = []
     if secret:
         steps.append(
             f"kubectl create secret generic {shlex.quote(secret)} "
             f'--from-literal=HF_TOKEN="$HF_TOKEN"{ns}'
         )
-    steps.append(f"kubectl apply -f {target}{ns}")
+    if output:
+        steps.append(f"kubectl apply -f {shlex.quote(output)}{ns}")
+    else:  # nothing was written: name no file
+        steps.append(f"pipe this output into `kubectl apply -f -{ns}` (or write it with -o FILE)")
     frontend = _frontend_component(dgd["spec"]).lower()  # the operator lower-cases it
     steps.append(f"kubectl port-forward svc/{metadata['name']}-{frontend} 8000:8000{ns}")
     click.echo("next:\n" + "\n".join(f"  {step}" for step in steps), err=True)

@@ -50,7 +50,7 @@ def test_a_missing_image_points_at_the_vllm_runtime_image():
     with pytest.raises(ExportError) as info:
         render(load_profile("agg", engine="vllm"))
     assert info.value.message.startswith("No container image to export")
-    assert info.value.hint == "e.g. --image nvcr.io/nvidia/ai-dynamo/vllm-runtime:<dynamo version>"
+    assert info.value.hint == "e.g. --image nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.6.1"
 
 
 def test_trtl_export_writes_a_vllm_dgd(run_trtl, isolated_dirs):
