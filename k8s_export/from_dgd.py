@@ -19,7 +19,7 @@ from profiles.loader import validate
 from profiles.schema import COMPONENT_NAME_PATTERN, Profile
 from profiles.yaml_source import Sourced
 
-from . import pods
+from . import pods, wild_gpus
 from .commands import Command, int_flag, take
 from .drift import settle
 from .names import ANNOTATION_PREFIX, KIND, k8s_name, profile_name, role_name
@@ -122,6 +122,10 @@ def graph_data(graph: Graph, configs: dict, label: str, notes: list[str]) -> dic
         per_role[name]["launch"] = launch_record(launch, c, reads[name].role["mode"])
         per_role[name]["component_name"] = _carried(c.name, k8s_name(name))
         originals[name] = launch.args
+        derived = wild_gpus.from_flags(launch.module, launch.args, reads[name].role)
+        per_role[name]["gpus"] = wild_gpus.replica_gpus(
+            per_role[name]["gpus"], wild_gpus.nodes(c.extra), derived, c.name, notes
+        )
     settings["component_name"] = _carried(frontend_c.name, "frontend")
     if fe_read is None and not frontend_c.name:
         settings["launch"] = {"in_cluster": False}

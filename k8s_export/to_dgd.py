@@ -24,6 +24,7 @@ from .images import default_image
 from .names import DNS_LABEL, MAX_COMPONENTS, ApiVersion, api_version, dns_label, k8s_name
 from .shapes import Component, Graph, check_pass_through, to_document
 from .wild_export import command_args, component_type, heredoc_role, in_cluster, script_env
+from .wild_gpus import nodes
 
 PYTHON = "python3"  # the interpreter of Dynamo's runtime images
 TYPES = {"agg": "worker", "prefill": "prefill", "decode": "decode"}
@@ -207,7 +208,9 @@ def _container(
     if secret and not frontend:
         container["envFrom"] = [{"secretRef": {"name": secret}}]
     graph_resources = profile.k8s.frontend_resources if frontend else profile.k8s.worker_resources
-    res = pods.resources(own.resources or graph_resources, spec.gpus)
+    # A multinode replica spreads its GPUs over nodeCount pods: the limit is per pod.
+    per_pod = spec.gpus // nodes(eff["component"] or {})
+    res = pods.resources(own.resources or graph_resources, per_pod)
     if res:
         container["resources"] = res
     mounts = [*(eff["volume_mounts"] or []), *([configmaps.mount()] if cm_name else [])]

@@ -78,6 +78,19 @@ def _config(args, files, c, configmaps):
     return path  # a path inside the image
 
 
+def _flags(args: list[str]) -> dict[str, str | bool]:
+    """{flag: value or True}, with Dynamo's --model-path alias as --model."""
+    out: dict[str, str | bool] = {}
+    i = 0
+    while i < len(args):
+        flag = {"--model-path": "--model"}.get(args[i], args[i])
+        if i + 1 < len(args) and not args[i + 1].startswith("-"):
+            out[flag], i = args[i + 1], i + 2
+        else:
+            out[flag], i = True, i + 1
+    return out
+
+
 def _fixture(stem: str) -> list[dict]:
     return load_documents(DATA / "wild" / f"{stem}.yaml")
 
@@ -121,7 +134,8 @@ def test_import_then_export_runs_the_same_graph(stem, round_trips):
                     "multinode"):  # fmt: skip
             assert now[key] == was[key], (name, key)
         assert now["container"].get("volumeMounts") == was["container"].get("volumeMounts")
-        if (stem, "before", name) not in parsed:
+        if (stem, "before", name) not in parsed:  # no parser here (vLLM): flag by flag
+            assert _flags(now["args"]) == _flags(was["args"]), name
             continue
         old, new = parsed[(stem, "before", name)], parsed[(stem, "after", name)]
         assert old["ok"] and new["ok"], (name, old["error"], new["error"])
@@ -163,3 +177,75 @@ def test_the_reader_agrees_with_bash(stem):
                                               *truth[c.name]["args"]], c.name  # fmt: skip
         for path, text in read.files.items():
             assert text == launch_of(c.container, graph.env, sys.executable)[2][path]
+
+
+def _profile(stem: str, notes: list[str] | None = None):
+    return parse(_fixture(stem), notes=[] if notes is None else notes)
+
+
+def _main(doc: dict, name: str) -> dict:
+    return components(doc)[name]["container"]
+
+
+def test_a_heredoc_engine_config_becomes_the_roles_and_goes_back_into_the_script():
+    profile = _profile("aiconfigurator_heredoc")
+    prefill = profile.workers["trtllm-prefill-worker"]
+    assert prefill.engine_config["max_batch_size"] == 2
+    assert prefill.engine_config["kv_cache_config"] == {"free_gpu_memory_fraction": 0.85,
+                                                        "dtype": "fp8"}  # fmt: skip
+    assert prefill.kv_transfer_backend == "DEFAULT" and prefill.tensor_parallel_size == 1
+    docs = render(profile, version="v1alpha1")
+    assert [d["kind"] for d in docs] == ["DynamoGraphDeployment"]  # no ConfigMap: the script
+    script = _main(docs[-1], "TRTLLMPrefillWorker")["args"][0]
+    assert "cat > /workspace/engine_configs/prefill_config.yaml <<'EOF'" in script
+
+
+def test_variables_run_expanded_locally_and_export_as_written():
+    profile = _profile("model_path_env")
+    assert profile.model == "Qwen/Qwen3-0.6B" and profile.served_model_name == "qwen"
+    script = _main(render(profile)[-1], "worker")["args"][0]
+    assert '--model "${MODEL_PATH}"' in script and '"${SERVED_NAME:-qwen}"' in script
+    kubelet = _profile("kubelet_vars")
+    assert kubelet.served_model_name == "$(MODEL)-$(UNDEFINED_NAME)"  # $$ escapes, unknown stays
+    args = _main(render(kubelet)[-1], "worker")["args"]
+    assert args[args.index("--served-model-name") + 1] == "$$(MODEL)-$(UNDEFINED_NAME)"
+    assert "$(MODEL)" in args and "$(TOKENS)" in args
+
+
+def test_a_decode_labelled_worker_without_the_flag_runs_aggregated():
+    profile = _profile("decode_label_agg")
+    assert profile.workers["trtllm-decode-worker"].mode == "agg"
+    exported = components(render(profile)[-1])["TRTLLMDecodeWorker"]
+    assert exported["type"] == "decode"
+    assert "--disaggregation-mode" not in exported["container"]["args"]
+    # The KV router's flags run locally only: the cluster file had none.
+    assert "--publish-kv-events" not in exported["container"]["args"]
+
+
+def test_a_worker_only_graph_gets_a_local_frontend_and_exports_none(run_trtl):
+    notes: list[str] = []
+    profile = _profile("worker_only", notes)
+    assert any("has no frontend" in n for n in notes)
+    assert list(components(render(profile)[-1])) == ["TrtllmWorker"]
+    result = run_trtl("plan", str(DATA / "wild" / "worker_only.yaml"), "--engine", "mocker")
+    assert "has no frontend" in result.stderr
+
+
+def test_gpus_come_from_data_parallel_when_the_pod_names_none():
+    docs = _fixture("vllm_data_parallel")
+    del _main(docs[-1], "VllmWorker")["resources"]
+    notes: list[str] = []
+    profile = parse(docs, notes=notes)
+    assert profile.workers["vllm-worker"].gpus_per_replica == 4
+    assert "component VllmWorker: 4 GPUs per replica (tensor parallel 2 × data parallel 2)." in (
+        notes
+    )
+
+
+def test_a_multinode_replica_counts_every_nodes_gpus():
+    notes: list[str] = []
+    profile = _profile("multinode", notes)
+    assert profile.workers["trtllm-worker"].gpus_per_replica == 16
+    assert any("2 nodes × 8 GPUs = 16 GPUs per replica" in n for n in notes)
+    worker = components(render(profile, version="v1alpha1")[-1])["TRTLLMWorker"]
+    assert worker["gpus"] == "8" and worker["multinode"] == {"nodeCount": 2}

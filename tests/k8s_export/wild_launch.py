@@ -59,6 +59,7 @@ def launch_of(
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "bin").mkdir()
+        (root / "workspace").mkdir()  # the runtime images have it
         stub = root / "bin" / "python3"
         stub.write_text(STUB)
         stub.chmod(0o755)
