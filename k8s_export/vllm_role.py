@@ -4,7 +4,8 @@ Flags the engine table writes from profile fields become those fields again: the
 the served name, the mode, parallel sizes, ``--enforce-eager``, and the vLLM flags that
 stand for TensorRT-LLM engine config keys (back into ``engine_config``). The NIXL
 ``--kv-transfer-config`` and the KV router's ``--kv-events-config`` are what the engine
-table writes itself, so they are read and dropped; a connector trtl cannot write is refused.
+table writes itself, so they are read and dropped; any other connector stays a flag of
+its role.
 The remaining flags come back in order, for ``vllm.extra_args``/``vllm.role_extra_args``.
 """
 
@@ -63,7 +64,8 @@ def read_vllm(
     flat.update(dict(switch_flags[s] for s in seen if s in switch_flags))
     if flat:
         role["engine_config"] = nested(flat)
-    _kv_transfer(c, values.get(KV_TRANSFER_FLAG), mode or c.type, label, notes)
+    if _kv_transfer(c, values.get(KV_TRANSFER_FLAG), mode, label, notes):
+        rest = [KV_TRANSFER_FLAG, values[KV_TRANSFER_FLAG], *rest]  # the role's own connector
     if KV_EVENTS_FLAG in values and router_mode != "kv":
         notes.append(
             f"component {c.name}: left out {KV_EVENTS_FLAG}; trtl writes it for the KV router "
@@ -87,10 +89,14 @@ def _dashed(args: list[str], known: set[str] | frozenset[str]) -> list[str]:
 
 def _kv_transfer(
     c: Component, raw: str | None, mode: str | None, label: str, notes: list[str]
-) -> None:
-    """Check a worker's --kv-transfer-config is one the engine table writes (NIXL)."""
+) -> bool:
+    """Check a worker's --kv-transfer-config; True when the role keeps it as its own flag.
+
+    NIXL between prefill and decode is what the engine table writes itself. Any other
+    connector (LMCache, Dynamo's KV block manager, a multi-connector) stays with the role.
+    """
     if raw is None:
-        return
+        return False
     try:
         config = json.loads(raw)
     except ValueError:
@@ -100,21 +106,16 @@ def _kv_transfer(
             f"{label}: component {c.name!r}: {KV_TRANSFER_FLAG} is not a JSON object: {raw!r}."
         )
     connector = config.get("kv_connector")
-    if connector != "NixlConnector":
-        raise ProfileError(
-            f"{label}: component {c.name!r} moves KV blocks with {connector}, and trtl runs "
-            "vLLM prefill/decode with NixlConnector only.",
-            hint=f"Apply the file itself (kubectl apply -f), or remove its {KV_TRANSFER_FLAG}.",
-        )
-    if mode not in KV_ROLES:
+    if connector != "NixlConnector" or mode not in KV_ROLES:
         notes.append(
-            f"component {c.name}: left out {KV_TRANSFER_FLAG} of an aggregated worker "
-            "(trtl writes it for prefill and decode workers)."
+            f"component {c.name}: kept its {KV_TRANSFER_FLAG} ({connector}); locally the "
+            "worker's Python needs what that connector imports."
         )
-        return
+        return True
     ours = {"kv_connector": "NixlConnector", "kv_role": KV_ROLES[mode]}
     if config != ours:
         notes.append(
             f"component {c.name}: {KV_TRANSFER_FLAG} becomes trtl's "
             f"{json.dumps(ours, separators=(',', ':'))} (it had {raw})."
         )
+    return False

@@ -51,13 +51,14 @@ VLLM_EQUIVALENTS: dict[str, Callable[[Any], list[str]]] = {
 # Keys whose value here is what vLLM does anyway: nothing to pass, nothing lost.
 VLLM_SAME_AS_DEFAULT: dict[str, Any] = {"moe_expert_parallel_size": 1, "enable_attention_dp": False}
 
-# Flags that profile fields own (vLLM also reads --foo_bar as --foo-bar).
+# Flags that profile fields own (vLLM also reads --foo_bar as --foo-bar). Not
+# --kv-transfer-config: a connector of the user's own (LMCache, KVBM, a multi-connector)
+# in vllm.extra_args/role_extra_args replaces the NIXL one trtl writes.
 VLLM_OWNED: dict[str, str] = {
     **LOCAL_ONLY_FLAGS,
     "--model": "model (or --model)",
     "--served-model-name": "served_model_name",
     "--disaggregation-mode": "the role's mode",
-    KV_TRANSFER_FLAG: "the role's mode (prefill and decode get NIXL KV transfer settings)",
     KV_EVENTS_FLAG: "frontend.router_mode (the KV router gets each worker's KV events)",
     "--tensor-parallel-size": "the role's tensor_parallel_size",
     "-tp": "the role's tensor_parallel_size",
@@ -99,13 +100,11 @@ def vllm_args(
     ``flat_config`` is the role's engine_config mapping with dotted keys, or None.
     """
     args = ["--model", profile.model, "--served-model-name", profile.served_name]
+    extra = [*profile.vllm.extra_args, *profile.vllm.role_extra_args.get(name, [])]
     if role.mode != "agg":
-        args += [
-            "--disaggregation-mode",
-            role.mode,
-            KV_TRANSFER_FLAG,
-            kv_transfer_config(role.mode),
-        ]
+        args += ["--disaggregation-mode", role.mode]
+        if KV_TRANSFER_FLAG not in normalised_flags(extra):  # else the user's connector
+            args += [KV_TRANSFER_FLAG, kv_transfer_config(role.mode)]
     if role.tensor_parallel_size != 1:
         args += ["--tensor-parallel-size", str(role.tensor_parallel_size)]
     if role.pipeline_parallel_size != 1:
@@ -121,7 +120,6 @@ def vllm_args(
     if profile.frontend.router_mode == "kv":
         args += [KV_EVENTS_FLAG, kv_events_config()]
     notes = _notes(name, role, dropped)
-    extra = [*profile.vllm.extra_args, *profile.vllm.role_extra_args.get(name, [])]
     return args, extra, notes
 
 
