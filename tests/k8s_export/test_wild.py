@@ -251,3 +251,31 @@ def test_a_multinode_replica_counts_every_nodes_gpus():
     assert any("2 nodes × 8 GPUs = 16 GPUs per replica" in n for n in notes)
     worker = components(render(profile, version="v1alpha1")[-1])["TRTLLMWorker"]
     assert worker["gpus"] == "8" and worker["multinode"] == {"nodeCount": 2}
+
+
+@pytest.mark.parametrize("stem", WILD)
+def test_the_export_is_stable_and_needs_no_annotation(stem):
+    """The graph alone says everything: export → import → export gives the same text."""
+    from k8s_export.yamlio import dump_all, parse_documents
+
+    docs = _fixture(stem)
+    version = docs[-1]["apiVersion"].split("/")[1]
+    once = render(_profile(stem), version=version)
+    assert "annotations" not in once[-1]["metadata"]
+    again = render(parse(parse_documents(dump_all(once), stem), notes=[]), version=version)
+    assert dump_all(again) == dump_all(once)
+
+
+@pytest.mark.parametrize("stem", ["aiconfigurator_heredoc", "bash_arrays", "kubelet_vars"])
+def test_an_imported_profile_file_exports_the_same_graph(stem, run_trtl, isolated_dirs):
+    source = str(DATA / "wild" / f"{stem}.yaml")
+    version = _fixture(stem)[-1]["apiVersion"].split("/")[1]
+    out = isolated_dirs / "imported.yaml"
+    assert run_trtl("import", source, "-o", str(out)).exit_code == 0
+    direct = run_trtl("export", "--k8s", source, "--api-version", version)
+    via_file = run_trtl("export", "--k8s", str(out), "--api-version", version)
+    assert direct.exit_code == via_file.exit_code == 0, via_file.output
+    graphs = [list(yaml.safe_load_all(r.stdout)) for r in (direct, via_file)]
+    for docs in graphs:
+        docs[-1]["metadata"].pop("annotations", None)  # the profile file's own residual
+    assert graphs[0] == graphs[1]
