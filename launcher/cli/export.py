@@ -177,14 +177,19 @@ def _next_steps(dgd: dict, secret: str | None, output: str | None) -> None:
         steps.append(f"kubectl apply -f {shlex.quote(output)}{ns}")
     else:  # nothing was written: name no file
         steps.append(f"pipe this output into `kubectl apply -f -{ns}` (or write it with -o FILE)")
-    frontend = _frontend_component(dgd["spec"]).lower()  # the operator lower-cases it
-    steps.append(f"kubectl port-forward svc/{metadata['name']}-{frontend} 8000:8000{ns}")
+    frontend = _frontend_component(dgd["spec"])
+    if frontend is None:  # a worker-only graph joins a frontend deployed elsewhere
+        steps.append("(no frontend in this graph: its workers join one deployed elsewhere)")
+    else:  # the operator lower-cases the Service name
+        steps.append(
+            f"kubectl port-forward svc/{metadata['name']}-{frontend.lower()} 8000:8000{ns}"
+        )
     click.echo("next:\n" + "\n".join(f"  {step}" for step in steps), err=True)
 
 
-def _frontend_component(spec: dict) -> str:
+def _frontend_component(spec: dict) -> str | None:
     if "components" in spec:
         named = [(c["name"], c.get("type")) for c in spec["components"]]
     else:
         named = [(k, v.get("componentType")) for k, v in spec["services"].items()]
-    return next((name for name, kind in named if kind == "frontend"), "frontend")
+    return next((name for name, kind in named if kind == "frontend"), None)
