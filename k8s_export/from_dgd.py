@@ -19,14 +19,14 @@ from profiles.loader import validate
 from profiles.schema import COMPONENT_NAME_PATTERN, Profile
 from profiles.yaml_source import Sourced
 
-from . import pods, wild_gpus
+from . import configmaps, pods, wild_gpus
 from .commands import Command, int_flag, take
 from .drift import settle
 from .names import ANNOTATION_PREFIX, KIND, k8s_name, profile_name, role_name
 from .roles import WorkerRead, read_worker
 from .shapes import Component, Graph, from_document
 from .wild import LaunchRead, read_launch
-from .wild_roles import adopt_heredoc, frontend_less, launch_record
+from .wild_roles import adopt_configmap, adopt_heredoc, frontend_less, launch_record
 
 PUBLISH_OLD = "--publish-events-and-metrics"
 WORKER_TYPES = {None, "worker", "prefill", "decode"}
@@ -92,6 +92,9 @@ def graph_data(graph: Graph, configs: dict, label: str, notes: list[str]) -> dic
         # The Dynamo namespace is trtl's locally and the operator's in the cluster.
         if c.extra.pop("dynamoNamespace", None) is not None:
             notes.append(f"component {c.name}: left out dynamoNamespace (the operator sets it).")
+    # trtl's own ConfigMap is recreated on export; a user's one stays theirs.
+    own = {n: d for n, d in configs.items() if configmaps.is_trtls(d)}
+    user = {n: d for n, d in configs.items() if n not in own}
     originals: dict[str, list[str]] = {}
     heredocs: dict[str, dict] = {}
     fe_read = _launch(frontend_c, graph, label) if frontend_c.name else None
@@ -113,10 +116,12 @@ def graph_data(graph: Graph, configs: dict, label: str, notes: list[str]) -> dic
             )
         name = _unique(role_name(c.name), reads)
         cmd = Command(launch.module, _current(launch, c.name, notes))
-        reads[name] = read_worker(c, cmd, configs, frontend["router_mode"], label, notes)
+        reads[name] = read_worker(c, cmd, own, frontend["router_mode"], label, notes)
         per_role[name], env = _settings(c, "worker", f"workers.{name}", notes)
         reads[name].role["env"] = {**env, **launch.env}
         config = adopt_heredoc(reads[name], launch.launch, c.container, label)
+        if config is None and reads[name].engine == "trtllm":
+            config = adopt_configmap(reads[name], launch.launch, c, user, label)
         if config is not None:
             heredocs[name] = config
         per_role[name]["launch"] = launch_record(launch, c, reads[name].role["mode"])

@@ -23,7 +23,14 @@ from . import configmaps, pods
 from .images import default_image
 from .names import DNS_LABEL, MAX_COMPONENTS, ApiVersion, api_version, dns_label, k8s_name
 from .shapes import Component, Graph, check_pass_through, to_document
-from .wild_export import command_args, component_type, heredoc_role, in_cluster, script_env
+from .wild_export import (
+    command_args,
+    component_type,
+    heredoc_role,
+    in_cluster,
+    script_env,
+    user_configmaps,
+)
 from .wild_gpus import nodes
 
 PYTHON = "python3"  # the interpreter of Dynamo's runtime images
@@ -108,7 +115,7 @@ def documents(profile: Profile, version: ApiVersion, name: str | None = None) ->
             hint="It may belong to the other API version: try --api-version, or remove it.",
         )
     docs = [configmaps.configmap(cm_name, graph.namespace, configs)] if configs else []
-    return [*docs, to_document(graph, version)]
+    return [*docs, *user_configmaps(profile, specs), to_document(graph, version)]
 
 
 def _component_name(profile: Profile, spec: ComponentSpec) -> str:

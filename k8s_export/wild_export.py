@@ -31,8 +31,9 @@ def command_args(
     if launch.engine_config_file and spec.engine_config is not None:
         path = launch.engine_config_file
         args = [path if a == spec.engine_config_path else a for a in args]
-        config = {k: v for k, v in spec.engine_config.items() if k not in launch.omit_config}
-        config_text = dump(config)
+        if not launch.config_map:  # the script writes it (heredoc)
+            config = {k: v for k, v in spec.engine_config.items() if k not in launch.omit_config}
+            config_text = dump(config)
     data: dict[str, Any] = launch.model_dump()
     return render_launch(data, spec.module, args, spec.env, config_text)
 
@@ -63,3 +64,22 @@ def component_type(profile: Profile, spec: ComponentSpec, default: str) -> str:
         return "frontend"
     launch = profile.workers[spec.role].k8s.launch
     return (launch.component_type if launch else None) or default
+
+
+def user_configmaps(profile: Profile, specs: list[ComponentSpec]) -> list[dict[str, Any]]:
+    """The user's own engine-config ConfigMaps, written again with each role's config."""
+    data: dict[str, dict[str, str]] = {}
+    for spec in specs:
+        launch = profile.workers[spec.role].k8s.launch if spec.component == "worker" else None
+        if launch is None or not launch.config_map or spec.engine_config is None:
+            continue
+        config = {k: v for k, v in spec.engine_config.items() if k not in launch.omit_config}
+        name, key = launch.config_map["name"], launch.config_map["key"]
+        data.setdefault(name, {})[key] = dump(config)
+    docs = []
+    for name, items in data.items():
+        metadata: dict[str, Any] = {"name": name}
+        if profile.k8s.namespace:
+            metadata["namespace"] = profile.k8s.namespace
+        docs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": items})
+    return docs

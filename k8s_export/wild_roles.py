@@ -4,6 +4,8 @@
   and the type label of a decode-labelled worker that runs aggregated).
 - ``adopt_heredoc``: an engine config that the component's own script writes with a
   heredoc becomes the role's ``engine_config`` mapping; the export writes it back there.
+- ``adopt_configmap``: the same for a config in a ConfigMap of the user's own, which the
+  export writes again under its own name and key (the mounts stay as they were).
 - ``frontend_less``: a worker-only graph gets a frontend for the local run only.
 """
 
@@ -42,6 +44,24 @@ def adopt_heredoc(
         read.role.update(_config_fields(config))
     else:
         read.role["engine_config"] = config
+    return config
+
+
+def adopt_configmap(
+    read: WorkerRead, launch: dict[str, Any], c: Component, user: dict[str, dict], label: str
+) -> dict[str, Any] | None:
+    """Read an engine config from the user's own mounted ConfigMap; it stays that ConfigMap."""
+    path = read.role.get("engine_config")
+    if not isinstance(path, str):
+        return None
+    found = configmaps.locate(path, c.container, c.pod, user)
+    if found is None:
+        return None
+    name, key, text = found
+    config = configmaps.parse_config(text, f"{label}: ConfigMap {name} key {key}")
+    read.role.update(_config_fields(config) if read.engine == "trtllm" else {})
+    launch["engine_config_file"] = path
+    launch["config_map"] = {"name": name, "key": key}
     return config
 
 

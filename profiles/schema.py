@@ -310,6 +310,11 @@ class Launch(_Strict):
     engine_config_file: str | None = Field(
         None, description="The script writes the role's engine_config to this path (heredoc)."
     )
+    config_map: dict[str, str] | None = Field(
+        None,
+        description="{name, key} of the user's own ConfigMap that holds the engine config at "
+        "engine_config_file; the export writes that ConfigMap again, with the role's config.",
+    )
     use_exec: bool = Field(False, description="The launch line starts with exec.")
     prefix: list[str] = Field(
         default_factory=list, description="Env names written as VAR=value before the launch."

@@ -253,9 +253,9 @@ def test_import_then_export_keeps_the_upstream_graph(fixture, version):
         assert got == want, name
 
 
-def test_engine_config_from_a_configmap_travels_back_as_a_configmap():
+def test_engine_config_from_a_configmap_travels_back_as_that_configmap():
     docs = load_documents(DATA / "agg_with_config_v1beta1.yaml")
-    profile = parse(docs)
+    profile = parse(copy.deepcopy(docs))
     assert profile.workers["worker"].engine_config == {
         "max_num_tokens": 8192,
         "max_batch_size": 16,
@@ -264,13 +264,18 @@ def test_engine_config_from_a_configmap_travels_back_as_a_configmap():
     }
     assert profile.workers["worker"].tensor_parallel_size == 2
     configmap, dgd = render(profile)
-    assert configmap["kind"] == "ConfigMap"
-    config = yaml.safe_load(configmap["data"]["worker.yaml"])
-    assert config["tensor_parallel_size"] == 2 and config["max_batch_size"] == 16
-    main = dgd["spec"]["components"][1]["podTemplate"]["spec"]["containers"][0]
-    assert main["args"][main["args"].index("--extra-engine-args") + 1] == (
-        "/etc/trtl/engine/worker.yaml"
+    # The user's own ConfigMap, name and key, with the same content; the mount as it was.
+    assert configmap["metadata"]["name"] == "llm-config"
+    assert yaml.safe_load(configmap["data"]["agg.yaml"]) == yaml.safe_load(
+        docs[0]["data"]["agg.yaml"]
     )
+    main = dgd["spec"]["components"][1]["podTemplate"]["spec"]["containers"][0]
+    old = docs[-1]["spec"]["components"][1]["podTemplate"]["spec"]["containers"][0]
+    assert (
+        main["args"][main["args"].index("--extra-engine-args") + 1]
+        == (old["args"][old["args"].index("--extra-engine-args") + 1])
+    )
+    assert main["volumeMounts"] == old["volumeMounts"]
 
 
 def test_in_image_engine_config_paths_are_kept():

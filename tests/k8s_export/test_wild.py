@@ -18,6 +18,8 @@ from k8s_export.yamlio import load_documents
 from tests.argv_check import check_argvs
 
 WILD = sorted(p.stem for p in (DATA / "wild").glob("*.yaml"))
+# Upstream files compared the same way (a ConfigMap of the user's own among them).
+UPSTREAM = sorted(f"../{p.stem}" for p in DATA.glob("*.yaml"))
 PROGRAMS = {"dynamo.frontend": "frontend", "dynamo.trtllm": "trtllm", "dynamo.mocker": "mocker"}
 
 
@@ -103,7 +105,7 @@ def round_trips():
     """{fixture: (before, after, parsed before, parsed after)}; one parser run for all."""
     pairs = {}
     checks = []
-    for stem in WILD:
+    for stem in WILD + UPSTREAM:
         docs = _fixture(stem)
         version = docs[-1]["apiVersion"].split("/")[1]
         again = render(parse(copy.deepcopy(docs), notes=[]), version=version)
@@ -126,7 +128,7 @@ def round_trips():
     return pairs, parsed
 
 
-@pytest.mark.parametrize("stem", WILD)
+@pytest.mark.parametrize("stem", WILD + UPSTREAM)
 def test_import_then_export_runs_the_same_graph(stem, round_trips):
     pairs, parsed = round_trips
     before, after = pairs[stem]
