@@ -281,3 +281,9 @@ def test_an_imported_profile_file_exports_the_same_graph(stem, run_trtl, isolate
     for docs in graphs:
         docs[-1]["metadata"].pop("annotations", None)  # the profile file's own residual
     assert graphs[0] == graphs[1]
+
+
+def test_a_multinode_graph_is_refused_locally_when_the_gpus_do_not_suffice(run_trtl):
+    result = run_trtl("plan", str(DATA / "wild" / "multinode.yaml"))
+    assert result.exit_code != 0
+    assert "needs 16 GPUs" in result.stderr and "Traceback" not in result.output
