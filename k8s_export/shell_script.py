@@ -228,6 +228,7 @@ def _launch(out: ScriptLaunch, words, line: _Line, variables, arrays) -> None:
         name, _, value = word.partition("=")
         out.env[name] = _expand(value, variables, line)
         out.prefix.append(name)
+    _no_substitution(words, line)
     argv: list[str] = []
     for word in words[start:]:
         if word in OPERATORS or set(word) <= set(OPERATORS):
@@ -250,6 +251,13 @@ def _words(word: str, variables, arrays, line: _Line) -> list[tuple[str, str]]:
     if "$(" in word or "`" in word:
         raise ScriptError(line.number, line.text, "no command substitution in the launch")
     return [(word, _expand(word, variables, line))]
+
+
+def _no_substitution(words: list[str], line: _Line) -> None:
+    """The lexer splits ``$(cmd)`` at the parenthesis: ``$`` then ``(``."""
+    for word, after in zip(words, words[1:]):
+        if word.endswith("$") and after.startswith("("):
+            raise ScriptError(line.number, line.text, "no command substitution in the launch")
 
 
 def _expand(word: str, variables: dict[str, str], line: _Line) -> str:
@@ -308,6 +316,7 @@ def _array(words: list[str], line: _Line, variables, arrays) -> None:
     name = head[: -2 if append else -1]
     if words[-1] != ")" or not name.isidentifier():
         raise ScriptError(line.number, line.text, "an array assignment NAME=( … )")
+    _no_substitution(words[2:-1], line)
     items: list[tuple[str, str]] = []
     for word in words[2:-1]:
         items.extend(_words(word, variables, arrays, line))
