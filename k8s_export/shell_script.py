@@ -24,6 +24,7 @@ a word that mixes quoted and unquoted parts is written back double-quoted as a w
 
 from __future__ import annotations
 
+import itertools
 import shlex
 from dataclasses import dataclass, field
 
@@ -255,7 +256,7 @@ def _words(word: str, variables, arrays, line: _Line) -> list[tuple[str, str]]:
 
 def _no_substitution(words: list[str], line: _Line) -> None:
     """The lexer splits ``$(cmd)`` at the parenthesis: ``$`` then ``(``."""
-    for word, after in zip(words, words[1:]):
+    for word, after in itertools.pairwise(words):
         if word.endswith("$") and after.startswith("("):
             raise ScriptError(line.number, line.text, "no command substitution in the launch")
 
