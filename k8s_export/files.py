@@ -45,17 +45,20 @@ def read_dgd(path: Path, notes: list[str] | None = None) -> Profile:
 
 def foreign_framework(path: Path) -> str | None:
     """The framework trtl cannot run yet (vLLM, SGLang) that a DGD file's workers run."""
-    from .commands import command_of
     from .dgd_types import check_types
     from .roles import NOT_YET
     from .shapes import from_document
+    from .wild import read_launch
 
     try:
         docs = load_documents(path)
         check_types(docs, str(path))
         dgd = next(d for d in docs if d.get("kind") == KIND)
         graph, _ = from_document(dgd, str(path))
-        commands = [command_of(c.container, c.name, str(path)) for c in graph.components]
+        commands = [
+            read_launch(c.container, graph.env, graph.backend, (c.name, c.type), str(path))
+            for c in graph.components
+        ]
     except (ProfileError, StopIteration, *READ_ERRORS):
         return None  # not readable: reading it as a profile says why
     return next((NOT_YET[c.module] for c in commands if c and c.module in NOT_YET), None)

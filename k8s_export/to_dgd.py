@@ -33,7 +33,6 @@ from .wild_export import (
 )
 from .wild_gpus import nodes
 
-PYTHON = "python3"  # the interpreter of Dynamo's runtime images
 TYPES = {"agg": "worker", "prefill": "prefill", "decode": "decode"}
 # The DGD's backendFramework, and the runtime image upstream runs each engine in.
 FRAMEWORKS = {"trtllm": "trtllm", "vllm": "vllm"}

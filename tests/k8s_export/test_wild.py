@@ -287,3 +287,14 @@ def test_a_multinode_graph_is_refused_locally_when_the_gpus_do_not_suffice(run_t
     result = run_trtl("plan", str(DATA / "wild" / "multinode.yaml"))
     assert result.exit_code != 0
     assert "needs 16 GPUs" in result.stderr and "Traceback" not in result.output
+
+
+def test_a_shell_wrapped_sglang_graph_is_still_refused_on_export(run_trtl, isolated_dirs):
+    docs = _fixture("sh_c_single_line")
+    worker = _main(docs[-1], "TrtllmWorker")
+    worker["args"] = ["exec python3 -m dynamo.sglang --model-path Qwen/Qwen3-0.6B"]
+    path = isolated_dirs / "sglang.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    result = run_trtl("export", "--k8s", str(path))
+    assert result.exit_code == 2
+    assert "runs SGLang workers, which trtl cannot export yet" in result.stderr
