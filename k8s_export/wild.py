@@ -109,9 +109,9 @@ def _shell(
     try:
         read = read_script(script, env)
     except ScriptError as exc:
-        where = f"line {exc.line} `{exc.text}`" if exc.line else "its end"
+        where = f"script line {exc.line} `{exc.text}`" if exc.line else "its script"
         raise ProfileError(
-            f"{label}: component {name!r}: script {where}: trtl expected {exc.expected}.",
+            f"{label}: component {name!r}: {where}: trtl expected {exc.expected}.",
             hint="trtl reads straight-line scripts that end in `exec python3 -m dynamo.…`; "
             "see docs/import-coverage.md.",
         ) from None

@@ -298,3 +298,16 @@ def test_a_shell_wrapped_sglang_graph_is_still_refused_on_export(run_trtl, isola
     result = run_trtl("export", "--k8s", str(path))
     assert result.exit_code == 2
     assert "runs SGLang workers, which trtl cannot export yet" in result.stderr
+
+
+def test_a_token_in_a_script_is_dropped_with_its_line_and_the_script_still_reads():
+    docs = _fixture("preamble")
+    token = "hf_" + "a" * 34
+    _main(docs[-1], "worker")["args"] = [
+        f"set -e\nexport HF_TOKEN={token}\nexec python3 -m dynamo.trtllm --model-path m\n"
+    ]
+    notes: list[str] = []
+    profile = parse(docs, notes=notes)
+    assert profile.model == "m"
+    assert any("left out a script line: it holds a secret" in n for n in notes)
+    assert token not in json.dumps(profile.model_dump(mode="json"))
