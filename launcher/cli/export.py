@@ -27,7 +27,12 @@ from launcher.terminal import note_line
     metavar="v1beta1|v1alpha1",
     help="DGD API version: v1beta1 (stored by the operator) or v1alpha1 (older examples).",
 )
-@click.option("--image", default=None, help="Container image (default: the profile's k8s.image).")
+@click.option(
+    "--image",
+    default=None,
+    help="Container image (default: the profile's k8s.image, else NVIDIA's runtime image "
+    "of the engine for the Dynamo in use).",
+)
 @click.option("--name", default=None, help="DGD name (default: the profile's name).")
 @click.option("--namespace", default=None, help="Kubernetes namespace to write into the YAML.")
 @click.option("-o", "--output", default=None, metavar="FILE", help="Write to FILE, not stdout.")
