@@ -26,7 +26,6 @@ _HOMES = {
     "describe": ".images",
     "explain": ".explanation",
     "export_yaml": ".files",
-    "foreign_framework": ".files",
     "is_kubernetes_file": ".files",
     "load_dgd": ".files",
     "needs_image": ".images",

@@ -3,7 +3,7 @@
 Reads either API version. The graph says almost everything a profile holds; what it
 cannot say (the profile's own name, description, local-only settings) trtl's exports
 carry in the ``trtl.dev/profile`` annotation (see ``residual``). Anything a user must know
-(a framework trtl cannot run yet, a setting left out) is appended to ``notes``.
+(a setting left out) is appended to ``notes``.
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ import copy
 import re
 from typing import Any
 
+from profiles.engines import FRONTEND_MODULE, LOCAL_ONLY_ENV, engine
+from profiles.engines.frontend import read_frontend
 from profiles.errors import ProfileError
-from profiles.identity import LOCAL_ONLY_ENV, LOCAL_ONLY_FLAGS
-from profiles.legacy import PUBLISH_BOTH
 from profiles.loader import validate
 from profiles.schema import COMPONENT_NAME_PATTERN, Profile
 from profiles.yaml_source import Sourced
 
 from . import configmaps, pods, wild_gpus
-from .commands import Command, int_flag, take
+from .commands import Command, int_flag
 from .drift import settle
 from .names import ANNOTATION_PREFIX, KIND, k8s_name, profile_name, role_name
 from .roles import WorkerRead, read_worker
@@ -28,7 +28,6 @@ from .shapes import Component, Graph, from_document
 from .wild import LaunchRead, read_launch
 from .wild_roles import adopt_configmap, adopt_heredoc, frontend_less, launch_record
 
-PUBLISH_OLD = "--publish-events-and-metrics"
 WORKER_TYPES = {None, "worker", "prefill", "decode"}
 SERVER_SET = {
     "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink",
@@ -112,15 +111,15 @@ def graph_data(graph: Graph, configs: dict, label: str, notes: list[str]) -> dic
             raise ProfileError(
                 f"{label}: component {c.name!r} sets no command or args, so trtl cannot tell "
                 "which engine it runs.",
-                hint="Give it `command: [python3, -m, dynamo.trtllm]` and its args.",
+                hint="Give it `command: [python3, -m, dynamo.<engine>]` and its args.",
             )
         name = _unique(role_name(c.name), reads)
-        cmd = Command(launch.module, _current(launch, c.name, notes))
+        cmd = Command(launch.module, launch.args)
         reads[name] = read_worker(c, cmd, own, frontend["router_mode"], label, notes)
         per_role[name], env = _settings(c, "worker", f"workers.{name}", notes)
         reads[name].role["env"] = {**env, **launch.env}
         config = adopt_heredoc(reads[name], launch.launch, c.container, label)
-        if config is None and reads[name].engine == "trtllm":
+        if config is None:
             config = adopt_configmap(reads[name], launch.launch, c, user, label)
         if config is not None:
             heredocs[name] = config
@@ -139,16 +138,6 @@ def graph_data(graph: Graph, configs: dict, label: str, notes: list[str]) -> dic
     data["workers"] = {name: read.role for name, read in reads.items()}
     data["k8s"] = _k8s(graph, per_role, data, notes, synthetic=not frontend_c.name)
     return settle(data, originals, heredocs)
-
-
-def _current(launch: LaunchRead, name: str, notes: list[str]) -> list[str]:
-    """The worker's flags with the publish flag Dynamo split in two written the current way."""
-    if launch.module != "dynamo.trtllm" or PUBLISH_OLD not in launch.args:
-        return launch.args
-    both = " ".join(PUBLISH_BOTH)
-    notes.append(f"component {name}: {PUBLISH_OLD} is deprecated; read as {both}.")
-    at = launch.args.index(PUBLISH_OLD)
-    return [*launch.args[:at], *PUBLISH_BOTH, *launch.args[at + 1 :]]
 
 
 def _launch(c: Component, graph: Graph, label: str) -> LaunchRead | None:
@@ -196,13 +185,12 @@ def _classify(graph: Graph, label: str, notes: list[str]) -> tuple[Component, li
 def _frontend(
     c: Component, cmd: LaunchRead | None, label: str, notes: list[str]
 ) -> tuple[dict, dict]:
-    if cmd is not None and cmd.module != "dynamo.frontend":
+    if cmd is not None and cmd.module != FRONTEND_MODULE:
         raise ProfileError(
             f"{label}: frontend component {c.name!r} runs `python -m {cmd.module}` instead "
-            "of dynamo.frontend."
+            f"of {FRONTEND_MODULE}."
         )
-    flags = {"--router-mode", "--migration-limit", *LOCAL_ONLY_FLAGS}
-    values, _, rest = take(cmd.args if cmd else [], flags)
+    values, rest = read_frontend(cmd.args if cmd else [])
     settings, env = _settings(c, "frontend", "frontend", notes)
     env.update(cmd.env if cmd else {})
     # DYN_ROUTER_MODE stays in env: the export keeps it as written (drift omits the flag).
@@ -290,28 +278,9 @@ def _graph_fields(graph: Graph, reads: dict[str, WorkerRead], label: str, notes:
         "env": env,
         "graph_env_refs": refs,
     }
-    if data["engine"] == "mocker":
-        first = next(iter(reads.values()))
-        mocker: dict[str, Any] = {"extra_args": first.mocker_args}
-        if first.speedup is not None:
-            mocker["speedup_ratio"] = first.speedup
-        data["mocker"] = mocker
-    if data["engine"] == "vllm":
-        data["vllm"] = _vllm_settings(reads)
+    # The engine's own settings block (mocker:, vllm:, ...), from every worker's read.
+    data.update(engine(data["engine"]).settings(reads))
     return data
-
-
-def _vllm_settings(reads: dict[str, WorkerRead]) -> dict[str, Any]:
-    """The profile's vllm section: flags every worker shares, and each role's own."""
-    eager = all(r.eager for r in reads.values())
-    own = {
-        name: [*(["--enforce-eager"] if r.eager and not eager else []), *r.vllm_args]
-        for name, r in reads.items()
-    }
-    lists = list(own.values())
-    if all(args == lists[0] for args in lists):
-        return {"enforce_eager": eager, "extra_args": lists[0]}
-    return {"enforce_eager": eager, "role_extra_args": {n: a for n, a in own.items() if a}}
 
 
 def _k8s(

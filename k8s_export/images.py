@@ -1,36 +1,31 @@
 """The container image an export runs when the user names none: NVIDIA's runtime image.
 
-Dynamo publishes one runtime image per engine and release on NGC
-(``nvcr.io/nvidia/ai-dynamo/<engine>-runtime:<dynamo version>``); every one also ships
-``dynamo.frontend`` and ``dynamo.mocker``. ``default_image`` is the single place that
-knows the names; the version is that of the ai-dynamo package in use, else
-``DYNAMO_VERSION`` (the release trtl is built and tested against).
+Dynamo publishes one runtime image per engine and release on NGC; each engine of the
+registry names its own (``Engine.default_image``). This module adds only the version: that
+of the ai-dynamo package in use, else ``DYNAMO_VERSION`` (the release trtl is built and
+tested against).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from profiles.engines import engine
+
 DYNAMO_VERSION = "1.6.1"
-REGISTRY = "nvcr.io/nvidia/ai-dynamo"
-RUNTIMES = {
-    "trtllm": ("tensorrtllm-runtime", "TensorRT-LLM"),
-    "vllm": ("vllm-runtime", "vLLM"),
-    "sglang": ("sglang-runtime", "SGLang"),
-    "mocker": ("tensorrtllm-runtime", "TensorRT-LLM"),  # any runtime image has the mocker
-}
 
 
-def default_image(engine: str, dynamo_version: str | None = None) -> str:
-    """NVIDIA's runtime image of ``engine`` for ``dynamo_version`` (default: the one in use)."""
-    repo, _ = RUNTIMES.get(engine, RUNTIMES["trtllm"])
-    return f"{REGISTRY}/{repo}:{dynamo_version or dynamo_in_use()}"
+def default_image(engine_name: str, dynamo_version: str | None = None) -> str:
+    """NVIDIA's runtime image of the engine for ``dynamo_version`` (default: the one in use)."""
+    return engine(engine_name).default_image(dynamo_version or dynamo_in_use())
 
 
-def describe(engine: str, dynamo_version: str | None = None) -> str:
-    """``NVIDIA's TensorRT-LLM runtime image for Dynamo 1.6.1``, for the note on stderr."""
-    _, label = RUNTIMES.get(engine, RUNTIMES["trtllm"])
-    return f"NVIDIA's {label} runtime image for Dynamo {dynamo_version or dynamo_in_use()}"
+def describe(engine_name: str, dynamo_version: str | None = None) -> str:
+    """``NVIDIA's runtime image of TensorRT-LLM workers for Dynamo 1.6.1``, for the note."""
+    title = engine(engine_name).title
+    return (
+        f"NVIDIA's runtime image of {title} workers for Dynamo {dynamo_version or dynamo_in_use()}"
+    )
 
 
 def dynamo_in_use() -> str:

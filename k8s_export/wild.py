@@ -14,17 +14,12 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
+from profiles.engines import ENGINES, FRONTEND_MODULE
 from profiles.errors import ProfileError
 
 from .kube_vars import env_values, kubelet_expand
 
 SHELLS = {"sh", "bash", "dash", "zsh", "ash"}
-ENGINE_MODULES = {
-    "trtllm": "dynamo.trtllm",
-    "vllm": "dynamo.vllm",
-    "sglang": "dynamo.sglang",
-    "mocker": "dynamo.mocker",
-}
 
 
 @dataclass
@@ -70,7 +65,7 @@ def read_launch(
         argv = argv[1:]
         launch["use_exec"] = True
     if not command and not _is_python(argv):
-        module = ENGINE_MODULES.get(str(backend)) if kind != "frontend" else "dynamo.frontend"
+        module = _module_of(backend) if kind != "frontend" else FRONTEND_MODULE
         if module is None:
             raise _unrecognised(name, argv, label)
         return LaunchRead(module, argv, {**launch, "no_command": True})
@@ -79,6 +74,12 @@ def read_launch(
             launch["python"] = argv[0]
         return LaunchRead(argv[2], argv[3:], launch)
     raise _unrecognised(name, argv, label)
+
+
+def _module_of(backend: str | None) -> str | None:
+    """The engine module of a DGD's ``backendFramework`` (or an engine's own name)."""
+    found = (e for e in ENGINES.values() if str(backend) in (e.framework, e.name))
+    return next((e.module for e in found), None)
 
 
 def _is_python(argv: list[str]) -> bool:

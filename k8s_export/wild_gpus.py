@@ -12,11 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-# Data-parallel flags that multiply the GPUs of a replica, per engine module.
-DATA_PARALLEL = {
-    "dynamo.vllm": ("--data-parallel-size", "-dp"),
-    "dynamo.sglang": ("--dp-size", "--dp"),
-}
+from profiles.engines import engine_of_module
+
 TENSOR = ("--tensor-parallel-size", "-tp", "--tp", "--tp-size")
 PIPELINE = ("--pipeline-parallel-size", "-pp", "--pp-size")
 
@@ -32,9 +29,9 @@ def from_flags(module: str, args: list[str], role: dict[str, Any]) -> tuple[int,
     """(GPUs per replica the command asks for, how that was derived)."""
     parts = [("tensor parallel", role.get("tensor_parallel_size") or _flag(args, TENSOR))]
     parts.append(("pipeline parallel", role.get("pipeline_parallel_size") or _flag(args, PIPELINE)))
-    dp_flags = DATA_PARALLEL.get(module, ())
-    if dp_flags and not (module == "dynamo.sglang" and "--enable-dp-attention" in args):
-        parts.append(("data parallel", _flag(args, dp_flags)))
+    eng = engine_of_module(module)
+    if eng is not None:  # each engine names its own data-parallel flags
+        parts.append(("data parallel", eng.data_parallel(args)))
     total = 1
     shown = []
     for label, size in parts:

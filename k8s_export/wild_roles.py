@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from profiles.engines import engine
+
 from . import configmaps
-from .roles import WorkerRead, _config_fields
+from .roles import WorkerRead
 from .shapes import Component
 from .wild import LaunchRead, heredoc_config
 
@@ -40,8 +42,9 @@ def adopt_heredoc(
     if text is None:
         return None
     config = configmaps.parse_config(text, f"{label}: the heredoc writing {path}")
-    if read.engine == "trtllm":
-        read.role.update(_config_fields(config))
+    fields = engine(read.engine).config_file_fields(config)
+    if fields is not None:
+        read.role.update(fields)
     else:
         read.role["engine_config"] = config
     return config
@@ -59,7 +62,10 @@ def adopt_configmap(
         return None
     name, key, text = found
     config = configmaps.parse_config(text, f"{label}: ConfigMap {name} key {key}")
-    read.role.update(_config_fields(config) if read.engine == "trtllm" else {})
+    fields = engine(read.engine).config_file_fields(config)
+    if fields is None:
+        return None  # the engine reads no such file: the ConfigMap stays as it is mounted
+    read.role.update(fields)
     launch["engine_config_file"] = path
     launch["config_map"] = {"name": name, "key": key}
     return config

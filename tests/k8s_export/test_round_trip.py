@@ -204,10 +204,14 @@ def components(doc):
 # - DEPRECATED: a flag Dynamo 1.6.1 dropped, written as its replacements;
 # - LOCAL_ONLY: flags trtl sets only locally (profiles.identity), the operator sets them
 #   (--http-port 8000 is also the operator's port);
-# - an engine config read from a ConfigMap is mounted at trtl's own path (same content).
+# - an engine config read from a ConfigMap is mounted at trtl's own path (same content);
+# - DEFAULTS: a flag given its default value may be left out, or written where it was not;
+# - REPLACED: a flag the engine picks better itself (SGLang reserves its own bootstrap port).
 # No flag is added (k8s.launch.omit leaves out what the local run adds), a component without
 # a command keeps none, and env (DYN_ROUTER_MODE included) stays env.
-ALIASES = {"--model-path": "--model"}
+ALIASES = {"--model-path": "--model", "--tp": "--tp-size"}
+DEFAULTS = {"--router-mode": "round-robin", "--tp-size": "1", "--pp-size": "1"}
+REPLACED = {"--disaggregation-bootstrap-port"}
 DEPRECATED = {"--publish-events-and-metrics": ["--publish-kv-events", "--publish-metrics"]}
 LOCAL_ONLY = {"--http-port"}
 MOUNTED = "/etc/trtl/engine/"
@@ -224,7 +228,8 @@ def flags(args):
             out[flag], i = True, i + 1
         for new in DEPRECATED.get(flag, []):
             out[new] = True
-        if flag in DEPRECATED or flag in LOCAL_ONLY:
+        dropped = flag in DEPRECATED or flag in LOCAL_ONLY or flag in REPLACED
+        if dropped or DEFAULTS.get(flag) == out[flag]:
             del out[flag]
     return out
 

@@ -83,6 +83,12 @@ def _config(args, files, c, configmaps):
     return path  # a path inside the image
 
 
+# Flags compared without a parser may differ only in what the engine decides the same way:
+# a size given its default, and SGLang's bootstrap port (dynamo.sglang reserves a free one).
+DEFAULTS = {"--tp": "1", "--tp-size": "1", "--pp-size": "1"}
+REPLACED = {"--disaggregation-bootstrap-port"}
+
+
 def _flags(args: list[str]) -> dict[str, str | bool]:
     """{flag: value or True}, with Dynamo's --model-path alias as --model."""
     out: dict[str, str | bool] = {}
@@ -93,6 +99,8 @@ def _flags(args: list[str]) -> dict[str, str | bool]:
             out[flag], i = args[i + 1], i + 2
         else:
             out[flag], i = True, i + 1
+        if flag in REPLACED or DEFAULTS.get(flag) == out[flag]:
+            del out[flag]
     return out
 
 
@@ -289,15 +297,16 @@ def test_a_multinode_graph_is_refused_locally_when_the_gpus_do_not_suffice(run_t
     assert "needs 16 GPUs" in result.stderr and "Traceback" not in result.output
 
 
-def test_a_shell_wrapped_sglang_graph_is_still_refused_on_export(run_trtl, isolated_dirs):
+def test_a_shell_wrapped_sglang_graph_imports_and_exports_as_sglang(run_trtl, isolated_dirs):
     docs = _fixture("sh_c_single_line")
     worker = _main(docs[-1], "TrtllmWorker")
     worker["args"] = ["exec python3 -m dynamo.sglang --model-path Qwen/Qwen3-0.6B"]
+    assert parse(copy.deepcopy(docs)).engine == "sglang"
     path = isolated_dirs / "sglang.yaml"
     path.write_text(yaml.safe_dump_all(docs))
     result = run_trtl("export", "--k8s", str(path))
-    assert result.exit_code == 2
-    assert "runs SGLang workers, which trtl cannot export yet" in result.stderr
+    assert result.exit_code == 0, result.stderr
+    assert "exec python3 -m dynamo.sglang --model-path Qwen/Qwen3-0.6B" in result.stdout
 
 
 def test_a_token_in_a_script_is_dropped_with_its_line_and_the_script_still_reads():

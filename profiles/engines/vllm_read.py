@@ -1,4 +1,4 @@
-"""One DGD ``dynamo.vllm`` worker → profile role data: the reverse of ``profiles.vllm_args``.
+"""One DGD ``dynamo.vllm`` worker → profile role data: the reverse of ``vllm.vllm_args``.
 
 Flags the engine table writes from profile fields become those fields again: the model,
 the served name, the mode, parallel sizes, ``--enforce-eager``, and the vLLM flags that
@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from profiles.errors import ProfileError
-from profiles.identity import LOCAL_ONLY_FLAGS
-from profiles.vllm_args import KV_EVENTS_FLAG, KV_ROLES, KV_TRANSFER_FLAG
-
-from .commands import int_flag, nested, number, take, vllm_flags
-from .shapes import Component
+from ..errors import ProfileError
+from ..identity import LOCAL_ONLY_FLAGS
+from .argv import compact, config_from_flags, int_flag, inverted, take, with_dashed
+from .base import RoleRead, WorkerCommand
+from .vllm import EQUIVALENTS, KV_EVENTS_FLAG, KV_ROLES, KV_TRANSFER_FLAG, NAME
 
 FLAGS = {
     "--model", "--served-model-name", "--disaggregation-mode", KV_TRANSFER_FLAG,
@@ -35,61 +34,46 @@ PARALLEL = {
 }
 
 
-def read_vllm(
-    c: Component, args: list[str], router_mode: str, label: str, notes: list[str]
-) -> tuple[str | None, str | None, dict[str, Any], list[str], bool]:
-    """(model, served name, role data, leftover flags, enforce-eager) of a vLLM worker.
+def read_vllm(command: WorkerCommand, notes: list[str]) -> RoleRead:
+    """Model, served name, role data, leftover flags and enforce-eager of a vLLM worker.
 
-    Raises ProfileError for KV transfer settings trtl cannot write.
+    Raises ProfileError for a --kv-transfer-config that is not a JSON object.
     """
-    value_flags, switch_flags = vllm_flags()
-    switches = frozenset({*switch_flags, *LEGACY_MODES, *EAGER})
-    args = _dashed(args, FLAGS | set(value_flags) | switches)
-    values, seen, rest = take(args, FLAGS | set(value_flags), switches)
+    c, label = command.component, command.label
+    table = inverted(EQUIVALENTS)
+    switches = frozenset({*table.switches, *LEGACY_MODES, *EAGER})
+    args = with_dashed(command.args, FLAGS | set(table.values) | switches)
+    values, seen, rest = take(args, FLAGS | set(table.values), switches)
     mode = values.get("--disaggregation-mode")
-    for switch, legacy in LEGACY_MODES.items():
-        if switch in seen:
+    for flag, legacy in LEGACY_MODES.items():
+        if flag in seen:
             mode = legacy
             notes.append(
-                f"component {c.name}: {switch} is gone from Dynamo; written as "
+                f"component {c}: {flag} is gone from Dynamo; written as "
                 f"--disaggregation-mode {legacy}."
             )
     role: dict[str, Any] = {"mode_arg": mode}
     for key, flags in PARALLEL.items():
         for flag in flags:
-            size = int_flag(values, flag, c.name, label)
+            size = int_flag(values, flag, c, label)
             if size is not None:
                 role[key] = size
-    flat = {value_flags[f]: number(v) for f, v in values.items() if f in value_flags}
-    flat.update(dict(switch_flags[s] for s in seen if s in switch_flags))
-    if flat:
-        role["engine_config"] = nested(flat)
+    config = config_from_flags(table, values, seen)
+    if config:
+        role["engine_config"] = config
     if _kv_transfer(c, values.get(KV_TRANSFER_FLAG), mode, label, notes):
         rest = [KV_TRANSFER_FLAG, values[KV_TRANSFER_FLAG], *rest]  # the role's own connector
-    if KV_EVENTS_FLAG in values and router_mode != "kv":
+    if KV_EVENTS_FLAG in values and command.router_mode != "kv":
         notes.append(
-            f"component {c.name}: left out {KV_EVENTS_FLAG}; trtl writes it for the KV router "
+            f"component {c}: left out {KV_EVENTS_FLAG}; trtl writes it for the KV router "
             "(frontend.router_mode: kv) only."
         )
     eager = next((EAGER[s] for s in reversed(args) if s in EAGER), False)
-    return values.get("--model"), values.get("--served-model-name"), role, rest, eager
+    extra = {"args": rest, "eager": eager}
+    return RoleRead(NAME, values.get("--model"), values.get("--served-model-name"), role, extra)
 
 
-def _dashed(args: list[str], known: set[str] | frozenset[str]) -> list[str]:
-    """``args`` with trtl's own flags in their dashed form: vLLM reads ``--foo_bar`` as
-    ``--foo-bar``, so ``--kv_transfer_config=...`` is the same setting as
-    ``--kv-transfer-config ...`` and must become the same profile field."""
-    out = []
-    for arg in args:
-        flag, eq, value = arg.partition("=")
-        dashed = flag.replace("_", "-")
-        out.append(dashed + eq + value if flag.startswith("--") and dashed in known else arg)
-    return out
-
-
-def _kv_transfer(
-    c: Component, raw: str | None, mode: str | None, label: str, notes: list[str]
-) -> bool:
+def _kv_transfer(c: str, raw: str | None, mode: str | None, label: str, notes: list[str]) -> bool:
     """Check a worker's --kv-transfer-config; True when the role keeps it as its own flag.
 
     NIXL between prefill and decode is what the engine table writes itself. Any other
@@ -103,19 +87,18 @@ def _kv_transfer(
         config = None
     if not isinstance(config, dict):
         raise ProfileError(
-            f"{label}: component {c.name!r}: {KV_TRANSFER_FLAG} is not a JSON object: {raw!r}."
+            f"{label}: component {c!r}: {KV_TRANSFER_FLAG} is not a JSON object: {raw!r}."
         )
     connector = config.get("kv_connector")
     if connector != "NixlConnector" or mode not in KV_ROLES:
         notes.append(
-            f"component {c.name}: kept its {KV_TRANSFER_FLAG} ({connector}); locally the "
+            f"component {c}: kept its {KV_TRANSFER_FLAG} ({connector}); locally the "
             "worker's Python needs what that connector imports."
         )
         return True
     ours = {"kv_connector": "NixlConnector", "kv_role": KV_ROLES[mode]}
     if config != ours:
         notes.append(
-            f"component {c.name}: {KV_TRANSFER_FLAG} becomes trtl's "
-            f"{json.dumps(ours, separators=(',', ':'))} (it had {raw})."
+            f"component {c}: {KV_TRANSFER_FLAG} becomes trtl's {compact(ours)} (it had {raw})."
         )
     return False
