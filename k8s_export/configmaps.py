@@ -59,6 +59,32 @@ def resolve(
     On success the volume and its mounts are taken out of ``pod``/``container`` (the
     export recreates them); otherwise nothing changes and None comes back.
     """
+    found = _find(path, container, pod, configmaps)
+    if found is None:
+        return None
+    mount, source, key, text = found
+    config = parse_config(text, f"{label}: ConfigMap {source} key {key}")
+    _consume(container, pod, mount)
+    return config
+
+
+def locate(
+    path: str, container: dict[str, Any], pod: dict[str, Any], configmaps: dict[str, dict]
+) -> tuple[str, str, str] | None:
+    """(ConfigMap name, key, text) that ``path`` reads through a mount; nothing is changed."""
+    found = _find(path, container, pod, configmaps)
+    return None if found is None else found[1:]
+
+
+def is_trtls(doc: dict[str, Any]) -> bool:
+    """Whether a ConfigMap is one trtl's export wrote (recreated on export, not carried)."""
+    labels = (doc.get("metadata") or {}).get("labels") or {}
+    return labels.get("app.kubernetes.io/managed-by") == "trtl"
+
+
+def _find(
+    path: str | None, container: dict[str, Any], pod: dict[str, Any], configmaps: dict
+) -> tuple[Any, str, str, str] | None:
     volumes = {v.get("name"): v for v in pod.get("volumes") or [] if isinstance(v, dict)}
     mounts = [m for m in container.get("volumeMounts") or [] if isinstance(m, dict)]
     if path is None:
@@ -74,11 +100,8 @@ def resolve(
         if key is None or source not in configmaps:
             continue
         text = (configmaps[source].get("data") or {}).get(key)
-        if text is None:
-            continue
-        config = _parse(text, f"{label}: ConfigMap {source} key {key}")
-        _consume(container, pod, m.get("name"))
-        return config
+        if text is not None:
+            return m.get("name"), source, key, text
     return None
 
 
@@ -102,7 +125,7 @@ def _single_key(vol: dict[str, Any] | None) -> str | None:
     return items[0].get("key") if len(items) == 1 else None
 
 
-def _parse(text: str, where: str) -> dict[str, Any]:
+def parse_config(text: str, where: str) -> dict[str, Any]:
     try:
         config = yaml.safe_load(text)
     except yaml.YAMLError as exc:

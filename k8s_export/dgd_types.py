@@ -122,6 +122,16 @@ def _what(rule: Any) -> str:
 
 
 def _fail(label: str, path: str, what: str, value: Any) -> None:
+    from .kube_vars import is_placeholder
+
+    placeholder = is_placeholder(value)
+    if placeholder:  # a template (envsubst, Helm-like) that was never filled in
+        raise ProfileError(
+            f"{label}: {path} holds {placeholder}, an unfilled template variable where "
+            f"{what} belongs.",
+            hint=f"Fill the template first, e.g. `envsubst < FILE > filled.yaml` with "
+            f"{placeholder[2:-1]} set, then import filled.yaml.",
+        )
     raise ProfileError(f"{label}: {path or 'the document'}: expected {what}, got {_shown(value)}.")
 
 

@@ -19,11 +19,14 @@ from profiles.loader import validate
 from profiles.schema import COMPONENT_NAME_PATTERN, Profile
 from profiles.yaml_source import Sourced
 
-from . import pods
-from .commands import command_of, int_flag
+from . import configmaps, pods, wild_gpus
+from .commands import Command, int_flag
+from .drift import settle
 from .names import ANNOTATION_PREFIX, KIND, k8s_name, profile_name, role_name
 from .roles import WorkerRead, read_worker
 from .shapes import Component, Graph, from_document
+from .wild import LaunchRead, read_launch
+from .wild_roles import adopt_configmap, adopt_heredoc, frontend_less, launch_record
 
 WORKER_TYPES = {None, "worker", "prefill", "decode"}
 SERVER_SET = {
@@ -88,27 +91,57 @@ def graph_data(graph: Graph, configs: dict, label: str, notes: list[str]) -> dic
         # The Dynamo namespace is trtl's locally and the operator's in the cluster.
         if c.extra.pop("dynamoNamespace", None) is not None:
             notes.append(f"component {c.name}: left out dynamoNamespace (the operator sets it).")
-    frontend, settings = _frontend(frontend_c, label, notes)
+    # trtl's own ConfigMap is recreated on export; a user's one stays theirs.
+    own = {n: d for n, d in configs.items() if configmaps.is_trtls(d)}
+    user = {n: d for n, d in configs.items() if n not in own}
+    originals: dict[str, list[str]] = {}
+    heredocs: dict[str, dict] = {}
+    fe_read = _launch(frontend_c, graph, label) if frontend_c.name else None
+    frontend, settings = _frontend(frontend_c, fe_read, label, notes)
+    settings["launch"] = launch_record(fe_read, frontend_c, None)
+    if frontend_c.name:
+        originals["frontend"] = fe_read.args if fe_read else []
+        if fe_read is None:  # the operator's default command: written back as none
+            settings["launch"] = {"no_command": True}
     per_role: dict[str, dict[str, Any]] = {"frontend": settings}
     reads: dict[str, WorkerRead] = {}
     for c in worker_cs:
-        cmd = command_of(c.container, c.name, label)
-        if cmd is None:
+        launch = _launch(c, graph, label)
+        if launch is None:
             raise ProfileError(
-                f"{label}: component {c.name!r} sets no command, so trtl cannot tell which "
-                "engine it runs.",
+                f"{label}: component {c.name!r} sets no command or args, so trtl cannot tell "
+                "which engine it runs.",
                 hint="Give it `command: [python3, -m, dynamo.<engine>]` and its args.",
             )
         name = _unique(role_name(c.name), reads)
-        reads[name] = read_worker(c, cmd, configs, frontend["router_mode"], label, notes)
-        per_role[name], reads[name].role["env"] = _settings(c, "worker", f"workers.{name}", notes)
+        cmd = Command(launch.module, launch.args)
+        reads[name] = read_worker(c, cmd, own, frontend["router_mode"], label, notes)
+        per_role[name], env = _settings(c, "worker", f"workers.{name}", notes)
+        reads[name].role["env"] = {**env, **launch.env}
+        config = adopt_heredoc(reads[name], launch.launch, c.container, label)
+        if config is None:
+            config = adopt_configmap(reads[name], launch.launch, c, user, label)
+        if config is not None:
+            heredocs[name] = config
+        per_role[name]["launch"] = launch_record(launch, c, reads[name].role["mode"])
         per_role[name]["component_name"] = _carried(c.name, k8s_name(name))
+        originals[name] = launch.args
+        derived = wild_gpus.from_flags(launch.module, launch.args, reads[name].role)
+        per_role[name]["gpus"] = wild_gpus.replica_gpus(
+            per_role[name]["gpus"], wild_gpus.nodes(c.extra), derived, c.name, notes
+        )
     settings["component_name"] = _carried(frontend_c.name, "frontend")
+    if fe_read is None and not frontend_c.name:
+        settings["launch"] = {"in_cluster": False}
     data = _graph_fields(graph, reads, label, notes)
     data["frontend"] = frontend
     data["workers"] = {name: read.role for name, read in reads.items()}
-    data["k8s"] = _k8s(graph, per_role, data, notes)
-    return data
+    data["k8s"] = _k8s(graph, per_role, data, notes, synthetic=not frontend_c.name)
+    return settle(data, originals, heredocs)
+
+
+def _launch(c: Component, graph: Graph, label: str) -> LaunchRead | None:
+    return read_launch(c.container, graph.env, graph.backend, (c.name, c.type), label)
 
 
 def _carried(original: str, invented: str) -> str | None:
@@ -134,11 +167,12 @@ def _classify(graph: Graph, label: str, notes: list[str]) -> tuple[Component, li
             workers.append(c)
         else:
             notes.append(f"left out component {c.name} of type {c.type}: trtl does not run it.")
+    if not frontends and workers:
+        frontends.append(frontend_less(notes))
     if len(frontends) != 1:
-        what = "no frontend component" if not frontends else f"{len(frontends)} frontends"
         raise ProfileError(
-            f"{label}: the DynamoGraphDeployment {graph.name!r} has {what}; trtl needs "
-            "exactly one (type frontend) to serve the model."
+            f"{label}: the DynamoGraphDeployment {graph.name!r} has {len(frontends)} "
+            "frontends; trtl runs exactly one (type frontend) to serve the model."
         )
     if not workers:
         raise ProfileError(
@@ -148,8 +182,9 @@ def _classify(graph: Graph, label: str, notes: list[str]) -> tuple[Component, li
     return frontends[0], workers
 
 
-def _frontend(c: Component, label: str, notes: list[str]) -> tuple[dict, dict]:
-    cmd = command_of(c.container, c.name, label)
+def _frontend(
+    c: Component, cmd: LaunchRead | None, label: str, notes: list[str]
+) -> tuple[dict, dict]:
     if cmd is not None and cmd.module != FRONTEND_MODULE:
         raise ProfileError(
             f"{label}: frontend component {c.name!r} runs `python -m {cmd.module}` instead "
@@ -157,7 +192,9 @@ def _frontend(c: Component, label: str, notes: list[str]) -> tuple[dict, dict]:
         )
     values, rest = read_frontend(cmd.args if cmd else [])
     settings, env = _settings(c, "frontend", "frontend", notes)
-    router = values.get("--router-mode") or env.pop("DYN_ROUTER_MODE", None) or "round-robin"
+    env.update(cmd.env if cmd else {})
+    # DYN_ROUTER_MODE stays in env: the export keeps it as written (drift omits the flag).
+    router = values.get("--router-mode") or env.get("DYN_ROUTER_MODE") or "round-robin"
     frontend = {
         "router_mode": router,
         "migration_limit": int_flag(values, "--migration-limit", c.name, label) or 0,
@@ -246,14 +283,19 @@ def _graph_fields(graph: Graph, reads: dict[str, WorkerRead], label: str, notes:
     return data
 
 
-def _k8s(graph: Graph, per_role: dict[str, dict], data: dict, notes: list[str]) -> dict:
-    graph_wide, overrides = pods.factor(per_role)
+def _k8s(
+    graph: Graph, per_role: dict[str, dict], data: dict, notes: list[str], synthetic: bool
+) -> dict:
+    # A frontend trtl adds for the local run has no pod settings to factor.
+    factored = {k: v for k, v in per_role.items() if not (synthetic and k == "frontend")}
+    graph_wide, overrides = pods.factor(factored)
+    overrides.setdefault("frontend", {})
     workers = [name for name in per_role if name != "frontend"]
     res = [per_role[name]["resources"] for name in workers]
     shared = all(r == res[0] for r in res)
     for name, settings in per_role.items():
         own = overrides[name]
-        for key in ("labels", "annotations", "env_refs", "component_name"):
+        for key in ("labels", "annotations", "env_refs", "component_name", "launch"):
             if settings.get(key):
                 own[key] = settings[key]
         if name != "frontend":

@@ -61,7 +61,9 @@ def read_worker(
 def _mode(c: Component, arg: str | None, label: str) -> str:
     typed = c.type if c.type in ("prefill", "decode") else None
     if arg in (None, "agg", "prefill_and_decode"):
-        return typed or "agg"
+        # The command decides: a decode-labelled worker without the flag runs aggregated
+        # (k8s.launch.component_type keeps the label for the export).
+        return "agg"
     if arg not in ("prefill", "decode"):
         raise ProfileError(
             f"{label}: component {c.name!r} runs --disaggregation-mode {arg}, which trtl "

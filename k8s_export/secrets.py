@@ -149,6 +149,10 @@ def _scrub_line(arg: Any, where: str, notes: list[str]) -> Any:
     """A shell line (``sh -c "python3 -m ..."``) without its token arguments."""
     if not isinstance(arg, str) or not HF_TOKEN.search(arg):
         return arg
+    if "\n" in arg.strip():  # a script: drop the lines holding a token, keep its shape
+        kept = [line for line in arg.split("\n") if not HF_TOKEN.search(line)]
+        notes.append(f"{where}: left out a script line: it holds a secret.")
+        return "\n".join(kept)
     try:
         words = shlex.split(arg)
     except ValueError:

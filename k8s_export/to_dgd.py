@@ -21,10 +21,19 @@ from profiles.legacy import translate_env
 from profiles.schema import Profile, RoleK8s
 
 from . import configmaps, pods
+from .images import default_image
 from .names import DNS_LABEL, MAX_COMPONENTS, ApiVersion, api_version, dns_label, k8s_name
 from .shapes import Component, Graph, check_pass_through, to_document
+from .wild_export import (
+    command_args,
+    component_type,
+    heredoc_role,
+    in_cluster,
+    script_env,
+    user_configmaps,
+)
+from .wild_gpus import nodes
 
-PYTHON = "python3"  # the interpreter of Dynamo's runtime images
 TYPES = {"agg": "worker", "prefill": "prefill", "decode": "decode"}
 
 
@@ -77,6 +86,7 @@ def documents(profile: Profile, version: ApiVersion, name: str | None = None) ->
     _check_settings(profile)
     deployment = dns_label(name or profile.name, "deployment name")
     specs = component_specs(profile, configmaps.MOUNT_DIR)
+    specs = [s for s in specs if in_cluster(profile, s)]
     configs = _engine_configs(profile, specs)
     cm_name = configmaps.configmap_name(deployment)
     graph_env, _ = translate_env(profile.env, "env")
@@ -103,7 +113,7 @@ def documents(profile: Profile, version: ApiVersion, name: str | None = None) ->
             hint="It may belong to the other API version: try --api-version, or remove it.",
         )
     docs = [configmaps.configmap(cm_name, graph.namespace, configs)] if configs else []
-    return [*docs, to_document(graph, version)]
+    return [*docs, *user_configmaps(profile, specs), to_document(graph, version)]
 
 
 def _component_name(profile: Profile, spec: ComponentSpec) -> str:
@@ -135,7 +145,7 @@ def _place(spec: ComponentSpec) -> str:
 def _engine_configs(profile: Profile, specs: list[ComponentSpec]) -> dict[str, dict]:
     configs: dict[str, dict] = {}
     for spec in specs:
-        if spec.component != "worker":
+        if spec.component != "worker" or heredoc_role(profile, spec.role):
             continue
         config = export_config(profile, spec.role, configmaps.MOUNT_DIR)
         if config is not None:
@@ -146,7 +156,6 @@ def _engine_configs(profile: Profile, specs: list[ComponentSpec]) -> dict[str, d
 def _component(
     profile: Profile, spec: ComponentSpec, graph_env: dict[str, str], cm_name: str | None
 ) -> Component:
-    frontend = spec.component == "frontend"
     own = _own(profile, spec)
     where = _place(spec) + ".k8s"
     eff = pods.effective(profile.k8s, own)
@@ -155,7 +164,7 @@ def _component(
     volumes = [configmaps.volume(cm_name, spec.role)] if cm_name else []
     return Component(
         name=_component_name(profile, spec),
-        type="frontend" if frontend else TYPES[spec.mode or "agg"],
+        type=component_type(profile, spec, TYPES[spec.mode or "agg"]),
         replicas=spec.replicas,
         container=container,
         pod=pods.pod(eff, volumes, where),
@@ -178,15 +187,16 @@ def _container(
     if not eff["image"]:
         raise ExportError(
             "No container image to export: set k8s.image in the profile or pass --image.",
-            hint=f"e.g. --image {engine(profile.engine).image_repository}:<dynamo version>",
+            hint=f"e.g. --image {default_image(profile.engine)}",
         )
     frontend = spec.component == "frontend"
     container: dict[str, Any] = {"image": eff["image"]}
     if eff["working_dir"]:
         container["workingDir"] = eff["working_dir"]
-    container["command"] = [PYTHON, "-m", spec.module]
-    container["args"] = list(spec.args)
-    own_env = {k: v for k, v in spec.env.items() if graph_env.get(k) != v}
+    command, args = command_args(spec, own.launch)
+    container.update({k: v for k, v in (("command", command), ("args", args)) if v})
+    skip = script_env(own.launch)
+    own_env = {k: v for k, v in spec.env.items() if graph_env.get(k) != v and k not in skip}
     env = [*_env_list(own_env), *(own.env_refs or [])]
     if env:
         container["env"] = env
@@ -194,7 +204,9 @@ def _container(
     if secret and not frontend:
         container["envFrom"] = [{"secretRef": {"name": secret}}]
     graph_resources = profile.k8s.frontend_resources if frontend else profile.k8s.worker_resources
-    res = pods.resources(own.resources or graph_resources, spec.gpus)
+    # A multinode replica spreads its GPUs over nodeCount pods: the limit is per pod.
+    per_pod = spec.gpus // nodes(eff["component"] or {})
+    res = pods.resources(own.resources or graph_resources, per_pod)
     if res:
         container["resources"] = res
     mounts = [*(eff["volume_mounts"] or []), *([configmaps.mount()] if cm_name else [])]

@@ -305,8 +305,64 @@ class PodSettings(_Strict):
         return refs
 
 
+class Launch(_Strict):
+    """How the cluster starts this role, kept by ``trtl import`` so the export writes it back.
+
+    A DGD may wrap the launch in a shell script, refer to env variables, label an
+    aggregated worker ``decode``, or leave out flags trtl passes locally. The local run
+    uses the profile's own fields; only the export reads this.
+    """
+
+    shell: list[str] | None = Field(
+        None, description="The shell and its flags, e.g. [/bin/bash, -lc]; the script follows."
+    )
+    script_in_command: bool = Field(False, description="The script is command's last item.")
+    command_items: int | None = Field(
+        None, description="How many of the shell's words are in command (the rest in args)."
+    )
+    preamble: list[str] = Field(default_factory=list, description="Script lines before it.")
+    files: dict[str, str] = Field(
+        default_factory=dict, description="Files the script writes with a heredoc: path: text."
+    )
+    engine_config_file: str | None = Field(
+        None, description="The script writes the role's engine_config to this path (heredoc)."
+    )
+    config_map: dict[str, str] | None = Field(
+        None,
+        description="{name, key} of the user's own ConfigMap that holds the engine config at "
+        "engine_config_file; the export writes that ConfigMap again, with the role's config.",
+    )
+    use_exec: bool = Field(False, description="The launch line starts with exec.")
+    prefix: list[str] = Field(
+        default_factory=list, description="Env names written as VAR=value before the launch."
+    )
+    exported: list[str] = Field(
+        default_factory=list, description="Env names the preamble exports (not repeated in env)."
+    )
+    written: dict[str, str] = Field(
+        default_factory=dict,
+        description="Argument value: as written, e.g. {Qwen/Qwen3-0.6B: ${MODEL_PATH}}.",
+    )
+    omit: list[str] = Field(
+        default_factory=list, description="Flags trtl passes locally that the cluster graph lacks."
+    )
+    omit_config: list[str] = Field(
+        default_factory=list, description="Engine config keys trtl adds locally, left out too."
+    )
+    no_command: bool = Field(False, description="Only args: the image's entrypoint runs them.")
+    python: str = Field("python3", description="The interpreter the cluster command names.")
+    component_type: Literal["worker", "prefill", "decode"] | None = Field(
+        None, description="The component type written (a decode-labelled aggregated worker)."
+    )
+    in_cluster: bool = Field(
+        True, description="false: the cluster graph has no such component (a worker-only DGD)."
+    )
+
+
 class RoleK8s(PodSettings):
     """Per-role Kubernetes settings: they replace the graph-wide ones for this role."""
+
+    launch: Launch | None = Field(None, description="How the cluster starts it (from import).")
 
     resources: ResourceSpec | None = Field(None, description="CPU and memory of this role.")
     component_name: str | None = Field(

@@ -58,6 +58,7 @@ def check_engines(plan: Plan) -> None:
     needs: dict[str, dict[str, None]] = {}  # python -> modules, in order
     dists: dict[str, dict[str, None]] = {}
     engines: dict[str, dict[Engine, bool]] = {}  # python -> engine -> disaggregated
+    argvs: dict[str, list[tuple[Engine, list[str]]]] = {}  # python -> each worker's argv
     for proc in plan.processes:
         python, module = _python_module(proc)
         eng = engine_of_module(module)
@@ -66,15 +67,25 @@ def check_engines(plan: Plan) -> None:
         if eng is not None:
             split = engines.setdefault(python, {}).get(eng, False) or proc.mode != "agg"
             engines[python][eng] = split
+            argvs.setdefault(python, []).append((eng, proc.argv))
+            needs[python].update(dict.fromkeys(eng.worker_needs(proc.argv)))
     for python, modules in needs.items():
         for eng, split in engines.get(python, {}).items():
             modules.update(dict.fromkeys(eng.needs(split)))
             dists[python].update(dict.fromkeys(eng.distributions()))
-        _check_python(plan, python, list(modules), list(dists[python]), engines.get(python, {}))
+        workers_here = argvs.get(python, [])
+        _check_python(
+            plan, python, list(modules), list(dists[python]), engines.get(python, {}), workers_here
+        )
 
 
 def _check_python(
-    plan: Plan, python: str, modules: list[str], dists: list[str], engines: dict[Engine, bool]
+    plan: Plan,
+    python: str,
+    modules: list[str],
+    dists: list[str],
+    engines: dict[Engine, bool],
+    argvs: list[tuple[Engine, list[str]]],
 ) -> None:
     probe = cached_probe(python, modules, dists)
     origin = _origin(plan, python)
@@ -90,6 +101,10 @@ def _check_python(
     # Each engine first: it names itself and its own fix; then any module still missing.
     for eng, split in engines.items():
         refusal = eng.check_packages(found, cpu_only=plan.cpu_only, disaggregated=split)
+        if refusal:
+            raise PreflightError(refusal.message, hint=refusal.hint)
+    for eng, argv in argvs:  # what one worker's own flags need (e.g. its KV connector)
+        refusal = eng.check_worker_packages(found, argv)
         if refusal:
             raise PreflightError(refusal.message, hint=refusal.hint)
     for module in modules:

@@ -27,7 +27,12 @@ from launcher.terminal import note_line
     metavar="v1beta1|v1alpha1",
     help="DGD API version: v1beta1 (stored by the operator) or v1alpha1 (older examples).",
 )
-@click.option("--image", default=None, help="Container image (default: the profile's k8s.image).")
+@click.option(
+    "--image",
+    default=None,
+    help="Container image (default: the profile's k8s.image, else NVIDIA's runtime image "
+    "of the engine for the Dynamo in use).",
+)
 @click.option("--name", default=None, help="DGD name (default: the profile's name).")
 @click.option("--namespace", default=None, help="Kubernetes namespace to write into the YAML.")
 @click.option("-o", "--output", default=None, metavar="FILE", help="Write to FILE, not stdout.")
@@ -68,6 +73,9 @@ def export(
     import k8s_export
 
     profile = load(profile_ref, engine, model, overrides)
+    if image is None and k8s_export.needs_image(profile):
+        image = k8s_export.default_image(profile.engine)
+        note_line(f"no --image given: using {image} ({k8s_export.describe(profile.engine)}).")
     docs = k8s_export.render(profile, version=version, image=image, name=name, namespace=namespace)
     if crd:
         k8s_export.check_crd(docs[-1], k8s_export.crd_schema(Path(crd), version), Path(crd))
@@ -127,22 +135,29 @@ def _umask() -> int:
 def _next_steps(dgd: dict, secret: str | None, output: str | None) -> None:
     metadata = dgd["metadata"]
     ns = f" -n {shlex.quote(metadata['namespace'])}" if metadata.get("namespace") else ""
-    target = shlex.quote(output) if output else f"{metadata['name']}.yaml"
     steps = []
     if secret:
         steps.append(
             f"kubectl create secret generic {shlex.quote(secret)} "
             f'--from-literal=HF_TOKEN="$HF_TOKEN"{ns}'
         )
-    steps.append(f"kubectl apply -f {target}{ns}")
-    frontend = _frontend_component(dgd["spec"]).lower()  # the operator lower-cases it
-    steps.append(f"kubectl port-forward svc/{metadata['name']}-{frontend} 8000:8000{ns}")
+    if output:
+        steps.append(f"kubectl apply -f {shlex.quote(output)}{ns}")
+    else:  # nothing was written: name no file
+        steps.append(f"pipe this output into `kubectl apply -f -{ns}` (or write it with -o FILE)")
+    frontend = _frontend_component(dgd["spec"])
+    if frontend is None:  # a worker-only graph joins a frontend deployed elsewhere
+        steps.append("(no frontend in this graph: its workers join one deployed elsewhere)")
+    else:  # the operator lower-cases the Service name
+        steps.append(
+            f"kubectl port-forward svc/{metadata['name']}-{frontend.lower()} 8000:8000{ns}"
+        )
     click.echo("next:\n" + "\n".join(f"  {step}" for step in steps), err=True)
 
 
-def _frontend_component(spec: dict) -> str:
+def _frontend_component(spec: dict) -> str | None:
     if "components" in spec:
         named = [(c["name"], c.get("type")) for c in spec["components"]]
     else:
         named = [(k, v.get("componentType")) for k, v in spec["services"].items()]
-    return next((name for name, kind in named if kind == "frontend"), "frontend")
+    return next((name for name, kind in named if kind == "frontend"), None)

@@ -68,6 +68,17 @@ def with_value(args: list[str], flag: str, value: str) -> list[str]:
     return [*out, flag, value]
 
 
+def size_of(args: list[str], names: tuple[str, ...]) -> int | None:
+    """The count the first of ``names`` is given in ``args`` (``-dp 2``, ``--dp-size=2``);
+    None when absent or not a count."""
+    for i, arg in enumerate(args):
+        flag, eq, value = arg.partition("=")
+        if flag in names:
+            text = value if eq else (args[i + 1] if i + 1 < len(args) else "")
+            return int(text) if text.isdigit() else None
+    return None
+
+
 def int_flag(values: dict[str, str], flag: str, component: str, label: str) -> int | None:
     """The whole number a flag was given, None when absent; raises ProfileError otherwise."""
     if flag not in values:

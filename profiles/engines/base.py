@@ -162,6 +162,11 @@ class Engine(ABC):
         """NVIDIA's runtime image for this engine at ``dynamo_version``."""
         return f"{self.image_repository}:{dynamo_version}"
 
+    def data_parallel(self, args: list[str]) -> int | None:
+        """How many copies of the model a worker's flags run side by side, each on its own
+        tensor × pipeline GPUs (data parallel); None: one. Import reads GPUs from it."""
+        return None
+
     # --- what a local run adds -------------------------------------------------------
     @abstractmethod
     def extra_ports(self, spec: ComponentSpec) -> int:
@@ -191,6 +196,15 @@ class Engine(ABC):
         """What ``found`` lacks to run this engine's workers (``found.python`` names the
         interpreter as messages show it); None when nothing engine-specific is missing."""
 
+    def worker_needs(self, argv: list[str]) -> tuple[str, ...]:
+        """Modules one planned worker's own flags need beyond ``needs`` (e.g. the package of
+        a KV connector an imported graph names); none by default."""
+        return ()
+
+    def check_worker_packages(self, found: Packages, argv: list[str]) -> Refusal | None:
+        """What ``found`` lacks for one worker's own flags (``worker_needs``); None: nothing."""
+        return None
+
     @abstractmethod
     def install_hint(self, cpu_only: bool) -> str:
         """How to get a Python that runs this engine."""
@@ -214,6 +228,12 @@ class Engine(ABC):
     @abstractmethod
     def read(self, command: WorkerCommand, notes: list[str]) -> RoleRead:
         """A DGD worker's command line as role data. Raises ProfileError."""
+
+    def config_file_fields(self, config: dict[str, Any]) -> dict[str, Any] | None:
+        """Role fields that an engine config file the worker reads by path stands for (an
+        imported script's heredoc or a user's ConfigMap); None: the role keeps the file's
+        mapping as its ``engine_config`` as it is."""
+        return None
 
     @abstractmethod
     def settings(self, reads: dict[str, RoleRead]) -> dict[str, Any]:

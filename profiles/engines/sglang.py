@@ -24,6 +24,7 @@ from .argv import (
     nested,
     number,
     refuse_owned_flags,
+    size_of,
     take,
     value_of,
     with_value,
@@ -188,6 +189,12 @@ class SglangEngine(Engine):
         self, profile: Profile, name: str, role: WorkerRole, built: Built, config_dir: str
     ) -> dict[str, Any] | None:
         return None  # SGLang's settings are flags
+
+    def data_parallel(self, args: list[str]) -> int | None:
+        """--dp-size, unless DP attention spreads it over the tensor-parallel ranks."""
+        if "--enable-dp-attention" in args:
+            return None
+        return size_of(args, ("--dp-size", "--dp"))
 
     def extra_ports(self, spec: ComponentSpec) -> int:
         return int(KV_EVENTS_FLAG in spec.args)

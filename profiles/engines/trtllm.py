@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 NAME = "trtllm"
 TENSORRT_LLM = "tensorrt_llm"
 CONFIG_FLAG = "--extra-engine-args"
+PUBLISH_OLD = "--publish-events-and-metrics"  # Dynamo split it in two
 OVERRIDE_FLAG = "--override-engine-args"
 FIX = (
     'Install it there (`pip install "ai-dynamo[trtllm]==1.6.1"`), pass --python with a '
@@ -225,7 +226,7 @@ class TrtllmEngine(Engine):
         c, label = command.component, command.label
         # The engine table adds both publish flags for the KV router; they come back from it.
         publish = frozenset(PUBLISH_BOTH) if command.router_mode == "kv" else frozenset()
-        values, _, rest = take(command.args, READ_FLAGS, publish)
+        values, _, rest = take(_current(command.args, c, notes), READ_FLAGS, publish)
         path = flag_value(values, CONFIG_FLAG, c, label)
         config = command.config(path) if path else None
         role: dict[str, Any] = {"mode_arg": values.get("--disaggregation-mode")}
@@ -242,6 +243,9 @@ class TrtllmEngine(Engine):
         role["extra_args"] = rest
         model = values.get("--model") or values.get("--model-path")
         return RoleRead(NAME, model, values.get("--served-model-name"), role)
+
+    def config_file_fields(self, config: dict[str, Any]) -> dict[str, Any] | None:
+        return role_fields(config)
 
     def settings(self, reads: dict[str, RoleRead]) -> dict[str, Any]:
         return {}
@@ -264,6 +268,16 @@ def role_fields(config: dict[str, Any]) -> dict[str, Any]:
             del config["cache_transceiver_config"]
     fields["engine_config"] = config
     return fields
+
+
+def _current(args: list[str], name: str, notes: list[str]) -> list[str]:
+    """The worker's flags with the publish flag Dynamo split in two written the current way."""
+    if PUBLISH_OLD not in args:
+        return list(args)
+    both = " ".join(PUBLISH_BOTH)
+    notes.append(f"component {name}: {PUBLISH_OLD} is deprecated; read as {both}.")
+    at = args.index(PUBLISH_OLD)
+    return [*args[:at], *PUBLISH_BOTH, *args[at + 1 :]]
 
 
 def _override_backend(args: list[str]) -> tuple[str | None, list[str]]:

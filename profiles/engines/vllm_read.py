@@ -4,7 +4,8 @@ Flags the engine table writes from profile fields become those fields again: the
 the served name, the mode, parallel sizes, ``--enforce-eager``, and the vLLM flags that
 stand for TensorRT-LLM engine config keys (back into ``engine_config``). The NIXL
 ``--kv-transfer-config`` and the KV router's ``--kv-events-config`` are what the engine
-table writes itself, so they are read and dropped; a connector trtl cannot write is refused.
+table writes itself, so they are read and dropped; any other connector stays a flag of
+its role.
 The remaining flags come back in order, for ``vllm.extra_args``/``vllm.role_extra_args``.
 """
 
@@ -36,7 +37,7 @@ PARALLEL = {
 def read_vllm(command: WorkerCommand, notes: list[str]) -> RoleRead:
     """Model, served name, role data, leftover flags and enforce-eager of a vLLM worker.
 
-    Raises ProfileError for KV transfer settings trtl cannot write.
+    Raises ProfileError for a --kv-transfer-config that is not a JSON object.
     """
     c, label = command.component, command.label
     table = inverted(EQUIVALENTS)
@@ -60,7 +61,8 @@ def read_vllm(command: WorkerCommand, notes: list[str]) -> RoleRead:
     config = config_from_flags(table, values, seen)
     if config:
         role["engine_config"] = config
-    _kv_transfer(c, values.get(KV_TRANSFER_FLAG), mode or command.type, label, notes)
+    if _kv_transfer(c, values.get(KV_TRANSFER_FLAG), mode, label, notes):
+        rest = [KV_TRANSFER_FLAG, values[KV_TRANSFER_FLAG], *rest]  # the role's own connector
     if KV_EVENTS_FLAG in values and command.router_mode != "kv":
         notes.append(
             f"component {c}: left out {KV_EVENTS_FLAG}; trtl writes it for the KV router "
@@ -71,10 +73,14 @@ def read_vllm(command: WorkerCommand, notes: list[str]) -> RoleRead:
     return RoleRead(NAME, values.get("--model"), values.get("--served-model-name"), role, extra)
 
 
-def _kv_transfer(c: str, raw: str | None, mode: str | None, label: str, notes: list[str]) -> None:
-    """Check a worker's --kv-transfer-config is one the engine table writes (NIXL)."""
+def _kv_transfer(c: str, raw: str | None, mode: str | None, label: str, notes: list[str]) -> bool:
+    """Check a worker's --kv-transfer-config; True when the role keeps it as its own flag.
+
+    NIXL between prefill and decode is what the engine table writes itself. Any other
+    connector (LMCache, Dynamo's KV block manager, a multi-connector) stays with the role.
+    """
     if raw is None:
-        return
+        return False
     try:
         config = json.loads(raw)
     except ValueError:
@@ -84,20 +90,15 @@ def _kv_transfer(c: str, raw: str | None, mode: str | None, label: str, notes: l
             f"{label}: component {c!r}: {KV_TRANSFER_FLAG} is not a JSON object: {raw!r}."
         )
     connector = config.get("kv_connector")
-    if connector != "NixlConnector":
-        raise ProfileError(
-            f"{label}: component {c!r} moves KV blocks with {connector}, and trtl runs "
-            "vLLM prefill/decode with NixlConnector only.",
-            hint=f"Apply the file itself (kubectl apply -f), or remove its {KV_TRANSFER_FLAG}.",
-        )
-    if mode not in KV_ROLES:
+    if connector != "NixlConnector" or mode not in KV_ROLES:
         notes.append(
-            f"component {c}: left out {KV_TRANSFER_FLAG} of an aggregated worker "
-            "(trtl writes it for prefill and decode workers)."
+            f"component {c}: kept its {KV_TRANSFER_FLAG} ({connector}); locally the "
+            "worker's Python needs what that connector imports."
         )
-        return
+        return True
     ours = {"kv_connector": "NixlConnector", "kv_role": KV_ROLES[mode]}
     if config != ours:
         notes.append(
             f"component {c}: {KV_TRANSFER_FLAG} becomes trtl's {compact(ours)} (it had {raw})."
         )
+    return False

@@ -26,7 +26,7 @@ def test_export_to_stdout_with_next_steps(run_trtl):
     assert result.stderr.splitlines()[-4:] == [
         "next:",
         '  kubectl create secret generic hf-token-secret --from-literal=HF_TOKEN="$HF_TOKEN"',
-        "  kubectl apply -f disagg.yaml",
+        "  pipe this output into `kubectl apply -f -` (or write it with -o FILE)",
         "  kubectl port-forward svc/disagg-frontend 8000:8000",
     ]
 
@@ -78,10 +78,32 @@ def test_crd_errors_name_the_field_and_write_nothing(run_trtl, isolated_dirs):
 def test_failures_leave_an_existing_file_alone(run_trtl, isolated_dirs):
     out = isolated_dirs / "out.yaml"
     out.write_text("keep me\n")
-    result = run_trtl("export", "--k8s", "agg", "-o", str(out))  # no image
+    result = run_trtl("export", "--k8s", "agg", "--image", "x", "--namespace", "Bad_NS",
+                      "-o", str(out))  # fmt: skip
     assert result.exit_code == 2
-    assert "No container image to export" in result.stderr
+    assert "is not a Kubernetes namespace name" in result.stderr
     assert out.read_text() == "keep me\n"
+
+
+@pytest.mark.parametrize("engine", ["trtllm", "vllm", "mocker"])
+def test_without_image_nvidias_runtime_image_is_used_and_said(run_trtl, engine):
+    result = run_trtl("export", "--k8s", "disagg", "--engine", engine)
+    assert result.exit_code == 0, result.output
+    runtime = {"vllm": "vllm-runtime"}.get(engine, "tensorrtllm-runtime")
+    image = f"nvcr.io/nvidia/ai-dynamo/{runtime}:1.6.1"
+    images = {line.split()[-1] for line in result.stdout.splitlines() if "image:" in line}
+    assert images == {image}
+    assert f"no --image given: using {image} (NVIDIA's" in result.stderr
+    assert "for Dynamo 1.6.1" in result.stderr
+
+
+def test_without_output_the_hint_names_no_file(run_trtl, isolated_dirs):
+    result = run_trtl("export", "--k8s", "agg", "--image", "x")
+    assert result.exit_code == 0, result.output
+    assert "kubectl apply -f agg.yaml" not in result.stderr
+    assert "kubectl apply -f -" in result.stderr
+    written = run_trtl("export", "--k8s", "agg", "--image", "x", "-o", "agg.yaml")
+    assert "kubectl apply -f agg.yaml" in written.stderr
 
 
 @pytest.mark.parametrize(
@@ -90,7 +112,6 @@ def test_failures_leave_an_existing_file_alone(run_trtl, isolated_dirs):
         (["export", "disagg", "--image", "x"], "trtl export needs a target: add --k8s"),
         (["export", "--k8s", "disagg", "--image", "x", "--api-version", "v2"],
          "Unknown API version 'v2'"),
-        (["export", "--k8s", "disagg"], "No container image to export"),
         (["export", "--k8s", "nope"], "No profile named 'nope'"),
         (["export", "--k8s", "disagg", "--image", "x", "--crd", "missing.yaml"],
          "--crd: missing.yaml: no such file."),
@@ -130,10 +151,24 @@ def test_import_bad_input_is_one_sentence_and_writes_nothing(run_trtl, isolated_
     [
         ("not_a_dgd", "is not a DynamoGraphDeployment (it holds Deployment)"),
         ("unknown_version", "unknown DynamoGraphDeployment API version 'nvidia.com/v2'"),
-        ("no_frontend", "has no frontend component"),
         ("no_workers", "has no worker components"),
         ("unknown_command", "runs `/app/server --port 8000`, a command trtl does not recognise"),
-        ("shell_pipeline", "a command trtl does not recognise"),
+        ("shell_pipeline", "component 'Worker': script line 1 `python3 -m dynamo.trtllm"),
+        (
+            "template_placeholder",
+            "spec.components[1].podTemplate.spec.nodeSelector holds "
+            "${HW_NODE_SELECTOR}, an unfilled template variable where a mapping belongs",
+        ),
+        (
+            "script_loop",
+            "component 'worker': script line 2 `until curl -sf "
+            "http://etcd:2379/health; do sleep 1; done`: trtl expected straight-line statements",
+        ),
+        (
+            "script_unset_var",
+            "component 'worker': script line 1 `exec python3 -m dynamo.trtllm "
+            '--model-path "${MODEL_PATH}"`: trtl expected $MODEL_PATH to be set',
+        ),
     ],
 )
 def test_import_bad_input_messages(run_trtl, stem, message):

@@ -202,12 +202,13 @@ def components(doc):
 # The only changes import → export makes to an upstream command, all in one place:
 # - ALIASES: a flag written under the engine table's spelling (same meaning to Dynamo);
 # - DEPRECATED: a flag Dynamo 1.6.1 dropped, written as its replacements;
-# - LOCAL_ONLY: flags trtl sets only locally (profiles.identity), the operator sets them;
-# - the frontend's DYN_ROUTER_MODE variable becomes its --router-mode flag;
-# - --served-model-name is always written (the engine table names the served model);
+# - LOCAL_ONLY: flags trtl sets only locally (profiles.identity), the operator sets them
+#   (--http-port 8000 is also the operator's port);
 # - an engine config read from a ConfigMap is mounted at trtl's own path (same content);
 # - DEFAULTS: a flag given its default value may be left out, or written where it was not;
 # - REPLACED: a flag the engine picks better itself (SGLang reserves its own bootstrap port).
+# No flag is added (k8s.launch.omit leaves out what the local run adds), a component without
+# a command keeps none, and env (DYN_ROUTER_MODE included) stays env.
 ALIASES = {"--model-path": "--model", "--tp": "--tp-size"}
 DEFAULTS = {"--router-mode": "round-robin", "--tp-size": "1", "--pp-size": "1"}
 REPLACED = {"--disaggregation-bootstrap-port"}
@@ -245,18 +246,11 @@ def test_import_then_export_keeps_the_upstream_graph(fixture, version):
         a_kind, a_replicas, a_args, a_gpus, a_env = after[name]
         assert (a_kind, a_replicas) == (kind, replicas)
         assert str(a_gpus or "") == str(gpus or "")
-        router_env = env.pop("DYN_ROUTER_MODE", None)
-        if router_env:  # becomes the frontend's --router-mode flag
-            assert a_args[a_args.index("--router-mode") + 1] == router_env
         assert a_env == env
-        assert a_args[:3] == ["python3", "-m", args[2] if args else "dynamo.frontend"]
+        assert a_args[:3] == args[:3]  # the same module; no command stays no command
         if not args:
             continue
         want, got = flags(args), flags(a_args)
-        if router_env:
-            want["--router-mode"] = router_env
-        if "--served-model-name" not in want:
-            got.pop("--served-model-name", None)
         config = want.get("--extra-engine-args")
         if config and got.get("--extra-engine-args", "").startswith(MOUNTED):
             assert any(d["kind"] == "ConfigMap" for d in docs), name  # read from one
@@ -264,9 +258,9 @@ def test_import_then_export_keeps_the_upstream_graph(fixture, version):
         assert got == want, name
 
 
-def test_engine_config_from_a_configmap_travels_back_as_a_configmap():
+def test_engine_config_from_a_configmap_travels_back_as_that_configmap():
     docs = load_documents(DATA / "agg_with_config_v1beta1.yaml")
-    profile = parse(docs)
+    profile = parse(copy.deepcopy(docs))
     assert profile.workers["worker"].engine_config == {
         "max_num_tokens": 8192,
         "max_batch_size": 16,
@@ -275,13 +269,18 @@ def test_engine_config_from_a_configmap_travels_back_as_a_configmap():
     }
     assert profile.workers["worker"].tensor_parallel_size == 2
     configmap, dgd = render(profile)
-    assert configmap["kind"] == "ConfigMap"
-    config = yaml.safe_load(configmap["data"]["worker.yaml"])
-    assert config["tensor_parallel_size"] == 2 and config["max_batch_size"] == 16
-    main = dgd["spec"]["components"][1]["podTemplate"]["spec"]["containers"][0]
-    assert main["args"][main["args"].index("--extra-engine-args") + 1] == (
-        "/etc/trtl/engine/worker.yaml"
+    # The user's own ConfigMap, name and key, with the same content; the mount as it was.
+    assert configmap["metadata"]["name"] == "llm-config"
+    assert yaml.safe_load(configmap["data"]["agg.yaml"]) == yaml.safe_load(
+        docs[0]["data"]["agg.yaml"]
     )
+    main = dgd["spec"]["components"][1]["podTemplate"]["spec"]["containers"][0]
+    old = docs[-1]["spec"]["components"][1]["podTemplate"]["spec"]["containers"][0]
+    assert (
+        main["args"][main["args"].index("--extra-engine-args") + 1]
+        == (old["args"][old["args"].index("--extra-engine-args") + 1])
+    )
+    assert main["volumeMounts"] == old["volumeMounts"]
 
 
 def test_in_image_engine_config_paths_are_kept():
@@ -323,7 +322,9 @@ def test_cluster_settings_are_kept_through_import_and_export():
     assert dgd["spec"]["labels"] == {"app": "qwen"}
     frontend = dgd["spec"]["components"][0]["podTemplate"]["spec"]
     assert frontend["imagePullSecrets"] == [{"name": "regcred"}]
-    assert frontend["containers"][0]["args"][:2] == ["--router-mode", "kv"]
+    # The router mode stays where the file set it: DYN_ROUTER_MODE, no flag added.
+    assert {"name": "DYN_ROUTER_MODE", "value": "kv"} in frontend["containers"][0]["env"]
+    assert "args" not in frontend["containers"][0]
 
 
 def test_v1alpha1_specifics_are_read():

@@ -188,3 +188,19 @@ def test_a_busy_nixl_port_is_named_as_such(isolated_dirs, tmp_path):
     assert error.message.startswith(
         f"the decode-0 NIXL handshake port 127.0.0.1:{decode.ports['nixl']} is in use"
     )
+
+
+LMCACHE = '{"kv_connector":"LMCacheConnectorV1","kv_role":"kv_both"}'
+
+
+def test_a_kv_connector_of_an_imported_graph_needs_its_package(isolated_dirs, tmp_path, site):
+    site("vllm", "nixl", dist=CPU_BUILD)
+    model = model_dir(tmp_path, head_dim=32)
+    connector = f"vllm.extra_args=['--kv-transfer-config', '{LMCACHE}']"
+    error = failure(vllm_plan(model, "agg", NO_GPU, connector))
+    assert error.message == (
+        "the workers move KV blocks with LMCacheConnectorV1, which needs the lmcache package, "
+        f"and {sys.executable} cannot import it."
+    )
+    site("lmcache")
+    assert run_preflight(vllm_plan(model, "agg", NO_GPU, connector), echo=pytest.fail) == []

@@ -145,9 +145,6 @@ def test_what_vllm_cannot_take_is_left_out_with_a_note():
 @pytest.mark.parametrize(
     ("args", "flag", "owner"),
     [
-        (["--kv-transfer-config", "{}"], "--kv-transfer-config", "the role's mode"),
-        # vLLM reads --kv_transfer_config as --kv-transfer-config: no way around the check.
-        (['--kv_transfer_config={"kv_role":"kv_consumer"}'], "--kv-transfer-config", "mode"),
         (["--model", "other"], "--model", "model (or --model)"),
         (["-tp", "2"], "-tp", "tensor_parallel_size"),
         (["--enforce-eager"], "--enforce-eager", "vllm.enforce_eager"),
@@ -161,6 +158,24 @@ def test_flags_that_profile_fields_own_are_refused(args, flag, owner):
         specs("disagg", f"vllm.extra_args={quoted}")
     assert info.value.message.startswith(f"vllm.extra_args: {flag} is decided by ")
     assert owner in info.value.message
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        ["--kv-transfer-config", '{"kv_connector":"LMCacheConnectorV1","kv_role":"kv_both"}'],
+        # vLLM reads --kv_transfer_config as --kv-transfer-config: the same setting.
+        ['--kv_transfer_config={"kv_connector":"LMCacheConnectorV1","kv_role":"kv_both"}'],
+    ],
+)
+def test_a_connector_of_the_users_own_replaces_trtls_nixl_one(given):
+    quoted = "[" + ", ".join(f"'{a}'" for a in given) + "]"
+    args = specs("disagg", f"vllm.role_extra_args={{decode: {quoted}}}")["decode"].args
+    flags = [a.split("=", 1)[0].replace("_", "-") for a in args]
+    assert flags.count("--kv-transfer-config") == 1
+    assert "LMCacheConnectorV1" in " ".join(args) and "NixlConnector" not in " ".join(args)
+    prefill = specs("disagg")["prefill"].args
+    assert "NixlConnector" in prefill[prefill.index("--kv-transfer-config") + 1]
 
 
 def test_one_role_may_run_eager_unless_every_role_does():

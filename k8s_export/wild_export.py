@@ -1,0 +1,85 @@
+"""The export side of ``k8s.launch``: write a role's command the way the imported DGD did.
+
+A role imported from a shell-wrapped, variable-using or partly defaulted command keeps a
+``k8s.launch`` record. Here the engine table's arguments (the same the local run uses)
+lose the flags the original lacked, the engine config goes back into the script's heredoc
+instead of trtl's ConfigMap, and the command is written in the original's shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from profiles.engines import ComponentSpec
+from profiles.schema import Launch, Profile
+
+from .drift import strip
+from .wild import render_launch
+from .yamlio import dump
+
+PYTHON = "python3"  # the interpreter of Dynamo's runtime images
+
+
+def command_args(
+    spec: ComponentSpec, launch: Launch | None
+) -> tuple[list[str] | None, list[str] | None]:
+    """(command, args) of the main container; either may be None (left out)."""
+    if launch is None:
+        return [PYTHON, "-m", spec.module], list(spec.args)
+    args = strip(spec.args, launch.omit)
+    config_text = None
+    if launch.engine_config_file and spec.engine_config is not None:
+        path = launch.engine_config_file
+        args = [path if a == spec.engine_config_path else a for a in args]
+        if not launch.config_map:  # the script writes it (heredoc)
+            config = {k: v for k, v in spec.engine_config.items() if k not in launch.omit_config}
+            config_text = dump(config)
+    data: dict[str, Any] = launch.model_dump()
+    return render_launch(data, spec.module, args, spec.env, config_text)
+
+
+def script_env(launch: Launch | None) -> set[str]:
+    """Env names the script itself sets (a VAR=value prefix, an export): not in env too."""
+    return set(launch.prefix) | set(launch.exported) if launch else set()
+
+
+def in_cluster(profile: Profile, spec: ComponentSpec) -> bool:
+    """Whether the export writes this component (a worker-only DGD had no frontend)."""
+    if spec.component != "frontend":
+        return True
+    launch = profile.frontend.k8s.launch
+    return launch is None or launch.in_cluster
+
+
+def heredoc_role(profile: Profile, role: str) -> bool:
+    """Whether the role's script writes its engine config itself (no ConfigMap then)."""
+    worker = profile.workers.get(role)
+    launch = worker.k8s.launch if worker else None
+    return bool(launch and launch.engine_config_file)
+
+
+def component_type(profile: Profile, spec: ComponentSpec, default: str) -> str:
+    """The DGD component type: the imported label where it differs from the mode's."""
+    if spec.component == "frontend":
+        return "frontend"
+    launch = profile.workers[spec.role].k8s.launch
+    return (launch.component_type if launch else None) or default
+
+
+def user_configmaps(profile: Profile, specs: list[ComponentSpec]) -> list[dict[str, Any]]:
+    """The user's own engine-config ConfigMaps, written again with each role's config."""
+    data: dict[str, dict[str, str]] = {}
+    for spec in specs:
+        launch = profile.workers[spec.role].k8s.launch if spec.component == "worker" else None
+        if launch is None or not launch.config_map or spec.engine_config is None:
+            continue
+        config = {k: v for k, v in spec.engine_config.items() if k not in launch.omit_config}
+        name, key = launch.config_map["name"], launch.config_map["key"]
+        data.setdefault(name, {})[key] = dump(config)
+    docs = []
+    for name, items in data.items():
+        metadata: dict[str, Any] = {"name": name}
+        if profile.k8s.namespace:
+            metadata["namespace"] = profile.k8s.namespace
+        docs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": items})
+    return docs

@@ -1,0 +1,80 @@
+"""Import steps for DGD shapes found in the wild, apart from any one engine.
+
+- ``launch_record``: the ``k8s.launch`` data of a component (how its command was written,
+  and the type label of a decode-labelled worker that runs aggregated).
+- ``adopt_heredoc``: an engine config that the component's own script writes with a
+  heredoc becomes the role's ``engine_config`` mapping; the export writes it back there.
+- ``adopt_configmap``: the same for a config in a ConfigMap of the user's own, which the
+  export writes again under its own name and key (the mounts stay as they were).
+- ``frontend_less``: a worker-only graph gets a frontend for the local run only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from profiles.engines import engine
+
+from . import configmaps
+from .roles import WorkerRead
+from .shapes import Component
+from .wild import LaunchRead, heredoc_config
+
+TYPES = {"agg": "worker", "prefill": "prefill", "decode": "decode"}
+
+
+def launch_record(read: LaunchRead | None, c: Component, mode: str | None) -> dict | None:
+    """The role's ``k8s.launch`` data, None when the export writes the command as trtl does."""
+    record = {k: v for k, v in (read.launch if read else {}).items() if v not in ({}, [], None)}
+    if mode and c.type in TYPES.values() and c.type != TYPES[mode]:
+        record["component_type"] = c.type
+    return record or None
+
+
+def adopt_heredoc(
+    read: WorkerRead, launch: dict[str, Any], container: dict[str, Any], label: str
+) -> dict[str, Any] | None:
+    """Read the engine config a heredoc writes into ``read.role``; the config, or None."""
+    path = read.role.get("engine_config")
+    if not isinstance(path, str) or not launch.get("files"):
+        return None
+    text = heredoc_config(path, launch, container.get("workingDir"))
+    if text is None:
+        return None
+    config = configmaps.parse_config(text, f"{label}: the heredoc writing {path}")
+    fields = engine(read.engine).config_file_fields(config)
+    if fields is not None:
+        read.role.update(fields)
+    else:
+        read.role["engine_config"] = config
+    return config
+
+
+def adopt_configmap(
+    read: WorkerRead, launch: dict[str, Any], c: Component, user: dict[str, dict], label: str
+) -> dict[str, Any] | None:
+    """Read an engine config from the user's own mounted ConfigMap; it stays that ConfigMap."""
+    path = read.role.get("engine_config")
+    if not isinstance(path, str):
+        return None
+    found = configmaps.locate(path, c.container, c.pod, user)
+    if found is None:
+        return None
+    name, key, text = found
+    config = configmaps.parse_config(text, f"{label}: ConfigMap {name} key {key}")
+    fields = engine(read.engine).config_file_fields(config)
+    if fields is None:
+        return None  # the engine reads no such file: the ConfigMap stays as it is mounted
+    read.role.update(fields)
+    launch["engine_config_file"] = path
+    launch["config_map"] = {"name": name, "key": key}
+    return config
+
+
+def frontend_less(notes: list[str]) -> Component:
+    """The frontend a worker-only graph runs with locally (the export writes none)."""
+    notes.append(
+        "the graph has no frontend (its workers join one deployed elsewhere): trtl runs a "
+        "round-robin frontend locally, and the export writes none, as imported."
+    )
+    return Component(name="", type="frontend")
