@@ -34,6 +34,7 @@ COMMANDS = {
     "import": "import_",
     "doctor": "doctor",
     "profiles": "profiles",
+    "bench": "bench",
     "schema": "schema",
 }
 
