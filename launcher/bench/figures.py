@@ -34,7 +34,7 @@ class Level:
     requests_per_s: float
     output_tok_s: float
     output_tok_s_per_unit: float | None  # per GPU, or per worker process without GPUs
-    output_tok_s_per_user: float
+    output_tok_s_per_user: float  # the median request's (the mean is skewed by short bursts)
     duration_s: float
     artifacts: str = ""  # the aiperf artifact directory, relative to the results directory
     gpu_util_mean: float | None = None  # NVML samples while the level ran, over its GPUs
@@ -82,7 +82,7 @@ def read_level(artifact_dir: Path, concurrency: int, units: int | None) -> Level
         requests_per_s=stat("request_throughput"),
         output_tok_s=output_tok_s,
         output_tok_s_per_unit=output_tok_s / units if units else None,
-        output_tok_s_per_user=stat("output_token_throughput_per_user"),
+        output_tok_s_per_user=stat("output_token_throughput_per_user", "p50"),
         duration_s=stat("benchmark_duration"),
     )
 

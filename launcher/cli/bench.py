@@ -55,8 +55,11 @@ def bench(*, targets: tuple[str, ...], as_json: bool, **options) -> None:
         _show(Path(targets[1]), as_json, options["compare"])
         return
     from launcher.bench.loadgen import require_aiperf
+    from launcher.bench.workload import parse_concurrency
 
     aiperf_version = require_aiperf()
+    if options["concurrency"]:
+        parse_concurrency(options["concurrency"])  # before any graph is planned or started
     if bool(targets) == bool(options["url"]):
         raise click.UsageError("give deployment names or profiles, or --url, e.g. trtl bench agg")
     if len(set(targets)) != len(targets):
@@ -114,7 +117,9 @@ def _targets(refs: tuple[str, ...], options: dict) -> list:
     from profiles.errors import ProfileError
 
     if options["url"]:
-        return [t.from_url(options["url"], options["model"], options["tokenizer"])]
+        target = t.from_url(options["url"], options["model"], options["tokenizer"])
+        t.check_serving(target)  # before anything is written
+        return [target]
     start = t.StartOptions(
         engine=options["engine"], model=options["model"], overrides=options["overrides"],
         gpus=options["gpus"], python=options["python"], share_gpus=options["share_gpus"],
@@ -125,6 +130,7 @@ def _targets(refs: tuple[str, ...], options: dict) -> list:
         state = t.running_deployment(ref)
         if state is not None:
             found.append(t.from_state(state, options["tokenizer"]))
+            t.check_serving(found[-1])
             continue
         try:
             profile = load(ref, options["engine"], options["model"], options["overrides"])
