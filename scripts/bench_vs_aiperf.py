@@ -60,6 +60,7 @@ def run_aiperf(url: str, model: str, concurrency: int, out: Path, env: dict[str,
             "--concurrency", str(concurrency), "--request-count", str(requests_at(concurrency)),
             "--warmup-request-count", str(concurrency), "--isl", str(ISL), "--osl", str(OSL),
             "--random-seed", str(SEED), "--extra-inputs", "ignore_eos:true",
+            "--use-server-token-count",
             "--artifact-dir", str(out), "--ui-type", "none", "--no-gpu-telemetry"]  # fmt: skip
     aiperf_env = {k: v for k, v in env.items() if k != "HF_HUB_OFFLINE"}
     done = subprocess.run(argv, env=aiperf_env, capture_output=True, text=True, check=False)

@@ -27,6 +27,8 @@ from launcher.bench.targets import Target, check_serving, tokenizer_dir
 from launcher.bench.workload import Workload, aiperf_args
 from profiles.errors import TrtlError
 
+STOP_FIND_S = 10.0  # how long a just-started supervisor may take to write its state
+
 
 @dataclass
 class Reporter:
@@ -140,15 +142,25 @@ class BenchSession:
         target.tokenizer = tokenizer_dir(target.tokenizer)
 
     def _stop(self, target: Target) -> None:
+        from launcher.deployments.state import DeploymentLock
         from launcher.deployments.stop import stop_deployment
 
         opts = target.start
         grace = opts.grace if opts and opts.grace is not None else None
-        try:
-            lines = stop_deployment(target.deployment, grace)
-        except TrtlError as exc:
-            self.report.say(f"{target.label}: could not stop it: {exc.message}")
-            return
+        deadline = time.monotonic() + STOP_FIND_S
+        while True:
+            try:
+                lines = stop_deployment(target.deployment, grace)
+                break
+            except TrtlError as exc:
+                # Ctrl-C right after the background supervisor started: it holds the lock
+                # but has not written its state yet. Wait for it rather than leave it.
+                assert target.plan is not None
+                holder = DeploymentLock(target.plan.run_dir).holder()
+                if holder is None or time.monotonic() > deadline:
+                    self.report.say(f"{target.label}: could not stop it: {exc.message}")
+                    return
+                time.sleep(0.1)
         self.report.say(f"{target.label}: {lines[-1]}")
 
     def _record(self, target: Target, graph_dir: Path) -> None:

@@ -125,6 +125,9 @@ def aiperf_args(
         "--ui-type", "none",
         # trtl samples the graph's own GPUs through NVML; aiperf would look for DCGM.
         "--no-gpu-telemetry",
+        # Count the tokens the engine reports (usage), not a re-tokenisation of the text:
+        # decoding and encoding again does not give the same count (9 for 8 on vLLM).
+        "--use-server-token-count",
     ]  # fmt: skip
     warmup = workload.warmup_at(concurrency)
     if warmup:

@@ -69,6 +69,7 @@ def test_aiperf_runs_offline_on_the_models_own_tokenizer(tmp_path: Path) -> None
     assert args[args.index("--warmup-request-count") + 1] == "4"
     assert args[args.index("--osl") + 1] == "8"
     assert "ignore_eos:true" in args and "--streaming" in args
+    assert "--use-server-token-count" in args  # the engine's own count of its tokens
 
 
 def test_a_dataset_replaces_synthetic_prompts(tmp_path: Path) -> None:
