@@ -59,11 +59,11 @@ def _pareto(runs: list[BenchRun], path: Path) -> Path:
     fig, ax = _figure()
     unit = unit_label(runs)
     for run in runs:
-        points = [
-            (lv.output_tok_s_per_user, lv.output_tok_s_per_unit or lv.output_tok_s, lv.concurrency)
-            for lv in run.levels
-        ]
-        xs, ys, cs = zip(*sorted(points), strict=True)
+        # Joined in concurrency order: the curve a sweep traces as load grows.
+        levels = sorted(run.levels, key=lambda lv: lv.concurrency)
+        xs = [lv.output_tok_s_per_user for lv in levels]
+        ys = [lv.output_tok_s_per_unit or lv.output_tok_s for lv in levels]
+        cs = [lv.concurrency for lv in levels]
         ax.plot(xs, ys, marker="o", label=run.label)
         for x, y, c in zip(xs, ys, cs, strict=True):
             ax.annotate(f"c{c}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)

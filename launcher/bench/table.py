@@ -119,7 +119,7 @@ def render(summary: BenchSummary, compare: bool | None = None):
     runs = summary.runs
     w = summary.workload
     load = f"input {w.isl} / output {w.osl} tokens" if not w.input_file else w.input_file
-    table = Table(title=f"trtl bench: {load}, concurrency {','.join(map(str, w.concurrency))}")
+    table = Table(title=f"trtl bench: {load}")
     table.add_column("conc", justify="right")
     table.add_column("figure")
     for run in runs:
