@@ -114,7 +114,8 @@ class BenchSession:
 
         assert target.plan is not None and target.start is not None
         running.refuse_if_running(target.plan)
-        running.preflight(target.plan, offline=target.start.offline)
+        if not target.checked:
+            running.preflight(target.plan, offline=target.start.offline)
 
     def _start(self, target: Target) -> None:
         from launcher.deployments import running

@@ -52,6 +52,7 @@ class Target:
     plan: Plan | None = None  # a profile bench starts, and stops
     profile_ref: str = ""
     start: StartOptions | None = None
+    checked: bool = False  # trtl up's preflight passed before the first graph started
 
 
 def running_deployment(name: str) -> DeploymentState | None:

@@ -143,10 +143,22 @@ def _targets(refs: tuple[str, ...], options: dict) -> list:
             python=options["python"], share_gpus=options["share_gpus"],
         )  # fmt: skip
         found.append(t.from_plan(plan, ref, start, options["tokenizer"]))
+    _preflight([target for target in found if target.plan is not None], options["offline"])
     labels = [target.label for target in found]
     if len(set(labels)) != len(labels):
         raise click.UsageError(f"two graphs share a name ({', '.join(labels)}); give each once")
     return found
+
+
+def _preflight(targets: list, offline: bool) -> None:
+    """trtl up's checks for every profile before the first starts: a graph that cannot
+    start is named now, not after the others ran for minutes. Raises PreflightError."""
+    from launcher.deployments import running
+
+    for target in targets:
+        running.refuse_if_running(target.plan)
+        running.preflight(target.plan, offline=offline)
+        target.checked = True
 
 
 def _refuse_stopped(ref: str) -> None:

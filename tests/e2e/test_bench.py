@@ -231,6 +231,8 @@ def test_running_deployment_is_benchmarked_and_left_running(
         (("nosuchprofile",), "nosuchprofile"),
         (("agg", "--concurrency", "1,x"), "--concurrency '1,x' is not a list"),
         (("show", "/nonexistent"), "holds no trtl bench result"),
+        # trtl up's preflight runs for every profile before the first one starts.
+        (("agg", "disagg", "--engine", "mocker", "--model", "/nonexistent/m"), "/nonexistent/m"),
     ],
 )
 def test_bad_input_is_one_sentence(run_trtl, args: tuple[str, ...], message: str) -> None:
