@@ -195,16 +195,21 @@ def test_nothing_is_left_running(compared: Compared) -> None:
 # --- a deployment that runs already, and bad input ----------------------------------------
 
 
-def test_running_deployment_is_benchmarked_and_left_running(
-    tiny_model: Path, home: Path, deployments: list[str]
-) -> None:
+def test_running_deployment_is_benchmarked_and_left_running(tiny_model: Path, home: Path) -> None:
     port = str(free_ports(1, exclude=set())[0])
     up = trtl(home, "up", "agg", "--engine", "mocker", "--model", str(tiny_model), "--name",
               "live", "--port", port, "-d")  # fmt: skip
-    deployments.append("live")
-    assert up.returncode == 0, up.stderr
-    url = f"http://127.0.0.1:{port}"
+    pids: list[int] = []
+    try:
+        assert up.returncode == 0, up.stderr
+        pids = started_pids(home, "live")
+        check_running_deployment(tiny_model, home, f"http://127.0.0.1:{port}")
+    finally:
+        trtl(home, "down", "live", "--grace", "2")  # in this test's own state dir
+        kill_groups(pids)  # last resort, so a failing test leaves nothing behind
 
+
+def check_running_deployment(tiny_model: Path, home: Path, url: str) -> None:
     wrong = trtl(home, "bench", "--url", url, "--model", "nope", "--tokenizer", str(tiny_model))
     assert wrong.returncode == 2
     assert "does not serve model 'nope'" in wrong.stderr and "Traceback" not in wrong.stderr
