@@ -40,6 +40,7 @@ COMMANDS = {
     "import": "import_",
     "doctor": "doctor",
     "profiles": "profiles",
+    "bench": "bench",
     "schema": "schema",
 }
 

@@ -36,6 +36,13 @@ def claim(plan: Plan) -> DeploymentLock:
     return lock
 
 
+def refuse_if_running(plan: Plan) -> None:
+    """Refuse (PreflightError) when the deployment's name is taken, without taking it:
+    for callers that check many plans before starting any (``trtl bench``)."""
+    if DeploymentLock(plan.run_dir).held_elsewhere():
+        _refuse_running(plan)
+
+
 def _refuse_running(plan: Plan) -> None:
     """A second ``trtl up`` of a running deployment name refuses, naming who holds it (the
     lock's holder, alive: a state file may name a supervisor long dead)."""

@@ -1,0 +1,116 @@
+"""Running aiperf, the load generator, as a subprocess of trtl's own Python.
+
+aiperf comes with the ``trtl[bench]`` extra. It runs offline against a local tokenizer
+directory, but only without ``HF_HUB_OFFLINE=1`` in its environment (it then refuses local
+paths), so that variable is dropped for aiperf alone. It runs in its own process group, so
+Ctrl-C reaches trtl first and trtl stops aiperf, then the graphs it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from launcher.bench.errors import BenchError
+
+LOG_FILE = "aiperf.log"
+INSTALL_HINT = "Install it with `pip install 'trtl[bench]'` (or `uv sync --extra bench`)."
+# aiperf answers SIGINT by cancelling and writing what it has; then it is killed.
+INTERRUPT_WAIT_S = 10.0
+
+
+def require_aiperf() -> str:
+    """aiperf's version. Raises BenchError when trtl's Python cannot import it."""
+    from importlib import metadata, util
+
+    if util.find_spec("aiperf") is None:
+        raise BenchError(
+            "aiperf, the load generator trtl bench runs, is not installed.",
+            hint=INSTALL_HINT,
+            exit_code=2,
+        )
+    try:
+        return metadata.version("aiperf")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def aiperf_env() -> dict[str, str]:
+    """trtl's environment for aiperf: offline switches that break local tokenizers dropped."""
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_aiperf(
+    args: list[str], artifact_dir: Path, *, tick: Callable[[], None] | None = None
+) -> None:
+    """Run ``aiperf ARGS`` writing into ``artifact_dir``; its output goes to ``aiperf.log``.
+
+    ``tick`` is called about four times a second while it runs (progress display). Raises
+    BenchError when aiperf fails, naming its own reason; KeyboardInterrupt stops it first.
+    """
+    artifact_dir.mkdir(parents=True, exist_ok=True)
+    log_path = artifact_dir / LOG_FILE
+    with open(log_path, "wb") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "aiperf", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=aiperf_env(),
+            start_new_session=True,
+        )
+        try:
+            while child.poll() is None:
+                if tick:
+                    tick()
+                time.sleep(0.25)
+        except BaseException:
+            _stop(child)
+            raise
+    if child.returncode != 0:
+        raise BenchError(
+            f"aiperf failed (exit code {child.returncode}): {failure_reason(log_path)}",
+            hint=f"Its output is in {log_path}.",
+        )
+
+
+def _stop(child: subprocess.Popen) -> None:
+    """SIGINT to aiperf's group, then SIGKILL: none of its services may outlive trtl."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGINT)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        child.wait(timeout=INTERRUPT_WAIT_S)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+
+
+def failure_reason(log_path: Path) -> str:
+    """aiperf's own account of a failure: its 'Reason:' box, else its last ERROR line."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "no output"
+    for i, line in enumerate(lines):
+        text = line.strip("│ ").strip()
+        if text.startswith("Reason:"):
+            # The reason box wraps over several lines; it ends at an empty box line.
+            parts = [text.removeprefix("Reason:").strip()]
+            for more in lines[i + 1 : i + 6]:
+                more = more.strip("│╰─╯ ").strip()
+                if not more:
+                    break
+                parts.append(more)
+            return " ".join(parts)
+    errors = [line for line in lines if " ERROR " in line or line.startswith("Error")]
+    if errors:
+        return errors[-1].split(" ERROR ", 1)[-1].strip()
+    return lines[-1].strip() if lines else "no output"

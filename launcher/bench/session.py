@@ -1,0 +1,241 @@
+"""The benchmark loop: for each graph, start it (if bench owns it), sweep, stop it.
+
+Graphs run one after another with the same workload. A graph bench started is started
+exactly as ``trtl up -d`` starts one (``launcher.deployments.running``) and stopped as
+``trtl down`` stops one (``launcher.deployments.stop``), whatever happens: a level that
+fails, a graph that never becomes servable, Ctrl-C. A graph that fails ends its own sweep;
+the next graph still runs. After every level the summary is written, so what finished is
+kept. Plots are drawn at the end from what there is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from launcher.bench.figures import Level, read_level
+from launcher.bench.gpu_samples import GpuSampler
+from launcher.bench.loadgen import run_aiperf
+from launcher.bench.summary import BenchRun, BenchSummary, write_json, write_summary
+from launcher.bench.targets import Target, check_serving, tokenizer_dir
+from launcher.bench.workload import Workload, aiperf_args
+from profiles.errors import TrtlError
+
+STOP_FIND_S = 10.0  # how long a just-started supervisor may take to write its state
+
+
+@dataclass
+class Reporter:
+    """Where progress goes: ``say`` prints a line; ``waiting`` wraps a long wait (spinner)."""
+
+    say: Callable[[str], None]
+    waiting: Callable[[str], contextlib.AbstractContextManager[Any]] = field(
+        default=lambda text: contextlib.nullcontext()
+    )
+
+
+@dataclass
+class BenchSession:
+    """Runs every target under one workload into ``directory``."""
+
+    targets: list[Target]
+    workload: Workload
+    directory: Path
+    report: Reporter
+    machine: dict[str, Any]
+    describe_plan: Callable[[Any], dict[str, Any]] = lambda plan: plan.to_json()
+    sampler: Callable[[list[int]], GpuSampler] = lambda gpus: GpuSampler(gpus)
+
+    def run(self) -> BenchSummary:
+        """Benchmark every target; the summary says what finished. Re-raises Ctrl-C after
+        stopping what bench started and writing the summary."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        write_json(self.directory / "machine.json", self.machine)
+        summary = BenchSummary(self.workload)
+        try:
+            for target in self.targets:
+                run = BenchRun(
+                    label=target.label,
+                    url=target.url,
+                    model=target.model,
+                    engine=target.engine,
+                    deployment=target.deployment,
+                    gpus=target.gpus,
+                    workers=target.workers,
+                )
+                summary.runs.append(run)
+                write_summary(self.directory, summary)
+                self._graph(target, run, summary)
+            summary.complete = all(run.error is None for run in summary.runs)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+            raise
+        finally:
+            write_summary(self.directory, summary)
+            self._plots(summary)
+        return summary
+
+    def _graph(self, target: Target, run: BenchRun, summary: BenchSummary) -> None:
+        graph_dir = self.directory / safe_name(target.label)
+        graph_dir.mkdir(parents=True, exist_ok=True)
+        started = False
+        try:
+            if target.plan is not None:
+                self._preflight(target)
+                started = True  # from here on, whatever happens, it is stopped
+                self._start(target)
+            self._record(target, graph_dir)
+            check_serving(target)
+            for concurrency in self.workload.concurrency:
+                level = self._level(target, run, concurrency, graph_dir)
+                run.levels.append(level)
+                write_summary(self.directory, summary)
+        except TrtlError as exc:
+            run.error = exc.message
+            self.report.say(f"{target.label}: failed: {exc.message}")
+            if exc.hint:
+                self.report.say(f"{target.label}: {exc.hint}")
+        except KeyboardInterrupt:
+            run.error = "interrupted (Ctrl-C)"
+            raise
+        finally:
+            if started:
+                self._stop(target)
+
+    def _preflight(self, target: Target) -> None:
+        """trtl up's checks: nothing is started (nor stopped) when one fails."""
+        from launcher.deployments import running
+
+        assert target.plan is not None and target.start is not None
+        running.refuse_if_running(target.plan)
+        if not target.checked:
+            running.preflight(target.plan, offline=target.start.offline)
+
+    def _start(self, target: Target) -> None:
+        from launcher.deployments import detached
+        from launcher.deployments.state import read_state
+
+        plan, opts = target.plan, target.start
+        assert plan is not None and opts is not None
+        self.report.say(f"{target.label}: starting {len(plan.processes)} processes")
+        grace = plan.profile.stop_grace if opts.grace is None else opts.grace
+        args = detached.detached_args(
+            target.profile_ref, plan, opts.engine, opts.model, opts.overrides,
+            opts.gpus, opts.python, opts.timeout, grace, opts.offline,
+        )  # fmt: skip
+        if opts.share_gpus:
+            args.append("--share-gpus")
+        # Without `trtl up -d`'s banner (curl, chat) on stdout, which is for data here
+        # (--json): bench prints its own line instead.
+        with self.report.waiting(f"{target.label}: waiting until servable"):
+            detached.start_detached(
+                plan,
+                args,
+                timeout=opts.timeout,
+                overrides=opts.overrides,
+                offline=opts.offline,
+                announce=False,
+            )
+        state = read_state(plan.run_dir)
+        after = f" after {state.ready_after:.2f} s" if state and state.ready_after else ""
+        self.report.say(f"{target.label}: ready{after} at {target.url}")
+        # A Hugging Face model was downloaded by preflight if it was missing: find it now.
+        target.tokenizer = tokenizer_dir(target.tokenizer)
+
+    def _stop(self, target: Target) -> None:
+        from launcher.deployments.lock import DeploymentLock
+        from launcher.deployments.stop import stop_deployment
+
+        opts = target.start
+        grace = opts.grace if opts and opts.grace is not None else None
+        deadline = time.monotonic() + STOP_FIND_S
+        while True:
+            try:
+                lines = stop_deployment(target.deployment, grace)
+                break
+            except TrtlError as exc:
+                # Ctrl-C right after the background supervisor started: it holds the lock
+                # but has not written its state yet. Wait for it rather than leave it.
+                assert target.plan is not None
+                holder = DeploymentLock(target.plan.run_dir).holder()
+                if holder is None or time.monotonic() > deadline:
+                    self.report.say(f"{target.label}: could not stop it: {exc.message}")
+                    return
+                time.sleep(0.1)
+        self.report.say(f"{target.label}: {lines[-1]}")
+
+    def _record(self, target: Target, graph_dir: Path) -> None:
+        """The resolved profile and plan of a graph bench started; the state of one found."""
+        if target.plan is not None:
+            import yaml
+
+            profile = target.plan.profile.model_dump(
+                mode="json", exclude_none=True, exclude={"extends"}
+            )
+            (graph_dir / "profile.yaml").write_text(
+                yaml.safe_dump(masked(profile), sort_keys=False, width=100)
+            )
+            write_json(graph_dir / "plan.json", self.describe_plan(target.plan))
+        elif target.state is not None:
+            write_json(graph_dir / "state.json", target.state.to_json())
+
+    def _level(self, target: Target, run: BenchRun, concurrency: int, graph_dir: Path) -> Level:
+        level_dir = graph_dir / f"c{concurrency}"
+        requests = self.workload.requests_at(concurrency)
+        args = aiperf_args(
+            self.workload,
+            concurrency,
+            url=target.url,
+            model=target.model,
+            tokenizer=target.tokenizer,
+            artifact_dir=level_dir,
+        )
+        sampler = self.sampler(target.gpus).start()
+        began = time.monotonic()
+        text = f"{target.label}: concurrency {concurrency}, {requests} requests"
+        try:
+            with self.report.waiting(text):
+                run_aiperf(args, level_dir)
+        finally:
+            sampler.stop()
+        level = read_level(level_dir, concurrency, run.units)
+        level.artifacts = str(level_dir.relative_to(self.directory))
+        for key, value in sampler.summary().items():
+            setattr(level, key, value)
+        self.report.say(
+            f"{text}: {time.monotonic() - began:.1f} s, TTFT p50 {level.ttft_p50_ms:.1f} ms, "
+            f"ITL p50 {level.itl_p50_ms:.2f} ms, {level.output_tok_s:.0f} tok/s, "
+            f"{level.errors} errors"
+        )
+        return level
+
+    def _plots(self, summary: BenchSummary) -> None:
+        try:
+            from launcher.bench.plots import draw_all
+
+            draw_all(summary, self.directory)
+        except ImportError as exc:
+            self.report.say(f"no plots: matplotlib is missing ({exc}); pip install 'trtl[bench]'")
+
+
+def safe_name(label: str) -> str:
+    """A directory name for a graph's label (a URL's host:port included)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("._") or "graph"
+
+
+def masked(data: Any, key: str = "") -> Any:
+    """``data`` with secret-looking values (by key name or token shape) as ``***``."""
+    from profiles.overrides import looks_secret
+
+    if isinstance(data, dict):
+        return {k: masked(v, str(k)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [masked(v, key) for v in data]
+    if isinstance(data, str) and looks_secret(key, data):
+        return "***"
+    return data

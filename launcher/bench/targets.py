@@ -1,0 +1,165 @@
+"""What ``trtl bench`` measures: a running deployment, a bare URL, or a profile to start.
+
+A ``Target`` carries what the load needs (URL, served model, a local tokenizer directory)
+and what the figures need (the GPUs trtl placed the workers on, or the number of worker
+processes where there are none). A target built from a plan also carries the choices
+``trtl up -d`` needs to start it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from launcher.bench.errors import BenchError
+from launcher.deployments.chat import base_url, served_models
+from launcher.deployments.state import ACTIVE_STATES, DeploymentState
+
+if TYPE_CHECKING:
+    from launcher.planning.plan import Plan
+
+
+@dataclass(frozen=True)
+class StartOptions:
+    """The ``trtl up`` choices a profile target is started with (see running.detached_args)."""
+
+    engine: str | None = None
+    model: str | None = None
+    overrides: tuple[str, ...] = ()
+    gpus: str | None = None
+    python: str | None = None
+    share_gpus: bool = False
+    timeout: float = 1800.0
+    grace: float | None = None  # None: the profile's stop_grace
+    offline: bool = False
+
+
+@dataclass
+class Target:
+    """One graph to benchmark."""
+
+    label: str
+    url: str
+    model: str  # the served model name requests carry
+    tokenizer: str  # a local directory with the model's tokenizer
+    engine: str = ""
+    deployment: str = ""
+    gpus: list[int] = field(default_factory=list)
+    workers: int = 0
+    state: DeploymentState | None = None  # a running deployment, as found
+    plan: Plan | None = None  # a profile bench starts, and stops
+    profile_ref: str = ""
+    start: StartOptions | None = None
+    checked: bool = False  # trtl up's preflight passed before the first graph started
+
+
+def running_deployment(name: str) -> DeploymentState | None:
+    """The deployment named ``name`` if it runs now, else None (never raises)."""
+    from launcher.deployments.paths import RunDir
+    from launcher.deployments.state import read_state
+    from profiles.errors import SupervisorError
+
+    if not name or "/" in name or name.startswith("."):
+        return None
+    try:
+        state = read_state(RunDir.for_deployment(name))
+    except SupervisorError:
+        return None
+    return state if state is not None and state.state in ACTIVE_STATES else None
+
+
+def from_state(state: DeploymentState, tokenizer: str | None = None) -> Target:
+    """A running deployment as a target. Raises BenchError when it is not ready."""
+    if state.state == "starting":
+        raise BenchError(
+            f"deployment {state.deployment!r} is not ready yet (starting).",
+            hint=f"Wait until `trtl status {state.deployment}` says ready, then run again.",
+        )
+    workers = [p for p in state.processes if p.role != "frontend"]
+    return Target(
+        label=state.deployment,
+        url=base_url(state.frontend_url),
+        model=state.served_model_name or state.model,
+        tokenizer=tokenizer or tokenizer_dir(state.model),
+        engine=state.engine,
+        deployment=state.deployment,
+        gpus=sorted({gpu for p in workers for gpu in p.gpus}),
+        workers=len(workers),
+        state=state,
+    )
+
+
+def from_plan(plan: Plan, profile_ref: str, start: StartOptions, tokenizer: str | None) -> Target:
+    """A profile to start (as ``trtl up -d``), benchmark and stop."""
+    profile = plan.profile
+    workers = [p for p in plan.processes if p.role != "frontend"]
+    return Target(
+        label=profile.name,
+        url=base_url(plan.frontend_url),
+        model=profile.served_name,
+        tokenizer=tokenizer or tokenizer_dir(profile.model, must_exist=False),
+        engine=profile.engine,
+        deployment=plan.deployment,
+        gpus=sorted({gpu for p in workers for gpu in p.gpus}),
+        workers=len(workers),
+        plan=plan,
+        profile_ref=profile_ref,
+        start=start,
+    )
+
+
+def from_url(url: str, model: str | None, tokenizer: str | None) -> Target:
+    """A frontend trtl did not start: no placement known. Raises TrtlError subclasses."""
+    url = base_url(url)
+    listed = served_models(url)  # one sentence if nothing listens there
+    if not listed:
+        raise BenchError(f"the frontend at {url} serves no model yet.", hint="Wait until it does.")
+    model = model or listed[0]
+    return Target(
+        label=url.split("://", 1)[-1],
+        url=url,
+        model=model,
+        tokenizer=tokenizer_dir(tokenizer or model),
+    )
+
+
+def tokenizer_dir(model: str, *, must_exist: bool = True) -> str:
+    """A local directory holding ``model``'s tokenizer: the model directory itself, or its
+    snapshot in the Hugging Face cache. Raises BenchError when there is none.
+
+    A profile's model that is not downloaded yet (``must_exist=False``) resolves again after
+    trtl up fetched it (``resolve_tokenizer``).
+    """
+    from launcher.checks.model_fetch import cached_snapshot, hf_cache_dir, is_local_path
+
+    if is_local_path(model):
+        path = Path(model).expanduser()
+        if path.is_dir():
+            return str(path.resolve())
+    else:
+        cached = cached_snapshot(model, hf_cache_dir(os.environ))
+        if cached is not None:
+            return str(cached)
+    if not must_exist:
+        return model
+    raise BenchError(
+        f"no local tokenizer for model {model!r}: it is neither a directory here nor in the "
+        "Hugging Face cache.",
+        hint="Give --tokenizer DIR (the model's directory); aiperf must not download one.",
+        exit_code=2,
+    )
+
+
+def check_serving(target: Target) -> None:
+    """The frontend answers and lists the target's model. Raises TrtlError subclasses."""
+    listed = served_models(target.url)
+    if target.model not in listed:
+        shown = ", ".join(repr(m) for m in listed) or "nothing"
+        raise BenchError(
+            f"the frontend at {target.url} does not serve model {target.model!r} "
+            f"(it serves {shown}).",
+            hint="Give --model with one of the served names.",
+            exit_code=2,
+        )
