@@ -54,11 +54,13 @@ def _claimed(name: str) -> bool:
     return DeploymentLock(RunDir.for_deployment(name)).holder() is not None
 
 
+# The worker comes up 12 s late: longer than the longest delay plus the checks on a quick
+# machine, so `down` always lands during the start.
 @pytest.mark.parametrize("delay", DELAYS)
 def test_down_right_after_up_d_stops_that_start(delay, tiny_model, home, deployments, tmp_path):
     name = f"t-early-{int(delay * 10)}"
     deployments.append(name)
-    up = _start(name, tiny_model, home, slow_python(tmp_path, 3))
+    up = _start(name, tiny_model, home, slow_python(tmp_path, 12))
     try:
         wait_for(lambda: _claimed(name), timeout=30, interval=0.01)
         time.sleep(delay)
