@@ -30,6 +30,7 @@ COMMANDS = {
     "chat": "chat",
     "down": "down",
     "ps": "ps",
+    "top": "top",
     "export": "export",
     "import": "import_",
     "doctor": "doctor",
