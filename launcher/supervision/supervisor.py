@@ -24,6 +24,9 @@ from launcher.deployments.run_setup import child_env, prepare_run_dir, restart_p
 from launcher.deployments.state import DeploymentState, ProcessState, write_state
 from launcher.planning.plan import Plan
 from launcher.supervision.component import Component, Exited, Line, wait_groups_empty
+from launcher.supervision.control import ControlRequest, ControlServer
+from launcher.supervision.live import LiveChanges
+from launcher.supervision.live_surface import LiveSurface
 from launcher.supervision.logmux import LogMux
 from launcher.supervision.probe import ModelListed, Prober, Registered, Silent
 from launcher.supervision.restart import RestartTracker
@@ -47,7 +50,7 @@ class Outcome:
     message: str | None = None
 
 
-class Supervisor:
+class Supervisor(LiveSurface):
     """Runs one plan until stopped or beyond repair."""
 
     def __init__(
@@ -115,6 +118,9 @@ class Supervisor:
         self.outcome: Outcome | None = None
         self.prober: Prober | None = None
         self.left: list[int] = []  # PIDs that survived the final SIGKILL (should stay empty)
+        # apply/scale/restart through the control channel (live.py, live_surface.py)
+        self.live = LiveChanges(self)
+        self.control: ControlServer | None = None
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -136,11 +142,16 @@ class Supervisor:
                 self.events.put,
             )
             self.prober.start()
+            self.control = ControlServer(self.plan.run_dir.root, self.events.put)
+            self.control.start()
             self._changed()
             while not self._finished():
                 self._handle(self._next_event())
                 self._timers()
         finally:
+            if self.control:
+                self.control.stop()
+            self.live.abandon()
             self._kill_everything_left()
             if self.prober:
                 self.prober.stop()
@@ -161,12 +172,14 @@ class Supervisor:
             return None
 
     def _finished(self) -> bool:
-        return self.stopping_since is not None and not any(
-            c.alive for c in self.components.values()
-        )
+        return self.stopping_since is not None and not any(c.alive for c in self._everyone())
 
     def _handle(self, event: object | None) -> None:
-        if isinstance(event, Line):
+        if self.live.claims(event):
+            return
+        if isinstance(event, ControlRequest):
+            self.live.request(event)
+        elif isinstance(event, Line):
             self.mux.line(event.name, event.text)
             if event.name == "frontend" and MATERIALIZATION_FAILED in event.text:
                 self._materialization_failed(event.text)
@@ -187,6 +200,7 @@ class Supervisor:
             if now >= self.stopping_since + self.grace:
                 self._signal_all(signal.SIGKILL)
             return
+        self.live.tick(now)
         for name, due in list(self.restarts_due.items()):
             if now >= due:
                 del self.restarts_due[name]
@@ -336,8 +350,12 @@ class Supervisor:
         self._changed()
 
     def _signal_all(self, sig: int) -> None:
-        for component in reversed(list(self.components.values())):
+        for component in reversed(self._everyone()):
             component.signal_group(sig)
+
+    def _everyone(self) -> list[Component]:
+        """The deployment's processes, and candidates or retired ones of a live change."""
+        return [*self.components.values(), *self.live.components()]
 
     def _fail(self, message: str, culprit: str | None, exit_code: int = 1) -> None:
         if self.outcome is None:
@@ -388,7 +406,7 @@ class Supervisor:
     def _kill_everything_left(self) -> None:
         """Whatever ended the loop: no process of any tree may survive it."""
         self._signal_all(signal.SIGKILL)
-        left = wait_groups_empty([c.pid for c in self.components.values() if c.pid], 5.0)
+        left = wait_groups_empty([c.pid for c in self._everyone() if c.pid], 5.0)
         for proc in self.procs.values():
             if proc.state != "failed":
                 proc.state = "stopped"
