@@ -124,8 +124,9 @@ class TopCollector:
         requests = FRONTEND + "requests_total"
         return {
             "reachable": True,
-            "requests_total": _int(m.total(now, requests)),
-            "failed_total": _int(_failed(now, requests)),
+            # A counter not on the page yet has counted nothing yet.
+            "requests_total": _int(m.total(now, requests) or 0),
+            "failed_total": _int(_failed(now, requests) or 0),
             "requests_per_s": _round(m.rate(before, now, seconds, requests)),
             "inflight": _int(m.total(now, FRONTEND + "inflight_requests")),
             "queued": _int(m.total(now, FRONTEND + "queued_requests")),
@@ -133,7 +134,7 @@ class TopCollector:
             "ttft_p95_s": latency("time_to_first_token_seconds", 0.95),
             "itl_p50_s": latency("inter_token_latency_seconds", 0.5),
             "itl_p95_s": latency("inter_token_latency_seconds", 0.95),
-            "output_tokens_total": _int(m.total(now, FRONTEND + "output_tokens_total")),
+            "output_tokens_total": _int(m.total(now, FRONTEND + "output_tokens_total") or 0),
             "output_tokens_per_s": _round(
                 m.rate(before, now, seconds, FRONTEND + "output_tokens_total")
             ),
@@ -146,7 +147,7 @@ class TopCollector:
         requests = "dynamo_component_requests_total"
         return {
             "reachable": True,
-            "requests_total": _int(m.total(now, requests, **GENERATE)),
+            "requests_total": _int(m.total(now, requests, **GENERATE) or 0),
             "requests_per_s": _round(m.rate(before, now, seconds, requests, **GENERATE)),
             "inflight": _int(m.total(now, "dynamo_component_inflight_requests", **GENERATE)),
             "queued": _int(m.first_total(now, QUEUED)),
