@@ -57,6 +57,14 @@ def _live(collector, name: str | None, interval: float) -> None:
 
     console = table_console()
     deployment = find_deployment(name).deployment  # follow this one, even if others start
+    if not console.is_terminal:  # a pipe or a file: one view after another, no redrawing
+        try:
+            while True:
+                time.sleep(interval)
+                console.print(render(collector.snapshot(find_deployment(deployment))))
+                console.file.flush()  # a reader of the pipe sees each view as it comes
+        except KeyboardInterrupt:
+            return
     try:
         with Live(console=console, auto_refresh=False, screen=False) as live:
             while True:
