@@ -18,6 +18,7 @@ import dataclasses
 import signal
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from launcher.planning.diff import (
@@ -27,7 +28,7 @@ from launcher.planning.diff import (
     plan_to_wire,
     with_ports,
 )
-from launcher.planning.plan import Plan, ProcessPlan
+from launcher.planning.plan import ProcessPlan
 from launcher.supervision.component import Component, Exited
 from launcher.supervision.control import ControlRequest
 from launcher.supervision.probe import Registered, Silent
@@ -58,6 +59,8 @@ class Operation:
     steps: list[Step]
     started: float
     done: list[str] = dataclasses.field(default_factory=list)
+    old_files: dict = dataclasses.field(default_factory=dict)  # engine configs before it
+    written: set = dataclasses.field(default_factory=set)  # configs a finished step runs with
 
 
 class LiveChanges:
@@ -150,11 +153,13 @@ class LiveChanges:
             self.sup.plan = dataclasses.replace(self.sup.plan, profile=new.profile)
             req.reply(True, "nothing to change; every process keeps running", changes=[])
             return
-        _write_files(new, {c.after.name for c in diff.actions if c.after})
+        old_files = self.sup.plan.files
         # New roles' restart policies and the state's profile name come from the new profile.
         self.sup.plan = dataclasses.replace(self.sup.plan, profile=new.profile, files=new.files)
         self.sup.state.profile = new.profile.name
         self._begin(req, "apply", diff.actions)
+        if self.op is not None:
+            self.op.old_files = old_files
 
     def _restart(self, req: ControlRequest) -> None:
         targets = list(req.args.get("processes") or [p.name for p in self.sup.plan.processes])
@@ -197,6 +202,7 @@ class LiveChanges:
                 self._retire(change.name, keep_entry=False)
                 self._done(step, f"{change.name} removed (pid {step.old_pid} stopping)")
             elif change.action == "add" or self._side_by_side(change.after):
+                _write_files(sup.plan.files, change.after)
                 name = self.temporary_name(change.name, "new")
                 step.process = _fresh_ports(change.after)
                 step.candidate = sup.spawn(step.process, name)
@@ -207,6 +213,7 @@ class LiveChanges:
         elif step.phase == "candidate" and now >= step.deadline:
             self._fail(step, f"it did not come up within {sup.timeout:g} s")
         elif step.phase == "draining" and not step.retired.alive:
+            _write_files(sup.plan.files, change.after)
             sup.restart_as(change.after)
             step.phase, step.deadline = "restarting", now + sup.timeout
         elif step.phase == "restarting":
@@ -243,6 +250,8 @@ class LiveChanges:
     def _done(self, step: Step, text: str) -> None:
         step.phase = "done"
         assert self.op is not None
+        if step.change.after is not None:
+            self.op.written.update(_configs_of(self.sup.plan.files, step.change.after))
         self.op.done.append(text)
         self.sup.mux.info(text)
 
@@ -280,6 +289,11 @@ class LiveChanges:
             if in_place
             else "nothing else was changed"
         )
+        if step.change.after is not None and not in_place:
+            # Its predecessor goes on with the config it was started with: put that back,
+            # unless a process this change already replaced runs with the new one.
+            mine = _configs_of(self.sup.plan.files, step.change.after) - op.written
+            _restore(op.old_files, mine)
         log = self.sup.plan.run_dir.logs / f"{name}.log"
         message = f"the new {name} did not come up: {why}; {kept}."
         if op.done:
@@ -297,12 +311,23 @@ def _fresh_ports(process: ProcessPlan) -> ProcessPlan:
     return with_ports(process, {key: next(fresh) for key in process.ports})
 
 
-def _write_files(plan: Plan, names: set[str]) -> None:
-    """The engine configs the new or changed processes read (others' are left alone)."""
+def _configs_of(files: dict[Path, dict], process: ProcessPlan) -> set[Path]:
+    """The engine config files (of ``files``) that ``process`` reads."""
+    return {path for path in files if str(path) in process.argv}
+
+
+def _write_files(files: dict[Path, dict], process: ProcessPlan) -> None:
+    """Write the engine configs ``process`` reads, just before it starts."""
     import yaml
 
-    wanted = {arg for p in plan.processes if p.name in names for arg in p.argv}
-    for path, content in plan.files.items():
-        if str(path) in wanted:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(yaml.safe_dump(content, sort_keys=False))
+    for path in _configs_of(files, process):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(files[path], sort_keys=False))
+
+
+def _restore(old: dict[Path, dict], paths: set[Path]) -> None:
+    import yaml
+
+    for path in paths:
+        if path in old:
+            path.write_text(yaml.safe_dump(old[path], sort_keys=False))
