@@ -51,6 +51,7 @@ def top(*, name: str | None, once: bool, as_json: bool, interval: float) -> None
 def _live(collector, name: str | None, interval: float) -> None:
     from rich.live import Live
 
+    from launcher.deployments.lifecycle import is_active
     from launcher.deployments.state import find_deployment
     from launcher.deployments.top_view import render
     from launcher.terminal import table_console
@@ -71,7 +72,7 @@ def _live(collector, name: str | None, interval: float) -> None:
                 time.sleep(interval)
                 state = find_deployment(deployment)
                 live.update(render(collector.snapshot(state)), refresh=True)
-                if state.state not in ("starting", "ready", "degraded"):
+                if not is_active(state.state):
                     break
     except KeyboardInterrupt:
         pass

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from launcher.deployments.lifecycle import is_active
 from launcher.deployments.paths import RunDir
 from launcher.deployments.state import DeploymentState, read_state
 from launcher.planning.diff import PlanDiff, align_ports, diff_plans, plan_from_wire, plan_to_wire
@@ -27,7 +28,7 @@ CHANGE_TIMEOUT = 3 * 3600.0
 def running_state(name: str) -> DeploymentState | None:
     """The deployment's state if its supervisor runs, else None."""
     state = read_state(RunDir.for_deployment(name))
-    if state is None or state.state not in ("starting", "ready", "degraded"):
+    if state is None or not is_active(state.state):
         return None
     return state
 
@@ -40,8 +41,10 @@ def running_plan(state: DeploymentState) -> Plan:
 
 def replan(profile: Profile, options: PlanOptions, state: DeploymentState) -> Plan:
     """The new plan for ``profile``, placed as if the deployment's own GPUs were free."""
+    from profiles.engines import engine
+
     inventory = None
-    if profile.engine != "mocker":
+    if engine(profile.engine).uses_gpus:
         from launcher.gpus.inventory import read_inventory
 
         inventory = _without(read_inventory(), state)

@@ -15,9 +15,9 @@ import time
 from typing import Any
 
 from launcher.deployments import metrics as m
+from launcher.deployments.lifecycle import ALIVE
 from launcher.deployments.state import DeploymentState
 
-ALIVE = ("starting", "running", "stopping")
 # Engines name the same facts apart: the mocker and vLLM with vllm:*, TensorRT-LLM through
 # Dynamo's KV stats. Fractions (0..1) unless the name says percent.
 KV_USAGE = (

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from launcher.deployments.lifecycle import ProcessStatus
 from launcher.planning.diff import (
     ProcessChange,
     diff_plans,
@@ -29,14 +30,16 @@ from launcher.planning.diff import (
     with_ports,
 )
 from launcher.planning.plan import ProcessPlan
-from launcher.supervision.component import Component, Exited
+from launcher.supervision.component import Exited, Line
 from launcher.supervision.control import ControlRequest
-from launcher.supervision.probe import Registered, Silent
+from launcher.supervision.probe import Registered, Silent, Usurped
+from launcher.supervision.seams import ProcessHandle
 
 if TYPE_CHECKING:
     from launcher.supervision.supervisor import Supervisor
 
 TAIL = 15
+P = ProcessStatus
 
 
 @dataclass
@@ -45,8 +48,8 @@ class Step:
 
     change: ProcessChange
     phase: str = "pending"  # pending | candidate | draining | restarting | done
-    candidate: Component | None = None
-    retired: Component | None = None
+    candidate: ProcessHandle | None = None
+    retired: ProcessHandle | None = None
     deadline: float = 0.0
     old_pid: int | None = None
     process: ProcessPlan | None = None  # what the candidate runs (on ports of its own)
@@ -69,15 +72,22 @@ class LiveChanges:
     def __init__(self, supervisor: Supervisor):
         self.sup = supervisor
         self.op: Operation | None = None
-        self.retiring: dict[str, tuple[Component, float]] = {}  # name -> (it, SIGKILL at)
+        self.retiring: dict[str, tuple[ProcessHandle, float]] = {}  # name -> (it, SIGKILL at)
         self._serial = 0
 
-    def components(self) -> list[Component]:
+    def components(self) -> list[ProcessHandle]:
         """Processes outside the deployment that still run: candidates and retired ones."""
         found = [c for c, _ in self.retiring.values()]
         if self.op:
             found += [s.candidate for s in self.op.steps if s.candidate is not None]
         return found
+
+    def find(self, name: str) -> ProcessHandle | None:
+        """The candidate or retired process of that (temporary) name, if any."""
+        if name in self.retiring:
+            return self.retiring[name][0]
+        step = self._step_of(name)
+        return step.candidate if step is not None else None
 
     def temporary_name(self, name: str, kind: str) -> str:
         self._serial += 1
@@ -87,8 +97,10 @@ class LiveChanges:
 
     def claims(self, event: object) -> bool:
         """Take the events of candidates and retired processes (and stale ones of removed
-        processes); True when the supervisor's own handling must skip ``event``."""
-        if not isinstance(event, (Exited, Registered, Silent)):
+        processes); True when the supervisor's own handling must skip ``event``. Their
+        lines are in their log files (and on the terminal where it follows them): a Line
+        event of theirs is dropped, never looked up as one of the deployment's."""
+        if not isinstance(event, (Line, Exited, Registered, Silent, Usurped)):
             return False
         if "~" not in event.name and event.name in self.sup.components:
             return False
@@ -98,6 +110,10 @@ class LiveChanges:
             step = self._step_of(event.name)
             if step is not None:
                 self._candidate_up(step)
+        elif isinstance(event, Usurped):
+            step = self._step_of(event.name)
+            if step is not None:
+                self._fail(step, f"its port {event.port} is held by {event.holder}")
         return True
 
     def _exited(self, event: Exited) -> None:
@@ -110,9 +126,10 @@ class LiveChanges:
             self._fail(step, f"it exited with code {event.returncode} before it was up")
 
     def _step_of(self, name: str) -> Step | None:
-        if self.op is None:
+        op = self.op  # read once: the prober's thread asks too (``find``)
+        if op is None:
             return None
-        return next((s for s in self.op.steps if s.candidate and s.candidate.name == name), None)
+        return next((s for s in op.steps if s.candidate and s.candidate.name == name), None)
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -218,16 +235,16 @@ class LiveChanges:
             step.phase, step.deadline = "restarting", now + sup.timeout
         elif step.phase == "restarting":
             proc = sup.procs[change.name]
-            if proc.state == "running" and (change.name != "frontend" or sup.listed):
+            if proc.state == P.RUNNING and (change.name != "frontend" or sup.listed):
                 self._done(step, f"{change.name} replaced (pid {step.old_pid} -> {proc.pid})")
-            elif proc.state in ("backoff", "failed") or now >= step.deadline:
+            elif proc.state in (P.BACKOFF, P.FAILED) or now >= step.deadline:
                 self._fail(step, f"it did not come up ({proc.state})", in_place=True)
 
     def _side_by_side(self, process: ProcessPlan) -> bool:
         """Whether the new process can start while the old one still runs."""
         if process.role == "frontend":
             return False  # one HTTP port
-        alive = [p for p in self.sup.procs.values() if p.state in ("starting", "running")]
+        alive = [p for p in self.sup.procs.values() if p.state in (P.STARTING, P.RUNNING)]
         held = {gpu for p in alive for gpu in p.gpus}
         return not (set(process.gpus) & held)
 
@@ -242,7 +259,7 @@ class LiveChanges:
         self._done(step, f"{change.name} {verb} ({was}{candidate.pid})")
         self.tick(sup.clock())
 
-    def _retire(self, name: str, keep_entry: bool) -> Component:
+    def _retire(self, name: str, keep_entry: bool) -> ProcessHandle:
         component = self.sup.retire(name, keep_entry, self.temporary_name(name, "old"))
         self.retiring[component.name] = (component, self.sup.clock() + self.sup.grace)
         return component
@@ -294,7 +311,7 @@ class LiveChanges:
             # unless a process this change already replaced runs with the new one.
             mine = _configs_of(self.sup.plan.files, step.change.after) - op.written
             _restore(op.old_files, mine)
-        log = self.sup.plan.run_dir.logs / f"{name}.log"
+        log = component.log_path if component else self.sup.plan.run_dir.logs / f"{name}.log"
         message = f"the new {name} did not come up: {why}; {kept}."
         if op.done:
             message += " Done before it: " + "; ".join(op.done) + "."

@@ -26,6 +26,8 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from launcher.supervision.port_owner import describe, in_tree, listeners
+
 FAST_INTERVAL = 0.01  # while starting: readiness shows within 10 ms
 SLOW_INTERVAL = 1.0  # once up: cheap enough to idle at well under 1 % of a core
 TIMED_OUT = "timed out"  # what _get returns when a process accepted but never answered
@@ -44,6 +46,15 @@ class Silent:
 
     name: str
     silent: bool
+
+
+@dataclass(frozen=True)
+class Usurped:
+    """The socket on a port trtl polls for ``name`` belongs to another program."""
+
+    name: str
+    port: int
+    holder: str  # in words: "another program (pid 4242, nc)"
 
 
 @dataclass(frozen=True)
@@ -78,12 +89,18 @@ class Prober(threading.Thread):
         served_name: str,
         status_ports: dict[str, int],
         emit: Callable[[object], None],
+        pid_of: Callable[[str], int | None] | None = None,
     ):
         super().__init__(name="trtl-prober", daemon=True)
         self.frontend_url = frontend_url
         self.served_name = served_name
         self.status_ports = status_ports
         self._emit = emit
+        self._pid_of = pid_of
+        # Processes whose polled port was seen held by their own tree (this incarnation).
+        self._owned: set[str] = set()
+        self._foreign: set[str] = set()  # ... and held by another program instead
+        self._frontend_port = urllib.parse.urlsplit(frontend_url).port or 80
         self._halt = threading.Event()
         self._wake = threading.Event()
         self._listed: bool | None = None
@@ -101,6 +118,8 @@ class Prober(threading.Thread):
         else:
             self._registered.pop(name, None)
         self._silent.pop(name, None)
+        self._owned.discard(name)
+        self._foreign.discard(name)
         self._wake.set()
 
     def hurry(self) -> None:
@@ -125,6 +144,7 @@ class Prober(threading.Thread):
     def _poll(self, client) -> bool:
         listed = self._get(client, f"{self.frontend_url}/v1/models")
         self._note_silence("frontend", listed)
+        listed = self._from_ours("frontend", self._frontend_port, listed)
         is_listed = isinstance(listed, tuple) and model_listed(listed[1], self.served_name)
         if is_listed != self._listed:
             self._listed = is_listed
@@ -133,12 +153,34 @@ class Prober(threading.Thread):
         for name, port in self.status_ports.items():
             answer = self._get(client, f"http://127.0.0.1:{port}/health")
             self._note_silence(name, answer)
+            answer = self._from_ours(name, port, answer)
             up = isinstance(answer, tuple) and worker_registered(*answer)
             if up != self._registered.get(name):
                 self._registered[name] = up
                 self._emit(Registered(name, up))
             everyone = everyone and up
         return everyone
+
+    def _from_ours(self, name: str, port: int, answer: tuple[int, object] | str | None):
+        """``answer`` if the port's listener is the process trtl started as ``name``; else
+        None, and one Usurped event. Checked once per incarnation: a socket, once seen to be
+        ours, stays ours until the process exits."""
+        if name in self._foreign:
+            return None
+        if answer is None or self._pid_of is None or name in self._owned:
+            return answer
+        root = self._pid_of(name)
+        held = listeners(port)
+        if root is None or not held:
+            # Who listens cannot be told right now (the table changed while it was read):
+            # an answer not known to be ours is not believed; the next poll asks again.
+            return None
+        if any(pid and in_tree(pid, root) for pid in held):
+            self._owned.add(name)
+            return answer
+        self._foreign.add(name)
+        self._emit(Usurped(name, port, describe(next((pid for pid in held if pid), None))))
+        return None
 
     def _note_silence(self, name: str, answer: tuple[int, object] | str | None) -> None:
         silent = answer == TIMED_OUT

@@ -10,8 +10,10 @@ from __future__ import annotations
 import collections
 import dataclasses
 import signal
+from pathlib import Path
 from types import SimpleNamespace
 
+from launcher.deployments.lifecycle import ProcessStatus as P
 from launcher.deployments.state import ProcessState
 from launcher.gpus.inventory import Gpu, Inventory
 from launcher.planning.diff import align_ports, plan_to_wire
@@ -26,6 +28,7 @@ from profiles.loader import load_profile
 class FakeComponent:
     def __init__(self, name: str, pid: int):
         self.name, self.pid = name, pid
+        self.log_path = Path(f"logs/{name}.log")
         self.alive = True
         self.signals: list[int] = []
         self.tail = collections.deque(["loading", "boom: no weights"])
@@ -45,7 +48,7 @@ class FakeSupervisor:
             p.name: FakeComponent(p.name, 10 + i) for i, p in enumerate(plan.processes)
         }
         self.procs = {
-            p.name: ProcessState(p.name, p.role, pid=10 + i, state="running", gpus=p.gpus)
+            p.name: ProcessState(p.name, p.role, pid=10 + i, state=P.RUNNING, gpus=p.gpus)
             for i, p in enumerate(plan.processes)
         }
         self.calls: list[tuple] = []
@@ -69,13 +72,13 @@ class FakeSupervisor:
         component = self.components.pop(name)
         component.name = new_name
         component.signal_group(signal.SIGTERM)
-        self.procs[name].state = "stopping"
+        self.procs[name].state = P.STOPPING
         return component
 
     def restart_as(self, process):
         self.calls.append(("restart_as", process.name))
         self.components[process.name] = FakeComponent(process.name, 500)
-        self.procs[process.name].state, self.procs[process.name].pid = "starting", 500
+        self.procs[process.name].state, self.procs[process.name].pid = P.STARTING, 500
 
     def unprobe(self, name):
         self.calls.append(("unprobe", name))
@@ -167,7 +170,7 @@ def test_a_worker_on_the_same_gpu_is_stopped_first():
     old.alive = False
     live.tick(sup.now)
     assert sup.calls[-1] == ("restart_as", "worker-0")
-    sup.procs["worker-0"].state = "running"
+    sup.procs["worker-0"].state = P.RUNNING
     live.tick(sup.now)
     assert sup.calls[-1] == ("retire", "worker-1")
     assert request.answer.empty()
