@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -18,7 +19,17 @@ import time
 from pathlib import Path
 
 from tests.e2e.load import StreamingLoad
-from tests.e2e.up_helpers import pids_of, status, trtl, trtl_env, up_args, wait_ready
+from tests.e2e.up_helpers import (
+    foreground,
+    pids_of,
+    read_until,
+    status,
+    tree_alive,
+    trtl,
+    trtl_env,
+    up_args,
+    wait_ready,
+)
 
 SPEED = "mocker.speedup_ratio=1"  # ~6 ms a token: a 120-token stream lasts about a second
 MAX_TOKENS = 120
@@ -196,6 +207,35 @@ def test_restart_rolls_every_process(tiny_model, home, deployments):
     after = pids_of(wait_ready(name, home))
     assert after["frontend"] == before["frontend"]
     assert after["worker-0"] != before["worker-0"] and after["worker-1"] != before["worker-1"]
+
+
+def test_a_foreground_up_follows_what_a_restart_starts(tiny_model, home, deployments):
+    name = "t-restart-fg"
+    deployments.append(name)
+    proc = foreground("agg_router", tiny_model, name, home, "--set", SPEED)
+    read_until(proc, "is ready after")
+    state = status(name, home)
+    before = pids_of(state)
+    # The workers are replaced beside their predecessors, the frontend stopped first.
+    result = trtl("restart", name, home=home, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    shown = "".join(read_until(proc, "frontend replaced"))
+    # The terminal shows the new processes' lines: a candidate's under its temporary name
+    # (worker-0~new1) or, read after it was installed, under its own.
+    since = shown[shown.index("restart: replace") :]
+    assert re.search(r"^worker-0(~new\d+)?\s+\| .*system status server", since, re.M), shown
+    after = pids_of(wait_ready(name, home))
+    logs = Path(state["run_dir"]) / "logs"
+    for process in ("frontend", "worker-0", "worker-1"):
+        assert after[process] != before[process]
+        # `trtl logs` reads NAME.log: the new process writes it; the old one's is kept apart.
+        assert os.readlink(f"/proc/{after[process]}/fd/1") == str(logs / f"{process}.log")
+        assert list(logs.glob(f"{process}~old*.log")), sorted(logs.iterdir())
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=40)
+    assert proc.returncode == 0, shown + out
+    assert "nothing left running" in out
+    assert tree_alive(list(after.values())) == []
 
 
 def test_top_once_json_counts_grow_under_load(tiny_model, home, deployments):
