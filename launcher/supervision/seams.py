@@ -52,6 +52,9 @@ class Spawner(Protocol):
 class HealthPoller(Protocol):
     """Polls the processes' health and emits changes (``probe.Prober``)."""
 
+    # name -> status port; a live change replaces it whole (the poller thread reads it)
+    status_ports: dict[str, int]
+
     def start(self) -> None: ...
 
     def stop(self) -> None: ...

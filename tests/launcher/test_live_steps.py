@@ -186,3 +186,47 @@ def test_nothing_to_change_and_blockers():
     blocked = apply(live, moved).answer.get_nowait()
     assert blocked["exit_code"] == 2 and "cannot change in place" in blocked["message"]
     assert sup.calls == []
+
+
+def test_a_restart_replayed_through_the_real_supervisor_moves_states_legally():
+    # The real Supervisor with its injected spawner and prober: a live change makes its
+    # processes through the spawner, and every state change passes lifecycle.move.
+    from launcher.deployments.lifecycle import DeploymentStatus as D
+    from launcher.supervision.component import Line
+    from launcher.supervision.probe import ModelListed
+    from launcher.supervision.supervisor import StopRequested
+    from tests.launcher.test_supervisor_events import FakeProcess, Run, states
+
+    run = Run()
+    run.ready()
+    old = run.handle("worker-0")
+    ask = ControlRequest("restart", {"processes": ["worker-0"]})
+    run.step(ask)
+    (step,) = run.sup.live.op.steps
+    candidate = step.candidate
+    assert isinstance(candidate, FakeProcess) and candidate.name == "worker-0~new1"
+    run.step(Registered("worker-0~new1", True))
+    assert ask.answer.get_nowait()["ok"]
+    new = run.handle("worker-0")
+    assert new is candidate and new.name == "worker-0" and old.name == "worker-0~old2"
+    assert old.signals == [signal.SIGTERM]
+    assert run.proc().state == P.RUNNING and run.sup.state.state == D.READY
+    run.step(Line("worker-0~old2", "draining"))  # a retired process's line: no lookup
+    old.alive = False
+    run.step(Exited("worker-0~old2", old.generation, -signal.SIGTERM))
+    assert run.proc().state == P.RUNNING  # the old one's exit is not the new one's
+
+    # The frontend cannot run beside itself: stopped first, then started in its place.
+    frontend = run.handle("frontend")
+    ask = ControlRequest("restart", {"processes": ["frontend"]})
+    run.step(ask)
+    assert run.proc("frontend").state == P.STOPPING
+    frontend.alive = False
+    run.step(None)
+    assert run.proc("frontend").state == P.STARTING
+    run.step(ModelListed(True))
+    run.step(None)
+    assert ask.answer.get_nowait()["ok"]
+    assert run.proc("frontend").state == P.RUNNING and run.sup.state.state == D.READY
+    run.step(StopRequested(signal.SIGTERM))
+    assert states(run.end()) == {"frontend": "stopped", "worker-0": "stopped"}
