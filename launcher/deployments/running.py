@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+from typing import TYPE_CHECKING
 
 from launcher.deployments.lock import STARTER, SUPERVISOR, DeploymentLock
 from launcher.deployments.state import DeploymentState, read_state
@@ -18,6 +19,9 @@ from launcher.planning.plan import Plan
 from launcher.supervision.log_rotation import LogLimits
 from launcher.supervision.logmux import LogMux
 from profiles.errors import PreflightError, SupervisorError
+
+if TYPE_CHECKING:
+    from launcher.supervision.component import Component
 
 # `trtl up -d` takes the deployment's lock before starting the background supervisor and
 # hands the very lock down (an inherited descriptor), so of two `up -d` at the same
@@ -136,6 +140,13 @@ def supervise(
         for text in short_notes(plan):
             mux.info(f"note: {text}")
         view = _LiveTable(mux) if live and mux.stream.isatty() else None
+
+        def follow(component: Component) -> None:
+            # Output goes to the terminal in batches from the reader threads; the supervisor
+            # still scans the frontend's lines (for "Model materialization failed").
+            mux.attach(component, line_events=component.plan.role == "frontend")
+            component.limits = limits or LogLimits()
+
         supervisor = Supervisor(
             plan,
             mux,
@@ -143,12 +154,10 @@ def supervise(
             grace=grace,
             on_ready=lambda state: _ready(mux, view, plan, state),
             on_change=view.update if view else None,
+            on_spawn=follow,  # processes apply, scale and restart start, too
         )
         for component in supervisor.components.values():
-            # Output goes to the terminal in batches from the reader threads; the supervisor
-            # still scans the frontend's lines (for "Model materialization failed").
-            mux.attach(component, line_events=component.plan.role == "frontend")
-            component.limits = limits or LogLimits()
+            follow(component)
         mux.start()  # the terminal has its own thread: a slow one holds nobody up
         mux.info(f"starting {len(plan.processes)} processes of {plan.deployment!r}")
         if view:

@@ -126,7 +126,7 @@ class LogMux:
             attached.acknowledge()
             return
         if not self.quiet and self._shown(name, text):
-            self._put(f"{self._prefix[name]} {text}\n", name, 1)
+            self._put(f"{self.prefix(name)} {text}\n", name, 1)
 
     def lines(self, name: str, texts: list[str]) -> None:
         """Lines a process printed, in one batch (from its reader thread; hidden with --quiet)."""
@@ -136,8 +136,17 @@ class LogMux:
             texts = [text for text in texts if self._shown(name, text)]
             if not texts:
                 return
-        prefix = f"{self._prefix[name]} "
+        prefix = f"{self.prefix(name)} "
         self._put(prefix + f"\n{prefix}".join(texts) + "\n", name, len(texts))
+
+    def prefix(self, name: str) -> str:
+        """The ``name |`` prefix; made on first use for a process started after the mux
+        (by ``trtl scale`` or ``apply``, or a live change's ``worker-0~new1``)."""
+        prefix = self._prefix.get(name)
+        if prefix is None:
+            colour = COLOURS[len(self._prefix) % len(COLOURS)]
+            prefix = self._prefix[name] = self._paint(f"{name.ljust(self.width)} |", colour)
+        return prefix
 
     def ready(self) -> None:
         """The deployment is ready: from now on every process line is shown."""
@@ -178,6 +187,13 @@ class LogMux:
         sends the supervisor a (bounded) Line event per line, acknowledged here unprinted."""
         self._attached[process.name] = process
         process.deliver_to(self.lines, line_events)
+
+    def renamed(self, old: str, new: str) -> None:
+        """An attached process runs as ``new`` from now on (a live change installed or
+        retired it); its Line events are acknowledged under that name."""
+        process = self._attached.pop(old, None)
+        if process is not None:
+            self._attached[new] = process
 
     # -- the writer thread ------------------------------------------------------------------
 

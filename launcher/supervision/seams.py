@@ -21,6 +21,7 @@ class ProcessHandle(Protocol):
 
     plan: ProcessPlan
     name: str
+    log_path: Path  # what it writes (a live change renames it with the process)
     pid: int | None
     create_time: float | None
     started_at: float | None  # monotonic, of the current incarnation
@@ -50,6 +51,9 @@ class Spawner(Protocol):
 
 class HealthPoller(Protocol):
     """Polls the processes' health and emits changes (``probe.Prober``)."""
+
+    # name -> status port; a live change replaces it whole (the poller thread reads it)
+    status_ports: dict[str, int]
 
     def start(self) -> None: ...
 

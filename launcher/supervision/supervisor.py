@@ -30,10 +30,13 @@ from launcher.deployments.run_setup import (
 from launcher.deployments.state import DeploymentState, write_state
 from launcher.planning.plan import Plan
 from launcher.supervision.component import Component, Exited, Line, wait_groups_empty
+from launcher.supervision.control import ControlRequest, ControlServer
+from launcher.supervision.live import LiveChanges
+from launcher.supervision.live_surface import LiveSurface
 from launcher.supervision.logmux import LogMux
 from launcher.supervision.probe import ModelListed, Prober, Registered, Silent, Usurped
 from launcher.supervision.restart import RestartTracker
-from launcher.supervision.seams import ProberFactory, Spawner
+from launcher.supervision.seams import ProberFactory, ProcessHandle, Spawner
 from launcher.supervision.verdicts import (
     materialization_failed,
     not_ready,
@@ -62,14 +65,15 @@ class Outcome:
     message: str | None = None
 
 
-class Supervisor:
+class Supervisor(LiveSurface):
     """Runs one plan until stopped or beyond repair.
 
     Its collaborators are seams a test replaces (see ``seams.py``): ``clock`` (monotonic
     seconds), ``spawn`` (makes one process's handle, by default a real ``Component``) and
     ``prober`` (makes the health poller, by default a real ``Prober``). ``begin``, ``step``
     and ``finish`` are the loop's three parts, so a test replays an event script through
-    the very decisions a real run takes.
+    the very decisions a real run takes. ``on_spawn`` is told of every process handle made
+    after construction (by apply, scale or restart), so the terminal can follow it too.
     """
 
     def __init__(
@@ -84,6 +88,7 @@ class Supervisor:
         clock: Callable[[], float] = time.monotonic,
         spawn: Spawner = Component,
         prober: ProberFactory = Prober,
+        on_spawn: Callable[[ProcessHandle], None] | None = None,
     ):
         self.plan = plan
         self.mux = mux
@@ -93,6 +98,8 @@ class Supervisor:
         self.on_change = on_change
         self.clock = clock
         self.make_prober = prober
+        self.make_process = spawn
+        self.on_spawn = on_spawn
         self.events: queue.SimpleQueue[object] = queue.SimpleQueue()
         env = child_env(plan)
         self.components = {
@@ -121,6 +128,9 @@ class Supervisor:
         self.prober = None
         self.state_unwritten = False  # the last state write failed (a full disk)
         self.left: list[int] = []  # PIDs that survived the final SIGKILL (should stay empty)
+        # apply/scale/restart through the control channel (live.py, live_surface.py)
+        self.live = LiveChanges(self)
+        self.control: ControlServer | None = None
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -130,6 +140,8 @@ class Supervisor:
         previous = self._install_signals()
         try:
             self.begin(supervisor_pid, supervisor_create_time)
+            self.control = ControlServer(self.plan.run_dir.root, self.events.put)
+            self.control.start()
             while not self.finished:
                 self.step(self._next_event())
         finally:
@@ -162,7 +174,11 @@ class Supervisor:
         self._timers()
 
     def finish(self) -> None:
-        """Whatever ended the loop: kill what is left, stop the prober, write the verdict."""
+        """Whatever ended the loop: answer a live change in progress, kill what is left,
+        stop the prober, write the verdict."""
+        if self.control:
+            self.control.stop()
+        self.live.abandon()
         try:
             self._kill_everything_left()
         finally:
@@ -171,7 +187,8 @@ class Supervisor:
 
     def _pid_of(self, name: str) -> int | None:
         """The PID of the process now running as ``name`` (for the prober's owner check)."""
-        return self.components[name].pid
+        component = self.find(name)  # a live change's candidate too
+        return component.pid if component else None
 
     def _next_event(self) -> object | None:
         due = [*self.restarts_due.values()]
@@ -188,12 +205,14 @@ class Supervisor:
     @property
     def finished(self) -> bool:
         """True once stopping began and no process is alive any more."""
-        return self.stopping_since is not None and not any(
-            c.alive for c in self.components.values()
-        )
+        return self.stopping_since is not None and not any(c.alive for c in self._everyone())
 
     def _handle(self, event: object | None) -> None:
-        if isinstance(event, Line):
+        if self.live.claims(event):
+            return
+        if isinstance(event, ControlRequest):
+            self.live.request(event)
+        elif isinstance(event, Line):
             self.mux.line(event.name, event.text)
             if event.name == "frontend" and MATERIALIZATION_FAILED in event.text:
                 self._materialization_failed(event.text)
@@ -218,6 +237,7 @@ class Supervisor:
             if now >= self.stopping_since + self.grace:
                 self._signal_all(signal.SIGKILL)
             return
+        self.live.tick(now)
         for name, due in list(self.restarts_due.items()):
             if now >= due:
                 del self.restarts_due[name]
@@ -377,8 +397,12 @@ class Supervisor:
         self._changed()
 
     def _signal_all(self, sig: int) -> None:
-        for component in reversed(list(self.components.values())):
+        for component in reversed(self._everyone()):
             component.signal_group(sig)
+
+    def _everyone(self) -> list[ProcessHandle]:
+        """The deployment's processes, and candidates or retired ones of a live change."""
+        return [*self.components.values(), *self.live.components()]
 
     def _fail(self, message: str, culprit: str | None, exit_code: int = 1) -> None:
         if self.outcome is None:
@@ -421,7 +445,7 @@ class Supervisor:
     def _kill_everything_left(self) -> None:
         """Whatever ended the loop: no process of any tree may survive it."""
         self._signal_all(signal.SIGKILL)
-        left = wait_groups_empty([c.pid for c in self.components.values() if c.pid], 5.0)
+        left = wait_groups_empty([c.pid for c in self._everyone() if c.pid], 5.0)
         for proc in self.procs.values():
             proc.end()
         self.left = left

@@ -44,6 +44,7 @@ class FakeProcess:
 
     def __init__(self, plan, log_path, emit, env, forward_lines=True, *, clock: Clock):
         self.plan, self.name, self.clock = plan, plan.name, clock
+        self.log_path = log_path
         self.pid: int | None = None  # no real PID: nothing is ever signalled
         self.create_time: float | None = None
         self.started_at: float | None = None
@@ -62,7 +63,8 @@ class FakeProcess:
 
 
 class FakeProber:
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, frontend_url, served_name, status_ports, *args, **kwargs) -> None:
+        self.status_ports = status_ports  # a live change adds and removes processes' ports
         self.forgotten: list[str] = []
         self.running = False
 
