@@ -26,7 +26,10 @@ def test_the_foreground_is_calm_until_ready(tiny_model, home, deployments):
     rest, _ = proc.communicate(timeout=40)
     assert proc.returncode == 0, rest
     assert not [line for line in before_ready if INFO.match(line)], "".join(before_ready)
-    assert [line for line in before_ready if LOUD.match(line)], "".join(before_ready)
+    # Warnings are shown while calm; the terminal follows the log files in batches, so the
+    # frontend's start-up warning may reach it just after trtl's own ready line.
+    shown = before_ready + rest.splitlines(keepends=True)
+    assert [line for line in shown if LOUD.match(line)], "".join(shown)
     # The engine's notes about settings it cannot express: one short line, once.
     notes = [line for line in before_ready if "note:" in line]
     assert len(notes) == 1 and "`trtl plan`" in notes[0], notes
