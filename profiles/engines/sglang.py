@@ -41,6 +41,7 @@ from .base import (
     Verdict,
     WorkerCommand,
 )
+from .notes import translation_notes
 
 if TYPE_CHECKING:
     from ..schema import Profile, WorkerRole
@@ -141,28 +142,7 @@ def sglang_args(profile: Profile, name: str, role: WorkerRole) -> tuple[list[str
 
 
 def _notes(name: str, role: WorkerRole, dropped: list[str]) -> list[str]:
-    notes = []
-    if dropped:
-        notes.append(
-            f"workers.{name}: SGLang has no equivalent of engine_config {', '.join(dropped)}; "
-            "left out."
-        )
-    if isinstance(role.engine_config, str):
-        notes.append(
-            f"workers.{name}: SGLang cannot read the TensorRT-LLM engine_config file "
-            f"{role.engine_config}; left out (give SGLang flags in sglang.extra_args)."
-        )
-    if role.kv_transfer_backend in ("UCX", "MPI"):
-        notes.append(
-            f"workers.{name}: SGLang moves KV blocks with NIXL; kv_transfer_backend "
-            f"{role.kv_transfer_backend} left out."
-        )
-    if role.extra_args:
-        notes.append(
-            f"workers.{name}: extra_args are TensorRT-LLM flags and are dropped for SGLang; "
-            f"use sglang.extra_args or sglang.role_extra_args.{name} for SGLang flags."
-        )
-    return notes
+    return translation_notes(name, role, dropped, title="SGLang", section=NAME, kv_how="NIXL")
 
 
 class SglangEngine(Engine):

@@ -38,6 +38,7 @@ from .base import (
     Verdict,
     WorkerCommand,
 )
+from .notes import translation_notes
 from .vllm_checks import cuda_build, head_size, needed_modules, owned_in_config_file
 
 if TYPE_CHECKING:
@@ -169,28 +170,9 @@ def vllm_args(profile: Profile, name: str, role: WorkerRole) -> tuple[list[str],
 
 
 def _notes(name: str, role: WorkerRole, dropped: list[str]) -> list[str]:
-    notes = []
-    if dropped:
-        notes.append(
-            f"workers.{name}: vLLM has no equivalent of engine_config {', '.join(dropped)}; "
-            "left out."
-        )
-    if isinstance(role.engine_config, str):
-        notes.append(
-            f"workers.{name}: vLLM cannot read the TensorRT-LLM engine_config file "
-            f"{role.engine_config}; left out (give vLLM flags in vllm.extra_args)."
-        )
-    if role.kv_transfer_backend in ("UCX", "MPI"):
-        notes.append(
-            f"workers.{name}: vLLM moves KV blocks with NIXL (NixlConnector); "
-            f"kv_transfer_backend {role.kv_transfer_backend} left out."
-        )
-    if role.extra_args:
-        notes.append(
-            f"workers.{name}: extra_args are TensorRT-LLM flags and are dropped for vLLM; "
-            f"use vllm.extra_args or vllm.role_extra_args.{name} for vLLM flags."
-        )
-    return notes
+    return translation_notes(
+        name, role, dropped, title="vLLM", section=NAME, kv_how="NIXL (NixlConnector)"
+    )
 
 
 def uses_nixl(spec: ComponentSpec) -> bool:
