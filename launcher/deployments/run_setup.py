@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import TYPE_CHECKING
 
 from launcher.deployments.state import make_private_dir
-from launcher.planning.plan import Plan, ProcessPlan
-from profiles.schema import Profile, RestartPolicy
+from launcher.planning.plan_types import Plan, ProcessPlan
+
+if TYPE_CHECKING:
+    from profiles.schema import Profile, RestartPolicy
 
 # A NATS_SERVER without a NATS server makes Dynamo retry for up to 120 s; file discovery and
 # the TCP request plane need none.
@@ -30,8 +33,6 @@ QUIET_PROBES_LOG = {
 
 def prepare_run_dir(plan: Plan) -> None:
     """Create the private run dir, empty discovery, a logs dir and the engine configs."""
-    import yaml
-
     run_dir = plan.run_dir
     make_private_dir(run_dir.root)
     shutil.rmtree(run_dir.discovery, ignore_errors=True)
@@ -39,6 +40,8 @@ def prepare_run_dir(plan: Plan) -> None:
         make_private_dir(path)
     for log in run_dir.logs.glob("*.log"):
         log.unlink()
+    if plan.files:
+        import yaml  # only for engine configs: the mocker's plans have none
     for path, content in plan.files.items():
         make_private_dir(path.parent)
         path.write_text(yaml.safe_dump(content, sort_keys=False))

@@ -16,10 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-import click
-
 from launcher.deployments.state import DeploymentLock, DeploymentState, open_private_log, read_state
-from launcher.planning.plan import Plan
+from launcher.planning.plan_types import Plan
 from launcher.supervision.logmux import LogMux
 from profiles.errors import PreflightError, SupervisorError
 
@@ -67,23 +65,24 @@ def _note(text: str) -> None:
     note_line(text)
 
 
-def run_foreground(plan: Plan, *, quiet: bool, timeout: float, grace: float, live: bool) -> int:
-    """Supervise in this process until stopped; return the exit code."""
-    import psutil
-
-    from launcher.deployments.leftovers import leftover_groups, stop_groups
+def run_foreground(
+    plan: Plan,
+    *,
+    quiet: bool,
+    timeout: float,
+    grace: float,
+    live: bool,
+    lock: DeploymentLock | None = None,
+) -> int:
+    """Supervise in this process until stopped; return the exit code. ``lock``: the
+    deployment's lock, already taken (the cached-plan start takes it first)."""
+    from launcher.supervision.component import create_time_of
     from launcher.supervision.supervisor import Supervisor
 
-    lock = _claim(plan)
+    lock = lock or _claim(plan)
     try:
-        previous = _quiet_read(plan)
-        if previous is not None:
-            left = leftover_groups(previous)
-            if left:
-                stop_groups(left, grace=2.0)
+        _stop_leftovers(plan)
         mux = LogMux([p.name for p in plan.processes], quiet=quiet)
-        for note in plan.notes:
-            mux.info(f"note: {note}")
         view = _LiveTable(mux) if live and mux.stream.isatty() else None
         supervisor = Supervisor(
             plan,
@@ -93,17 +92,21 @@ def run_foreground(plan: Plan, *, quiet: bool, timeout: float, grace: float, liv
             on_ready=lambda state: _ready(mux, view, plan, state),
             on_change=view.update if view else None,
         )
+        # Every process starts before anything else trtl does: on a small machine, each
+        # millisecond trtl spends first (or beside them) delays the graph.
+        supervisor.start_processes()
         for component in supervisor.components.values():
             # Output goes to the terminal in batches from the reader threads; the supervisor
             # still scans the frontend's lines (for "Model materialization failed").
             mux.attach(component, line_events=component.plan.role == "frontend")
         mux.start()  # the terminal has its own thread: a slow one holds nobody up
+        for note in plan.notes:
+            mux.info(f"note: {note}")
         mux.info(f"starting {len(plan.processes)} processes of {plan.deployment!r}")
         if view:
             view.start(supervisor.state)
         try:
-            me = psutil.Process()
-            outcome = supervisor.run(me.pid, me.create_time())
+            outcome = supervisor.run(os.getpid(), create_time_of(os.getpid()))
         finally:
             if view:
                 view.stop()
@@ -117,6 +120,26 @@ def run_foreground(plan: Plan, *, quiet: bool, timeout: float, grace: float, liv
         return outcome.exit_code
     finally:
         lock.release()
+
+
+def _stop_leftovers(plan: Plan) -> None:
+    """Stop what a killed earlier run of this deployment left (its processes' groups)."""
+    previous = _quiet_read(plan)
+    if previous is None or not _may_have_left(previous):
+        return
+    from launcher.deployments.leftovers import leftover_groups, stop_groups
+
+    left = leftover_groups(previous)
+    if left:
+        stop_groups(left, grace=2.0)
+
+
+def _may_have_left(previous: DeploymentState) -> bool:
+    """Whether a run may have left processes: its supervisor never recorded its end, or one
+    of its processes still runs. Cheap, so a clean earlier run costs no process scan."""
+    if previous.state not in ("stopped", "failed"):
+        return True
+    return any(proc.pid and os.path.exists(f"/proc/{proc.pid}") for proc in previous.processes)
 
 
 def _claim(plan: Plan) -> DeploymentLock:
@@ -264,6 +287,8 @@ def start_detached(
         state = _quiet_read(plan)
         fresh = state is not None and state.supervisor_pid == child.pid
         if fresh and state.state in ("ready", "degraded"):
+            import click
+
             click.echo(ready_banner(plan, state, detached=True))
             return 0
         if code == 0:

@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
 import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from launcher.deployments.state import is_same_process, open_private_log
-from launcher.planning.plan import ProcessPlan
+from launcher.planning.plan_types import ProcessPlan
+from launcher.supervision import pdeath
 from profiles.errors import SupervisorError
 
 TAIL_LINES = 40
@@ -39,7 +37,6 @@ LINE_EVENT_BACKLOG = 10_000
 READ_SIZE = 256 * 1024
 PIPE_SIZE = 1024 * 1024  # Linux's default limit for unprivileged processes
 READ_NAP = 0.002  # s; lines reach the terminal at most this much later
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -57,30 +54,6 @@ class Exited:
     name: str
     generation: int
     returncode: int
-
-
-def _load_prctl() -> Callable[..., int] | None:
-    # Resolved before any fork: the child may only call it, not look it up.
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_PRCTL = _load_prctl()
-
-
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    def setup() -> None:
-        if _PRCTL is not None:
-            _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        # The parent may have died between fork and prctl: then nobody would kill us.
-        if os.getppid() != parent_pid:
-            os._exit(1)
-
-    return setup
 
 
 class Component:
@@ -118,14 +91,15 @@ class Component:
         log = open_private_log(self.log_path)
         log.write(f"--- trtl: starting {self.name} (start #{self.generation})\n".encode())
         try:
+            argv, preexec_fn = pdeath.spawn_args(self.plan.argv)
             self.proc = subprocess.Popen(
-                self.plan.argv,
+                argv,
                 env=self._env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent(os.getpid()),
+                preexec_fn=preexec_fn,  # None: vfork (see pdeath)
             )
         except OSError as exc:
             log.close()
@@ -135,7 +109,7 @@ class Component:
             ) from exc
         self.pid = self.proc.pid
         self.started_at = time.monotonic()
-        self.create_time = _create_time(self.pid)
+        self.create_time = create_time_of(self.pid)
         reader = threading.Thread(
             target=self._read, args=(self.proc, log), name=f"read-{self.name}", daemon=True
         )
@@ -246,13 +220,32 @@ def _grow_pipe(fd: int) -> bool:
         return False
 
 
-def _create_time(pid: int) -> float | None:
+def create_time_of(pid: int) -> float | None:
+    """psutil's create time (boot time + start ticks), read from /proc without importing
+    psutil: that import would cost the processes starting beside it CPU time."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            ticks = int(handle.read().rsplit(b")", 1)[1].split()[19])
+        return ticks / _CLOCK_TICKS + _boot_time()
+    except (OSError, ValueError, IndexError):
+        pass
     import psutil
 
     try:
         return psutil.Process(pid).create_time()
     except psutil.Error:
         return None
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _boot_time() -> float:
+    with open("/proc/stat", "rb") as handle:
+        for line in handle:
+            if line.startswith(b"btime"):
+                return float(line.split()[1])
+    raise ValueError("no btime in /proc/stat")
 
 
 def group_members(pgid: int) -> list[int]:

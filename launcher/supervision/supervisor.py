@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from launcher.deployments.run_setup import child_env, prepare_run_dir, restart_policy
 from launcher.deployments.state import DeploymentState, ProcessState, write_state
-from launcher.planning.plan import Plan
+from launcher.planning.plan_types import Plan
 from launcher.supervision.component import Component, Exited, Line, wait_groups_empty
 from launcher.supervision.logmux import LogMux
 from launcher.supervision.probe import ModelListed, Prober, Registered, Silent
@@ -115,20 +115,18 @@ class Supervisor:
         self.outcome: Outcome | None = None
         self.prober: Prober | None = None
         self.left: list[int] = []  # PIDs that survived the final SIGKILL (should stay empty)
+        self._spawned = False
 
     # -- the loop ---------------------------------------------------------------------
 
     def run(self, supervisor_pid: int, supervisor_create_time: float | None) -> Outcome:
         """Run until a stop request or an unrecoverable failure; always stops everything."""
-        prepare_run_dir(self.plan)
-        self.started = self.clock()
+        self.start_processes()
         self.state.started_at = time.time()
         self.state.supervisor_pid = supervisor_pid
         self.state.supervisor_create_time = supervisor_create_time
         previous = self._install_signals()
         try:
-            for name in self.components:
-                self._start(name)
             self.prober = Prober(
                 self.plan.frontend_url,
                 self.plan.profile.served_name,
@@ -147,6 +145,23 @@ class Supervisor:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
         return self.outcome or Outcome(0)
+
+    def start_processes(self) -> None:
+        """Prepare the run dir and spawn every process, before any other work (``run`` does
+        it unless done before): on two cores, anything trtl does first delays them."""
+        if self._spawned:
+            return
+        self._spawned = True
+        prepare_run_dir(self.plan)
+        self.started = self.clock()
+        try:
+            for component in self.components.values():
+                component.start()
+        except BaseException:
+            self._signal_all(signal.SIGKILL)
+            raise
+        for name in self.components:
+            self._record_start(name)
 
     def _next_event(self) -> object | None:
         due = [*self.restarts_due.values()]
@@ -203,8 +218,11 @@ class Supervisor:
     # -- processes ----------------------------------------------------------------------
 
     def _start(self, name: str) -> None:
+        self.components[name].start()
+        self._record_start(name)
+
+    def _record_start(self, name: str) -> None:
         component = self.components[name]
-        component.start()
         proc = self.procs[name]
         proc.pid, proc.create_time = component.pid, component.create_time
         proc.state, proc.exit_code, proc.started_at = "starting", None, time.time()
