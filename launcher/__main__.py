@@ -1,5 +1,5 @@
 """``python -m launcher`` is ``trtl``."""
 
-from launcher.cli import main
+from launcher.entry import main
 
 main()

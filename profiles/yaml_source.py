@@ -54,8 +54,13 @@ PlainLoader.add_constructor("tag:yaml.org,2002:timestamp", PlainLoader.construct
 PlainLoader.add_constructor("tag:yaml.org,2002:binary", _refuse_binary)
 
 
+# Every file read, in order: a plan cached from them is valid while they are unchanged.
+FILES_READ: list[Path] = []
+
+
 def read_text_file(path: Path) -> str:
     """A UTF-8 file's text; raises ProfileError naming the file if it cannot be read."""
+    FILES_READ.append(path)
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:

@@ -77,6 +77,8 @@ def up(
     if not supervise:  # the background supervisor inherits the lock and the checks
         running.refuse_if_running(plan)
         running.preflight(plan, offline=offline)
+        if not detach:
+            _remember(profile_ref, profile, plan, quiet=quiet, timeout=timeout, grace=grace)
     if detach:
         child_args = running.detached_args(
             profile_ref, plan, engine, model, overrides, gpus, python, timeout, grace, offline
@@ -89,3 +91,20 @@ def up(
             plan, quiet=quiet or supervise, timeout=timeout, grace=grace, live=not supervise
         )
     click.get_current_context().exit(code)
+
+
+def _remember(profile_ref: str, profile, plan, *, quiet: bool, timeout: float, grace: float):
+    """Keep the validated plan for the next identical ``trtl up`` (see plan_cache); only a
+    command started from the console script, whose arguments are known exactly."""
+    from launcher.planning import plan_cache
+
+    if plan_cache.ENTRY_ARGS is not None:
+        plan_cache.save(
+            plan_cache.ENTRY_ARGS,
+            profile_ref,
+            profile,
+            plan,
+            quiet=quiet,
+            timeout=timeout,
+            grace=grace,
+        )

@@ -76,7 +76,7 @@ def run_foreground(
 ) -> int:
     """Supervise in this process until stopped; return the exit code. ``lock``: the
     deployment's lock, already taken (the cached-plan start takes it first)."""
-    from launcher.supervision.component import create_time_of
+    from launcher.deployments.process_time import create_time_of
     from launcher.supervision.supervisor import Supervisor
 
     lock = lock or _claim(plan)

@@ -221,12 +221,12 @@ class DeploymentLock:
 
     def mark_holder(self) -> None:
         """Write who holds the lock into it, so `trtl down` finds it without a state file."""
-        import psutil
+        from launcher.deployments.process_time import create_time_of
 
         assert self._fd is not None
-        me = psutil.Process()
+        me = os.getpid()
         os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, f"{me.pid} {me.create_time()}\n".encode(), 0)
+        os.pwrite(self._fd, f"{me} {create_time_of(me)}\n".encode(), 0)
 
     def holder(self) -> tuple[int, float] | None:
         """The (pid, create time) that holds the lock now, or None."""

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from launcher.deployments.process_time import create_time_of
 from launcher.deployments.state import is_same_process, open_private_log
 from launcher.planning.plan_types import ProcessPlan
 from launcher.supervision import pdeath
@@ -218,34 +219,6 @@ def _grow_pipe(fd: int) -> bool:
         return fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE) >= PIPE_SIZE
     except (ImportError, AttributeError, OSError):
         return False
-
-
-def create_time_of(pid: int) -> float | None:
-    """psutil's create time (boot time + start ticks), read from /proc without importing
-    psutil: that import would cost the processes starting beside it CPU time."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            ticks = int(handle.read().rsplit(b")", 1)[1].split()[19])
-        return ticks / _CLOCK_TICKS + _boot_time()
-    except (OSError, ValueError, IndexError):
-        pass
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
-
-
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _boot_time() -> float:
-    with open("/proc/stat", "rb") as handle:
-        for line in handle:
-            if line.startswith(b"btime"):
-                return float(line.split()[1])
-    raise ValueError("no btime in /proc/stat")
 
 
 def group_members(pgid: int) -> list[int]:

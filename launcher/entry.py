@@ -1,0 +1,90 @@
+"""The ``trtl`` console script: a repeated ``trtl up`` starts from its cached plan.
+
+``trtl up`` in the foreground, run again with the same arguments, environment, profile
+files, model and Dynamo install (``plan_cache`` lists every input), takes its validated
+plan from the cache and spawns every process before importing anything else: no click,
+no pydantic, no YAML. The checks that depend on the moment still run first (the
+deployment's lock, its ports free); any doubt at all falls back to the ordinary command,
+which validates, checks and explains. Everything else goes to the click CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+NO_CACHE_ENV = "TRTL_NO_PLAN_CACHE"  # set to anything: always validate (and never keep)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    args = sys.argv[1:]
+    if args[:1] == ["up"] and not os.environ.get(NO_CACHE_ENV):
+        from launcher.planning import plan_cache
+
+        plan_cache.ENTRY_ARGS = args[1:]
+        code = cached_up(args[1:])
+        if code is not None:
+            sys.exit(code)
+    from launcher.cli import main as cli_main
+
+    cli_main()
+
+
+def cached_up(args: list[str]) -> int | None:
+    """Run ``trtl up ARGS`` from the cached plan; None when it must take the normal path."""
+    from launcher.planning.plan_cache import load
+
+    cached = load(args)
+    if cached is None:
+        return None
+    plan = cached.plan
+    from launcher.deployments.state import DeploymentLock
+
+    lock = DeploymentLock(plan.run_dir)
+    if not lock.acquire():
+        return None  # running already: the normal path says by whom
+    if not _ports_free(plan):
+        lock.release()
+        return None  # the normal path's preflight names the port and its holder
+    from launcher.deployments import running
+    from profiles.errors import TrtlError
+
+    try:
+        return running.run_foreground(
+            plan,
+            quiet=cached.quiet,
+            timeout=cached.timeout,
+            grace=cached.grace,
+            live=True,
+            lock=lock,
+        )
+    except TrtlError as exc:
+        from launcher.terminal import error_line
+
+        error_line(exc.message, exc.hint)
+        return exc.exit_code
+
+
+def _ports_free(plan) -> bool:
+    """Every port of the plan can be bound now, on the host its process binds."""
+    import socket
+
+    for proc in plan.processes:
+        for kind, port in proc.ports.items():
+            host = _flag(proc.argv, "--http-host") if kind == "http" else None
+            host = host or proc.env.get("DYN_SYSTEM_HOST") or "127.0.0.1"
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind((host, port))
+                except OSError:
+                    return False
+    return True
+
+
+def _flag(argv: list[str], flag: str) -> str | None:
+    for i, arg in enumerate(argv[:-1]):
+        if arg == flag:
+            return argv[i + 1]
+    return None
