@@ -8,8 +8,8 @@ given and what it ran with; the entry holds what it read, and is used only while
 it is unchanged:
 
 - the ``up`` arguments (profile reference, ``--set`` overrides, every option), the working
-  directory and the whole environment (but ``_``, ``SHLVL``, ``OLDPWD`` and ``PWD``, which
-  a shell changes between two identical commands);
+  directory and the whole environment (but ``_``, ``SHLVL``, ``OLDPWD``, ``PWD``,
+  ``COLUMNS`` and ``LINES``, which a shell changes between two identical commands);
 - trtl itself: its Python and every source and built-in profile file (size and
   modification time);
 - the profile files read (SHA-256 of their content), and the profile search folders'
@@ -47,9 +47,9 @@ CACHE_DIR = "plan-cache"
 CACHE_ENTRIES = 32  # the newest kept; one per distinct `trtl up` command line
 TRTL_ROOT = Path(__file__).resolve().parents[2]
 TRTL_PACKAGES = ("launcher", "profiles")
-# What a shell changes between two identical commands (`_` is the last command's path);
-# the working directory is part of the key by itself.
-SHELL_NOISE = frozenset({"_", "SHLVL", "OLDPWD", "PWD"})
+# What a shell changes between two identical commands (`_` is the last command's path, the
+# size follows the window); the working directory is part of the key by itself.
+SHELL_NOISE = frozenset({"_", "SHLVL", "OLDPWD", "PWD", "COLUMNS", "LINES"})
 # Set by the console-script entry point: the `up` arguments exactly as typed. Only a command
 # started that way is cached (an in-process call, e.g. a test runner, has other argv).
 ENTRY_ARGS: list[str] | None = None
