@@ -5,7 +5,9 @@ Usage: python scripts/bench_ready.py [--quick] [--repeat N] [--profiles agg,disa
 
 For each built-in profile, alternately (A B A B ...):
   trtl  `trtl up P --engine mocker --model .cache/tiny-model --name bench_P --port X`, timed
-        from just before the command is launched until `/v1/models` lists the model;
+        from just before the command is launched until `/v1/models` lists the model; the
+        same command line each time (one port per profile), so from the second run on it
+        starts from its cached plan (`--validate-every-time`: never);
   bare  the very processes of trtl's plan (argv and full environment from the plan API:
         `build_plan` + `child_env`, the same as `trtl plan P --engine mocker --json` plus
         trtl's fixed child settings) started directly, all at once, each writing to a log
@@ -46,17 +48,21 @@ def _start_ticks(pid: int) -> int:
 class Runner:
     """One profile's two launches, each returning seconds to ready and recording details."""
 
-    def __init__(self, profile: str, model: Path, env: dict[str, str], logs: Path):
+    def __init__(
+        self, profile: str, model: Path, env: dict[str, str], logs: Path, validate: bool = False
+    ):
         self.profile = profile
         self.model = str(model)
         self.env = env
         self.logs = logs
+        self.validate = validate  # no plan cache: every `trtl up` validates its profile
         # Per trtl variant (None: this tree): launch -> its first child started; launch ->
         # its "is ready after" line; its own CPU seconds until the model was listed.
         self.spawn_offsets: dict[str | None, list[float]] = {}
         self.announced: dict[str | None, list[float]] = {}
         self.cpu: dict[str | None, list[float]] = {}
         self.command: list[str] = []
+        self.ports: dict[str | None, int] = {}
 
     # -- trtl up ------------------------------------------------------------------------
 
@@ -64,10 +70,14 @@ class Runner:
         """``tree``: run trtl from that source tree instead (a second version to compare)."""
         import psutil
 
-        port = bench.free_port()
+        # The same command line every time, as a user repeats `trtl up`: from the second
+        # run (the warm-up is the first) it starts from its cached, validated plan.
+        port = self.ports.setdefault(tree, bench.free_port())
         args = ["up", self.profile, "--engine", "mocker", "--model", self.model,
                 "--name", f"bench_{self.profile}", "--port", str(port), "--grace", "5"]  # fmt: skip
         env, kwargs = self.env, {}
+        if self.validate:
+            env = {**env, "TRTL_NO_PLAN_CACHE": "1"}
         if tree is None:
             self.command = [*bench.TRTL, *args]
             argv = self.command
@@ -219,6 +229,12 @@ def main() -> None:
         help="also run trtl from this source tree, interleaved (trtl, other, bare, ...): "
         "the same-run way to tell whether a change helps",
     )
+    parser.add_argument(
+        "--validate-every-time",
+        action="store_true",
+        help="run trtl with TRTL_NO_PLAN_CACHE=1: every `trtl up` loads and validates its "
+        "profile (the first start of a profile, or a changed one)",
+    )
     bench.tree_option(parser)
     bench.bytecode_option(parser)
     args = parser.parse_args()
@@ -233,7 +249,7 @@ def main() -> None:
     details = []
     compared: list[list[str]] = []
     for profile in args.profiles.split(","):
-        runner = Runner(profile, model, env, Path(env["HOME"]))
+        runner = Runner(profile, model, env, Path(env["HOME"]), args.validate_every_time)
         variants = [("trtl", runner.trtl), ("bare", runner.bare)]
         if args.compare_tree:
             other = str(Path(args.compare_tree).resolve())

@@ -19,10 +19,8 @@ busy, and stops answering only when the whole process is stopped or wedged.
 
 from __future__ import annotations
 
-import http.client
 import json
 import threading
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -157,16 +155,22 @@ class _Client:
     starts, httpx cost several times the CPU, taken from the processes starting beside it."""
 
     def __init__(self, timeout: float = 1.0):
+        # Imported here, in the prober's thread once the processes run: http.client (with
+        # ssl and email) costs milliseconds of CPU trtl would otherwise spend before them.
+        import http.client
+        import urllib.parse
+
+        self._http, self._urls = http.client, urllib.parse
         self.timeout = timeout
         self._connections: dict[tuple[str, int], http.client.HTTPConnection] = {}
 
     def get(self, url: str) -> tuple[int, object] | str | None:
-        parts = urllib.parse.urlsplit(url)
+        parts = self._urls.urlsplit(url)
         key = (parts.hostname or "127.0.0.1", parts.port or 80)
         for _attempt in range(2):
             reused = key in self._connections
             if not reused:
-                self._connections[key] = http.client.HTTPConnection(*key, timeout=self.timeout)
+                self._connections[key] = self._http.HTTPConnection(*key, timeout=self.timeout)
             try:
                 self._connections[key].request("GET", parts.path or "/")
                 response = self._connections[key].getresponse()
@@ -175,7 +179,7 @@ class _Client:
             except TimeoutError:
                 self._drop(key)
                 return TIMED_OUT
-            except (OSError, http.client.HTTPException):
+            except (OSError, self._http.HTTPException):
                 self._drop(key)
                 # A kept-alive connection the server has since closed says nothing about
                 # the server: ask once more on a new one.
