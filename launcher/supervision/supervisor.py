@@ -132,6 +132,7 @@ class Supervisor:
                 self.plan.profile.served_name,
                 {p.name: p.ports["system"] for p in self.plan.processes if "system" in p.ports},
                 self.events.put,
+                discovery=str(self.plan.run_dir.discovery),
             )
             self.prober.start()
             self._changed()
