@@ -14,7 +14,8 @@ it is unchanged:
   modification time);
 - the profile files read (BLAKE2b hash of their content), and the profile search folders'
   listings (a new user profile of the same name would win);
-- the model directory's listing (name, size, modification time of each entry);
+- the model directory's listing (name, size, modification time of each entry), or that of
+  its snapshot in the Hugging Face cache;
 - the Python that runs Dynamo: the interpreter, every directory on its ``sys.path`` and the
   files of the modules the plan runs (what the engine-import check stamps): an install
   or upgrade of ai-dynamo changes them;
@@ -160,12 +161,23 @@ def _watched(profile_ref: str, plan: Plan, files_read: list[Path]) -> list[list[
     if os.path.isfile(profile_ref):
         watched.append((os.path.abspath(profile_ref), "content"))
     watched += [(str(folder), "listing") for _, folder in search_dirs()]
-    model = os.path.expanduser(plan.profile.model)
-    if os.path.isdir(model):
-        watched.append((os.path.abspath(model), "listing"))
+    watched.append((_model_folder(plan.profile.model), "listing"))
     for python, paths in _python_paths(plan).items():
         watched += [(path, "stat") for path in [python, os.path.realpath(python), *paths]]
     return [[path, kind, _signature(path, kind)] for path, kind in dict.fromkeys(watched)]
+
+
+def _model_folder(model: str) -> str:
+    """The model's directory: the local one, or the Hugging Face cache's snapshot of it.
+    Raises ValueError when it is in neither (then the plan is not kept)."""
+    from launcher.checks.model_fetch import cached_snapshot, hf_cache_dir, is_local_path
+
+    if is_local_path(model):
+        return os.path.abspath(os.path.expanduser(model))
+    snapshot = cached_snapshot(model, hf_cache_dir(os.environ))
+    if snapshot is None:
+        raise ValueError(f"{model} is not in the Hugging Face cache")
+    return str(snapshot)
 
 
 def _python_paths(plan: Plan) -> dict[str, list[str]]:
