@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -179,35 +180,34 @@ def _has_entries(folder: str | None) -> bool:
 
 
 class _Client:
-    """Keep-alive GET on loopback with the standard library: polling every 10 ms while a graph
-    starts, httpx cost several times the CPU, taken from the processes starting beside it."""
+    """Keep-alive HTTP/1.1 GET on loopback, on a bare socket: the prober asks every 10 ms
+    while a graph starts, beside the processes, so every microsecond counts; httpx cost
+    several times the CPU of http.client, and http.client (importing ssl and email, and
+    parsing headers into messages) several times this."""
 
     def __init__(self, timeout: float = 1.0):
-        # Imported here, in the prober's thread once the processes run: http.client (with
-        # ssl and email) costs milliseconds of CPU trtl would otherwise spend before them.
-        import http.client
-        import urllib.parse
-
-        self._http, self._urls = http.client, urllib.parse
         self.timeout = timeout
-        self._connections: dict[tuple[str, int], http.client.HTTPConnection] = {}
+        self._connections: dict[tuple[str, int], socket.socket] = {}
 
     def get(self, url: str) -> tuple[int, object] | str | None:
-        parts = self._urls.urlsplit(url)
-        key = (parts.hostname or "127.0.0.1", parts.port or 80)
+        host, port, path = _split(url)
+        key = (host, port)
+        request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
         for _attempt in range(2):
             reused = key in self._connections
-            if not reused:
-                self._connections[key] = self._http.HTTPConnection(*key, timeout=self.timeout)
             try:
-                self._connections[key].request("GET", parts.path or "/")
-                response = self._connections[key].getresponse()
-                body = response.read()
+                if not reused:
+                    self._connections[key] = socket.create_connection(key, self.timeout)
+                connection = self._connections[key]
+                connection.sendall(request)
+                status, body, keep = _response(connection)
+                if not keep:
+                    self._drop(key)
                 break
             except TimeoutError:
                 self._drop(key)
                 return TIMED_OUT
-            except (OSError, self._http.HTTPException):
+            except (OSError, ValueError):
                 self._drop(key)
                 # A kept-alive connection the server has since closed says nothing about
                 # the server: ask once more on a new one.
@@ -216,9 +216,9 @@ class _Client:
         else:
             return None
         try:
-            return response.status, json.loads(body)
+            return status, json.loads(body)
         except ValueError:
-            return response.status, None
+            return status, None
 
     def _drop(self, key: tuple[str, int]) -> None:
         connection = self._connections.pop(key, None)
@@ -228,3 +228,64 @@ class _Client:
     def close(self) -> None:
         for key in list(self._connections):
             self._drop(key)
+
+
+def _split(url: str) -> tuple[str, int, str]:
+    """``http://HOST:PORT/PATH`` -> (HOST, PORT, /PATH); HOST without IPv6 brackets."""
+    rest = url.split("://", 1)[-1]
+    where, slash, path = rest.partition("/")
+    host, _, port = where.rpartition(":")
+    if not host or "]" in port:  # no port given
+        host, port = where, "80"
+    return host.strip("[]"), int(port), slash + path or "/"
+
+
+def _response(connection: socket.socket) -> tuple[int, bytes, bool]:
+    """Read one response: (status, body, whether the connection stays open). Raises
+    ConnectionError when the server closed it first, ValueError when it is not HTTP."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += _recv(connection)
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    version, status = lines[0].split(" ", 2)[:2]
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip().lower()
+    keep = headers.get("connection") != "close" and version != "HTTP/1.0"
+    if status in ("204", "304"):
+        return int(status), b"", keep
+    if "content-length" in headers:
+        size = int(headers["content-length"])
+        while len(body) < size:
+            body += _recv(connection)
+        return int(status), body[:size], keep
+    if headers.get("transfer-encoding") == "chunked":
+        return int(status), _chunks(connection, body), keep
+    while True:  # neither: the body ends when the server closes
+        try:
+            body += _recv(connection)
+        except ConnectionError:
+            return int(status), body, False
+
+
+def _chunks(connection: socket.socket, data: bytes) -> bytes:
+    body = b""
+    while True:
+        while b"\r\n" not in data:
+            data += _recv(connection)
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        while len(data) < size + 2:
+            data += _recv(connection)
+        if size == 0:
+            return body
+        body, data = body + data[:size], data[size + 2 :]
+
+
+def _recv(connection: socket.socket) -> bytes:
+    chunk = connection.recv(65536)
+    if not chunk:
+        raise ConnectionError("closed by the server")
+    return chunk
