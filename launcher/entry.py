@@ -64,6 +64,20 @@ def cached_up(args: list[str]) -> int | None:
 
         error_line(exc.message, exc.hint)
         return exc.exit_code
+    except KeyboardInterrupt:
+        # Ctrl-C before the supervisor took over the signals: the processes die with this
+        # one (their parent-death signal); nothing else to undo.
+        return 130
+    except Exception as exc:  # as the CLI's root group does: one line, no traceback
+        if os.environ.get("TRTL_DEBUG"):
+            raise
+        from launcher.terminal import error_line
+
+        error_line(
+            f"internal error: {type(exc).__name__}: {exc}",
+            "This is a trtl bug; run again with TRTL_DEBUG=1 for the traceback.",
+        )
+        return 1
 
 
 def _ports_free(plan) -> bool:

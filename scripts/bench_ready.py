@@ -196,11 +196,10 @@ preflight.check_engines(plan)
 mark("preflight: engine-import check")
 preflight.check_model(plan)
 mark("preflight: model")
-import psutil
-from launcher.deployments.leftovers import leftover_groups, stop_groups
+from launcher.deployments import running
 from launcher.supervision.supervisor import Supervisor
 from launcher.supervision.logmux import LogMux
-mark("supervisor modules (psutil, leftovers, supervisor)")
+mark("supervisor modules")
 mux = LogMux([p.name for p in plan.processes], quiet=False, stream=open(os.devnull, "w"))
 sup = Supervisor(plan, mux, timeout=60, grace=1)
 from launcher.deployments.run_setup import prepare_run_dir
@@ -371,6 +370,8 @@ def main() -> None:
         print(f"\nthis tree against {args.compare_tree} (medians, s):")
         bench.table(["profile", "trtl", "other", "bare", "ratio", "other ratio", "1st spawn",
                      "other 1st spawn", "trtl CPU", "other CPU"], compared)  # fmt: skip
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\nload average at the end: {load}")
     print("\nwhere trtl's time goes (medians, s; this tree):")
     bench.table(["profile", "launch→1st spawn", "1st spawn→listed", "bare listed",
                  "trtl announces", "announce lag", "trtl CPU"], details)  # fmt: skip
