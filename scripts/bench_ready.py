@@ -218,7 +218,8 @@ CACHED_PHASES_SCRIPT = r"""
 import json, os, sys, time
 t = [("start", time.perf_counter(), time.process_time())]
 def mark(name): t.append((name, time.perf_counter(), time.process_time()))
-import launcher.entry  # what the trtl console script imports first
+import launcher.__main__  # the trtl console script
+import launcher.deployments.cached_up as cached_up
 from launcher.planning import plan_cache
 mark("entry and plan-cache modules")
 cached = plan_cache.load(sys.argv[1:])
@@ -229,7 +230,7 @@ from launcher.deployments.state import DeploymentLock
 lock = DeploymentLock(plan.run_dir)
 assert lock.acquire()
 mark("lock")
-assert launcher.entry._ports_free(plan)
+assert cached_up._ports_free(plan)
 mark("ports free")
 from launcher.deployments import running
 from launcher.supervision.logmux import LogMux

@@ -1,34 +1,16 @@
-"""The ``trtl`` console script: a repeated ``trtl up`` starts from its cached plan.
+"""A repeated ``trtl up`` from its cached plan: every process first, then everything else.
 
 ``trtl up`` in the foreground, run again with the same arguments, environment, profile
 files, model and Dynamo install (``plan_cache`` lists every input), takes its validated
 plan from the cache and spawns every process before importing anything else: no click,
 no pydantic, no YAML. The checks that depend on the moment still run first (the
 deployment's lock, its ports free); any doubt at all falls back to the ordinary command,
-which validates, checks and explains. Everything else goes to the click CLI.
+which validates, checks and explains. ``python -m launcher`` (the console script) calls it.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-
-NO_CACHE_ENV = "TRTL_NO_PLAN_CACHE"  # set to anything: always validate (and never keep)
-
-
-def main() -> None:
-    """Console-script entry point."""
-    args = sys.argv[1:]
-    if args[:1] == ["up"] and not os.environ.get(NO_CACHE_ENV):
-        from launcher.planning import plan_cache
-
-        plan_cache.ENTRY_ARGS = args[1:]
-        code = cached_up(args[1:])
-        if code is not None:
-            sys.exit(code)
-    from launcher.cli import main as cli_main
-
-    cli_main()
 
 
 def cached_up(args: list[str]) -> int | None:
