@@ -32,8 +32,11 @@ FAST_INTERVAL = 0.01  # while starting: readiness shows within 10 ms
 # cannot be listed: the prober then looks at that folder (one stat) every CARD_CHECK s and
 # asks the processes only every GATED_INTERVAL s (their silence still shows). Polling five
 # refused ports every 10 ms cost 25-55 ms of CPU a second, taken from the starting graph.
+# Both stretch with the time already spent starting (an engine that loads for a minute
+# needs no 10 ms checks): at most LATE_SHARE of that time late, at most SLOW_INTERVAL.
 CARD_CHECK = 0.01
 GATED_INTERVAL = 0.1
+LATE_SHARE = 0.01
 CARDS = ("v1", "mdc")
 SLOW_INTERVAL = 1.0  # once up: cheap enough to idle at well under 1 % of a core
 TIMED_OUT = "timed out"  # what _get returns when a process accepted but never answered
@@ -122,13 +125,16 @@ class Prober(threading.Thread):
         try:
             fast = True
             gated, polled = self.cards is not None, -GATED_INTERVAL
+            began = time.monotonic()
             while not self._halt.is_set():
                 if gated and not _has_entries(self.cards):
-                    if time.monotonic() - polled < GATED_INTERVAL:
-                        self._wake.wait(CARD_CHECK)
+                    now = time.monotonic()
+                    late = (now - began) * LATE_SHARE
+                    if now - polled < min(GATED_INTERVAL + 10 * late, SLOW_INTERVAL):
+                        self._wake.wait(min(CARD_CHECK + late, GATED_INTERVAL))
                         self._wake.clear()
                         continue
-                    polled = time.monotonic()
+                    polled = now
                 else:
                     gated = False  # a card was published: from now on, as always
                 all_up = self._poll(client)
