@@ -31,9 +31,16 @@ def create_time_of(pid: int) -> float | None:
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
+_BOOT_TIME: list[float] = []  # read once: /proc/stat is long on a machine with many CPUs
+
+
 def _boot_time() -> float:
-    with open("/proc/stat", "rb") as handle:
-        for line in handle:
-            if line.startswith(b"btime"):
-                return float(line.split()[1])
-    raise ValueError("no btime in /proc/stat")
+    if not _BOOT_TIME:
+        with open("/proc/stat", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"btime"):
+                    _BOOT_TIME.append(float(line.split()[1]))
+                    break
+            else:
+                raise ValueError("no btime in /proc/stat")
+    return _BOOT_TIME[0]

@@ -85,8 +85,10 @@ class Component:
         self.started_at: float | None = None  # monotonic
         self.generation = 0
 
-    def start(self) -> None:
-        """Spawn the process. Raises SupervisorError if it cannot be started at all."""
+    def start(self, watch: bool = True) -> None:
+        """Spawn the process. Raises SupervisorError if it cannot be started at all.
+        ``watch=False``: leave the threads to ``watch`` (spawning every process first, then
+        their threads, starts the processes closer together)."""
         self.generation += 1
         self.tail.clear()
         log = open_private_log(self.log_path)
@@ -110,6 +112,14 @@ class Component:
             ) from exc
         self.pid = self.proc.pid
         self.started_at = time.monotonic()
+        self._log = log
+        if watch:
+            self.watch()
+
+    def watch(self) -> None:
+        """Start the threads that drain the output and report the exit."""
+        assert self.proc is not None and self.pid is not None
+        log, self._log = self._log, None
         self.create_time = create_time_of(self.pid)
         reader = threading.Thread(
             target=self._read, args=(self.proc, log), name=f"read-{self.name}", daemon=True

@@ -157,7 +157,9 @@ class Supervisor:
         self.started = self.clock()
         try:
             for component in self.components.values():
-                component.start()
+                component.start(watch=False)  # every spawn first, then the threads
+            for component in self.components.values():
+                component.watch()
         except BaseException:
             self._signal_all(signal.SIGKILL)
             raise
