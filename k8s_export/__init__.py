@@ -24,7 +24,6 @@ _HOMES = {
     "crd_schema": ".validate",
     "explain": ".explanation",
     "export_yaml": ".files",
-    "foreign_framework": ".files",
     "is_kubernetes_file": ".files",
     "load_dgd": ".files",
     "parse": ".from_dgd",

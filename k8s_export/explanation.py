@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from profiles.engines import LOCAL_DEFAULT_ENV, LOCAL_ONLY_ENV
 from profiles.identity import (
     CLUSTER_ONLY,
-    LOCAL_DEFAULT_ENV,
-    LOCAL_ONLY_ENV,
     LOCAL_ONLY_FLAGS,
     LOCAL_ONLY_SETTINGS,
     SAME_ARGS_ELSEWHERE,

@@ -17,9 +17,11 @@ from .yamlio import dump, dump_all, is_kubernetes_text, load_documents
 
 def is_kubernetes_file(path: Path) -> bool:
     """Whether ``path`` holds Kubernetes objects rather than a trtl profile (cheap check)."""
+    from profiles.yaml_source import read_text_file
+
     try:
-        return is_kubernetes_text(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
+        return is_kubernetes_text(read_text_file(path))
+    except ProfileError:  # unreadable or oversized: the profile loader says so
         return False
 
 
@@ -41,24 +43,6 @@ def read_dgd(path: Path, notes: list[str] | None = None) -> Profile:
             f"shape ({type(exc).__name__}: {exc}).",
             hint="Check the file against `kubectl explain dynamographdeployment.spec`.",
         ) from exc
-
-
-def foreign_framework(path: Path) -> str | None:
-    """The framework trtl cannot run yet (vLLM, SGLang) that a DGD file's workers run."""
-    from .commands import command_of
-    from .dgd_types import check_types
-    from .roles import NOT_YET
-    from .shapes import from_document
-
-    try:
-        docs = load_documents(path)
-        check_types(docs, str(path))
-        dgd = next(d for d in docs if d.get("kind") == KIND)
-        graph, _ = from_document(dgd, str(path))
-        commands = [command_of(c.container, c.name, str(path)) for c in graph.components]
-    except (ProfileError, StopIteration, *READ_ERRORS):
-        return None  # not readable: reading it as a profile says why
-    return next((NOT_YET[c.module] for c in commands if c and c.module in NOT_YET), None)
 
 
 def load_dgd(

@@ -3,7 +3,7 @@
 Reads either API version. The graph says almost everything a profile holds; what it
 cannot say (the profile's own name, description, local-only settings) trtl's exports
 carry in the ``trtl.dev/profile`` annotation (see ``residual``). Anything a user must know
-(a framework trtl cannot run yet, a setting left out) is appended to ``notes``.
+(a setting left out) is appended to ``notes``.
 """
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ import copy
 import re
 from typing import Any
 
+from profiles.engines import FRONTEND_MODULE, LOCAL_ONLY_ENV, engine
+from profiles.engines.frontend import read_frontend
 from profiles.errors import ProfileError
-from profiles.identity import LOCAL_ONLY_ENV, LOCAL_ONLY_FLAGS
 from profiles.loader import validate
 from profiles.schema import COMPONENT_NAME_PATTERN, Profile
 from profiles.yaml_source import Sourced
 
 from . import pods
-from .commands import command_of, int_flag, take
+from .commands import command_of, int_flag
 from .names import ANNOTATION_PREFIX, KIND, k8s_name, profile_name, role_name
 from .roles import WorkerRead, read_worker
 from .shapes import Component, Graph, from_document
@@ -96,7 +97,7 @@ def graph_data(graph: Graph, configs: dict, label: str, notes: list[str]) -> dic
             raise ProfileError(
                 f"{label}: component {c.name!r} sets no command, so trtl cannot tell which "
                 "engine it runs.",
-                hint="Give it `command: [python3, -m, dynamo.trtllm]` and its args.",
+                hint="Give it `command: [python3, -m, dynamo.<engine>]` and its args.",
             )
         name = _unique(role_name(c.name), reads)
         reads[name] = read_worker(c, cmd, configs, frontend["router_mode"], label, notes)
@@ -149,13 +150,12 @@ def _classify(graph: Graph, label: str, notes: list[str]) -> tuple[Component, li
 
 def _frontend(c: Component, label: str, notes: list[str]) -> tuple[dict, dict]:
     cmd = command_of(c.container, c.name, label)
-    if cmd is not None and cmd.module != "dynamo.frontend":
+    if cmd is not None and cmd.module != FRONTEND_MODULE:
         raise ProfileError(
             f"{label}: frontend component {c.name!r} runs `python -m {cmd.module}` instead "
-            "of dynamo.frontend."
+            f"of {FRONTEND_MODULE}."
         )
-    flags = {"--router-mode", "--migration-limit", *LOCAL_ONLY_FLAGS}
-    values, _, rest = take(cmd.args if cmd else [], flags)
+    values, rest = read_frontend(cmd.args if cmd else [])
     settings, env = _settings(c, "frontend", "frontend", notes)
     router = values.get("--router-mode") or env.pop("DYN_ROUTER_MODE", None) or "round-robin"
     frontend = {
@@ -241,28 +241,9 @@ def _graph_fields(graph: Graph, reads: dict[str, WorkerRead], label: str, notes:
         "env": env,
         "graph_env_refs": refs,
     }
-    if data["engine"] == "mocker":
-        first = next(iter(reads.values()))
-        mocker: dict[str, Any] = {"extra_args": first.mocker_args}
-        if first.speedup is not None:
-            mocker["speedup_ratio"] = first.speedup
-        data["mocker"] = mocker
-    if data["engine"] == "vllm":
-        data["vllm"] = _vllm_settings(reads)
+    # The engine's own settings block (mocker:, vllm:, ...), from every worker's read.
+    data.update(engine(data["engine"]).settings(reads))
     return data
-
-
-def _vllm_settings(reads: dict[str, WorkerRead]) -> dict[str, Any]:
-    """The profile's vllm section: flags every worker shares, and each role's own."""
-    eager = all(r.eager for r in reads.values())
-    own = {
-        name: [*(["--enforce-eager"] if r.eager and not eager else []), *r.vllm_args]
-        for name, r in reads.items()
-    }
-    lists = list(own.values())
-    if all(args == lists[0] for args in lists):
-        return {"enforce_eager": eager, "extra_args": lists[0]}
-    return {"enforce_eager": eager, "role_extra_args": {n: a for n, a in own.items() if a}}
 
 
 def _k8s(graph: Graph, per_role: dict[str, dict], data: dict, notes: list[str]) -> dict:

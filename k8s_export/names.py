@@ -56,7 +56,7 @@ def k8s_name(name: str) -> str:
 def dns_label(name: str, what: str) -> str:
     """``name`` mapped by ``k8s_name``; raises ExportError if it still is no DNS-1123 label."""
     label = k8s_name(name)
-    if not DNS_LABEL.match(label):
+    if not DNS_LABEL.fullmatch(label):
         raise ExportError(
             f"{what} {name!r} cannot be a Kubernetes name: use up to 63 lowercase letters, "
             "digits and '-', starting and ending with a letter or digit.",

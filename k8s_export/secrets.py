@@ -11,17 +11,15 @@ and notes name where the secret was, never the secret.
 
 from __future__ import annotations
 
-import re
 import shlex
 from typing import Any
 
+from profiles.engines import settings_args
 from profiles.errors import ExportError
 from profiles.schema import Profile
-from profiles.secret_args import secret_flag, secret_flag_value
+from profiles.secret_args import HF_TOKEN_PATTERN, secret_flag, secret_flag_value, secret_name
 
-# Environment variables whose literal value would put a secret into the export.
-SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|CREDENTIALS?)$", re.I)
-HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{30,}")
+HF_TOKEN = HF_TOKEN_PATTERN
 ENV_KEYS = ("env", "envs")
 ARGV_KEYS = ("args", "command")
 HINT = (
@@ -34,7 +32,7 @@ def is_secret(name: Any, value: Any) -> bool:
     """Whether an environment entry ``name=value`` holds a secret value."""
     if value is None or value == "":
         return False
-    return bool(SECRET_NAME.search(str(name)) or HF_TOKEN.search(str(value)))
+    return secret_name(name) or bool(HF_TOKEN.search(str(value)))
 
 
 def refuse_profile_secrets(profile: Profile) -> None:
@@ -51,9 +49,7 @@ def refuse_profile_secrets(profile: Profile) -> None:
                 )
     args = [("frontend.extra_args", profile.frontend.extra_args)]
     args += [(f"workers.{n}.extra_args", r.extra_args) for n, r in profile.workers.items()]
-    args.append(("mocker.extra_args", profile.mocker.extra_args))
-    args.append(("vllm.extra_args", profile.vllm.extra_args))
-    args += [(f"vllm.role_extra_args.{n}", a) for n, a in profile.vllm.role_extra_args.items()]
+    args += settings_args(profile)
     for where, values in args:
         if any(HF_TOKEN.search(v) for v in values):
             raise ExportError(

@@ -5,16 +5,17 @@ same call the local plan makes; only the engine-config directory differs (the mo
 ConfigMap instead of the run directory). What the cluster adds is listed in
 ``profiles.identity.CLUSTER_ONLY``: image, working directory, resources, the HF token
 Secret reference, the ConfigMap mount and the pod settings of the profile's ``k8s``
-sections. vLLM workers run ``dynamo.vllm`` in a vllm-runtime image, with the GPUs of their
-role and no engine-config ConfigMap (their settings are flags). The mocker runs in the same
-runtime image (every Dynamo image ships ``dynamo.mocker``) and asks for no GPU.
+sections. The engine's registry module says what differs between engines: its DGD
+``backendFramework``, the runtime image the hint names, which engine config travels in the
+ConfigMap (TensorRT-LLM's file; the mocker's whole TensorRT-LLM config, mounted unread;
+none where the settings are flags), and whether its workers ask for GPUs.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from profiles.engines import ComponentSpec, component_specs, worker_spec
+from profiles.engines import ComponentSpec, component_specs, engine, export_config
 from profiles.errors import ExportError
 from profiles.legacy import translate_env
 from profiles.schema import Profile, RoleK8s
@@ -25,12 +26,6 @@ from .shapes import Component, Graph, check_pass_through, to_document
 
 PYTHON = "python3"  # the interpreter of Dynamo's runtime images
 TYPES = {"agg": "worker", "prefill": "prefill", "decode": "decode"}
-# The DGD's backendFramework, and the runtime image upstream runs each engine in.
-FRAMEWORKS = {"trtllm": "trtllm", "vllm": "vllm"}
-RUNTIME_IMAGES = {
-    "trtllm": "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime",
-    "vllm": "nvcr.io/nvidia/ai-dynamo/vllm-runtime",
-}
 
 
 def render(
@@ -89,7 +84,7 @@ def documents(profile: Profile, version: ApiVersion, name: str | None = None) ->
         name=deployment,
         namespace=profile.k8s.namespace,
         metadata=dict(profile.k8s.metadata or {}),
-        backend=FRAMEWORKS.get(profile.engine),
+        backend=engine(profile.engine).framework,
         env=[*_env_list(graph_env), *(profile.k8s.env_refs or [])],
         labels=dict(profile.k8s.labels or {}),
         annotations=dict(profile.k8s.annotations or {}),
@@ -126,7 +121,7 @@ def _own(profile: Profile, spec: ComponentSpec) -> RoleK8s:
 def _check_settings(profile: Profile) -> None:
     """Settings the schema lets through but no cluster takes."""
     namespace = profile.k8s.namespace
-    if namespace is not None and not DNS_LABEL.match(namespace):
+    if namespace is not None and not DNS_LABEL.fullmatch(namespace):
         raise ExportError(
             f"Namespace {namespace!r} is not a Kubernetes namespace name: use up to 63 "
             "lowercase letters, digits and '-', starting and ending with a letter or digit."
@@ -142,18 +137,9 @@ def _engine_configs(profile: Profile, specs: list[ComponentSpec]) -> dict[str, d
     for spec in specs:
         if spec.component != "worker":
             continue
-        if spec.engine_config is not None:
-            configs[spec.role] = spec.engine_config
-            continue
-        role = profile.workers[spec.role]
-        if profile.engine == "mocker" and isinstance(role.engine_config, dict):
-            # The mocker imitates only part of the engine config; the whole TensorRT-LLM
-            # config still travels (mounted, unread), so import and --engine trtllm get it.
-            trtllm = profile.model_copy(update={"engine": "trtllm"})
-            plain = role.model_copy(update={"extra_args": []})
-            configs[spec.role] = worker_spec(
-                trtllm, spec.role, plain, configmaps.MOUNT_DIR
-            ).engine_config
+        config = export_config(profile, spec.role, configmaps.MOUNT_DIR)
+        if config is not None:
+            configs[spec.role] = config
     return configs
 
 
@@ -192,8 +178,7 @@ def _container(
     if not eff["image"]:
         raise ExportError(
             "No container image to export: set k8s.image in the profile or pass --image.",
-            hint=f"e.g. --image {RUNTIME_IMAGES.get(profile.engine, RUNTIME_IMAGES['trtllm'])}"
-            ":<dynamo version>",
+            hint=f"e.g. --image {engine(profile.engine).image_repository}:<dynamo version>",
         )
     frontend = spec.component == "frontend"
     container: dict[str, Any] = {"image": eff["image"]}

@@ -39,12 +39,12 @@ def check_structure(docs: list[dict[str, Any]]) -> None:
     """trtl's own rules for what it writes; raises ExportError."""
     for doc in docs:
         if doc.get("kind") == "ConfigMap":
-            bad = [k for k in doc.get("data", {}) if not CONFIG_KEY.match(k)]
+            bad = [k for k in doc.get("data", {}) if not CONFIG_KEY.fullmatch(k)]
             if bad:
                 raise ExportError(f"ConfigMap key {bad[0]!r} is not a valid key.")
     dgd = docs[-1]
     name = dgd["metadata"]["name"]
-    if not DNS_LABEL.match(name):
+    if not DNS_LABEL.fullmatch(name):
         raise ExportError(f"metadata.name {name!r} is not a DNS-1123 label.")
     spec = dgd["spec"]
     if "components" in spec:
@@ -55,7 +55,7 @@ def check_structure(docs: list[dict[str, Any]]) -> None:
         raise ExportError(f"{len(items)} components; at most {MAX_COMPONENTS} are allowed.")
     seen: set[str] = set()
     for item in items:
-        if not COMPONENT_NAME.match(item["name"]) or item["name"].lower() in seen:
+        if not COMPONENT_NAME.fullmatch(item["name"]) or item["name"].lower() in seen:
             raise ExportError(
                 f"component name {item['name']!r} is not unique, or not letters, digits and '-'."
             )
@@ -80,10 +80,12 @@ def _check_volumes(component: str, pod: dict[str, Any]) -> None:
 
 def crd_schema(crd_path: Path, version: str) -> dict[str, Any]:
     """The JSON Schema of ``version`` in a DGD CRD file; raises ExportError."""
+    from profiles.yaml_source import MAX_CRD_BYTES
+
     from .yamlio import load_documents
 
     try:
-        docs = load_documents(crd_path)
+        docs = load_documents(crd_path, limit=MAX_CRD_BYTES)
     except ProfileError as exc:
         raise ExportError(f"--crd: {exc.message}") from exc
     crds = [

@@ -86,9 +86,12 @@ def dump_all(docs: list[dict[str, Any]]) -> str:
     )
 
 
-def load_documents(path: Path) -> list[dict[str, Any]]:
-    """The mappings of a (multi-document) YAML file; raises ProfileError naming the file."""
-    return parse_documents(read_text_file(path), str(path))
+def load_documents(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
+    """The mappings of a (multi-document) YAML file; raises ProfileError naming the file.
+
+    ``limit`` caps the file's size in bytes (default: that of a profile or DGD)."""
+    text = read_text_file(path) if limit is None else read_text_file(path, limit)
+    return parse_documents(text, str(path))
 
 
 def parse_documents(text: str, label: str) -> list[dict[str, Any]]:

@@ -1,19 +1,18 @@
 """What differs between a role running locally and the same role in the cluster.
 
+Each engine adds its own local variables (``Engine.local_env``/``local_default_env`` in
+``profiles.engines``); ``profiles.engines.LOCAL_ONLY_ENV`` and ``LOCAL_DEFAULT_ENV`` are the
+complete lists, these below plus every engine's.
+
 trtl's promise: a role runs the arguments of ``profiles.engines`` everywhere. Only the
 settings listed here are added on one side. The local plan adds exactly the local-only
 flags and variables below (tests check that nothing else differs); the Kubernetes export
 adds the cluster-only items. Keep both lists here, in one place.
 
-vLLM on a workstation without GPU runs the very same argv as the GPU cluster. What differs
-between the two machines is kept out of the argv on purpose:
-
-- ``kv_buffer_device`` is not written into ``--kv-transfer-config``: vLLM 0.31 (the version
-  ``ai-dynamo[vllm]`` 1.6.1 pins) defaults it to the device it runs on, ``cpu`` on a CPU
-  build and ``cuda`` on GPUs, which is what each side needs;
-- the KV-cache size and the CPU cores of each engine are environment variables that only
-  the local plan sets, and only when it runs vLLM on CPU (``VLLM_CPU_*`` below);
-- ``--enforce-eager`` is a profile setting (``vllm.enforce_eager``), the same on both sides.
+An engine that runs on CPU where a workstation has no GPU (vLLM) runs the very same argv
+there as in the GPU cluster: what differs between the two machines (the KV-cache size, the
+CPU cores of each engine, transports) is kept out of the argv, in environment variables
+that only the local plan sets (the engine's module says which, and why).
 """
 
 from __future__ import annotations
@@ -40,36 +39,23 @@ LOCAL_ONLY_ENV: dict[str, str] = {
     ),
     "CUDA_VISIBLE_DEVICES": "the GPUs placed for this replica (the operator assigns GPUs)",
     "CUDA_DEVICE_ORDER": "GPU indices as nvidia-smi shows them",
-    "VLLM_HOST_IP": "vLLM's own address on loopback (else it picks the outward interface)",
-    "VLLM_NIXL_SIDE_CHANNEL_HOST": "vLLM prefill/decode: the NIXL handshake on loopback "
-    "(in the cluster Dynamo finds the pod's address)",
-    "VLLM_NIXL_SIDE_CHANNEL_PORT": "vLLM prefill/decode: a free NIXL handshake port per "
-    "replica (replicas share this machine; each pod uses vLLM's 5600)",
-    "VLLM_CPU_KVCACHE_SPACE": "vLLM on a machine without GPU: GiB of KV cache per worker "
-    "(vllm.cpu_kv_cache_gib); on GPUs --gpu-memory-utilization sizes it",
-    "VLLM_CPU_OMP_THREADS_BIND": "vLLM on a machine without GPU: the CPU cores of each "
-    "replica, so that engines do not starve each other",
 }
 
 # Environment variables the local plan sets only where the profile leaves them unset: a
 # profile may tune them for its cluster, and then its own value wins locally too.
-LOCAL_DEFAULT_ENV: dict[str, str] = {
-    "UCX_NET_DEVICES": "vLLM prefill/decode: NIXL's UCX transport on the loopback device (lo)",
-    "UCX_TLS": "vLLM prefill/decode on a machine without GPU: UCX over tcp, self and sm, "
-    "the transports such a machine has",
-}
+LOCAL_DEFAULT_ENV: dict[str, str] = {}
 
 # What only the exported resource carries.
 CLUSTER_ONLY: dict[str, str] = {
-    "image": "the container image (k8s.image or --image): a tensorrtllm-runtime image for "
-    "TensorRT-LLM, a vllm-runtime image for vLLM; the mocker runs in either",
+    "image": "the container image (k8s.image or --image): the engine's runtime image "
+    "(Engine.default_image; the mocker runs in any)",
     "resources": "nvidia.com/gpu = GPUs per replica, CPU and memory from the k8s section",
     "envFrom": "the HF token through a Secret reference (k8s.hf_token_secret), never a value",
     "env_refs": "environment entries read from Secrets or ConfigMaps (valueFrom, the k8s "
     "sections' env_refs), never literal values",
     "workingDir": "the working directory inside the image (k8s.working_dir)",
     "engine config mount": "engine configs as a ConfigMap mounted into the workers",
-    "backendFramework": "trtllm for TensorRT-LLM graphs, vllm for vLLM graphs",
+    "backendFramework": "the engine's framework (Engine.framework), none for the mocker",
     "pod settings": "node selectors, tolerations, /dev/shm, volumes, labels, annotations, "
     "image pull secrets, probe timings and pass-through fields (the k8s sections)",
 }
@@ -79,8 +65,9 @@ SAME_ARGS_ELSEWHERE: dict[str, str] = {
     "python": "the interpreter: the profile's python (or trtl's own) locally, python3 in the image",
     "--extra-engine-args": "the engine config file: in the run directory locally, in the "
     "mounted ConfigMap in the cluster; same content",
-    "--kv-events-config": "vLLM with the KV router: where the worker publishes KV events, "
-    "tcp://*:5557 in the cluster (a pod each), a loopback port per replica locally",
+    "--kv-events-config": "engines that publish KV events over ZMQ for the KV router: where "
+    "the worker publishes them, tcp://*:5557 in the cluster (a pod each), a loopback port per "
+    "replica locally",
 }
 
 # Profile settings that only shape the local run; the exported graph never depends on them.
@@ -90,5 +77,5 @@ LOCAL_ONLY_SETTINGS: dict[str, str] = {
     "python": "the interpreter that runs Dynamo locally",
     "stop_grace": "seconds to drain before SIGKILL on `trtl down`",
     "share_gpus": "GPU sharing between local replicas (the cluster schedules whole GPUs)",
-    "vllm.cpu_kv_cache_gib": "KV-cache GiB of a vLLM worker running on CPU",
+    "<engine>.cpu_kv_cache_gib": "KV-cache GiB of a worker running on CPU",
 }

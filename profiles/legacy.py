@@ -20,8 +20,18 @@ REMOVED_ENV = {
 }
 
 
-def translate_worker_args(args: list[str], engine: str, where: str) -> tuple[list[str], list[str]]:
-    """Rewrite or refuse legacy worker flags; returns (args, notes). Raises ProfileError."""
+def translate_worker_args(
+    args: list[str],
+    where: str,
+    *,
+    publish: tuple[str, ...] | None = None,
+    publishes_itself: str | None = None,
+) -> tuple[list[str], list[str]]:
+    """Rewrite or refuse legacy worker flags; returns (args, notes). Raises ProfileError.
+
+    The old combined publish flag becomes ``publish`` where the engine takes flags for it,
+    else it is dropped: ``publishes_itself`` names the engine that needs none.
+    """
     out: list[str] = []
     notes: list[str] = []
     skip_value = False
@@ -37,16 +47,12 @@ def translate_worker_args(args: list[str], engine: str, where: str) -> tuple[lis
                 hint="Set frontend.migration_limit instead.",
             )
         if flag == "--publish-events-and-metrics":
-            if engine == "trtllm":
-                out.extend(PUBLISH_BOTH)
-            notes.append(
-                f"{where}: --publish-events-and-metrics is deprecated; "
-                + (
-                    "using --publish-kv-events --publish-metrics instead."
-                    if engine == "trtllm"
-                    else "dropped for the mocker, which publishes KV events by itself."
-                )
-            )
+            if publish:
+                out.extend(publish)
+                instead = f"using {' '.join(publish)} instead."
+            else:
+                instead = f"dropped for {publishes_itself}, which publishes KV events by itself."
+            notes.append(f"{where}: --publish-events-and-metrics is deprecated; {instead}")
             continue
         if flag == "--disaggregation-strategy":
             skip_value = not has_value and i + 1 < len(args)

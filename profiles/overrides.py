@@ -9,22 +9,20 @@ Values are read as YAML scalars, so ``2`` is a number, ``true`` a boolean and
 from __future__ import annotations
 
 import difflib
-import re
 from typing import Any
 
 from pydantic import BaseModel
 
 from .errors import HF_TOKEN_PATTERN, ProfileError
 from .schema import Profile, nested_model
+from .secret_args import secret_name
 from .yaml_source import Sourced, deep_merge, load_yaml_value
-
-# A value that may be a secret is never echoed back: error messages and origins show `***`.
-_SECRET_KEY = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL)", re.IGNORECASE)
 
 
 def looks_secret(key: str, value: str) -> bool:
-    """Whether a setting named ``key`` holding ``value`` may be a secret, never to be shown."""
-    return bool(_SECRET_KEY.search(key) or HF_TOKEN_PATTERN.search(value))
+    """Whether a setting named ``key`` holding ``value`` may be a secret, never to be shown
+    (error messages and origins show ``***``); the rule is ``secret_args``'s."""
+    return secret_name(key) or bool(HF_TOKEN_PATTERN.search(value))
 
 
 def shown(text: str) -> str:

@@ -21,7 +21,10 @@ from pydantic import (
     model_validator,
 )
 
-Engine = Literal["trtllm", "mocker", "vllm"]
+from .engines import engine_names
+
+# The engine registry decides the choices; the first is the default.
+Engine = Literal[engine_names()]  # type: ignore[valid-type]
 RouterMode = Literal["round-robin", "kv"]
 WorkerMode = Literal["agg", "prefill", "decode"]
 # TensorRT-LLM's cache_transceiver_config.backend values.
@@ -198,6 +201,20 @@ class VllmSettings(_Strict):
     )
 
 
+class SglangSettings(_Strict):
+    """Settings used only when the graph runs on SGLang (``python -m dynamo.sglang``)."""
+
+    extra_args: list[Arg] = Field(
+        default_factory=list,
+        description="More dynamo.sglang flags (SGLang server flags included) for every worker.",
+    )
+    role_extra_args: dict[str, list[Arg]] = Field(
+        default_factory=dict,
+        description="More dynamo.sglang flags for one role, e.g. {decode: [--max-running-requests, "
+        "'64']}; after extra_args. (workers.<role>.extra_args are TensorRT-LLM flags.)",
+    )
+
+
 class Resources(_Strict):
     """Kubernetes quantities, e.g. cpu "10", memory "20Gi"."""
 
@@ -329,7 +346,7 @@ class Profile(_Strict):
         None, description="Profile this one starts from (name or file); merged key by key."
     )
     description: str = ""
-    engine: Engine = "trtllm"
+    engine: Engine = engine_names()[0]
     model: str = Field(DEFAULT_MODEL, min_length=1, description="HF model id or local directory.")
     served_model_name: str | None = Field(None, description="Name clients use; default: model.")
     frontend: Frontend = Field(default_factory=Frontend)
@@ -337,6 +354,7 @@ class Profile(_Strict):
     env: Env = Field(default_factory=dict, description="Environment for every process.")
     mocker: MockerSettings = Field(default_factory=MockerSettings)
     vllm: VllmSettings = Field(default_factory=VllmSettings)
+    sglang: SglangSettings = Field(default_factory=SglangSettings)
     k8s: K8sSettings = Field(default_factory=K8sSettings)
     python: str | None = Field(
         None,
@@ -366,12 +384,14 @@ class Profile(_Strict):
             raise ValueError(
                 "'frontend' names the frontend process; give the worker role another name"
             )
-        unknown = sorted(set(self.vllm.role_extra_args) - set(self.workers))
-        if unknown:
-            raise ValueError(
-                f"vllm.role_extra_args names {', '.join(unknown)}, which is not a worker role "
-                f"(roles: {', '.join(self.workers)})"
-            )
+        for engine in engine_names():  # each engine's settings block is named after it
+            per_role = getattr(getattr(self, engine, None), "role_extra_args", None) or {}
+            unknown = sorted(set(per_role) - set(self.workers))
+            if unknown:
+                raise ValueError(
+                    f"{engine}.role_extra_args names {', '.join(unknown)}, which is not a "
+                    f"worker role (roles: {', '.join(self.workers)})"
+                )
         modes = {role.mode for role in self.workers.values()}
         if "agg" in modes and len(modes) > 1:
             raise ValueError(

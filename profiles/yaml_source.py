@@ -54,15 +54,32 @@ PlainLoader.add_constructor("tag:yaml.org,2002:timestamp", PlainLoader.construct
 PlainLoader.add_constructor("tag:yaml.org,2002:binary", _refuse_binary)
 
 
+# Profiles and DGDs are a few KiB; Kubernetes keeps a whole object under 1.5 MiB. Bigger
+# is the wrong file, refused before parsing (a 25 MB one took 36 s and 665 MB to fail).
+MAX_INPUT_BYTES = 1024 * 1024
+
+
+# A CustomResourceDefinition carries the whole OpenAPI schema (the Dynamo CRD is ~1.9 MiB).
+MAX_CRD_BYTES = 16 * 1024 * 1024
+
+
 # Every file read, in order: a plan cached from them is valid while they are unchanged.
 FILES_READ: list[Path] = []
 
 
-def read_text_file(path: Path) -> str:
-    """A UTF-8 file's text; raises ProfileError naming the file if it cannot be read."""
+def read_text_file(path: Path, limit: int = MAX_INPUT_BYTES) -> str:
+    """A UTF-8 file's text; raises ProfileError naming the file if it cannot be read or is
+    larger than ``limit`` bytes (MAX_INPUT_BYTES for profiles and DGDs)."""
     FILES_READ.append(path)
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise ProfileError(
+                f"{path} is larger than {limit // 1024} KiB; profiles and "
+                "DynamoGraphDeployment files are a few KiB: is it the right file?"
+            )
+        return data.decode("utf-8")
     except FileNotFoundError as exc:
         raise ProfileError(f"{path}: no such file.") from exc
     except (OSError, UnicodeDecodeError) as exc:

@@ -228,16 +228,20 @@ class Flood:
         return self._rate()
 
     def log_complete(self) -> bool:
-        """Every flooded line, flood after flood, in order, in the worker's log file."""
+        """Every flooded line, flood after flood, in order, in the worker's log file (and
+        its rotated copies, oldest first: ``worker-0.log.N`` … ``.1``)."""
         from launcher.deployments.paths import RunDir
 
         log = RunDir.for_deployment(self.name).logs / "worker-0.log"
+        copies = sorted(log.parent.glob("worker-0.log.*"), key=lambda p: -int(p.suffix[1:]))
         expected = iter([i for n in self.floods for i in range(n)])
-        with log.open("rb") as handle:
-            for raw in handle:
-                flooded = b" flood line " in raw
-                if flooded and int(raw.split(b" flood line ")[1][:8]) != next(expected, None):
-                    return False
+        for path in [*copies, log]:
+            with path.open("rb") as handle:
+                for raw in handle:
+                    flooded = b" flood line " in raw
+                    number = int(raw.split(b" flood line ")[1][:8]) if flooded else None
+                    if flooded and number != next(expected, None):
+                        return False
         return next(expected, None) is None
 
 

@@ -187,8 +187,8 @@ mark("profile (pydantic, YAML, validation)")
 plan = plan_for(profile, name=sys.argv[3], port=int(sys.argv[4]), gpus=None, python=None)
 mark("plan (ports, argv, env)")
 from launcher.deployments import running
-running.refuse_if_running(plan)
-mark("lock check")
+running.claim(plan).release()
+mark("lock claim")
 from launcher.checks import preflight
 preflight.check_ports(plan)
 mark("preflight: ports")

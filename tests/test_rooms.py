@@ -10,6 +10,7 @@ import pytest
 import k8s_export
 import launcher
 import profiles
+import trtl
 
 ROOT = Path(__file__).resolve().parents[1]
 # room -> rooms it must never import
@@ -40,7 +41,7 @@ def test_dependencies_point_one_way(room):
     assert not bad, f"{room} imports {bad}"
 
 
-@pytest.mark.parametrize("module", [profiles, launcher, k8s_export])
+@pytest.mark.parametrize("module", [profiles, launcher, k8s_export, trtl])
 def test_public_names_are_sorted_and_exist(module):
     names = module.__all__
     assert names == sorted(names)
@@ -52,7 +53,7 @@ LAUNCHER_STAGES = ("gpus", "checks", "supervision", "deployments", "planning")
 
 def test_launcher_is_grouped_by_stage():
     flat = sorted(p.name for p in (ROOT / "launcher").glob("*.py"))
-    assert flat == ["__init__.py", "__main__.py", "terminal.py"], flat
+    assert flat == ["__init__.py", "__main__.py", "api.py", "terminal.py"], flat
     for stage in LAUNCHER_STAGES:
         assert (ROOT / "launcher" / stage / "__init__.py").is_file()
 

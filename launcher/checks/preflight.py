@@ -1,7 +1,7 @@
 """Checks ``trtl up`` runs before it starts anything.
 
 Every port the plan binds is free, every process's Python can import its Dynamo module
-(and TensorRT-LLM for the trtllm engine), and the model is on disk: a local directory
+and its engine (``preflight_engines``), and the model is on disk: a local directory
 with ``config.json``, or a Hugging Face id in the cache, downloaded once here when it is
 not. Each failure is one ``PreflightError`` sentence naming the thing and the fix; since
 nothing has started yet, nothing is left to clean up. Enough GPUs is decided earlier, by
@@ -18,22 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from launcher.checks.model_fetch import ensure_model
-from launcher.checks.python_env import cached_probe
 from launcher.deployments.paths import state_home
 from launcher.planning.plan import LOOPBACK, Plan, ProcessPlan
 from profiles.errors import PreflightError
 
-TENSORRT_LLM = "tensorrt_llm"
 # What each worker port is for, in messages (vLLM workers have more than the status port).
 PORT_KINDS = {"system": "status", "nixl": "NIXL handshake", "kv_events": "KV events"}
-DYNAMO_FIX = (
-    "Install the trtl[dynamo] extra into it (`uv sync --extra dynamo` in a trtl checkout), "
-    "or pass --python with a venv's python that has ai-dynamo 1.6.1."
-)
-TRTLLM_FIX = (
-    'Install it there (`pip install "ai-dynamo[trtllm]==1.6.1"`), pass --python with a '
-    "venv's python that has it, or run without GPUs using --engine mocker."
-)
 
 
 def _stderr(text: str) -> None:
@@ -47,18 +37,13 @@ def run_preflight(
 
     Raises PreflightError with one sentence and the fix for the first problem found.
     """
-    from launcher.checks.preflight_vllm import (
-        check_kv_transfer,
-        check_vllm_engine,
-        check_vllm_model,
-    )
+    from launcher.checks.preflight_engines import check_engines, check_model_fits, check_workers
 
     check_ports(plan)
-    check_kv_transfer(plan)
-    check_vllm_engine(plan)  # before the generic module check: it names vLLM and the fix
+    check_workers(plan)
     check_engines(plan)
     notes = check_model(plan, offline=offline, echo=echo)
-    check_vllm_model(plan)
+    check_model_fits(plan)
     return notes
 
 
@@ -183,53 +168,6 @@ def _suggest(busy: int) -> int:
         return free_ports(1, exclude={busy})[0]
     except OSError:
         return busy + 1
-
-
-# --- engines -----------------------------------------------------------------------------
-
-
-def check_engines(plan: Plan) -> None:
-    """Each process's Python can import its module; trtllm also needs TensorRT-LLM."""
-    needs: dict[str, list[str]] = {}
-    for proc in plan.processes:
-        python, module = _python_module(proc)
-        needs.setdefault(python, [])
-        for name in (module, TENSORRT_LLM) if module == "dynamo.trtllm" else (module,):
-            if name not in needs[python]:
-                needs[python].append(name)
-    for python, modules in needs.items():
-        probe = cached_probe(python, modules)
-        origin = _origin(plan, python)
-        if not probe.ok:
-            raise PreflightError(
-                f"the Python that runs Dynamo ({origin}{python}) {probe.error}.",
-                hint="Pass --python with the path of a venv's python that has ai-dynamo, "
-                "or leave --python out to use trtl's own.",
-            )
-        for module in modules:
-            if probe.modules.get(module):
-                continue
-            what = "TensorRT-LLM (tensorrt_llm)" if module == TENSORRT_LLM else module
-            raise PreflightError(
-                f"{what} is not importable by {origin}{python} (Python {probe.version}).",
-                hint=TRTLLM_FIX if module == TENSORRT_LLM else DYNAMO_FIX,
-            )
-
-
-def _python_module(proc: ProcessPlan) -> tuple[str, str]:
-    argv = proc.argv
-    if len(argv) < 3 or argv[1] != "-m":
-        # build_plan always writes `python -m MODULE`; anything else is a trtl bug.
-        raise AssertionError(f"{proc.name}: argv does not run a module: {argv[:3]}")
-    return argv[0], argv[2]
-
-
-def _origin(plan: Plan, python: str) -> str:
-    if plan.profile.python and python == plan.profile.python:
-        return "the profile's python: "
-    if python != sys.executable:
-        return "--python "
-    return ""
 
 
 # --- model -------------------------------------------------------------------------------

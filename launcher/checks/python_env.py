@@ -164,7 +164,7 @@ def _not_python(done: subprocess.CompletedProcess[str]) -> str:
 
 # --- the cache of positive answers -----------------------------------------------------------
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 CACHE_ENTRIES = 32  # interpreters × working directories; the oldest go first
 
 
@@ -174,11 +174,14 @@ def cache_file() -> str:
     return os.path.join(base, "trtl", "python-probes.json")
 
 
-def cached_probe(python: str, modules: Iterable[str]) -> PythonProbe:
-    """``probe_python(python, modules)``, answered from the cache while nothing it depends on
-    has changed. Never raises (a cache that cannot be read or written is skipped)."""
-    modules = list(modules)
-    key = _cache_key(python, modules)
+def cached_probe(
+    python: str, modules: Iterable[str], distributions: Iterable[str] = ()
+) -> PythonProbe:
+    """``probe_python(python, modules, distributions)``, answered from the cache while
+    nothing it depends on has changed. Never raises (a cache that cannot be read or written
+    is skipped)."""
+    modules, distributions = list(modules), list(distributions)
+    key = _cache_key(python, [*modules, *(f"dist:{d}" for d in distributions)])
     entries = _read_cache()
     entry = entries.get(key) if key else None
     if isinstance(entry, dict) and entry.get("stamp") == _stamp(
@@ -189,14 +192,16 @@ def cached_probe(python: str, modules: Iterable[str]) -> PythonProbe:
             ok=True,
             version=entry.get("version"),
             modules=dict.fromkeys(modules, True),
+            distributions=dict(entry.get("distributions") or {}),
             search_path=list(entry.get("search_path") or []),
             origins=list(entry.get("origins") or []),
         )
-    probe = probe_python(python, modules)
+    probe = probe_python(python, modules, distributions)
     if key and probe.ok and all(probe.modules.values()):
         entries.pop(key, None)
         entries[key] = {
             "version": probe.version,
+            "distributions": probe.distributions,
             "search_path": probe.search_path,
             "origins": probe.origins,
             "stamp": _stamp(python, probe.search_path, probe.origins),
@@ -242,12 +247,9 @@ def _read_cache() -> dict[str, Any]:
 
 
 def _write_cache(entries: dict[str, Any]) -> None:
+    from launcher.deployments.files import write_atomic
+
     target = cache_file()
-    tmp = f"{target}.{os.getpid()}.tmp"
     with contextlib.suppress(OSError):
         os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(entries, handle)
-        os.replace(tmp, target)
-    with contextlib.suppress(OSError):
-        os.unlink(tmp)
+        write_atomic(target, json.dumps(entries))

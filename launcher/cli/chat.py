@@ -81,7 +81,7 @@ def _deployment_target(name: str | None, model: str | None) -> tuple[str, str | 
     from profiles.errors import SupervisorError
 
     state = find_deployment(name)
-    if state.state in ("stopped", "failed"):
+    if not state.active:
         why = f": {state.message}" if state.message else ""
         raise SupervisorError(
             f"deployment {state.deployment} is {state.state}{why}.",

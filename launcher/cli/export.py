@@ -67,7 +67,6 @@ def export(
         raise ExportError("trtl export --k8s needs a PROFILE (a name, profile file or DGD file).")
     import k8s_export
 
-    _refuse_foreign(profile_ref)
     profile = load(profile_ref, engine, model, overrides)
     docs = k8s_export.render(profile, version=version, image=image, name=name, namespace=namespace)
     if crd:
@@ -82,27 +81,6 @@ def export(
     _next_steps(docs[-1], profile.k8s.hf_token_secret, output)
 
 
-def _refuse_foreign(profile_ref: str) -> None:
-    """A DGD of workers trtl cannot run would export as mocker workers: refuse instead."""
-    from profiles.errors import ExportError
-    from profiles.loader import is_file_reference
-
-    path = Path(profile_ref).expanduser()
-    if not (is_file_reference(profile_ref) and path.is_file()):
-        return
-    import k8s_export
-
-    if not k8s_export.is_kubernetes_file(path):
-        return
-    framework = k8s_export.foreign_framework(path)
-    if framework:
-        raise ExportError(
-            f"{profile_ref} runs {framework} workers, which trtl cannot export yet; it runs "
-            "them locally on the mocker engine only.",
-            hint=f"Apply the file itself: kubectl apply -f {shlex.quote(profile_ref)}",
-        )
-
-
 def write_output(path: Path, text: str) -> None:
     """Write ``text`` to ``path``: a regular file atomically, anything else in place.
 
@@ -110,12 +88,12 @@ def write_output(path: Path, text: str) -> None:
     /dev/stdout is written directly: renaming a file over it would replace the node.
     A regular file gets a temporary file renamed over it, so a failure leaves no half
     file; it keeps an existing file's mode, else gets 0666 less the umask.
-    Raises TrtlError (exit 2) naming the file.
+    Raises ExportError (exit 2) naming the file.
     """
     import os
     import stat
 
-    from profiles.errors import TrtlError
+    from profiles.errors import ExportError
 
     try:
         try:
@@ -129,10 +107,12 @@ def write_output(path: Path, text: str) -> None:
                 handle.write(text)
             return
         mode = stat.S_IMODE(info.st_mode) if info else 0o666 & ~_umask()
-        _replace(Path(os.path.realpath(path)), text, mode)
+        from launcher.deployments.files import write_atomic
+
+        write_atomic(os.path.realpath(path), text, mode)
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise TrtlError(f"Cannot write {path}: {reason}.", exit_code=2) from exc
+        raise ExportError(f"Cannot write {path}: {reason}.") from exc
 
 
 def _umask() -> int:
@@ -142,23 +122,6 @@ def _umask() -> int:
     current = os.umask(0o022)
     os.umask(current)
     return current
-
-
-def _replace(target: Path, text: str, mode: int) -> None:
-    """Write through a temporary file beside ``target`` and rename it into place."""
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fchmod(handle.fileno(), mode)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _next_steps(dgd: dict, secret: str | None, output: str | None) -> None:

@@ -7,8 +7,6 @@ from typing import Any
 
 import click
 
-ENGINES = ("trtllm", "mocker", "vllm")
-
 
 def profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--engine``, ``--model`` and ``--set`` to a command."""
@@ -20,40 +18,35 @@ def profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
         help="Override a profile setting, e.g. --set workers.decode.replicas=2 (repeatable).",
     )(func)
     func = click.option("--model", default=None, help="HF model id or local model directory.")(func)
+    from profiles.engines import ENGINES
+
+    titles = ", ".join(f"{name} ({eng.title})" for name, eng in ENGINES.items())
     func = click.option(
         "--engine",
-        type=click.Choice(ENGINES),
+        type=click.Choice(tuple(ENGINES)),
         default=None,
-        help="Run the workers on TensorRT-LLM, on vLLM (on CPU where there is no GPU), or on "
-        "Dynamo's mock engine (no GPU needed).",
+        help=f"The engine the workers run on: {titles}. The mocker needs no GPU; "
+        "engines that run on CPU do so where there is no GPU.",
     )(func)
     return func
 
 
 def load(profile_ref: str, engine: str | None, model: str | None, overrides: tuple[str, ...]):
-    """Resolve a profile reference with the shared options applied.
+    """Resolve a profile reference with the shared options applied (``launcher.api.load``).
 
-    A DynamoGraphDeployment file works wherever a profile does: it is imported on the fly
-    (k8s_export is loaded only then, so plain profiles stay fast).
+    A DynamoGraphDeployment file works wherever a profile does; what was left out of it is
+    said on stderr.
     """
-    from pathlib import Path
+    from launcher import api
 
-    from profiles.loader import is_file_reference, load_profile
+    notes: list[str] = []
+    profile = api.load(profile_ref, engine=engine, model=model, set=overrides, notes=notes)
+    if notes:
+        from launcher.terminal import note_line
 
-    path = Path(profile_ref).expanduser()
-    if is_file_reference(profile_ref) and path.is_file():
-        from k8s_export import is_kubernetes_file
-
-        if is_kubernetes_file(path):
-            from k8s_export import load_dgd
-            from launcher.terminal import note_line
-
-            notes: list[str] = []
-            profile = load_dgd(path, overrides=overrides, model=model, engine=engine, notes=notes)
-            for note in notes:
-                note_line(note)
-            return profile
-    return load_profile(profile_ref, overrides=overrides, model=model, engine=engine)
+        for note in notes:
+            note_line(note)
+    return profile
 
 
 def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -95,24 +88,9 @@ def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def plan_for(profile, *, name, port, gpus, python, share_gpus=False, host="127.0.0.1"):
-    """Build the local plan from the shared plan options. Raises TrtlError subclasses."""
-    import os
+    """Build the local plan from the shared plan options (``launcher.api.plan_for``)."""
+    from launcher import api
 
-    from launcher.planning.plan import PlanOptions, build_plan
-    from profiles.errors import PlacementError
-
-    if gpus is not None and not gpus.isprintable():
-        # Messages quote --gpus bare; a newline in it would split the one-line error.
-        raise PlacementError(
-            f"--gpus {gpus!r} is not a list of GPUs; give indices or UUIDs, e.g. --gpus 0,1."
-        )
-    options = PlanOptions(
-        deployment=name,
-        http_port=port,
-        http_host=host,
-        gpus=gpus,
-        python=python,
-        inherited_cvd=os.environ.get("CUDA_VISIBLE_DEVICES"),
-        share_gpus=share_gpus,
+    return api.plan_for(
+        profile, name=name, port=port, gpus=gpus, python=python, share_gpus=share_gpus, host=host
     )
-    return build_plan(profile, options)

@@ -42,12 +42,22 @@ def plan(
         note_line(note)
     if as_json:
         data = result.to_json()
+        for key in ("model", "served_model_name"):
+            data[key] = masked(data[key])
         for proc in data["processes"]:
             proc["env"] = masked_env(proc["env"])
             proc["argv"] = masked_argv(proc["argv"])
         click.echo(json.dumps(data, indent=2))
         return
     _print_plan(result)
+
+
+def masked(value: str) -> str:
+    """A value as a plan shows it: ``***`` when it is shaped like a token (a --model that
+    is one, pasted by mistake); the processes still get the value."""
+    from profiles.overrides import looks_secret
+
+    return "***" if looks_secret("", value) else value
 
 
 def masked_env(env: dict[str, str]) -> dict[str, str]:
@@ -80,9 +90,9 @@ def _print_plan(result) -> None:
     bold = {"bold": True}
     out = [
         f"{style('deployment', **bold)}  {result.deployment}  "
-        f"(profile {p.name}, engine {p.engine}, model {p.model})",
+        f"(profile {p.name}, engine {p.engine}, model {masked(p.model)})",
         f"{style('frontend', **bold)}    {result.frontend_url}/v1  "
-        f"serving {p.served_name!r}, namespace {result.namespace}",
+        f"serving {masked(p.served_name)!r}, namespace {result.namespace}",
         f"{style('run dir', **bold)}     {result.run_dir.root}",
     ]
     if result.gpu_source:

@@ -23,6 +23,7 @@ def ps(*, as_json: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from launcher.deployments.lifecycle import ProcessStatus
     from launcher.deployments.status_view import STATE_STYLE, uptime
     from launcher.terminal import table_console
 
@@ -30,8 +31,8 @@ def ps(*, as_json: bool) -> None:
     for column in ("NAME", "STATE", "URL", "MODEL", "PROCESSES", "UPTIME"):
         table.add_column(column, no_wrap=True)
     for s in states:
-        running = sum(p.state == "running" for p in s.processes)
-        active = s.state in ("starting", "ready", "degraded")
+        running = sum(p.state == ProcessStatus.RUNNING for p in s.processes)
+        active = s.active
         table.add_row(
             s.deployment,
             Text(s.state, style=STATE_STYLE.get(s.state, "")),

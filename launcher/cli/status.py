@@ -45,12 +45,10 @@ def status(*, name: str | None, as_json: bool) -> None:
 
 def _gpu_usage(state):
     """NVML is asked only when a running process of the deployment was given GPUs."""
-    running = {
-        p.name: p.pid
-        for p in state.processes
-        if p.pid and p.gpus and p.state in ("starting", "running", "stopping")
-    }
-    if not running or state.state not in ("starting", "ready", "degraded"):
+    from launcher.deployments.lifecycle import ALIVE
+
+    running = {p.name: p.pid for p in state.processes if p.pid and p.gpus and p.state in ALIVE}
+    if not running or not state.active:
         return None
     from launcher.gpus.usage import gpu_usage
 

@@ -24,6 +24,26 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> 
 @click.option("-d", "--detach", is_flag=True, help="Run in the background; return once ready.")
 @click.option("-q", "--quiet", is_flag=True, help="Show only trtl's own lines, not process logs.")
 @click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show every process line while starting, not only warnings and errors.",
+)
+@click.option(
+    "--log-size",
+    type=click.FloatRange(min=0.01, max=1e6),
+    default=50,
+    show_default=True,
+    help="MiB a process log grows to before it is rotated.",
+)
+@click.option(
+    "--log-files",
+    type=click.IntRange(min=0, max=100),
+    default=3,
+    show_default=True,
+    help="Rotated files kept per process besides the current one (NAME.log.1 …).",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=1, max=7 * 86400),
     default=DEFAULT_TIMEOUT,
@@ -54,6 +74,9 @@ def up(
     share_gpus: bool,
     detach: bool,
     quiet: bool,
+    verbose: bool,
+    log_size: float,
+    log_files: int,
     timeout: float,
     grace: float | None,
     offline: bool,
@@ -65,46 +88,57 @@ def up(
     DynamoGraphDeployment file. Ctrl-C (or `trtl down` from another terminal) stops every
     process; nothing is left running.
     """
-    from launcher.deployments import running
+    from launcher.deployments import detached, running
+    from launcher.supervision.log_rotation import LogLimits
 
-    if supervise:
-        overrides = running.overrides_from_env()
-    profile = load(profile_ref, engine, model, overrides)
-    plan = plan_for(
-        profile, name=name, port=port, gpus=gpus, python=python, share_gpus=share_gpus, host=host
-    )
-    grace = profile.stop_grace if grace is None else grace
-    if not supervise:  # the background supervisor inherits the lock and the checks
-        running.refuse_if_running(plan)
-        running.preflight(plan, offline=offline)
-        if not detach:
-            _remember(profile_ref, profile, plan, quiet=quiet, timeout=timeout, grace=grace)
-    if detach:
-        child_args = running.detached_args(
-            profile_ref, plan, engine, model, overrides, gpus, python, timeout, grace, offline
+    limits = LogLimits(max_bytes=int(log_size * 2**20), keep=log_files)
+    # The background supervisor records a failure before its own state in the state file,
+    # where `trtl up -d` reads it.
+    with detached.failures_recorded(name if supervise else None):
+        if supervise:
+            overrides = detached.overrides_from_env()
+        profile = load(profile_ref, engine, model, overrides)
+        plan = plan_for(
+            profile,
+            name=name,
+            port=port,
+            gpus=gpus,
+            python=python,
+            share_gpus=share_gpus,
+            host=host,
         )
-        if share_gpus:
-            child_args.append("--share-gpus")
-        code = running.start_detached(plan, child_args, timeout, overrides)
-    else:
-        code = running.run_foreground(
-            plan, quiet=quiet or supervise, timeout=timeout, grace=grace, live=not supervise
-        )
-    click.get_current_context().exit(code)
+        grace = profile.stop_grace if grace is None else grace
+        if supervise:  # the background supervisor: `up -d` claimed the name and checked
+            code = running.supervise(
+                plan, running.inherited_lock(plan), quiet=True, timeout=timeout, grace=grace,
+                live=False, limits=limits,
+            )  # fmt: skip
+        elif detach:
+            child_args = detached.detached_args(
+                profile_ref, plan, engine, model, overrides, gpus, python, timeout, grace, offline,
+                limits,
+            )  # fmt: skip
+            if share_gpus:
+                child_args.append("--share-gpus")
+            code = detached.start_detached(
+                plan, child_args, timeout=timeout, overrides=overrides, offline=offline
+            )
+        else:
+            code = running.run_foreground(
+                plan, quiet=quiet, timeout=timeout, grace=grace, live=True, offline=offline,
+                verbose=verbose, limits=limits,
+                on_checked=lambda: _remember(
+                    profile_ref, profile, plan, quiet=quiet, timeout=timeout, grace=grace,
+                    verbose=verbose, limits=limits,
+                ),
+            )  # fmt: skip
+        click.get_current_context().exit(code)
 
 
-def _remember(profile_ref: str, profile, plan, *, quiet: bool, timeout: float, grace: float):
+def _remember(profile_ref: str, profile, plan, **options) -> None:
     """Keep the validated plan for the next identical ``trtl up`` (see plan_cache); only a
     command started from the console script, whose arguments are known exactly."""
     from launcher.planning import plan_cache
 
     if plan_cache.ENTRY_ARGS is not None:
-        plan_cache.save(
-            plan_cache.ENTRY_ARGS,
-            profile_ref,
-            profile,
-            plan,
-            quiet=quiet,
-            timeout=timeout,
-            grace=grace,
-        )
+        plan_cache.save(plan_cache.ENTRY_ARGS, profile_ref, profile, plan, **options)

@@ -3,8 +3,9 @@
 ``trtl up`` in the foreground, run again with the same arguments, environment, profile
 files, model and Dynamo install (``plan_cache`` lists every input), takes its validated
 plan from the cache and spawns every process before importing anything else: no click,
-no pydantic, no YAML. The checks that depend on the moment still run first (the
-deployment's lock, its ports free); any doubt at all falls back to the ordinary command,
+no pydantic, no YAML. The checks that depend on the moment still run first, as in the
+validating path (full disk, the claim on the name with its holder, the graph-size limit,
+its ports free); any doubt at all falls back to the ordinary command,
 which validates, checks and explains. ``python -m launcher`` (the console script) calls it.
 """
 
@@ -21,25 +22,40 @@ def cached_up(args: list[str]) -> int | None:
     if cached is None:
         return None
     plan = cached.plan
-    from launcher.deployments.state import DeploymentLock
-
-    lock = DeploymentLock(plan.run_dir)
-    if not lock.acquire():
-        return None  # running already: the normal path says by whom
-    if not _ports_free(plan):
-        lock.release()
-        return None  # the normal path's preflight names the port and its holder
     from launcher.deployments import running
+    from launcher.planning.limits import check_graph_size
+    from launcher.supervision.log_rotation import LogLimits
     from profiles.errors import TrtlError
 
+    # The same steps as the validating path, in its order: the full-disk check and the
+    # claim on the name (the lock, its holder written), the graph-size limit; then, instead
+    # of the whole preflight (engine, model and Dynamo are in the cache key), the ports.
+    # Any refusal falls back to that path, which says why in its own words.
     try:
-        return running.run_foreground(
+        lock = running.claim(plan)
+    except TrtlError:
+        return None
+    try:
+        check_graph_size(len(plan.processes), plan.profile.name)
+        if not _ports_free(plan):
+            lock.release()
+            return None  # the normal path's preflight names the port and its holder
+    except TrtlError:
+        lock.release()
+        return None
+    limits = LogLimits()
+    if cached.log_max_bytes is not None and cached.log_keep is not None:
+        limits = LogLimits(max_bytes=cached.log_max_bytes, keep=cached.log_keep)
+    try:
+        return running.supervise(
             plan,
+            lock,
             quiet=cached.quiet,
             timeout=cached.timeout,
             grace=cached.grace,
             live=True,
-            lock=lock,
+            verbose=cached.verbose,
+            limits=limits,
         )
     except TrtlError as exc:
         from launcher.terminal import error_line

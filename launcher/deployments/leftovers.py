@@ -3,10 +3,13 @@
 A supervisor killed with SIGKILL takes its children with it (``PR_SET_PDEATHSIG``), but
 their own children (engine subprocesses) may survive in the children's process groups.
 ``trtl up`` and ``trtl down`` of that deployment find them through the state file and stop
-them. A group is only signalled when its leader is the very process trtl started (same
-create time), or when the leader is gone (or an unreaped zombie) and a member of the group
-still carries the deployment's discovery directory in its environment: a PID the system
-reused for another program's process group is never taken for ours.
+them; ``trtl down`` also finds them from the processes themselves (their environment names
+the deployment's discovery directory), so a lost state file hides nothing. A group
+found through the state file is only signalled when its leader is the very process trtl
+started (same create time), or when the leader is gone (or an unreaped zombie) and a
+member of the group still carries the deployment's discovery directory in its
+environment: a PID the system reused for another program's process group is never taken
+for ours.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import signal
 from pathlib import Path
 
+from launcher.deployments.paths import RunDir
 from launcher.deployments.state import DeploymentState, is_same_process
 from launcher.supervision.component import group_members, kill_group_members, wait_groups_empty
 
@@ -69,6 +73,25 @@ def _discovery_of(pid: int) -> str | None:
         return psutil.Process(pid).environ().get("DYN_FILE_KV")
     except psutil.Error:
         return None
+
+
+def discovered_groups(run_dir: RunDir) -> list[int]:
+    """Process groups with a live member that carries the deployment's discovery directory
+    in its environment: what runs of it, found from the processes themselves (no state file
+    needed). Only the user's own processes can be read, so only those are found."""
+    import psutil
+
+    discovery = str(run_dir.discovery)
+    mine = os.getpgid(0)
+    groups: set[int] = set()
+    for proc in psutil.process_iter(["pid"]):
+        if _discovery_of(proc.pid) != discovery:
+            continue
+        with contextlib.suppress(OSError):
+            pgid = os.getpgid(proc.pid)
+            if pgid != mine:
+                groups.add(pgid)
+    return sorted(groups)
 
 
 def stop_groups(groups: list[int], grace: float) -> list[int]:

@@ -1,14 +1,38 @@
 """Where a deployment keeps its files: ``$XDG_STATE_HOME/trtl/<deployment>/``.
 
 The run directory holds the private discovery directory (``DYN_FILE_KV``), the engine
-config files trtl writes, the logs and the supervisor's state. It is private to the user.
+config files trtl writes, the logs and the supervisor's state. It is private to the user,
+and so is the state root (other users could otherwise list the deployments' names).
+
+A deployment name becomes a directory, a Dynamo namespace and, through ``trtl export``,
+a Kubernetes name: ``check_name`` is the one rule every command applies to it, and
+``RunDir.for_deployment`` applies it again, so no name ever reaches the file system
+unchecked (``../x`` or a trailing newline included).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from profiles.errors import ProfileError
+
+# Like a profile name (profiles.schema.NAME_PATTERN), matched whole: `$` of re.match would
+# accept a trailing newline. With '_' as '-' it is a DNS-1123 label (Kubernetes' rule).
+DEPLOYMENT_NAME = re.compile(r"[a-z0-9]([a-z0-9_-]{0,38}[a-z0-9])?")
+NAME_RULE = (
+    "use up to 40 lowercase letters, digits, '-' and '_', starting and ending with a letter "
+    "or digit"
+)
+
+
+def check_name(name: object, flag: str = "deployment name") -> str:
+    """``name`` if it is a valid deployment name; raises ProfileError (exit 2) otherwise."""
+    if not isinstance(name, str) or not DEPLOYMENT_NAME.fullmatch(name):
+        raise ProfileError(f"{flag} {name!r} is not a valid deployment name: {NAME_RULE}.")
+    return name
 
 
 def state_home() -> Path:
@@ -25,7 +49,8 @@ class RunDir:
 
     @classmethod
     def for_deployment(cls, deployment: str) -> RunDir:
-        return cls(state_home() / deployment)
+        """The run dir of ``deployment``; raises ProfileError for an invalid name."""
+        return cls(state_home() / check_name(deployment))
 
     @property
     def discovery(self) -> Path:
@@ -38,3 +63,8 @@ class RunDir:
     @property
     def logs(self) -> Path:
         return self.root / "logs"
+
+    @property
+    def previous_logs(self) -> Path:
+        """The logs of the run before the current one (``trtl logs --previous``)."""
+        return self.root / "logs.previous"

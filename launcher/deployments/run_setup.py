@@ -8,12 +8,15 @@ Engine configs the plan names are written as YAML. Children inherit trtl's envir
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from typing import TYPE_CHECKING
 
-from launcher.deployments.state import make_private_dir
+from launcher.deployments.lifecycle import DeploymentStatus
+from launcher.deployments.state import DeploymentState, ProcessState, make_private_dir
 from launcher.planning.plan_types import Plan, ProcessPlan
+from profiles.errors import SupervisorError
 
 if TYPE_CHECKING:
     from profiles.schema import Profile, RestartPolicy
@@ -32,19 +35,29 @@ QUIET_PROBES_LOG = {
 
 
 def prepare_run_dir(plan: Plan) -> None:
-    """Create the private run dir, empty discovery, a logs dir and the engine configs."""
+    """Create the private run dir, empty discovery, a fresh logs dir (the last run's logs
+    become the previous ones) and the engine configs. Raises SupervisorError on a full disk."""
     run_dir = plan.run_dir
-    make_private_dir(run_dir.root)
-    shutil.rmtree(run_dir.discovery, ignore_errors=True)
-    for path in (run_dir.discovery, run_dir.logs, run_dir.engine_configs):
-        make_private_dir(path)
-    for log in run_dir.logs.glob("*.log"):
-        log.unlink()
-    if plan.files:
-        import yaml  # only for engine configs: the mocker's plans have none
-    for path, content in plan.files.items():
-        make_private_dir(path.parent)
-        path.write_text(yaml.safe_dump(content, sort_keys=False))
+    try:
+        make_private_dir(run_dir.root)
+        shutil.rmtree(run_dir.discovery, ignore_errors=True)
+        if run_dir.logs.exists():
+            shutil.rmtree(run_dir.previous_logs, ignore_errors=True)
+            run_dir.logs.rename(run_dir.previous_logs)
+        for path in (run_dir.discovery, run_dir.logs, run_dir.engine_configs):
+            make_private_dir(path)
+        if plan.files:
+            import yaml  # only for engine configs: the mocker's plans have none
+        for path, content in plan.files.items():
+            make_private_dir(path.parent)
+            path.write_text(yaml.safe_dump(content, sort_keys=False))
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise SupervisorError(
+            f"the disk holding {run_dir.root} is full; trtl cannot write the run's files.",
+            hint="Free some space there, or set XDG_STATE_HOME to a directory on another disk.",
+        ) from exc
 
 
 def child_env(plan: Plan) -> dict[str, dict[str, str]]:
@@ -64,3 +77,23 @@ def restart_policy(profile: Profile, process: ProcessPlan) -> RestartPolicy:
     if process.role == "frontend":
         return profile.frontend.restart
     return profile.workers[process.role].restart
+
+
+def initial_state(plan: Plan) -> DeploymentState:
+    """The deployment as it starts: starting, every process pending."""
+    logs = plan.run_dir.logs
+    return DeploymentState(
+        deployment=plan.deployment,
+        state=DeploymentStatus.STARTING,
+        frontend_url=plan.frontend_url,
+        run_dir=str(plan.run_dir.root),
+        profile=plan.profile.name,
+        engine=plan.profile.engine,
+        model=plan.profile.model,
+        served_model_name=plan.profile.served_name,
+        processes=[
+            ProcessState(name=p.name, role=p.role, mode=p.mode, gpus=p.gpus, ports=p.ports,
+                         log=str(logs / f"{p.name}.log"))
+            for p in plan.processes
+        ],
+    )  # fmt: skip

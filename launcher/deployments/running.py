@@ -1,9 +1,9 @@
-"""The ways ``trtl up`` runs a plan: in the foreground with a live table, or detached.
+"""The foreground run of ``trtl up``: claim the name, check, supervise, say how it ended.
 
-The foreground run owns the deployment's lock, cleans up what a killed earlier run left,
-runs the supervisor and reports how it ended. ``-d`` starts the same command as a
-background supervisor (its own session, output in ``<run dir>/supervisor.log``) and
-returns once the state file says ready, or with the reason it failed.
+``claim`` takes the deployment's lock before any check, so from its first moment a start
+is visible to ``trtl down`` (and a second start of the name refuses, naming the live
+holder). The foreground run then cleans up what a killed earlier run left, runs the
+supervisor with a live table and reports how it ended. ``detached.py`` is the ``-d`` way.
 """
 
 from __future__ import annotations
@@ -11,40 +11,48 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import subprocess
-import sys
-import time
-from pathlib import Path
+from collections.abc import Callable
 
-from launcher.deployments.state import DeploymentLock, DeploymentState, open_private_log, read_state
+from launcher.deployments.lifecycle import DeploymentStatus
+from launcher.deployments.lock import STARTER, SUPERVISOR, DeploymentLock
+from launcher.deployments.state import DeploymentState, read_state
 from launcher.planning.plan_types import Plan
+from launcher.supervision.log_rotation import LogLimits
 from launcher.supervision.logmux import LogMux
 from profiles.errors import PreflightError, SupervisorError
 
-SUPERVISOR_LOG = "supervisor.log"
-OVERRIDES_ENV = "TRTL_OVERRIDES"
 # `trtl up -d` takes the deployment's lock before starting the background supervisor and
 # hands the very lock down (an inherited descriptor), so of two `up -d` at the same
 # instant exactly one starts anything, and the other refuses at once.
 LOCK_FD_ENV = "TRTL_LOCK_FD"
+MIN_FREE = 8 * 2**20  # bytes; below this the disk of the run directory counts as full
 
 
-def refuse_if_running(plan: Plan) -> None:
-    """A second ``trtl up`` of a running deployment name refuses, naming it."""
-    if DeploymentLock(plan.run_dir).held_elsewhere():
+def claim(plan: Plan) -> DeploymentLock:
+    """Take the deployment's name for this start; raises PreflightError if it is taken, or
+    if the disk is too full to record who holds it."""
+    check_disk(plan)
+    lock = DeploymentLock(plan.run_dir)
+    if not lock.acquire(STARTER):
         _refuse_running(plan)
+    return lock
 
 
 def _refuse_running(plan: Plan) -> None:
-    state = _quiet_read(plan)
-    pid = f" (supervisor pid {state.supervisor_pid})" if state and state.supervisor_pid else ""
+    """A second ``trtl up`` of a running deployment name refuses, naming who holds it (the
+    lock's holder, alive: a state file may name a supervisor long dead)."""
+    holder = DeploymentLock(plan.run_dir).holder()
+    pid = ""
+    if holder is not None and holder.alive:
+        role = "supervisor" if holder.role == SUPERVISOR else "`trtl up`"
+        pid = f" ({role} pid {holder.pid})"
     raise PreflightError(
         f"deployment {plan.deployment!r} is already running{pid}.",
         hint=f"Stop it with `trtl down {plan.deployment}`, or start another with --name.",
     )
 
 
-def _quiet_read(plan: Plan) -> DeploymentState | None:
+def quiet_read(plan: Plan) -> DeploymentState | None:
     try:
         return read_state(plan.run_dir)
     except SupervisorError:
@@ -54,12 +62,15 @@ def _quiet_read(plan: Plan) -> DeploymentState | None:
 def preflight(plan: Plan, *, offline: bool) -> None:
     """Check ports, engine, model before anything starts; raises PreflightError."""
     from launcher.checks.preflight import run_preflight
+    from launcher.planning.limits import check_graph_size
 
-    for note in run_preflight(plan, offline=offline, echo=_note):
-        _note(note)
+    check_disk(plan)
+    check_graph_size(len(plan.processes), plan.profile.name)
+    for text in run_preflight(plan, offline=offline, echo=note):
+        note(text)
 
 
-def _note(text: str) -> None:
+def note(text: str) -> None:
     from launcher.terminal import note_line
 
     note_line(text)
@@ -72,17 +83,49 @@ def run_foreground(
     timeout: float,
     grace: float,
     live: bool,
-    lock: DeploymentLock | None = None,
+    offline: bool,
+    verbose: bool = False,
+    limits: LogLimits | None = None,
+    on_checked: Callable[[], None] | None = None,
 ) -> int:
-    """Supervise in this process until stopped; return the exit code. ``lock``: the
-    deployment's lock, already taken (the cached-plan start takes it first)."""
+    """Claim, check and supervise in this process until stopped; return the exit code.
+    ``on_checked`` runs once every check passed (``trtl up`` keeps the plan then)."""
+    lock = claim(plan)
+    try:
+        preflight(plan, offline=offline)
+        if on_checked is not None:
+            on_checked()
+        return supervise(
+            plan, lock, quiet=quiet, timeout=timeout, grace=grace, live=live, verbose=verbose,
+            limits=limits,
+        )  # fmt: skip
+    finally:
+        lock.release()
+
+
+def supervise(
+    plan: Plan,
+    lock: DeploymentLock,
+    *,
+    quiet: bool,
+    timeout: float,
+    grace: float,
+    live: bool,
+    verbose: bool = False,
+    limits: LogLimits | None = None,
+) -> int:
+    """Run the supervisor here, holding ``lock``; return the exit code.
+
+    Until ready the terminal shows the live table and only the processes' warnings and
+    errors (everything with ``verbose``); after ready every line, unless ``quiet``."""
     from launcher.deployments.process_time import create_time_of
     from launcher.supervision.supervisor import Supervisor
 
-    lock = lock or _claim(plan)
+    lock.mark_holder(SUPERVISOR)
     try:
         _stop_leftovers(plan)
-        mux = LogMux([p.name for p in plan.processes], quiet=quiet)
+        check_disk(plan)
+        mux = LogMux([p.name for p in plan.processes], quiet=quiet, calm=not verbose)
         view = _LiveTable(mux) if live and mux.stream.isatty() else None
         supervisor = Supervisor(
             plan,
@@ -92,16 +135,17 @@ def run_foreground(
             on_ready=lambda state: _ready(mux, view, plan, state),
             on_change=view.update if view else None,
         )
-        # Every process starts before anything else trtl does: on a small machine, each
-        # millisecond trtl spends first (or beside them) delays the graph.
-        supervisor.start_processes()
         for component in supervisor.components.values():
             # Output goes to the terminal in batches from the reader threads; the supervisor
             # still scans the frontend's lines (for "Model materialization failed").
             mux.attach(component, line_events=component.plan.role == "frontend")
+            component.limits = limits or LogLimits()
+        # Every process starts before anything else trtl does: on a small machine, each
+        # millisecond trtl spends first (or beside them) delays the graph.
+        supervisor.start_processes()
         mux.start()  # the terminal has its own thread: a slow one holds nobody up
-        for note in plan.notes:
-            mux.info(f"note: {note}")
+        for text in short_notes(plan):
+            mux.info(f"note: {text}")
         mux.info(f"starting {len(plan.processes)} processes of {plan.deployment!r}")
         if view:
             view.start(supervisor.state)
@@ -124,7 +168,7 @@ def run_foreground(
 
 def _stop_leftovers(plan: Plan) -> None:
     """Stop what a killed earlier run of this deployment left (its processes' groups)."""
-    previous = _quiet_read(plan)
+    previous = quiet_read(plan)
     if previous is None or not _may_have_left(previous):
         return
     from launcher.deployments.leftovers import leftover_groups, stop_groups
@@ -137,24 +181,55 @@ def _stop_leftovers(plan: Plan) -> None:
 def _may_have_left(previous: DeploymentState) -> bool:
     """Whether a run may have left processes: its supervisor never recorded its end, or one
     of its processes still runs. Cheap, so a clean earlier run costs no process scan."""
-    if previous.state not in ("stopped", "failed"):
+    if previous.state not in (DeploymentStatus.STOPPED, DeploymentStatus.FAILED):
         return True
     return any(proc.pid and os.path.exists(f"/proc/{proc.pid}") for proc in previous.processes)
 
 
-def _claim(plan: Plan) -> DeploymentLock:
+def short_notes(plan: Plan) -> list[str]:
+    """The plan's notes for the terminal, once per run: those about settings the engine
+    cannot express (``workers.ROLE: …``, long lists) become one line; `trtl plan` has them all."""
+    engine_notes = [note for note in plan.notes if note.startswith("workers.")]
+    others = [note for note in plan.notes if not note.startswith("workers.")]
+    if not engine_notes:
+        return others
+    roles = sorted({note.split(":", 1)[0].removeprefix("workers.") for note in engine_notes})
+    return [
+        *others,
+        f"{plan.profile.engine} leaves out settings of {', '.join(roles)} it cannot express "
+        "(`trtl plan` with the same arguments lists them)",
+    ]
+
+
+def check_disk(plan: Plan) -> None:
+    """Refuse to start on a full disk, with the reason, not a failed write later."""
+    from launcher.deployments.paths import state_home
+    from launcher.supervision.log_rotation import MIB, free_bytes
+
+    where = plan.run_dir.root if plan.run_dir.root.exists() else state_home()
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    free = free_bytes(where)
+    if free is not None and free < MIN_FREE:
+        raise PreflightError(
+            f"the disk holding {where} is full ({free / MIB:.1f} MiB free); "
+            "trtl needs room for the deployment's state and logs.",
+            hint="Free some space there, or set XDG_STATE_HOME to a directory on another disk.",
+        )
+
+
+def inherited_lock(plan: Plan) -> DeploymentLock:
+    """The lock ``trtl up -d`` handed down to this background supervisor."""
     inherited = os.environ.pop(LOCK_FD_ENV, None)
-    if inherited is not None:
-        return DeploymentLock.adopt(plan.run_dir, int(inherited))
-    lock = DeploymentLock(plan.run_dir)
-    if not lock.acquire():
-        _refuse_running(plan)
-    return lock
+    if inherited is None:
+        raise SupervisorError("--supervise is trtl's own flag: use `trtl up -d` instead.")
+    return DeploymentLock.adopt(plan.run_dir, int(inherited))
 
 
 def _ready(mux: LogMux, view: _LiveTable | None, plan: Plan, state: DeploymentState) -> None:
     if view:
         view.stop(final=True)
+    mux.ready()
     mux.info(ready_banner(plan, state))
 
 
@@ -219,110 +294,3 @@ class _LiveTable:
             live.stop()
             if final:
                 live.console.print(self._render())
-
-
-def detached_args(
-    profile_ref: str,
-    plan: Plan,
-    engine: str | None,
-    model: str | None,
-    overrides: tuple[str, ...],
-    gpus: str | None,
-    python: str | None,
-    timeout: float,
-    grace: float,
-    offline: bool,
-) -> list[str]:
-    """The ``trtl up`` command line the background supervisor runs: the same choices."""
-    ref = str(Path(profile_ref).resolve()) if Path(profile_ref).is_file() else profile_ref
-    args = ["up", ref, "--supervise", "--name", plan.deployment]
-    args += ["--port", str(int(plan.frontend_url.rsplit(":", 1)[1])), "--host", plan.http_host]
-    args += ["--timeout", str(timeout), "--grace", str(grace)]
-    for flag, value in (("--engine", engine), ("--model", model), ("--gpus", gpus)):
-        if value:
-            args += [flag, value]
-    if python:
-        args += ["--python", python]
-    # --set values may hold secrets: they travel in the environment (private to the user),
-    # never in the argv that every local user can read in /proc/PID/cmdline.
-    if offline:
-        args.append("--offline")
-    return args
-
-
-def overrides_from_env() -> tuple[str, ...]:
-    """The detached supervisor's --set values (see ``detached_args``); not passed further."""
-    return tuple(json.loads(os.environ.pop(OVERRIDES_ENV, "[]")))
-
-
-def start_detached(
-    plan: Plan, args: list[str], timeout: float, overrides: tuple[str, ...] = ()
-) -> int:
-    """Start the background supervisor; wait until ready or failed. Returns the exit code."""
-    lock = DeploymentLock(plan.run_dir)
-    if not lock.acquire():
-        _refuse_running(plan)
-    log_path = plan.run_dir.root / SUPERVISOR_LOG
-    started = time.time()
-    try:
-        with open_private_log(log_path, append=False) as log:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "launcher", *args],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                pass_fds=(lock.fd,),
-                env={
-                    **os.environ,
-                    LOCK_FD_ENV: str(lock.fd),
-                    OVERRIDES_ENV: json.dumps(list(overrides)),
-                },
-            )
-    finally:
-        lock.release()  # the child holds it now
-    _note(f"supervisor started in the background (pid {child.pid}); log: {log_path}")
-    while True:
-        code = child.poll()
-        state = _quiet_read(plan)
-        fresh = state is not None and state.supervisor_pid == child.pid
-        if fresh and state.state in ("ready", "degraded"):
-            import click
-
-            click.echo(ready_banner(plan, state, detached=True))
-            return 0
-        if code == 0:
-            raise SupervisorError(
-                f"{plan.deployment!r} was stopped (`trtl down`?) before the model was servable."
-            )
-        if code is not None:
-            raise SupervisorError(
-                f"the background supervisor of {plan.deployment!r} ended with exit code {code}: "
-                f"{_last_error(log_path)}",
-                hint=_failure_tail(log_path)
-                + f"Its output is in {log_path}; `trtl logs {plan.deployment}` shows "
-                "the processes' logs.",
-                exit_code=code or 1,
-            )
-        if time.time() - started > timeout + 60:
-            raise SupervisorError(f"{plan.deployment!r} did not become ready in time.")
-        time.sleep(0.02)
-
-
-def _failure_tail(log_path: Path) -> str:
-    """The failing process's last lines, as the supervisor printed them, to show with -d."""
-    lines = log_path.read_text(errors="replace").splitlines()
-    heads = [i for i, line in enumerate(lines) if " lines of " in line and "last " in line]
-    if not heads:
-        return ""
-    shown = [lines[heads[-1]].split("| ", 1)[-1]]
-    shown += [line for line in lines[heads[-1] + 1 :] if line.startswith("    ")]
-    return "\n".join(shown) + "\n"
-
-
-def _last_error(log_path: Path) -> str:
-    lines = log_path.read_text(errors="replace").splitlines()
-    # trtl's own verdict first ("trtl | error: …" or a TrtlError line), then anything.
-    own = [line for line in lines if line.startswith(("trtl ", "error:")) and "error:" in line]
-    errors = [line.split("error:", 1)[1].strip() for line in own or lines if "error:" in line]
-    return errors[-1] if errors else (lines[-1].strip() if lines else "no output")

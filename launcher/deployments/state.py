@@ -10,7 +10,6 @@ another program is never mistaken for ours.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import time
@@ -18,14 +17,21 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from launcher.deployments.files import write_atomic
+from launcher.deployments.lifecycle import (
+    ACTIVE,
+    ENDED,
+    DeploymentStatus,
+    ProcessStatus,
+    move,
+)
 from launcher.deployments.paths import RunDir, state_home
 from profiles.errors import SupervisorError
 
 STATE_FILE = "state.json"
-LOCK_FILE = "supervisor.lock"
 # Deployment states, as `trtl status --json` reports them.
-ACTIVE_STATES = ("starting", "ready", "degraded")
-DEPLOYMENT_STATES = (*ACTIVE_STATES, "stopped", "failed")
+ACTIVE_STATES = tuple(s for s in DeploymentStatus if s in ACTIVE)
+DEPLOYMENT_STATES = tuple(DeploymentStatus)
 
 
 @dataclass
@@ -37,7 +43,7 @@ class ProcessState:
     mode: str | None = None
     pid: int | None = None
     create_time: float | None = None  # psutil's, to tell our process from a reused PID
-    state: str = "pending"  # pending|starting|running|backoff|stopping|stopped|failed
+    state: ProcessStatus = ProcessStatus.PENDING
     restarts: int = 0
     exit_code: int | None = None
     started_at: float | None = None
@@ -45,13 +51,22 @@ class ProcessState:
     ports: dict[str, int] = field(default_factory=dict)
     log: str = ""
 
+    def move(self, new: ProcessStatus) -> None:
+        """Change state; raises IllegalTransition for a move the lifecycle forbids."""
+        self.state = move(self.name, self.state, new)
+
+    def end(self) -> None:
+        """Stopped, unless it already ended (a failed process stays failed)."""
+        if self.state not in ENDED:
+            self.move(ProcessStatus.STOPPED)
+
 
 @dataclass
 class DeploymentState:
     """What ``trtl status --json`` prints, and what the state file holds."""
 
     deployment: str
-    state: str
+    state: DeploymentStatus
     frontend_url: str
     run_dir: str
     profile: str = ""
@@ -59,6 +74,10 @@ class DeploymentState:
     model: str = ""
     served_model_name: str = ""
     message: str | None = None
+    hint: str | None = None  # the fix, where the failure has one
+    # The process that caused a failure, and its last lines as the supervisor showed them.
+    culprit: str | None = None
+    culprit_tail: list[str] = field(default_factory=list)
     started_at: float = 0.0
     ready_after: float | None = None  # seconds from start until first ready
     supervisor_pid: int | None = None
@@ -66,15 +85,28 @@ class DeploymentState:
     updated_at: float = 0.0
     processes: list[ProcessState] = field(default_factory=list)
 
+    def move(self, new: DeploymentStatus) -> None:
+        """Change state; raises IllegalTransition for a move the lifecycle forbids."""
+        self.state = move(self.deployment, self.state, new)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DeploymentState:
+        """Raises ValueError, TypeError or AttributeError for data that is not a state."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
+        values["state"] = DeploymentStatus(data["state"])
         values["processes"] = [
-            ProcessState(**{k: v for k, v in p.items() if k in _PROCESS_FIELDS})
+            ProcessState(
+                **{k: v for k, v in p.items() if k in _PROCESS_FIELDS and k != "state"},
+                state=ProcessStatus(p.get("state", "pending")),
+            )
             for p in data.get("processes", [])
         ]
         return cls(**values)
@@ -86,10 +118,10 @@ class DeploymentState:
     def effective(self) -> DeploymentState:
         """The state as seen now: an active state whose supervisor is gone is a failure,
         and its processes are what is really left of them."""
-        if self.state in ACTIVE_STATES and not self.supervisor_alive:
+        if self.active and self.state != DeploymentStatus.UNKNOWN and not self.supervisor_alive:
             from launcher.deployments.leftovers import leftover_groups
 
-            self.state = "failed"
+            self.move(DeploymentStatus.FAILED)
             # A process killed with its supervisor may leave its own children (an engine's
             # subprocesses) serving in its group: that process is left running too.
             groups = set(leftover_groups(self))
@@ -99,8 +131,8 @@ class DeploymentState:
                 if is_same_process(p.pid, p.create_time) or p.pid in groups
             ]
             for proc in self.processes:
-                if proc.name not in left and proc.state not in ("stopped", "failed"):
-                    proc.state = "stopped"
+                if proc.name not in left:
+                    proc.end()
             self.message = f"the supervisor (pid {self.supervisor_pid}) is gone" + (
                 f"; `trtl down {self.deployment}` stops what it left running ({', '.join(left)})"
                 if left
@@ -126,7 +158,12 @@ def is_same_process(pid: int | None, create_time: float | None) -> bool:
 
 
 def make_private_dir(path: Path) -> None:
-    """Create ``path`` (and parents) readable by the user only."""
+    """Create ``path`` (and parents) readable by the user only; under the state root, the
+    root too (``mkdir -p`` would leave it 0755: a list of deployment names for anyone)."""
+    root = state_home()
+    if path == root or root in path.parents:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        root.chmod(0o700)
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     path.chmod(0o700)
 
@@ -142,12 +179,7 @@ def open_private_log(path: Path, *, append: bool = True) -> BinaryIO:
 def write_state(run_dir: RunDir, state: DeploymentState) -> None:
     """Replace the state file atomically, with user-only permissions."""
     state.updated_at = time.time()
-    target = run_dir.root / STATE_FILE
-    tmp = target.with_name(f".{STATE_FILE}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(state.to_json(), out, indent=1)
-    os.replace(tmp, target)
+    write_atomic(run_dir.root / STATE_FILE, json.dumps(state.to_json(), indent=1), 0o600)
 
 
 def read_state(run_dir: RunDir, as_written: bool = False) -> DeploymentState | None:
@@ -159,7 +191,7 @@ def read_state(run_dir: RunDir, as_written: bool = False) -> DeploymentState | N
         return state if as_written else state.effective()
     except FileNotFoundError:
         return None
-    except (ValueError, TypeError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
         raise SupervisorError(
             f"the state file {path} is unreadable ({type(exc).__name__}).",
             hint=f"Stop what may still run with `trtl down {run_dir.root.name}`; "
@@ -168,28 +200,49 @@ def read_state(run_dir: RunDir, as_written: bool = False) -> DeploymentState | N
 
 
 def list_states() -> list[DeploymentState]:
-    """Every deployment that left a readable state file, sorted by name."""
+    """Every deployment that left a readable state file, or whose supervisor or processes
+    run without one (``unknown``), sorted by name."""
     root = state_home()
     found = []
     if root.is_dir():
         for child in sorted(root.iterdir()):
             with contextlib.suppress(SupervisorError):
-                state = read_state(RunDir(child))
+                state = _read_or_recover(RunDir(child))
                 if state is not None:
                     found.append(state)
     return found
 
 
+def _read_or_recover(run_dir: RunDir) -> DeploymentState | None:
+    """The state file's state; where it is missing or unreadable, what the lock and the
+    processes say; None when nothing is known. Raises SupervisorError for an unreadable
+    file of a deployment of which nothing runs."""
+    try:
+        state = read_state(run_dir)
+    except SupervisorError:
+        from launcher.deployments.recovery import recovered_state
+
+        recovered = recovered_state(run_dir, "unreadable")
+        if recovered is None:
+            raise
+        return recovered
+    if state is None:
+        from launcher.deployments.recovery import recovered_state
+
+        return recovered_state(run_dir, "missing")
+    return state
+
+
 def find_deployment(name: str | None) -> DeploymentState:
     """The named deployment, or the only active one. Raises SupervisorError otherwise."""
     if name:
-        state = read_state(RunDir.for_deployment(name))
+        state = _read_or_recover(RunDir.for_deployment(name))
         if state is None:
             raise SupervisorError(
                 f"no deployment named {name!r} has run here.", hint="`trtl ps` lists them."
             )
         return state
-    active = [s for s in list_states() if s.state in ACTIVE_STATES]
+    active = [s for s in list_states() if s.active]
     if not active:
         raise SupervisorError("no deployment is running.", hint="Start one with `trtl up PROFILE`.")
     if len(active) > 1:
@@ -198,68 +251,3 @@ def find_deployment(name: str | None) -> DeploymentState:
             f"{len(active)} deployments are running ({names}).", hint="Name one of them."
         )
     return active[0]
-
-
-class DeploymentLock:
-    """The supervisor's claim on a deployment name; the OS drops it when the process dies."""
-
-    def __init__(self, run_dir: RunDir):
-        self.path = run_dir.root / LOCK_FILE
-        self._fd: int | None = None
-
-    def acquire(self) -> bool:
-        make_private_dir(self.path.parent)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        self._fd = fd
-        self.mark_holder()
-        return True
-
-    def mark_holder(self) -> None:
-        """Write who holds the lock into it, so `trtl down` finds it without a state file."""
-        from launcher.deployments.process_time import create_time_of
-
-        assert self._fd is not None
-        me = os.getpid()
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, f"{me} {create_time_of(me)}\n".encode(), 0)
-
-    def holder(self) -> tuple[int, float] | None:
-        """The (pid, create time) that holds the lock now, or None."""
-        if not self.held_elsewhere():
-            return None
-        try:
-            pid, create_time = self.path.read_text().split()
-            return int(pid), float(create_time)
-        except (OSError, ValueError):
-            return None
-
-    @property
-    def fd(self) -> int | None:
-        return self._fd
-
-    @classmethod
-    def adopt(cls, run_dir: RunDir, fd: int) -> DeploymentLock:
-        """Take over a lock a parent acquired and passed down (``trtl up -d``)."""
-        lock = cls(run_dir)
-        lock._fd = fd
-        lock.mark_holder()
-        return lock
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def held_elsewhere(self) -> bool:
-        """True when another process holds the lock (checked without keeping it)."""
-        if not self.path.exists():
-            return False
-        if self.acquire():
-            self.release()
-            return False
-        return True

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import time
 
+from launcher.deployments.lifecycle import ALIVE, DeploymentStatus, ProcessStatus
 from launcher.deployments.state import DeploymentState
 
+P, D = ProcessStatus, DeploymentStatus
 STATE_STYLE = {
-    "ready": "bold green",
-    "running": "green",
-    "starting": "yellow",
-    "pending": "dim",
-    "backoff": "yellow",
-    "degraded": "yellow",
-    "stopping": "magenta",
-    "stopped": "dim",
-    "failed": "bold red",
+    D.READY: "bold green",
+    P.RUNNING: "green",
+    P.STARTING: "yellow",  # also D.STARTING: the same string
+    P.PENDING: "dim",
+    P.BACKOFF: "yellow",
+    D.DEGRADED: "yellow",
+    P.STOPPING: "magenta",
+    P.STOPPED: "dim",  # also D.STOPPED
+    P.FAILED: "bold red",  # also D.FAILED
+    P.UNKNOWN: "yellow",  # also D.UNKNOWN
 }
 
 
@@ -37,9 +40,10 @@ def uptime(started_at: float | None, now: float | None = None) -> str:
 def headline(state: DeploymentState) -> str:
     """One line: name, state (with elapsed time while starting), URL and model."""
     text = f"{state.deployment}: {state.state}"
-    if state.state == "starting" and state.started_at:
+    if state.state == D.STARTING and state.started_at:
         text += f" for {uptime(state.started_at)}"
-    text += f"  {state.frontend_url}/v1  model {state.served_model_name!r}"
+    if state.frontend_url:  # a state recovered without its file knows no URL
+        text += f"  {state.frontend_url}/v1  model {state.served_model_name!r}"
     if state.message:
         text += f"  ({state.message})"
     return text
@@ -61,7 +65,7 @@ def process_table(
     for column in extra_columns:
         table.add_column(column, no_wrap=True)
     for proc in state.processes:
-        alive = proc.state in ("starting", "running", "stopping")
+        alive = proc.state in ALIVE
         row = [
             proc.name,
             proc.role if not proc.mode or proc.mode == proc.role else f"{proc.role} ({proc.mode})",

@@ -1,25 +1,30 @@
 """Stopping a deployment from outside its supervisor (``trtl down``).
 
-A live supervisor is asked with SIGTERM, the same as Ctrl-C: it drains, kills and checks
-its trees itself. A supervisor that is gone (killed with SIGKILL) left at most some
-grandchildren behind; those are found through the state file and stopped here. A state
-file that cannot be read is removed after saying so.
+Who to stop comes from the lock file first: it names the process holding the deployment,
+the starting ``trtl up`` (also ``-d``, before its background supervisor wrote any state)
+or the supervisor itself. Either is asked with SIGTERM, the same as Ctrl-C: a supervisor
+drains, kills and checks its trees itself; a starting ``trtl up -d`` passes the stop on to
+the supervisor it started. A supervisor that is gone (killed with SIGKILL) left at most
+some grandchildren behind: those are found through the state file and, with or without
+it, through the processes themselves (their environment names the deployment's discovery
+directory), and stopped here. So neither an early ``down`` nor a lost or unreadable state
+file makes a deployment unstoppable; an unreadable file is removed after saying so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
 
-from launcher.deployments.leftovers import leftover_groups, stop_groups
+from launcher.deployments.leftovers import discovered_groups, leftover_groups, stop_groups
+from launcher.deployments.lifecycle import DeploymentStatus
+from launcher.deployments.lock import STARTER, DeploymentLock
 from launcher.deployments.paths import RunDir
 from launcher.deployments.state import (
-    ACTIVE_STATES,
     STATE_FILE,
-    DeploymentLock,
     DeploymentState,
-    find_deployment,
     is_same_process,
     list_states,
     read_state,
@@ -28,75 +33,100 @@ from launcher.deployments.state import (
 from profiles.errors import SupervisorError
 
 SUPERVISOR_EXTRA_WAIT = 15.0  # beyond the grace period: its own SIGKILL and checks
+DEFAULT_GRACE = 30.0
+# A starting `trtl up -d` hands the lock to its supervisor: at most this many holders in turn.
+MAX_HOLDERS = 4
 
 
 def stop_deployment(name: str | None, grace: float | None = None) -> list[str]:
     """Stop the deployment; return what happened, one line each. Raises SupervisorError."""
-    if name is None and not any(s.state in ACTIVE_STATES for s in list_states()):
-        return ["nothing to stop: no deployment is running"]
-    try:
-        state = find_deployment(name)
-    except SupervisorError:
-        if name and (RunDir.for_deployment(name).root / STATE_FILE).exists():
-            return _stop_without_state(name, grace)
-        raise
-    lines: list[str] = []
-    if state.supervisor_alive:
-        lines.append(f"stopping {state.deployment!r} (supervisor pid {state.supervisor_pid})")
-        assert state.supervisor_pid is not None
-        _stop_supervisor(state.supervisor_pid, grace)
-    left = leftover_groups(state)
-    if left:
-        lines.append(f"stopping {len(left)} process groups left by {state.deployment!r}")
-        survivors = stop_groups(left, grace=30.0 if grace is None else grace)
-        if survivors:
+    if name is None:
+        active = [s.deployment for s in list_states() if s.active]
+        if not active:
+            return ["nothing to stop: no deployment is running"]
+        if len(active) > 1:
             raise SupervisorError(
-                f"processes {survivors} of {state.deployment!r} survived SIGKILL."
+                f"{len(active)} deployments are running ({', '.join(active)}).",
+                hint="Name one of them.",
             )
-    if not lines:
-        lines.append(f"{state.deployment!r} is not running ({state.state})")
-    _mark_stopped(state)
-    lines.append(f"{state.deployment!r} stopped; nothing left running")
-    return lines
-
-
-def _stop_without_state(name: str, grace: float | None) -> list[str]:
-    """The state file is unreadable: stop the supervisor holding the lock, then drop the file."""
+        name = active[0]
     run_dir = RunDir.for_deployment(name)
-    holder = DeploymentLock(run_dir).holder()
-    lines = []
-    if holder and is_same_process(*holder):
-        lines.append(
-            f"stopping {name!r} (supervisor pid {holder[0]}; its state file is unreadable)"
-        )
-        _stop_supervisor(holder[0], grace)
-    (run_dir.root / STATE_FILE).unlink(missing_ok=True)
-    lines.append(f"removed the unreadable state file of {name!r}; nothing of it runs")
+    state, unreadable = _read(run_dir)
+    lines = _stop_holders(name, run_dir, grace)
+    groups = set(discovered_groups(run_dir))
+    if state is not None:
+        groups.update(leftover_groups(state))
+    if groups:
+        lines.append(f"stopping {len(groups)} process groups left by {name!r}")
+        survivors = stop_groups(sorted(groups), grace=DEFAULT_GRACE if grace is None else grace)
+        if survivors:
+            raise SupervisorError(f"processes {survivors} of {name!r} survived SIGKILL.")
+    if unreadable:
+        (run_dir.root / STATE_FILE).unlink(missing_ok=True)
+        lines.append(f"removed the unreadable state file of {name!r}")
+    elif not lines:
+        if state is None:
+            raise SupervisorError(
+                f"no deployment named {name!r} has run here.", hint="`trtl ps` lists them."
+            )
+        lines.append(f"{name!r} is not running ({state.state})")
+    _mark_stopped(run_dir)
+    lines.append(f"{name!r} stopped; nothing left running")
     return lines
 
 
-def _stop_supervisor(pid: int, grace: float | None) -> None:
-    import psutil
-
-    os.kill(pid, signal.SIGTERM)
-    wait = (30.0 if grace is None else grace) + SUPERVISOR_EXTRA_WAIT
+def _read(run_dir: RunDir, as_written: bool = False) -> tuple[DeploymentState | None, bool]:
+    """(the state, or None; whether the file is there but unreadable)."""
     try:
-        psutil.Process(pid).wait(timeout=wait)
-    except psutil.TimeoutExpired:
-        os.kill(pid, signal.SIGKILL)
-        time.sleep(0.2)
-    except psutil.NoSuchProcess:
-        pass
+        return read_state(run_dir, as_written=as_written), False
+    except SupervisorError:
+        return None, True
 
 
-def _mark_stopped(state: DeploymentState) -> None:
-    run_dir = RunDir.for_deployment(state.deployment)
-    current = read_state(run_dir, as_written=True)
+def _stop_holders(name: str, run_dir: RunDir, grace: float | None) -> list[str]:
+    """Stop whoever holds the deployment's lock, and then whoever it handed it to."""
+    lines: list[str] = []
+    stopped: set[int] = set()
+    for _ in range(MAX_HOLDERS):
+        holder = DeploymentLock(run_dir).holder()
+        if holder is None or not holder.alive or holder.pid in stopped:
+            break
+        if holder.role == STARTER:
+            lines.append(f"stopping the start of {name!r} (`trtl up` pid {holder.pid})")
+        else:
+            lines.append(f"stopping {name!r} (supervisor pid {holder.pid})")
+        _stop_process(holder.pid, holder.create_time, grace)
+        stopped.add(holder.pid)
+    return lines
+
+
+def _stop_process(pid: int, create_time: float, grace: float | None) -> None:
+    """SIGTERM ``pid``, wait for it (its own grace period and checks), SIGKILL if it hangs.
+
+    Waits by polling: the process is not our child, and one that exited stays a zombie
+    until its parent (a shell, a test) reaps it: that counts as ended."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        # A supervisor stopped with Ctrl-Z or SIGSTOP would only take the SIGTERM once
+        # continued: without this, `down` waited out the grace period and more, then killed it.
+        os.kill(pid, signal.SIGCONT)
+    deadline = time.monotonic() + (DEFAULT_GRACE if grace is None else grace)
+    deadline += SUPERVISOR_EXTRA_WAIT
+    while is_same_process(pid, create_time):
+        if time.monotonic() >= deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5.0  # SIGKILL cannot be ignored: a short wait
+        time.sleep(0.05)
+
+
+def _mark_stopped(run_dir: RunDir) -> None:
+    current = _read(run_dir, as_written=True)[0]
     # A run that ended in failure keeps its verdict; one whose supervisor vanished, or that
     # was still running, is now stopped.
-    if current is not None and current.state in ACTIVE_STATES:
-        current.state = "stopped"
+    if current is not None and current.active:
+        current.move(DeploymentStatus.STOPPED)
         current.message = None
         for proc in current.processes:
-            proc.state = "stopped"
+            proc.end()
         write_state(run_dir, current)

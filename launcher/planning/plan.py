@@ -4,34 +4,21 @@
 process discovers the others through a private directory (file discovery, no etcd or
 NATS), workers live in the deployment's own Dynamo namespace, everything listens on
 loopback, each worker gets a free status port, and each GPU replica its own GPUs.
-vLLM workers get their own loopback settings and ports, and on a machine without GPU run
-on CPU cores of their own (``vllm_local``). Nothing is started here; ``trtl plan`` prints
-the result and ``trtl up`` runs it.
+Each engine adds its own local settings and ports per replica (``Engine.local_worker``),
+and an engine that runs without GPU does so on CPU cores of its own (``cpu_mode``).
+Nothing is started here; ``trtl plan`` prints the result and ``trtl up`` runs it.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import os
-import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from launcher.checks.vllm_local import (
-    CpuMode,
-    cpu_mode,
-    cpu_reason,
-    extra_port_count,
-    is_vllm,
-    local_worker,
-    memory_utilization,
-    with_memory_utilization,
-)
-from launcher.deployments.paths import RunDir
+from launcher.deployments.paths import RunDir, check_name
 from launcher.gpus.inventory import Inventory
 from launcher.gpus.placement import (
     DEFAULT_MEMORY_FRACTION,
@@ -42,16 +29,19 @@ from launcher.gpus.placement import (
     place,
     select_gpus,
 )
+from launcher.planning.limits import check_graph_size
 from launcher.planning.plan_types import LOOPBACK, Plan, ProcessPlan
 from launcher.planning.ports import free_ports
-from profiles.engines import ComponentSpec, component_specs
+from profiles.engines import ComponentSpec, component_specs, engine, engine_of
+from profiles.engines.base import Replica
 from profiles.errors import PlacementError, ProfileError
-from profiles.schema import NAME_PATTERN, Profile
+from profiles.schema import Profile
+
+if TYPE_CHECKING:
+    from launcher.planning.cpu_mode import CpuMode
 
 # Every process finds the others through files in the deployment's private directory.
 FILE_DISCOVERY = ["--discovery-backend", "file"]
-# A deployment is named like a profile: it becomes a directory and a Dynamo namespace.
-DEPLOYMENT_PATTERN = re.compile(NAME_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -74,11 +64,11 @@ def build_plan(profile: Profile, options: PlanOptions, inventory: Inventory | No
     ``inventory`` is read through NVML when the engine needs GPUs and none is given.
     """
     deployment = profile.name if options.deployment is None else options.deployment
-    if not DEPLOYMENT_PATTERN.match(deployment):
-        raise ProfileError(
-            f"--name {deployment!r} is not a valid deployment name: use up to 40 lowercase "
-            "letters, digits, '-' and '_', starting and ending with a letter or digit."
-        )
+    check_name(deployment, "--name")
+    # Before any GPU, port or file work: a 1,000-replica typo is refused at once.
+    check_graph_size(
+        1 + sum(w.replicas for w in profile.workers.values()), profile.name, stated_only=True
+    )
     run_dir = RunDir.for_deployment(deployment)
     namespace = f"trtl-{deployment}".replace("_", "-")
     specs = component_specs(profile, str(run_dir.engine_configs))
@@ -86,9 +76,9 @@ def build_plan(profile: Profile, options: PlanOptions, inventory: Inventory | No
     http_port = options.http_port or profile.frontend.http_port
     http_host = _listen_address(options.http_host)
     placement, no_gpu = _place(profile, specs, options, inventory)
-    cpu = cpu_mode(profile, specs, options.cpu_cores) if no_gpu else None
+    cpu = _cpu_mode(profile, specs, options) if no_gpu else None
     workers = [s for s in specs if s.component == "worker"]
-    port_count = sum(s.replicas * (1 + extra_port_count(s)) for s in workers)
+    port_count = sum(s.replicas * (1 + engine_of(s).extra_ports(s)) for s in workers)  # type: ignore[union-attr]
     ports = iter(free_ports(port_count, exclude={http_port}))
 
     base_env = {
@@ -115,17 +105,16 @@ def build_plan(profile: Profile, options: PlanOptions, inventory: Inventory | No
             "DYN_HEALTH_CHECK_ENABLED": "true",
         }
         for replica in range(spec.replicas):
-            name = f"{spec.role}-{replica}"
-            fraction = placement.fractions.get(name) if placement else None
-            args, file = _engine_args(spec, name, fraction, run_dir)
+            proc, file = _worker(spec, python, worker_env, replica, placement, ports, cpu, run_dir)
             if file is not None:
-                files[file[0]] = file[1]
-            base = [python, "-m", spec.module]
-            processes.append(_worker(spec, base, args, worker_env, replica, placement, ports, cpu))
+                files[Path(file[0])] = file[1]
+            processes.append(proc)
     if placement and placement.shared:
         notes.append(SHARE_WARNING)
     elif placement is None and (options.share_gpus or profile.share_gpus):
-        what = "vLLM runs on CPU here" if cpu else f"the {profile.engine} engine uses no GPUs"
+        what = (
+            f"{cpu.title} runs on CPU here" if cpu else f"the {profile.engine} engine uses no GPUs"
+        )
         notes.append(f"--share-gpus: {what}; nothing to share.")
     return Plan(
         deployment=deployment,
@@ -147,6 +136,21 @@ def build_plan(profile: Profile, options: PlanOptions, inventory: Inventory | No
 
 
 ANY = "0.0.0.0"
+
+
+def _cpu_mode(profile: Profile, specs: list[ComponentSpec], options: PlanOptions) -> CpuMode:
+    # Loaded only without a GPU: most plans never run an engine on CPU cores.
+    from launcher.planning.cpu_mode import cpu_mode
+
+    return cpu_mode(profile, specs, options.cpu_cores)
+
+
+def _cpu_reason(name: str, cpu: CpuMode | None) -> str | None:
+    if cpu is None:
+        return None
+    from launcher.planning.cpu_mode import cpu_reason
+
+    return cpu_reason(name, cpu)
 
 
 def _listen_address(host: str) -> str:
@@ -187,58 +191,60 @@ def _frontend(
 
 def _worker(
     spec: ComponentSpec,
-    command: list[str],
-    args: list[str],
+    python: str,
     base_env: dict[str, str],
     replica: int,
     placement: Placement | None,
     ports: Iterator[int],
     cpu: CpuMode | None,
-) -> ProcessPlan:
+    run_dir: RunDir,
+) -> tuple[ProcessPlan, tuple[str, dict[str, Any]] | None]:
+    """One replica's process, and the engine config file it reads (if trtl writes one)."""
     name = f"{spec.role}-{replica}"
     gpus = placement.assignments.get(name, ()) if placement else ()
     port = next(ports)
-    own_env = dict(spec.env)
-    env = {**base_env, "DYN_SYSTEM_PORT": str(port)}
-    named = {"system": port}
-    if is_vllm(spec):
-        local = local_worker(
-            spec,
-            args,
-            [next(ports) for _ in range(extra_port_count(spec))],
+    eng = engine_of(spec)
+    assert eng is not None  # workers always have an engine
+    local = eng.local_worker(
+        spec,
+        Replica(
+            name=name,
+            config_dir=str(run_dir.engine_configs),
+            ports=tuple(next(ports) for _ in range(eng.extra_ports(spec))),
+            memory_fraction=placement.fractions.get(name) if placement else None,
             cpu_bind=cpu.binds.get(name) if cpu else None,
-            cpu_kv_cache_gib=cpu.kv_cache_gib if cpu else None,
-        )
-        args = local.args
-        # The profile's own value of these wins: it may tune them for its cluster.
-        own_env = {**local.default_env, **own_env}
-        env.update(local.env)
-        named.update(local.ports)
+            cpu_kv_cache_gib=cpu.kv_cache_gib if cpu and eng.cpu_without_gpu else None,
+        ),
+    )
+    # The profile's own value of default_env wins: it may tune them for its cluster.
+    env = {**local.default_env, **spec.env, **base_env, "DYN_SYSTEM_PORT": str(port), **local.env}
     if gpus:
         env["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices(gpus)
         env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
-    return ProcessPlan(
+    proc = ProcessPlan(
         name=name,
         role=spec.role,
         mode=spec.mode,
-        argv=[*command, *args, *FILE_DISCOVERY],
-        env={**own_env, **env},
+        argv=[python, "-m", spec.module, *local.args, *FILE_DISCOVERY],
+        env=env,
         gpus=[g.index for g in gpus],
-        ports=named,
+        ports={"system": port, **local.ports},
         replica=replica,
-        gpu_reason=placement.reasons.get(name) if placement else cpu_reason(name, cpu),
+        gpu_reason=placement.reasons.get(name) if placement else _cpu_reason(name, cpu),
         gpu_memory_fraction=placement.fractions.get(name) if placement else None,
     )
+    return proc, local.file
 
 
 def _place(
     profile: Profile, specs: list[ComponentSpec], options: PlanOptions, inventory: Inventory | None
 ) -> tuple[Placement | None, bool]:
-    """(each GPU replica's GPUs, whether vLLM runs on CPU instead for lack of any GPU).
+    """(each GPU replica's GPUs, whether the engine runs on CPU for lack of any GPU).
 
-    The mocker needs no GPU, so NVML is not even asked. vLLM with no GPU at all to choose
-    from (none on the machine, or an inherited CUDA_VISIBLE_DEVICES that hides them) runs on
-    CPU; TensorRT-LLM, and vLLM with too few GPUs, are refused as before.
+    An engine that needs no GPU (the mocker) does not even ask NVML. An engine that runs on
+    CPU (vLLM) with no GPU at all to choose from (none on the machine, or an inherited
+    CUDA_VISIBLE_DEVICES that hides them) runs on CPU; others, and any with too few GPUs,
+    are refused.
     """
     demands = [
         Demand(f"{s.role}-{i}", s.gpus, memory_fraction(s))
@@ -258,7 +264,7 @@ def _place(
 
         inventory = read_inventory()
     available, source = select_gpus(inventory, options.gpus, options.inherited_cvd)
-    if not available and options.gpus is None and profile.engine == "vllm":
+    if not available and options.gpus is None and engine(profile.engine).cpu_without_gpu:
         return None, True
     placement = place(
         demands,
@@ -272,59 +278,7 @@ def _place(
 
 
 def memory_fraction(spec: ComponentSpec) -> float:
-    """The KV-cache memory fraction a worker's engine takes (TensorRT-LLM's default if unset)."""
-    if is_vllm(spec):
-        return memory_utilization(spec)
-    config = spec.engine_config
-    if config is None and spec.engine_config_path:
-        config = _read_engine_config(spec.engine_config_path)
-    cache = (config or {}).get("kv_cache_config")
-    value = cache.get("free_gpu_memory_fraction") if isinstance(cache, dict) else None
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1:
-        return float(value)
-    return DEFAULT_MEMORY_FRACTION
-
-
-def _read_engine_config(path: str) -> dict[str, Any] | None:
-    """A role's own engine config file, or None where it cannot be read here (yet)."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _engine_args(
-    spec: ComponentSpec, name: str, fraction: float | None, run_dir: RunDir
-) -> tuple[list[str], tuple[Path, dict[str, Any]] | None]:
-    """A replica's worker args and the engine config file it reads, with a shared fraction.
-
-    A replica that shares its GPU runs with its own, smaller KV-cache memory fraction: in
-    its own copy of the role's engine config when trtl writes one, else through
-    ``--override-engine-args`` (which TensorRT-LLM applies over the role's own file).
-    """
-    args = list(spec.args)
-    if is_vllm(spec):
-        return (args if fraction is None else with_memory_utilization(args, fraction)), None
-    config = spec.engine_config
-    if fraction is None:
-        if config is None or not spec.engine_config_path:
-            return args, None
-        return args, (Path(spec.engine_config_path), config)
-    setting = {"kv_cache_config": {"free_gpu_memory_fraction": fraction}}
-    if config is not None:
-        own = copy.deepcopy(config)
-        own.setdefault("kv_cache_config", {})["free_gpu_memory_fraction"] = fraction
-        path = run_dir.engine_configs / f"{name}.yaml"
-        args[args.index("--extra-engine-args") + 1] = str(path)
-        return args, (path, own)
-    if "--override-engine-args" in args:
-        at = args.index("--override-engine-args") + 1
-        override = json.loads(args[at])
-        override.setdefault("kv_cache_config", {}).update(setting["kv_cache_config"])
-        args[at] = json.dumps(override, separators=(",", ":"))
-    else:
-        args += ["--override-engine-args", json.dumps(setting, separators=(",", ":"))]
-    return args, None
+    """The GPU memory fraction a worker's engine takes (trtl's default where it says none)."""
+    eng = engine_of(spec)
+    fraction = eng.memory_fraction(spec) if eng else None
+    return DEFAULT_MEMORY_FRACTION if fraction is None else fraction

@@ -47,7 +47,7 @@ try:  # the built-in module: hashlib would first load OpenSSL, 2-3 ms of CPU at 
 except ImportError:  # pragma: no cover - Pythons without it
     from hashlib import blake2b
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 CACHE_DIR = "plan-cache"
 CACHE_ENTRIES = 32  # the newest kept; one per distinct `trtl up` command line
 TRTL_ROOT = Path(__file__).resolve().parents[2]
@@ -82,6 +82,9 @@ class CachedUp:
     quiet: bool
     timeout: float
     grace: float
+    verbose: bool = False
+    log_max_bytes: int | None = None  # the LogLimits (None: the defaults)
+    log_keep: int | None = None
 
 
 # --- the key: what the command was given and runs with --------------------------------------
@@ -183,19 +186,12 @@ def _model_folder(model: str) -> str:
 def _python_paths(plan: Plan) -> dict[str, list[str]]:
     """Per Dynamo interpreter: its sys.path and the files of the modules the plan runs, as
     the (cached) engine-import check found them."""
-    from launcher.checks.preflight import TENSORRT_LLM
+    from launcher.checks.preflight_engines import python_needs
     from launcher.checks.python_env import cached_probe
 
-    needs: dict[str, list[str]] = {}
-    for proc in plan.processes:
-        python, module = proc.argv[0], proc.argv[2]
-        modules = needs.setdefault(python, [])
-        for name in (module, TENSORRT_LLM) if module == "dynamo.trtllm" else (module,):
-            if name not in modules:
-                modules.append(name)
     paths = {}
-    for python, modules in needs.items():
-        probe = cached_probe(python, modules)
+    for python, (modules, dists, _engines) in python_needs(plan).items():
+        probe = cached_probe(python, modules, dists)
         if not probe.ok or not all(probe.modules.values()):
             raise ValueError(f"{python} cannot import {modules}")
         paths[python] = [*probe.search_path, *probe.origins]
@@ -206,7 +202,16 @@ def _python_paths(plan: Plan) -> dict[str, list[str]]:
 
 
 def save(
-    args: list[str], profile_ref: str, profile: Any, plan: Plan, *, quiet, timeout, grace
+    args: list[str],
+    profile_ref: str,
+    profile: Any,
+    plan: Plan,
+    *,
+    quiet: bool,
+    timeout: float,
+    grace: float,
+    verbose: bool = False,
+    limits: Any = None,
 ) -> None:
     """Keep ``plan`` (validated, preflight passed) for the next identical ``trtl up``.
     Never raises: a plan that cannot be kept is simply validated again next time."""
@@ -218,7 +223,14 @@ def save(
         entry = {
             "version": CACHE_VERSION,
             "watched": _watched(profile_ref, plan, FILES_READ),
-            "options": {"quiet": quiet, "timeout": timeout, "grace": grace},
+            "options": {
+                "quiet": quiet,
+                "timeout": timeout,
+                "grace": grace,
+                "verbose": verbose,
+                "log_max_bytes": limits.max_bytes if limits else None,
+                "log_keep": limits.keep if limits else None,
+            },
             "plan": _plan_data(plan, profile),
         }
         folder = state_home() / CACHE_DIR
@@ -260,9 +272,16 @@ def load(args: list[str]) -> CachedUp | None:
             quiet=bool(options["quiet"]),
             timeout=float(options["timeout"]),
             grace=float(options["grace"]),
+            verbose=bool(options["verbose"]),
+            log_max_bytes=_int_or_none(options["log_max_bytes"]),
+            log_keep=_int_or_none(options["log_keep"]),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _plan_data(plan: Plan, profile: Any) -> dict[str, Any]:

@@ -51,7 +51,7 @@ class Plan:
     gpu_source: str | None = None
     gpu_skipped: dict[int, str] = field(default_factory=dict)  # GPU index -> why left out
     gpu_shared: bool = False  # --share-gpus packed several workers onto one GPU
-    cpu_only: bool = False  # no GPU: vLLM workers run on CPU cores
+    cpu_only: bool = False  # no GPU: the workers run on CPU cores
     http_host: str = LOOPBACK  # where the frontend listens (--host)
 
     def to_json(self) -> dict[str, Any]:

@@ -1,12 +1,15 @@
-"""One supervised process: spawn it, drain its output, notice its exit, signal its group.
+"""One supervised process: spawn it, follow its output, notice its exit, signal its group.
 
 Each process runs in its own session (so its whole tree is one process group), with the
 plan's argv and environment, and dies with the supervisor (``PR_SET_PDEATHSIG``) even if
-trtl itself is killed with SIGKILL. A reader thread drains stdout+stderr continuously (a
-worker never blocks on a full pipe) into the log file, keeps the last lines for failure
-reports and forwards lines to the supervisor, or, once ``deliver_to`` a terminal, hands
-them over in batches (a chatty process is then never slowed down by trtl's per-line work);
-a waiter thread reports the exit.
+trtl itself is killed with SIGKILL. Its stdout and stderr are its log file itself
+(``O_APPEND``): what it prints never waits for trtl, so a supervisor that is stopped
+(Ctrl-Z, SIGSTOP), slow or busy never makes serving wait, and a full disk costs the
+process its log lines only (Dynamo and Python's logging drop a line they cannot write and
+go on). A tail thread follows the file: it keeps the last lines for failure reports and
+forwards lines to the supervisor or, once ``deliver_to`` a terminal, hands them over in
+batches; it also keeps the file within its size limit (``log_rotation``). A waiter thread
+reports the exit.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from launcher.deployments.process_time import create_time_of
 from launcher.deployments.state import is_same_process, open_private_log
 from launcher.planning.plan_types import ProcessPlan
 from launcher.supervision import pdeath
+from launcher.supervision.log_rotation import DiskWatch, LogLimits, rotate
 from profiles.errors import SupervisorError
 
 TAIL_LINES = 40
@@ -36,8 +40,12 @@ MAX_LINE = 65536
 # may miss some rather than let them pile up.
 LINE_EVENT_BACKLOG = 10_000
 READ_SIZE = 256 * 1024
-PIPE_SIZE = 1024 * 1024  # Linux's default limit for unprivileged processes
-READ_NAP = 0.002  # s; lines reach the terminal at most this much later
+READ_NAP = 0.002  # s; after a few lines, let more gather so a flood is read in big chunks
+# s; a quiet log file is looked at again after IDLE_NAP, doubling up to IDLE_NAP_MAX while
+# it stays quiet (an idle deployment then costs next to no CPU); new output resets it.
+IDLE_NAP = 0.02
+IDLE_NAP_MAX = 0.5
+DISK_CHECK_EVERY = 2.0  # s
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,8 @@ class Component:
     # Until deliver_to: every line is a Line event for the supervisor.
     _sink: Callable[[str, list[str]], None] | None = None
     _line_events = True
+    # Set before start (``trtl up --log-size/--log-files``).
+    limits = LogLimits()
 
     def __init__(
         self,
@@ -84,6 +94,7 @@ class Component:
         self.create_time: float | None = None
         self.started_at: float | None = None  # monotonic
         self.generation = 0
+        self._offset = 0  # where the current start's output begins in the log file
 
     def start(self, watch: bool = True) -> None:
         """Spawn the process. Raises SupervisorError if it cannot be started at all.
@@ -92,76 +103,124 @@ class Component:
         self.generation += 1
         self.tail.clear()
         log = open_private_log(self.log_path)
-        log.write(f"--- trtl: starting {self.name} (start #{self.generation})\n".encode())
+        # Where this start's output begins: the tail thread reads from here on.
+        with contextlib.suppress(OSError):  # a full disk: the marker is not worth a failure
+            log.write(f"--- trtl: starting {self.name} (start #{self.generation})\n".encode())
+        offset = os.fstat(log.fileno()).st_size
         try:
             argv, preexec_fn = pdeath.spawn_args(self.plan.argv)
-            self.proc = subprocess.Popen(
-                argv,
-                env=self._env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=preexec_fn,  # None: vfork (see pdeath)
-            )
+            with log:
+                self.proc = subprocess.Popen(
+                    argv,
+                    env=self._env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=preexec_fn,  # None: vfork (see pdeath)
+                )
         except OSError as exc:
-            log.close()
             raise SupervisorError(
                 f"{self.name}: cannot start {self.plan.argv[0]}: {exc.strerror}.",
                 hint="Check --python or the profile's python setting.",
             ) from exc
         self.pid = self.proc.pid
         self.started_at = time.monotonic()
-        self._log = log
+        self._offset = offset
         if watch:
             self.watch()
 
     def watch(self) -> None:
-        """Start the threads that drain the output and report the exit."""
+        """Start the threads that follow the log file and report the exit."""
         assert self.proc is not None and self.pid is not None
-        log, self._log = self._log, None
+        offset = self._offset
         self.create_time = create_time_of(self.pid)
+        exited = threading.Event()
         reader = threading.Thread(
-            target=self._read, args=(self.proc, log), name=f"read-{self.name}", daemon=True
+            target=self._follow, args=(offset, exited), name=f"read-{self.name}", daemon=True
         )
         reader.start()
         threading.Thread(
             target=self._wait,
-            args=(self.proc, reader, self.generation),
+            args=(self.proc, reader, exited, self.generation),
             name=f"wait-{self.name}",
             daemon=True,
         ).start()
 
-    def _read(self, proc: subprocess.Popen[bytes], log) -> None:
-        assert proc.stdout is not None
-        fd = proc.stdout.fileno()
-        # A bigger pipe lets the reader take output in big gulps without ever making the
-        # process wait; where that is not allowed, a short nap still fits in 64 KiB.
-        nap = READ_NAP if _grow_pipe(fd) else READ_NAP / 4
+    def _follow(self, offset: int, exited: threading.Event) -> None:
+        """Follow the log file from ``offset`` until the process exited and all is read."""
         partial = b""
+        disk = DiskWatch(self.log_path.parent)
+        checked = time.monotonic()
+        try:
+            log = open(self.log_path, "rb", buffering=0)  # noqa: SIM115 (closed below)
+        except OSError:
+            return  # removed already: the process writes on, trtl shows nothing of it
+        idle = IDLE_NAP
         with log:
             while True:
-                chunk = os.read(fd, READ_SIZE)
-                if not chunk:
-                    break
-                log.write(chunk)
-                data = partial + chunk
-                end = data.rfind(b"\n")
-                if end < 0:
-                    if len(data) >= MAX_LINE:  # a progress bar redrawn with \r, say
-                        self._lines(data)
-                        data = b""
-                    partial = data
+                done = exited.is_set()  # before the read: nothing written after it is missed
+                chunk = os.pread(log.fileno(), READ_SIZE, offset)
+                if not chunk and offset > os.fstat(log.fileno()).st_size:
+                    offset = 0  # truncated behind our back (`trtl logs` never does): start over
                     continue
-                partial = data[end + 1 :]
-                self._lines(data[:end])
-                if len(chunk) < READ_SIZE // 16:
+                offset += len(chunk)
+                if chunk:
+                    idle = IDLE_NAP
+                partial = self._take(partial, chunk)
+                if offset >= self.limits.max_bytes:
+                    partial, offset = self._rotate(partial, offset)
+                if time.monotonic() - checked >= DISK_CHECK_EVERY:
+                    checked = time.monotonic()
+                    if note := disk.check():
+                        self.note(note)
+                if chunk and len(chunk) >= READ_SIZE // 16:
+                    continue
+                if not chunk and done:
+                    break
+                if chunk:
                     # A line or a few: let more gather, so a flood is read (and written to
-                    # the log and the terminal) in big chunks rather than line by line.
-                    time.sleep(nap)
-            if partial:
-                self._lines(partial)
-        proc.stdout.close()
+                    # the terminal) in big chunks rather than line by line.
+                    time.sleep(READ_NAP)
+                else:
+                    exited.wait(idle)  # woken at once by the exit, to read the last lines
+                    idle = min(idle * 2, IDLE_NAP_MAX)
+        if partial:
+            self._lines(partial)
+
+    def _rotate(self, partial: bytes, offset: int) -> tuple[bytes, int]:
+        """Rotate the log; what was written after ``offset`` is read on the way."""
+        pending = [partial]
+
+        def unread(piece: bytes) -> None:
+            pending[0] = self._take(pending[0], piece)
+
+        try:
+            note = rotate(self.log_path, self.limits.keep, offset, unread)
+        except OSError:
+            return pending[0], offset  # not now; the next read tries again
+        if note:
+            self.note(note)
+        return pending[0], 0
+
+    def _take(self, partial: bytes, chunk: bytes) -> bytes:
+        """Pass on the whole lines of ``partial + chunk``; return what is left of a line."""
+        if not chunk:
+            return partial
+        data = partial + chunk
+        end = data.rfind(b"\n")
+        if end < 0:
+            if len(data) >= MAX_LINE:  # a progress bar redrawn with \r, say
+                self._lines(data)
+                return b""
+            return data
+        self._lines(data[:end])
+        return data[end + 1 :]
+
+    def note(self, text: str) -> None:
+        """A line of trtl's own in the process's log (shown with its lines)."""
+        with contextlib.suppress(OSError), open_private_log(self.log_path) as log:
+            log.write(f"--- trtl: {text}\n".encode())
 
     def _lines(self, block: bytes) -> None:
         """Whole lines, newline-separated: into the tail, and on to the terminal."""
@@ -198,11 +257,17 @@ class Component:
         with self._unacked_lock:
             self._unacked -= 1
 
-    def _wait(self, proc: subprocess.Popen[bytes], reader: threading.Thread, gen: int) -> None:
+    def _wait(
+        self,
+        proc: subprocess.Popen[bytes],
+        reader: threading.Thread,
+        exited: threading.Event,
+        gen: int,
+    ) -> None:
         returncode = proc.wait()
-        # The last lines explain the exit; let the reader finish unless a grandchild
-        # keeps the pipe open.
-        reader.join(timeout=1.0)
+        exited.set()
+        # The last lines explain the exit: let the reader take them first.
+        reader.join(timeout=2.0)
         self._emit(Exited(self.name, gen, returncode))
 
     @property
@@ -219,16 +284,6 @@ class Component:
         else:
             # The leader is gone; members of its group (grandchildren) may remain.
             kill_group_members(self.pid, sig)
-
-
-def _grow_pipe(fd: int) -> bool:
-    """Make the pipe behind ``fd`` hold PIPE_SIZE bytes; False where that is not possible."""
-    try:
-        import fcntl
-
-        return fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE) >= PIPE_SIZE
-    except (ImportError, AttributeError, OSError):
-        return False
 
 
 def group_members(pgid: int) -> list[int]:

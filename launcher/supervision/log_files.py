@@ -10,14 +10,17 @@ from pathlib import Path
 
 from launcher.deployments.paths import RunDir
 from launcher.deployments.state import ACTIVE_STATES, DeploymentState, find_deployment, list_states
+from launcher.supervision.log_rotation import rotated
 from launcher.supervision.logmux import LogMux
 from profiles.errors import SupervisorError
 
 FOLLOW_INTERVAL = 0.2
+MAX_ROTATED = 100  # the most older copies `trtl up --log-files` keeps
 
 
-def pick_logs(names: tuple[str, ...]) -> tuple[str, dict[str, Path]]:
-    """Resolve ``[NAME] [PROCESS]`` to the deployment and its log files by process name.
+def pick_logs(names: tuple[str, ...], previous: bool = False) -> tuple[str, dict[str, Path]]:
+    """Resolve ``[NAME] [PROCESS]`` to the deployment and its log files by process name
+    (of the run before the current one with ``previous``).
 
     Raises SupervisorError."""
     if len(names) > 2:
@@ -31,7 +34,28 @@ def pick_logs(names: tuple[str, ...]) -> tuple[str, dict[str, Path]]:
                 f"no deployment named {names[0]!r} has run here.", hint="`trtl ps` lists them."
             )
         state, wanted = find_deployment(None), names
-    return state.deployment, _select(state, wanted[0] if wanted else None)
+    which = wanted[0] if wanted else None
+    if previous:
+        return state.deployment, _select_previous(state, which)
+    return state.deployment, _select(state, which)
+
+
+def _select_previous(state: DeploymentState, which: str | None) -> dict[str, Path]:
+    logs = RunDir(Path(state.run_dir)).previous_logs
+    found = {path.name.removesuffix(".log"): path for path in sorted(logs.glob("*.log"))}
+    if not found:
+        raise SupervisorError(
+            f"{state.deployment!r} has no logs of a previous run.",
+            hint="They are kept from the second `trtl up` of a deployment on.",
+        )
+    roles = {p.name: p.role for p in state.processes}
+    chosen = {n: path for n, path in found.items() if which in (None, n, roles.get(n))}
+    if not chosen:
+        raise SupervisorError(
+            f"the previous run of {state.deployment!r} has no process or role {which!r}.",
+            hint=f"It had: {', '.join(found)}.",
+        )
+    return chosen
 
 
 def _select(state: DeploymentState, which: str | None) -> dict[str, Path]:
@@ -53,12 +77,8 @@ def show_logs(
     mux = LogMux(list(files))
     offsets = {}
     for name, path in files.items():
-        tail: collections.deque[str] = collections.deque(maxlen=count)
-        with contextlib.suppress(FileNotFoundError), path.open("rb") as log:
-            for raw in log:
-                tail.append(raw.decode("utf-8", "replace").rstrip("\n"))
-            offsets[name] = log.tell()
-        for text in tail if count else ():
+        tail, offsets[name] = _last_lines(path, count)
+        for text in tail:
             mux.line(name, text)
     if not follow:
         return
@@ -71,6 +91,29 @@ def show_logs(
                 offsets[name] = _follow(mux, name, path, offsets.get(name, 0), partial)
             time.sleep(FOLLOW_INTERVAL if running else 0)
         print(f"{deployment} is no longer running", file=sys.stderr)
+
+
+def _last_lines(path: Path, count: int) -> tuple[list[str], int]:
+    """The last ``count`` lines of ``path``, from its rotated copies too where it holds
+    fewer (``NAME.log.1`` is the newest copy); and the size of ``path`` read."""
+    found, size = _read_tail(path, count)
+    for index in range(1, MAX_ROTATED + 1):
+        older = rotated(path, index)
+        if len(found) >= count or not older.exists():
+            break
+        found = _read_tail(older, count - len(found))[0] + found
+    return found, size
+
+
+def _read_tail(path: Path, count: int) -> tuple[list[str], int]:
+    tail: collections.deque[str] = collections.deque(maxlen=count)
+    try:
+        with path.open("rb") as log:
+            for raw in log:
+                tail.append(raw.decode("utf-8", "replace").rstrip("\n"))
+            return list(tail), log.tell()
+    except FileNotFoundError:
+        return [], 0
 
 
 def _running(deployment: str) -> bool:

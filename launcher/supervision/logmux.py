@@ -12,10 +12,18 @@ can is not slowed down by trtl. What waits for a slow or paused terminal is boun
 (``TERMINAL_BACKLOG``): beyond it process lines are skipped, and the terminal is told how
 many once it reads again; the log files always get every line, and trtl's own lines are
 never skipped.
+
+A calm mux (``calm``, the foreground of ``trtl up`` until ready and again while stopping)
+shows only the warnings and errors of the processes, with the lines that continue them (a
+traceback, a multi-line warning), and trtl's own notes in their logs; while stopping it
+also hides the warnings every stopping Dynamo process prints. The log files still get
+every line.
 """
 
 from __future__ import annotations
 
+import errno
+import re
 import sys
 import threading
 from typing import IO, Protocol
@@ -26,6 +34,22 @@ COLOURS = ("36", "33", "35", "32", "34", "96", "93", "95", "92", "94")
 TRTL = "trtl"
 # Bytes of process output that may wait for the terminal; ~35,000 lines of Dynamo's logs.
 TERMINAL_BACKLOG = 4 * 2**20
+# A log line's level, near its start: Dynamo's "2026-… WARN target: …", vLLM's
+# "(EngineCore pid=1) WARNING 12-02 …", Python's "ERROR:root:…".
+LEVEL = re.compile(r"\b(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|CRITICAL|FATAL)\b")
+LEVEL_WITHIN = 64  # characters from the start of the line
+LOUD = frozenset({"WARN", "WARNING", "ERROR", "CRITICAL", "FATAL"})
+OWN_NOTE = "--- trtl:"  # trtl's notes in a process log (component.py)
+# Warnings and errors every stopping Dynamo process prints (registrations it drops, the
+# streams it watched ending); a calm mux hides them once stopping (the log files keep them).
+SHUTDOWN_NOISE = (
+    "failed to unregister",
+    "endpoint service completed unexpectedly",
+    "the sender is dropped",
+    "model discovery stream ended",
+    "instance removal watcher",
+    "removing worker",
+)  # lower case, compared with the line in lower case
 
 
 class Attachable(Protocol):
@@ -41,9 +65,20 @@ class Attachable(Protocol):
 class LogMux:
     """Prints process output and supervisor messages, one line at a time."""
 
-    def __init__(self, names: list[str], *, quiet: bool = False, stream: IO[str] | None = None):
+    def __init__(
+        self,
+        names: list[str],
+        *,
+        quiet: bool = False,
+        calm: bool = False,
+        stream: IO[str] | None = None,
+    ):
         self.stream = stream or sys.stdout
         self.quiet = quiet
+        self.calm = calm
+        self._tidy = calm  # hide known shutdown noise once stopping (see ``stopping``)
+        self._hide_noise = False
+        self._loud: dict[str, bool] = {}  # per process: its last leveled line was loud
         self.color = use_colour(self.stream)
         self.width = max(len(n) for n in [*names, TRTL])
         self._prefix = {
@@ -90,15 +125,44 @@ class LogMux:
             # Its reader thread printed it already; this is the supervisor's copy.
             attached.acknowledge()
             return
-        if not self.quiet:
+        if not self.quiet and self._shown(name, text):
             self._put(f"{self._prefix[name]} {text}\n", name, 1)
 
     def lines(self, name: str, texts: list[str]) -> None:
         """Lines a process printed, in one batch (from its reader thread; hidden with --quiet)."""
         if self.quiet or not texts:
             return
+        if self.calm or self._hide_noise:
+            texts = [text for text in texts if self._shown(name, text)]
+            if not texts:
+                return
         prefix = f"{self._prefix[name]} "
         self._put(prefix + f"\n{prefix}".join(texts) + "\n", name, len(texts))
+
+    def ready(self) -> None:
+        """The deployment is ready: from now on every process line is shown."""
+        self.calm = False
+
+    def stopping(self) -> None:
+        """Stopping began: a calm mux is calm again and hides the noise of stopping processes."""
+        self.calm = self.calm or self._tidy
+        self._hide_noise = self._tidy
+
+    def _shown(self, name: str, text: str) -> bool:
+        if self._hide_noise and any(noise in text.lower() for noise in SHUTDOWN_NOISE):
+            return False
+        return not self.calm or self._is_loud(name, text)
+
+    def _is_loud(self, name: str, text: str) -> bool:
+        """A warning or an error, or a line continuing one (calm mode shows those)."""
+        if text.startswith(OWN_NOTE):
+            return True
+        level = LEVEL.search(text, 0, LEVEL_WITHIN)
+        if level is not None:
+            self._loud[name] = level.group(1) in LOUD
+        elif text.startswith("Traceback (most recent call last)"):
+            self._loud[name] = True
+        return self._loud.get(name, False)
 
     def info(self, text: str) -> None:
         """trtl's own line; always shown."""
@@ -148,7 +212,19 @@ class LogMux:
                 self._queue.notify()
                 return
         with self._printing:
+            if not self._broken:
+                self._print_or_drop(text)
+
+    def _print_or_drop(self, text: str) -> None:
+        try:
             self._print(text)
+        except OSError as exc:
+            # A full disk under a detached supervisor's log: this text is lost, the next
+            # may fit. Anything else means whoever read our output is gone (a closed pipe).
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                self._broken = True
+        except ValueError:  # the stream was closed
+            self._broken = True
 
     def _write_loop(self) -> None:
         while True:
@@ -164,11 +240,7 @@ class LogMux:
             with self._printing:
                 if self._broken:
                     continue
-                try:
-                    self._print("".join(batch))
-                except (OSError, ValueError):
-                    # Whoever read our output is gone (a closed pipe): keep supervising.
-                    self._broken = True
+                self._print_or_drop("".join(batch))
 
     def _skipped_note(self, name: str, count: int) -> str:
         process = self._attached.get(name)

@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from launcher.supervision.port_owner import describe, in_tree, listeners
+
 FAST_INTERVAL = 0.01  # while starting: readiness shows within 10 ms
 # Before any worker published its model card (file discovery: <dir>/v1/mdc/), the model
 # cannot be listed: the prober then looks at that folder (one stat) every CARD_CHECK s and
@@ -55,6 +57,15 @@ class Silent:
 
     name: str
     silent: bool
+
+
+@dataclass(frozen=True)
+class Usurped:
+    """The socket on a port trtl polls for ``name`` belongs to another program."""
+
+    name: str
+    port: int
+    holder: str  # in words: "another program (pid 4242, nc)"
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,7 @@ class Prober(threading.Thread):
         served_name: str,
         status_ports: dict[str, int],
         emit: Callable[[object], None],
+        pid_of: Callable[[str], int | None] | None = None,
         discovery: str | None = None,
     ):
         super().__init__(name="trtl-prober", daemon=True)
@@ -97,6 +109,11 @@ class Prober(threading.Thread):
         self.served_name = served_name
         self.status_ports = status_ports
         self._emit = emit
+        self._pid_of = pid_of
+        # Processes whose polled port was seen held by their own tree (this incarnation).
+        self._owned: set[str] = set()
+        self._foreign: set[str] = set()  # ... and held by another program instead
+        self._frontend_port = _split(frontend_url)[1]
         self._halt = threading.Event()
         self._wake = threading.Event()
         self._listed: bool | None = None
@@ -114,6 +131,8 @@ class Prober(threading.Thread):
         else:
             self._registered.pop(name, None)
         self._silent.pop(name, None)
+        self._owned.discard(name)
+        self._foreign.discard(name)
         self._wake.set()
 
     def hurry(self) -> None:
@@ -150,6 +169,7 @@ class Prober(threading.Thread):
     def _poll(self, client) -> bool:
         listed = self._get(client, f"{self.frontend_url}/v1/models")
         self._note_silence("frontend", listed)
+        listed = self._from_ours("frontend", self._frontend_port, listed)
         is_listed = isinstance(listed, tuple) and model_listed(listed[1], self.served_name)
         if is_listed != self._listed:
             self._listed = is_listed
@@ -158,12 +178,34 @@ class Prober(threading.Thread):
         for name, port in self.status_ports.items():
             answer = self._get(client, f"http://127.0.0.1:{port}/health")
             self._note_silence(name, answer)
+            answer = self._from_ours(name, port, answer)
             up = isinstance(answer, tuple) and worker_registered(*answer)
             if up != self._registered.get(name):
                 self._registered[name] = up
                 self._emit(Registered(name, up))
             everyone = everyone and up
         return everyone
+
+    def _from_ours(self, name: str, port: int, answer: tuple[int, object] | str | None):
+        """``answer`` if the port's listener is the process trtl started as ``name``; else
+        None, and one Usurped event. Checked once per incarnation: a socket, once seen to be
+        ours, stays ours until the process exits."""
+        if name in self._foreign:
+            return None
+        if answer is None or self._pid_of is None or name in self._owned:
+            return answer
+        root = self._pid_of(name)
+        held = listeners(port)
+        if root is None or not held:
+            # Who listens cannot be told right now (the table changed while it was read):
+            # an answer not known to be ours is not believed; the next poll asks again.
+            return None
+        if any(pid and in_tree(pid, root) for pid in held):
+            self._owned.add(name)
+            return answer
+        self._foreign.add(name)
+        self._emit(Usurped(name, port, describe(next((pid for pid in held if pid), None))))
+        return None
 
     def _note_silence(self, name: str, answer: tuple[int, object] | str | None) -> None:
         silent = answer == TIMED_OUT

@@ -20,13 +20,28 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from launcher.deployments.run_setup import child_env, prepare_run_dir, restart_policy
-from launcher.deployments.state import DeploymentState, ProcessState, write_state
+from launcher.deployments.lifecycle import DeploymentStatus, ProcessStatus
+from launcher.deployments.run_setup import (
+    child_env,
+    initial_state,
+    prepare_run_dir,
+    restart_policy,
+)
+from launcher.deployments.state import DeploymentState, write_state
 from launcher.planning.plan_types import Plan
 from launcher.supervision.component import Component, Exited, Line, wait_groups_empty
 from launcher.supervision.logmux import LogMux
-from launcher.supervision.probe import ModelListed, Prober, Registered, Silent
+from launcher.supervision.probe import ModelListed, Prober, Registered, Silent, Usurped
 from launcher.supervision.restart import RestartTracker
+from launcher.supervision.seams import ProberFactory, Spawner
+from launcher.supervision.verdicts import (
+    materialization_failed,
+    not_ready,
+    port_taken,
+    usurped,
+)
+
+P, D = ProcessStatus, DeploymentStatus
 
 MATERIALIZATION_FAILED = "Model materialization failed"
 FAILURE_TAIL = 20
@@ -48,7 +63,14 @@ class Outcome:
 
 
 class Supervisor:
-    """Runs one plan until stopped or beyond repair."""
+    """Runs one plan until stopped or beyond repair.
+
+    Its collaborators are seams a test replaces (see ``seams.py``): ``clock`` (monotonic
+    seconds), ``spawn`` (makes one process's handle, by default a real ``Component``) and
+    ``prober`` (makes the health poller, by default a real ``Prober``). ``begin``, ``step``
+    and ``finish`` are the loop's three parts, so a test replays an event script through
+    the very decisions a real run takes.
+    """
 
     def __init__(
         self,
@@ -60,6 +82,8 @@ class Supervisor:
         on_ready: Callable[[DeploymentState], None] | None = None,
         on_change: Callable[[DeploymentState], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        spawn: Spawner = Component,
+        prober: ProberFactory = Prober,
     ):
         self.plan = plan
         self.mux = mux
@@ -68,10 +92,11 @@ class Supervisor:
         self.on_ready = on_ready
         self.on_change = on_change
         self.clock = clock
+        self.make_prober = prober
         self.events: queue.SimpleQueue[object] = queue.SimpleQueue()
         env = child_env(plan)
         self.components = {
-            p.name: Component(
+            p.name: spawn(
                 p,
                 plan.run_dir.logs / f"{p.name}.log",
                 self.events.put,
@@ -83,28 +108,8 @@ class Supervisor:
         self.trackers = {
             p.name: RestartTracker(restart_policy(plan.profile, p)) for p in plan.processes
         }
-        self.procs = {
-            p.name: ProcessState(
-                name=p.name,
-                role=p.role,
-                mode=p.mode,
-                gpus=p.gpus,
-                ports=p.ports,
-                log=str(plan.run_dir.logs / f"{p.name}.log"),
-            )
-            for p in plan.processes
-        }
-        self.state = DeploymentState(
-            deployment=plan.deployment,
-            state="starting",
-            frontend_url=plan.frontend_url,
-            run_dir=str(plan.run_dir.root),
-            profile=plan.profile.name,
-            engine=plan.profile.engine,
-            model=plan.profile.model,
-            served_model_name=plan.profile.served_name,
-            processes=list(self.procs.values()),
-        )
+        self.state = initial_state(plan)
+        self.procs = {p.name: p for p in self.state.processes}
         self.restarts_due: dict[str, float] = {}
         self.silent_since: dict[str, float] = {}  # processes whose health check goes unanswered
         self.ever_up: set[str] = set()  # processes that came up at least once in this run
@@ -113,7 +118,8 @@ class Supervisor:
         self.started = 0.0
         self.stopping_since: float | None = None
         self.outcome: Outcome | None = None
-        self.prober: Prober | None = None
+        self.prober = None
+        self.state_unwritten = False  # the last state write failed (a full disk)
         self.left: list[int] = []  # PIDs that survived the final SIGKILL (should stay empty)
         self._spawned = False
 
@@ -122,38 +128,65 @@ class Supervisor:
     def run(self, supervisor_pid: int, supervisor_create_time: float | None) -> Outcome:
         """Run until a stop request or an unrecoverable failure; always stops everything."""
         self.start_processes()
-        self.state.started_at = time.time()
-        self.state.supervisor_pid = supervisor_pid
-        self.state.supervisor_create_time = supervisor_create_time
         previous = self._install_signals()
         try:
-            self.prober = Prober(
-                self.plan.frontend_url,
-                self.plan.profile.served_name,
-                {p.name: p.ports["system"] for p in self.plan.processes if "system" in p.ports},
-                self.events.put,
-                discovery=str(self.plan.run_dir.discovery),
-            )
-            self.prober.start()
-            self._changed()
-            while not self._finished():
-                self._handle(self._next_event())
-                self._timers()
+            self.begin(supervisor_pid, supervisor_create_time)
+            while not self.finished:
+                self.step(self._next_event())
         finally:
-            self._kill_everything_left()
-            if self.prober:
-                self.prober.stop()
+            self.finish()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
         return self.outcome or Outcome(0)
+
+    def begin(self, supervisor_pid: int, supervisor_create_time: float | None) -> None:
+        """Start every process (unless ``start_processes`` did) and the prober; write the
+        first state."""
+        if not self._spawned:
+            self._spawn_all()
+        self.state.started_at = time.time()
+        self.state.supervisor_pid = supervisor_pid
+        self.state.supervisor_create_time = supervisor_create_time
+        for name in self.components:
+            self._record_start(name)
+        self.prober = self.make_prober(
+            self.plan.frontend_url,
+            self.plan.profile.served_name,
+            {p.name: p.ports["system"] for p in self.plan.processes if "system" in p.ports},
+            self.events.put,
+            self._pid_of,
+            discovery=str(self.plan.run_dir.discovery),
+        )
+        self.prober.start()
+        self._changed()
+
+    def step(self, event: object | None) -> None:
+        """Take one event (None: only time passed), then act on what is due."""
+        self._handle(event)
+        self._timers()
+
+    def finish(self) -> None:
+        """Whatever ended the loop: kill what is left, stop the prober, write the verdict."""
+        try:
+            self._kill_everything_left()
+        finally:
+            if self.prober:
+                self.prober.stop()
+
+    def _pid_of(self, name: str) -> int | None:
+        """The PID of the process now running as ``name`` (for the prober's owner check)."""
+        return self.components[name].pid
 
     def start_processes(self) -> None:
         """Prepare the run dir and spawn every process, before any other work (``run`` does
         it unless done before): on two cores, anything trtl does first delays them."""
         if self._spawned:
             return
-        self._spawned = True
         prepare_run_dir(self.plan)
+        self._spawn_all()
+
+    def _spawn_all(self) -> None:
+        self._spawned = True
         self.started = self.clock()
         try:
             for component in self.components.values():
@@ -163,14 +196,12 @@ class Supervisor:
         except BaseException:
             self._signal_all(signal.SIGKILL)
             raise
-        for name in self.components:
-            self._record_start(name)
 
     def _next_event(self) -> object | None:
         due = [*self.restarts_due.values()]
         if self.stopping_since is not None:
             due.append(self.stopping_since + self.grace)
-        elif self.state.state == "starting":
+        elif self.state.state == D.STARTING:
             due.append(self.started + self.timeout)
         wait = min(due) - self.clock() if due else 1.0
         try:
@@ -178,7 +209,9 @@ class Supervisor:
         except queue.Empty:
             return None
 
-    def _finished(self) -> bool:
+    @property
+    def finished(self) -> bool:
+        """True once stopping began and no process is alive any more."""
         return self.stopping_since is not None and not any(
             c.alive for c in self.components.values()
         )
@@ -196,11 +229,15 @@ class Supervisor:
             self._registered(event)
         elif isinstance(event, Silent):
             self._silent(event)
+        elif isinstance(event, Usurped):
+            self._usurped(event)
         elif isinstance(event, StopRequested):
             self._stop_requested(event.signum)
 
     def _timers(self) -> None:
         now = self.clock()
+        if self.state_unwritten:
+            self._write()
         if self.stopping_since is not None:
             if now >= self.stopping_since + self.grace:
                 self._signal_all(signal.SIGKILL)
@@ -215,7 +252,7 @@ class Supervisor:
             limit = self.trackers[name].policy.hang_timeout
             if limit and now - since >= limit:
                 self._hung(name, now - since)
-        if self.state.state == "starting" and now - self.started >= self.timeout:
+        if self.state.state == D.STARTING and now - self.started >= self.timeout:
             self._not_ready_in_time()
 
     # -- processes ----------------------------------------------------------------------
@@ -228,7 +265,8 @@ class Supervisor:
         component = self.components[name]
         proc = self.procs[name]
         proc.pid, proc.create_time = component.pid, component.create_time
-        proc.state, proc.exit_code, proc.started_at = "starting", None, time.time()
+        proc.move(P.STARTING)
+        proc.exit_code, proc.started_at = None, time.time()
         self.silent_since.pop(name, None)
         if self.prober:
             self.prober.forget(name)
@@ -248,12 +286,16 @@ class Supervisor:
         # live on beside the restarted process, busy-polling a core.
         component.signal_group(signal.SIGKILL)
         if self.stopping_since is not None:
-            proc.state = "stopped"
+            proc.end()
             self._changed()
             return
         if self.state.ready_after is None and event.name not in self.ever_up and not hung:
-            proc.state = "failed"
+            proc.move(P.FAILED)
             code = event.returncode
+            taken = port_taken(component.plan, self.plan.deployment)
+            if taken:  # one line, not the 20 of its "Address already in use" traceback
+                self._fail(taken, None, exit_code=2)
+                return
             self._fail(
                 f"{event.name} exited with code {code} before it was up; stopping the deployment.",
                 event.name,
@@ -263,7 +305,7 @@ class Supervisor:
             return
         decision = self.trackers[event.name].on_exit(self.clock(), component.started_at or 0.0)
         if not decision.restart:
-            proc.state = "failed"
+            proc.move(P.FAILED)
             policy = self.trackers[event.name].policy
             self._fail(
                 f"{event.name} failed {decision.failures_in_window} times within "
@@ -272,7 +314,7 @@ class Supervisor:
                 event.name,
             )
             return
-        proc.state = "backoff"
+        proc.move(P.BACKOFF)
         self.restarts_due[event.name] = self.clock() + decision.delay
         self.mux.info(
             f"{event.name} exited with code {event.returncode}; restarting in {decision.delay:g} s"
@@ -281,22 +323,22 @@ class Supervisor:
 
     def _registered(self, event: Registered) -> None:
         proc = self.procs[event.name]
-        if proc.state not in ("starting", "running"):
+        if proc.state not in (P.STARTING, P.RUNNING):
             return
-        if event.registered and proc.state == "starting":
+        if event.registered and proc.state == P.STARTING:
             started = self.components[event.name].started_at or self.clock()
             self.mux.info(f"{event.name} is up after {self.clock() - started:.2f} s")
             self.ever_up.add(event.name)
-        proc.state = "running" if event.registered else "starting"
+        proc.move(P.RUNNING if event.registered else P.STARTING)
         self._maybe_ready()
 
     def _model_listed(self, listed: bool) -> None:
         self.listed = listed
         frontend = self.procs.get("frontend")
-        if frontend and frontend.state in ("starting", "running"):
-            if listed and frontend.state == "starting" and self.state.ready_after is not None:
+        if frontend and frontend.state in (P.STARTING, P.RUNNING):
+            if listed and frontend.state == P.STARTING and self.state.ready_after is not None:
                 self.mux.info("frontend is up and lists the model again")
-            frontend.state = "running" if listed else "starting"
+            frontend.move(P.RUNNING if listed else P.STARTING)
             if listed:
                 self.ever_up.add("frontend")
         self._maybe_ready()
@@ -305,7 +347,7 @@ class Supervisor:
         """Ready = the frontend lists the model and every process reports itself healthy.
         Listing alone is not enough: a vLLM worker is listed before its first health check
         passes, and until then a disaggregated graph answers 503."""
-        everyone = all(p.state == "running" for p in self.procs.values())
+        everyone = all(p.state == P.RUNNING for p in self.procs.values())
         if self.listed and everyone and self.state.ready_after is None and not self.stopping:
             self.state.ready_after = round(self.clock() - self.started, 3)
             self._changed()
@@ -349,9 +391,14 @@ class Supervisor:
 
     def _begin_stop(self) -> None:
         self.stopping_since = self.clock()
+        self.mux.stopping()
         self.restarts_due.clear()
         for proc in self.procs.values():
-            proc.state = "stopping" if proc.state in ("starting", "running") else "stopped"
+            # A process that already ended (the one that failed) keeps its state.
+            if proc.state in (P.STARTING, P.RUNNING):
+                proc.move(P.STOPPING)
+            else:
+                proc.end()
         # Workers first, so they drain through a frontend that is still there.
         self._signal_all(signal.SIGTERM)
         self._changed()
@@ -372,6 +419,8 @@ class Supervisor:
 
     def _show_tail(self, name: str) -> None:
         lines = list(self.components[name].tail)[-FAILURE_TAIL:]
+        if self.state.culprit is None:  # `trtl up -d` shows it from the state file
+            self.state.culprit, self.state.culprit_tail = name, lines
         if not lines:
             self.mux.info(f"{name} printed nothing ({self.procs[name].log})")
             return
@@ -379,30 +428,20 @@ class Supervisor:
         for text in lines:
             self.mux.raw(f"    {text}")
 
+    def _usurped(self, event: Usurped) -> None:
+        """Another program answers on a port of ours: nothing it says is about our process,
+        which could not bind it (Dynamo then runs on without its status server)."""
+        if self.stopping:
+            return
+        self.procs[event.name].move(P.FAILED)
+        self._fail(usurped(event), None, exit_code=2)
+
     def _materialization_failed(self, text: str) -> None:
-        cause = text.rsplit('error="', 1)[1].rstrip('"') if 'error="' in text else "no cause given"
-        self._fail(
-            f"the frontend cannot load model {self.plan.profile.model!r} "
-            f"(Model materialization failed: {cause}): its tokenizer or chat template is "
-            "missing or unreadable; give a model directory with tokenizer.json and a "
-            "chat_template.",
-            "frontend",
-            exit_code=2,
-        )
+        self._fail(materialization_failed(self.plan.profile.model, text), "frontend", exit_code=2)
 
     def _not_ready_in_time(self) -> None:
-        waiting = [p.name for p in self.procs.values() if p.state != "running"]
-        workers = [n for n in waiting if n != "frontend"]
-        why = (
-            f"not up: {', '.join(workers)}"
-            if workers
-            else "every worker is up, but the frontend does not list the model"
-        )
-        self._fail(
-            f"{self.plan.profile.served_name!r} was not servable after {self.timeout:g} s "
-            f"({why}); raise --timeout if the engines need longer.",
-            None,
-        )
+        waiting = [p.name for p in self.procs.values() if p.state != P.RUNNING]
+        self._fail(not_ready(self.plan.profile.served_name, self.timeout, waiting), None)
         for name in waiting:
             self._show_tail(name)
 
@@ -411,35 +450,45 @@ class Supervisor:
         self._signal_all(signal.SIGKILL)
         left = wait_groups_empty([c.pid for c in self.components.values() if c.pid], 5.0)
         for proc in self.procs.values():
-            if proc.state != "failed":
-                proc.state = "stopped"
+            proc.end()
         self.left = left
-        self.state.state = "failed" if self.outcome and self.outcome.exit_code else "stopped"
+        self.state.move(D.FAILED if self.outcome and self.outcome.exit_code else D.STOPPED)
         self._write()
 
     # -- state --------------------------------------------------------------------------
 
     def _changed(self) -> None:
         if self.stopping_since is None:
-            all_running = all(p.state == "running" for p in self.procs.values())
+            all_running = all(p.state == P.RUNNING for p in self.procs.values())
             before = self.state.state
-            if self.state.ready_after is None:
-                self.state.state = "starting"
-            else:
-                self.state.state = "ready" if self.listed and all_running else "degraded"
-            if before == "degraded" and self.state.state == "ready":
+            if self.state.ready_after is not None:
+                self.state.move(D.READY if self.listed and all_running else D.DEGRADED)
+            if before == D.DEGRADED and self.state.state == D.READY:
                 self.mux.info(f"{self.plan.deployment} is ready again")
         self._write()
         if self.on_change:
             self.on_change(self.state)
 
     def _write(self) -> None:
-        write_state(self.plan.run_dir, self.state)
+        try:
+            write_state(self.plan.run_dir, self.state)
+        except OSError as exc:
+            # A full disk must not end supervision: the old state stays until one fits.
+            if not self.state_unwritten:
+                self.mux.info(f"warning: cannot write the state file ({exc.strerror}); retrying")
+            self.state_unwritten = True
+        else:
+            self.state_unwritten = False
 
     def _install_signals(self) -> dict[int, object]:
-        previous = {}
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            previous[signum] = signal.getsignal(signum)
-            # Handlers only enqueue: the loop decides.
-            signal.signal(signum, lambda s, _f: self.events.put(StopRequested(s)))
-        return previous
+        # Handlers only enqueue: the loop decides.
+        return install_stop_handlers(lambda signum, _frame: self.events.put(StopRequested(signum)))
+
+
+def install_stop_handlers(handler: Callable[[int, object], None]) -> dict[int, object]:
+    """Route SIGINT, SIGTERM and SIGHUP to ``handler``; return the handlers it replaced."""
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        previous[signum] = signal.getsignal(signum)
+        signal.signal(signum, handler)
+    return previous

@@ -30,7 +30,7 @@ __all__ = ["VALIDATOR", "ArgvCheck", "ArgvCheckError", "ArgvResult", "Program", 
 
 VALIDATOR = Path(__file__).resolve().parent / "validate.py"
 
-Program = Literal["frontend", "trtllm", "mocker", "vllm"]
+Program = Literal["frontend", "trtllm", "mocker", "vllm", "sglang"]
 
 #: Inherited variables that the parsers read as defaults (every Dynamo flag has a DYN_* env
 #: twin; the NATS TLS flags read NATS_TLS_*). Dropped so that a result depends only on the
@@ -73,12 +73,15 @@ def check_argvs(items: Sequence[ArgvCheck], python: str | Path | None = None) ->
     """Parse each command line with Dynamo's own parser; one result per item, same order.
 
     ``python`` runs the validator (default: this interpreter); "vllm" checks need one
-    whose venv has vLLM, such as the real-engine tier's ``vllm_python``.
+    whose venv has vLLM, such as the real-engine tier's ``vllm_python``, and "sglang"
+    checks one with SGLang, such as its ``sglang_python``.
     """
     if not items:
         return []
     interpreter = str(python or sys.executable)
-    timeout = _VLLM_TIMEOUT_S if any(i["program"] == "vllm" for i in items) else _TIMEOUT_S
+    # vLLM's and SGLang's parsers import torch first: tens of seconds, minutes under load.
+    heavy = any(i["program"] in ("vllm", "sglang") for i in items)
+    timeout = _VLLM_TIMEOUT_S if heavy else _TIMEOUT_S
     env = {
         key: value for key, value in os.environ.items() if not key.startswith(_DROPPED_ENV_PREFIXES)
     }

@@ -241,7 +241,7 @@ def test_empty_batch_needs_no_subprocess() -> None:
 
 
 def test_malformed_request_is_an_error_not_a_result() -> None:
-    bad: ArgvCheck = {"program": "sglang", "argv": []}  # type: ignore[typeddict-item]
+    bad: ArgvCheck = {"program": "tgi", "argv": []}  # type: ignore[typeddict-item]
     with pytest.raises(ArgvCheckError, match="program must be one of"):
         check_argvs([bad])
 

@@ -4,7 +4,7 @@ Run with the project's venv Python as a subprocess (``tests/argv_check/__init__.
 the stand-in ``tensorrt_llm`` package and the parsers' ``sys.exit`` calls must never touch the
 pytest process. Reads from stdin a JSON list of checks::
 
-    [{"program": "frontend" | "trtllm" | "mocker" | "vllm",
+    [{"program": "frontend" | "trtllm" | "mocker" | "vllm" | "sglang",
       "argv": ["--flag", "value", ...],        # what follows ``python -m dynamo.<program>``
       "env": {"DYN_...": "..."}}, ...]          # optional; set only while this check parses
 
@@ -27,6 +27,10 @@ How each program is checked:
   ``--kv-transfer-config``). It needs vLLM, so run this module with the Python of a venv
   that has it (``check_argvs(..., python=...)``); ``parsed`` then also holds the engine
   arguments as ``engine.<field>`` (configs such as ``kv_transfer_config`` as mappings).
+- ``sglang``: ``dynamo.sglang.args.parse_args(argv)`` (a coroutine), the worker's own parser:
+  Dynamo's flags, then SGLang's server flags, then Dynamo's checks. It needs SGLang (and
+  torch), so run this module with a Python that has them, such as the real-engine tier's
+  ``sglang_python``; ``parsed`` holds Dynamo's fields and SGLang's as ``engine.<field>``.
 - ``frontend``: ``dynamo.frontend.main.parse_args()`` takes no argv (it reads ``sys.argv``) and
   its module configures process-wide logging on import, so this rebuilds its first steps: a
   parser filled by ``FrontendArgGroup().add_arguments``, then ``FrontendConfig.from_cli_args``
@@ -104,6 +108,18 @@ def _parse_vllm(argv: list[str]) -> Any:
     )
 
 
+def _parse_sglang(argv: list[str]) -> Any:
+    import asyncio
+    from types import SimpleNamespace
+
+    from dynamo.sglang.args import parse_args
+
+    config = asyncio.run(parse_args(argv))
+    server = config.server_args  # a msgspec Struct: fields in __struct_fields__, no __dict__
+    engine = {f"engine.{k}": getattr(server, k) for k in type(server).__struct_fields__}
+    return SimpleNamespace(**vars(config.dynamo_args), **engine)
+
+
 def _shallow(value: Any) -> Any:
     """A config object's own fields as a mapping (one level), so tests can read them."""
     if hasattr(value, "__dataclass_fields__"):
@@ -128,6 +144,7 @@ PARSERS: dict[str, tuple[Parser, str]] = {
     "trtllm": (_parse_trtllm, "dynamo.trtllm.args"),
     "mocker": (_parse_mocker, "dynamo.mocker.args"),
     "vllm": (_parse_vllm, "dynamo.vllm.args"),
+    "sglang": (_parse_sglang, "dynamo.sglang.args"),
 }
 
 

@@ -22,6 +22,7 @@ from tests.e2e.up_helpers import (
     chat,
     foreground,
     pids_of,
+    slow_python,
     status,
     tree_alive,
     trtl,
@@ -144,16 +145,7 @@ def _state_or_none(name: str, home: Path) -> str | None:
 
 
 def _slow_python(tmp: Path, delay: float) -> Path:
-    """An interpreter that starts mocker workers ``delay`` seconds late (and nothing else):
-    a worker that takes long to register, as a real engine loading its weights does."""
-    wrapper = tmp / "slow-python"
-    wrapper.write_text(
-        "#!/bin/sh\n"
-        f'case "$1 $2" in "-m dynamo.mocker") sleep {delay};; esac\n'
-        f'exec {sys.executable} "$@"\n'
-    )
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    return wrapper
+    return slow_python(tmp, delay)
 
 
 def test_slow_worker_keeps_the_deployment_starting_then_ready(

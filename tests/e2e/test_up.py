@@ -88,9 +88,10 @@ def test_killed_worker_restarts_and_killed_frontend_leaves_workers(tiny_model, h
 def test_ctrl_c_stops_everything_with_exit_0(tiny_model, home, deployments):
     name = "t-ctrlc"
     deployments.append(name)
-    proc = foreground("disagg", tiny_model, name, home)
+    proc = foreground("disagg", tiny_model, name, home, "--verbose")
     lines = read_until(proc, "is ready after")
-    # Process output is shown with a padded name prefix, like honcho and docker compose.
+    # With --verbose every process line is shown while starting, with a padded name prefix
+    # like honcho and docker compose.
     assert any(re.match(r"frontend\s+\| ", line) for line in lines)
     assert any(re.match(r"decode-0\s+\| ", line) for line in lines)
     pids = [p["pid"] for p in status(name, home)["processes"]]
@@ -261,9 +262,11 @@ def test_down_with_a_corrupt_state_file_still_stops_the_deployment(tiny_model, h
     state = up_detached("agg", tiny_model, "t-corrupt", home)
     pids = [p["pid"] for p in state["processes"]] + [state["supervisor_pid"]]
     Path(state["run_dir"], "state.json").write_text("{garbage")
-    broken = trtl("status", "t-corrupt", home=home)
-    assert broken.returncode == 1
-    assert "state file" in broken.stderr and "unreadable" in broken.stderr
+    broken = trtl("status", "t-corrupt", home=home)  # says what it knows
+    assert broken.returncode == 0, broken.stderr
+    assert "t-corrupt: unknown" in broken.stdout
+    assert "its state file is unreadable" in broken.stdout
+    assert f"its supervisor (pid {state['supervisor_pid']}) runs" in broken.stdout
     down = trtl("down", "t-corrupt", home=home)
     assert down.returncode == 0, down.stderr
     assert "supervisor pid" in down.stderr

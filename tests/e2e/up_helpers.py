@@ -150,3 +150,32 @@ def wait_replaced(name: str, home: Path, process: str, old_pid: int, timeout: fl
         ),
         timeout,
     )
+
+
+def slow_python(tmp: Path, delay: float, module: str = "dynamo.mocker") -> Path:
+    """An interpreter that starts ``module`` (default: mocker workers) ``delay`` seconds
+    late, and nothing else: a worker that takes long to register, as a real engine loading
+    its weights does."""
+    import stat
+
+    wrapper = tmp / f"slow-python-{module}"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'case "$1 $2" in "-m {module}") sleep {delay};; esac\n'
+        f'exec {sys.executable} "$@"\n'
+    )
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    return wrapper
+
+
+def deployment_pids(name: str) -> list[int]:
+    """PIDs of processes that carry the deployment's discovery directory (whatever runs of it)."""
+    from launcher.deployments.paths import RunDir
+
+    discovery = str(RunDir.for_deployment(name).discovery)
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        with contextlib.suppress(psutil.Error):
+            if proc.environ().get("DYN_FILE_KV") == discovery and proc.status() != "zombie":
+                found.append(proc.pid)
+    return found

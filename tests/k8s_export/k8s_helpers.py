@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from profiles.engines import engine_names
 from profiles.loader import load_profile
 
 DATA = Path(__file__).parent / "data"
@@ -11,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The operator's CRD, copied into the repository (see data/crd/README.md).
 CRD = DATA / "crd" / "nvidia.com_dynamographdeployments.yaml"
 BUILTINS = ["agg", "agg_router", "disagg", "disagg_router"]
-ENGINES = ["trtllm", "mocker", "vllm"]
+ENGINES = list(engine_names())  # every engine of the registry
 VERSIONS = ["v1beta1", "v1alpha1"]
 IMAGE = "nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:0.6.1"
 UPSTREAM = sorted(p.name for p in DATA.glob("*.yaml"))

@@ -232,21 +232,20 @@ def test_plan_never_loads_the_exporter_and_export_skips_jsonschema():
     assert "jsonschema" not in export and "k8s_export.to_dgd" in export
 
 
-def test_the_export_itself_costs_little():
-    """Loading the exporter, rendering and writing YAML add well under 0.1 s to the CLI."""
+def test_the_export_loads_nothing_heavy():
+    """Rendering and writing YAML load neither the launcher, NVML, HTTP clients nor the
+    JSON-schema validator: the export stays a fast, pure step (timed in docs/benchmarks.md,
+    not here, where a loaded machine would make a time limit flaky)."""
     code = (
-        "import time\n"
+        "import sys\n"
         "import k8s_export\n"
         "from profiles.loader import load_profile\n"
         "p = load_profile('disagg_router')\n"
-        "t = time.perf_counter()\n"
         "k8s_export.export_yaml(k8s_export.render(p, image='x'), 'disagg_router')\n"
-        "print(time.perf_counter() - t)\n"
+        "heavy = ('launcher', 'pynvml', 'httpx', 'jsonschema', 'torch')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    runs = [
-        float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             env=env, check=True).stdout)
-        for _ in range(3)
-    ]  # fmt: skip
-    assert min(runs) < 0.1, runs
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"

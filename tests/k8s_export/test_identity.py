@@ -14,14 +14,13 @@ from k8s_helpers import BUILTINS, ENGINES, IMAGE, VERSIONS
 from k8s_export import render
 from k8s_export.configmaps import MOUNT_DIR
 from launcher.gpus.inventory import Gpu, Inventory
+from profiles.engines import LOCAL_DEFAULT_ENV, LOCAL_ONLY_ENV
+from profiles.engines.vllm import KV_EVENTS_ENDPOINT, KV_EVENTS_FLAG
 from profiles.identity import (
     CLUSTER_ONLY,
-    LOCAL_DEFAULT_ENV,
-    LOCAL_ONLY_ENV,
     LOCAL_ONLY_FLAGS,
     SAME_ARGS_ELSEWHERE,
 )
-from profiles.vllm_args import KV_EVENTS_ENDPOINT, KV_EVENTS_FLAG
 
 # What the local plan may add to a worker's environment (LOCAL_DEFAULT_ENV only where the
 # profile leaves the variable unset, which the built-ins all do).

@@ -205,8 +205,12 @@ def components(doc):
 # - LOCAL_ONLY: flags trtl sets only locally (profiles.identity), the operator sets them;
 # - the frontend's DYN_ROUTER_MODE variable becomes its --router-mode flag;
 # - --served-model-name is always written (the engine table names the served model);
-# - an engine config read from a ConfigMap is mounted at trtl's own path (same content).
-ALIASES = {"--model-path": "--model"}
+# - an engine config read from a ConfigMap is mounted at trtl's own path (same content);
+# - DEFAULTS: a flag given its default value may be left out, or written where it was not;
+# - REPLACED: a flag the engine picks better itself (SGLang reserves its own bootstrap port).
+ALIASES = {"--model-path": "--model", "--tp": "--tp-size"}
+DEFAULTS = {"--router-mode": "round-robin", "--tp-size": "1", "--pp-size": "1"}
+REPLACED = {"--disaggregation-bootstrap-port"}
 DEPRECATED = {"--publish-events-and-metrics": ["--publish-kv-events", "--publish-metrics"]}
 LOCAL_ONLY = {"--http-port"}
 MOUNTED = "/etc/trtl/engine/"
@@ -223,7 +227,8 @@ def flags(args):
             out[flag], i = True, i + 1
         for new in DEPRECATED.get(flag, []):
             out[new] = True
-        if flag in DEPRECATED or flag in LOCAL_ONLY:
+        dropped = flag in DEPRECATED or flag in LOCAL_ONLY or flag in REPLACED
+        if dropped or DEFAULTS.get(flag) == out[flag]:
             del out[flag]
     return out
 

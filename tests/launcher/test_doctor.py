@@ -12,22 +12,23 @@ from pathlib import Path
 import pytest
 
 from launcher.checks.doctor import (
+    DYNAMO_MODULES,
     Finding,
     diagnose,
     disk_finding,
     engine_findings,
     gpu_findings,
-    tensorrt_llm_pin,
     to_json,
     token_finding,
 )
 from launcher.checks.python_env import PythonProbe
 from launcher.gpus.inventory import Gpu, GpuProcess, Inventory
+from profiles.engines.trtllm import tensorrt_llm_pin
 
 GIB = 1024**3
 PIN = 'tensorrt-llm==1.3.0rc29; extra == "trtllm"'
 REQUIRES = ["ai-dynamo-runtime==1.6.1", 'vllm[flashinfer]==0.11.0; extra == "vllm"', PIN]
-DYNAMO = {"dynamo.frontend": True, "dynamo.trtllm": True, "dynamo.mocker": True}
+DYNAMO = dict.fromkeys(DYNAMO_MODULES, True)
 
 
 def python(trtllm: str | None = None, dynamo: str | None = "1.6.1", **kwargs) -> PythonProbe:

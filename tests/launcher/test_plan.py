@@ -9,9 +9,9 @@ import pytest
 
 from launcher.gpus.inventory import Gpu, GpuProcess, Inventory
 from launcher.planning.plan import PlanOptions, build_plan
-from profiles.engines import component_specs
+from profiles.engines import LOCAL_ONLY_ENV, component_specs
 from profiles.errors import PlacementError, ProfileError
-from profiles.identity import LOCAL_ONLY_ENV, LOCAL_ONLY_FLAGS
+from profiles.identity import LOCAL_ONLY_FLAGS
 from profiles.loader import load_profile
 
 BUILTINS = ["agg", "agg_router", "disagg", "disagg_router"]

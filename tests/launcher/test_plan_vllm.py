@@ -10,11 +10,11 @@ import json
 
 import pytest
 
-from launcher.checks.vllm_local import cpu_binds
 from launcher.gpus.inventory import Gpu, Inventory
+from launcher.planning.cpu_mode import cpu_binds
 from launcher.planning.plan import PlanOptions, build_plan
+from profiles.engines import LOCAL_DEFAULT_ENV, LOCAL_ONLY_ENV
 from profiles.errors import PlacementError, ProfileError
-from profiles.identity import LOCAL_DEFAULT_ENV, LOCAL_ONLY_ENV
 from profiles.loader import load_profile
 
 NO_GPU = Inventory((), "NVML Shared Library Not Found")

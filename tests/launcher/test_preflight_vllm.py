@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from launcher.checks.preflight import run_preflight
-from launcher.checks.preflight_vllm import check_kv_transfer
+from launcher.checks.preflight_engines import check_workers
 from launcher.gpus.inventory import Gpu, Inventory
 from launcher.planning.plan import Plan, PlanOptions, build_plan
 from launcher.planning.ports import free_ports
@@ -153,7 +153,7 @@ def test_a_prefill_worker_without_kv_transfer_settings_is_caught(isolated_dirs, 
     stripped = dataclasses.replace(prefill, argv=prefill.argv[:at] + prefill.argv[at + 2 :])
     broken = dataclasses.replace(plan, processes=[plan.processes[0], stripped, *plan.processes[2:]])
     with pytest.raises(PreflightError) as info:
-        check_kv_transfer(broken)
+        check_workers(broken)
     assert info.value.message == (
         "prefill-0 is a vLLM prefill worker without KV transfer settings "
         "(--kv-transfer-config missing), so decode would never get its KV blocks."

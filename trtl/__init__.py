@@ -1,0 +1,54 @@
+"""trtl: run NVIDIA Dynamo serving graphs locally from one profile, and export the same graph
+to Kubernetes — from Python.
+
+    import trtl
+
+    with trtl.up("agg", engine="mocker", model="path/to/model", port=8123) as d:
+        print(d.url, d.served_model_name)      # http://127.0.0.1:8123/v1 …
+        print(d.chat("Hello!"))
+    # every process is stopped here, whatever ended the block
+
+``trtl.plan`` shows what would run, ``trtl.attach`` reaches a deployment that the CLI
+started, ``trtl.export_k8s``/``trtl.import_dgd`` convert to and from DynamoGraphDeployment
+YAML. Errors are ``trtl.TrtlError`` and its subclasses, the same the CLI reports.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# In a source checkout the rooms (launcher/, profiles/, k8s_export/) sit beside this
+# folder; an installed wheel carries them inside it (pyproject's force-include). Either
+# way they import as trtl.launcher, trtl.profiles, trtl.k8s_export, so no generic
+# top-level name is installed into the user's environment.
+_HERE = Path(__file__).resolve().parent
+if not (_HERE / "launcher").is_dir() and (_HERE.parent / "launcher").is_dir():
+    __path__.append(str(_HERE.parent))
+
+_HOMES = {
+    "Deployment": "launcher.api",
+    "ExportError": "profiles.errors",
+    "PlacementError": "profiles.errors",
+    "PreflightError": "profiles.errors",
+    "Profile": "profiles.schema",
+    "ProfileError": "profiles.errors",
+    "SupervisorError": "profiles.errors",
+    "TrtlError": "profiles.errors",
+    "attach": "launcher.api",
+    "export_k8s": "launcher.api",
+    "import_dgd": "launcher.api",
+    "load": "launcher.api",
+    "plan": "launcher.api",
+    "up": "launcher.api",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    # Loaded on first use: `import trtl` stays as cheap as `trtl --help`.
+    if name in _HOMES:
+        import importlib
+
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'trtl' has no attribute {name!r}")

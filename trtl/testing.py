@@ -1,0 +1,68 @@
+"""pytest fixtures that give a test a live OpenAI endpoint served by a trtl deployment.
+
+Enable them in one of three ways:
+
+- import them into a test module or conftest: ``from trtl.testing import trtl_deployment``;
+- ``pytest -p trtl.testing``, or ``pytest_plugins = ["trtl.testing"]`` in a conftest;
+- ``pytest --trtl`` (or ``trtl = true`` under ``[tool.pytest.ini_options]``), through the
+  plugin that installing trtl registers (``trtl.pytest_plugin``, inert until enabled).
+
+What runs comes from, in order: indirect parametrisation
+(``@pytest.mark.parametrize("trtl_deployment", ["agg", {"profile": "disagg"}],
+indirect=True)``), the ``--trtl-profile/--trtl-engine/--trtl-model`` options, the
+``TRTL_PROFILE/TRTL_ENGINE/TRTL_MODEL`` environment variables, then ``agg`` on the mocker
+with the profile's model. The frontend gets a free port unless one is given. The graph is
+started once per session (``trtl_deployment``) or per module
+(``trtl_module_deployment``) and always stopped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import trtl
+
+DEFAULTS = {"profile": "agg", "engine": "mocker", "model": None}
+
+
+def deployment_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The keyword arguments for ``trtl.up`` that this fixture request asks for."""
+    options: dict[str, Any] = {}
+    for key, default in DEFAULTS.items():
+        value = request.config.getoption(f"trtl_{key}", None) or os.environ.get(
+            f"TRTL_{key.upper()}"
+        )
+        options[key] = value or default
+    param = getattr(request, "param", None)
+    if isinstance(param, str):
+        options["profile"] = param
+    elif isinstance(param, dict):
+        options.update(param)
+    if options.get("port") is None:
+        from launcher.planning.ports import free_ports
+
+        options["port"] = free_ports(1, exclude=set())[0]
+    return options
+
+
+def _start(request: pytest.FixtureRequest) -> Iterator[trtl.Deployment]:
+    options = deployment_options(request)
+    profile = options.pop("profile")
+    with trtl.up(profile, **options) as deployment:
+        yield deployment
+
+
+@pytest.fixture(scope="session")
+def trtl_deployment(request: pytest.FixtureRequest) -> Iterator[trtl.Deployment]:
+    """A running deployment shared by the whole session; ``.url`` is its OpenAI base URL."""
+    yield from _start(request)
+
+
+@pytest.fixture(scope="module")
+def trtl_module_deployment(request: pytest.FixtureRequest) -> Iterator[trtl.Deployment]:
+    """A running deployment for one test module, stopped when the module's tests end."""
+    yield from _start(request)
