@@ -122,3 +122,48 @@ def test_a_changed_dynamo_install_misses(model):
     finally:
         os.utime(origin, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert plan_cache.load(args) is not None
+
+
+def test_the_log_options_come_back_as_they_were_given(model):
+    from launcher.supervision.log_rotation import LogLimits
+
+    profile = load_profile("agg", model=str(model), engine="mocker")
+    plan = build_plan(profile, PlanOptions(http_port=18500))
+    args = [a.replace("MODEL", str(model)) for a in ARGS]
+    limits = LogLimits(max_bytes=2 * 2**20, keep=1)
+    plan_cache.save(
+        args, "agg", profile, plan, quiet=False, timeout=90.0, grace=3.0, verbose=True,
+        limits=limits,
+    )  # fmt: skip
+    cached = plan_cache.load(args)
+    assert cached is not None
+    assert (cached.verbose, cached.log_max_bytes, cached.log_keep) == (True, 2 * 2**20, 1)
+
+
+def test_a_cached_start_of_a_claimed_name_leaves_it_to_the_validating_path(model):
+    from launcher.deployments.cached_up import cached_up
+    from launcher.deployments.lock import STARTER, DeploymentLock
+
+    args, _, plan = _save("agg", model)
+    assert plan_cache.load(args) is not None  # a hit: only the claim sends it back
+    holder = DeploymentLock(plan.run_dir)
+    assert holder.acquire(STARTER)
+    try:
+        assert cached_up(args) is None  # nothing spawned: the usual path refuses, by name
+        assert not plan.run_dir.logs.exists()
+    finally:
+        holder.release()
+
+
+def test_a_cached_start_on_a_full_disk_leaves_it_to_the_validating_path(model, monkeypatch):
+    from launcher.deployments import running
+    from launcher.deployments.cached_up import cached_up
+    from launcher.deployments.lock import DeploymentLock
+
+    args, _, plan = _save("agg", model)
+    assert plan_cache.load(args) is not None
+    monkeypatch.setattr("launcher.supervision.log_rotation.free_bytes", lambda _path: 1024)
+    assert running.MIN_FREE > 1024
+    assert cached_up(args) is None
+    assert not plan.run_dir.logs.exists()
+    assert DeploymentLock(plan.run_dir).holder() is None  # nothing claimed the name
