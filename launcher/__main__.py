@@ -1,5 +1,33 @@
-"""``python -m launcher`` is ``trtl``."""
+"""``python -m launcher`` is ``trtl``, and ``main`` is the ``trtl`` console script.
 
-from launcher.cli import main
+A foreground ``trtl up`` repeated unchanged starts from its cached plan
+(``launcher.deployments.cached_up``) before click or pydantic is imported; everything else,
+and any doubt about the cache, goes to the click CLI.
+"""
 
-main()
+from __future__ import annotations
+
+import os
+import sys
+
+NO_CACHE_ENV = "TRTL_NO_PLAN_CACHE"  # set to anything: always validate (and never keep)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    args = sys.argv[1:]
+    if args[:1] == ["up"] and not os.environ.get(NO_CACHE_ENV):
+        from launcher.deployments.cached_up import cached_up
+        from launcher.planning import plan_cache
+
+        plan_cache.ENTRY_ARGS = args[1:]
+        code = cached_up(args[1:])
+        if code is not None:
+            sys.exit(code)
+    from launcher.cli import main as cli_main
+
+    cli_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -6,8 +6,6 @@ import os
 import re
 import sys
 
-import click
-
 from profiles.errors import HF_TOKEN_PATTERN
 
 
@@ -17,7 +15,11 @@ def use_colour(stream) -> bool:
 
 
 def style(text: str, stream=None, **styles) -> str:
-    return click.style(text, **styles) if use_colour(stream or sys.stdout) else text
+    if not use_colour(stream or sys.stdout):
+        return text
+    import click  # here: the supervisor imports this module and never styles
+
+    return click.style(text, **styles)
 
 
 # Control characters other than newline: C0, DEL and C1.
@@ -37,12 +39,16 @@ def printable(text: str) -> str:
 
 def error_line(message: str, hint: str | None = None) -> None:
     """``error: message`` in red on stderr, the hint on the next line."""
+    import click
+
     click.echo(style(f"error: {printable(message)}", sys.stderr, fg="red", bold=True), err=True)
     if hint:
         click.echo(style(printable(hint), sys.stderr, fg="yellow"), err=True)
 
 
 def note_line(message: str) -> None:
+    import click
+
     click.echo(style(f"note: {printable(message)}", sys.stderr, fg="cyan"), err=True)
 
 

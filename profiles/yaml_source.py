@@ -63,9 +63,14 @@ MAX_INPUT_BYTES = 1024 * 1024
 MAX_CRD_BYTES = 16 * 1024 * 1024
 
 
+# Every file read, in order: a plan cached from them is valid while they are unchanged.
+FILES_READ: list[Path] = []
+
+
 def read_text_file(path: Path, limit: int = MAX_INPUT_BYTES) -> str:
     """A UTF-8 file's text; raises ProfileError naming the file if it cannot be read or is
     larger than ``limit`` bytes (MAX_INPUT_BYTES for profiles and DGDs)."""
+    FILES_READ.append(path)
     try:
         with path.open("rb") as handle:
             data = handle.read(limit + 1)

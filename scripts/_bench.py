@@ -34,6 +34,9 @@ PYTHON = sys.executable
 _SCRIPT = Path(sys.executable).with_name("trtl")
 TRTL = [str(_SCRIPT)] if _SCRIPT.exists() else [PYTHON, "-m", "launcher"]
 TINY_MODEL = REPO / ".cache" / "tiny-model"
+# The real engine's tier: scripts/setup_vllm_cpu.sh builds both.
+TINY_REAL_MODEL = REPO / ".cache" / "tiny-real-model"
+VLLM_PYTHON = REPO / ".cache" / "vllm-venv" / "bin" / "python"
 BUILTINS = ("agg", "agg_router", "disagg", "disagg_router")
 POLL_INTERVAL = 0.005  # the benchmark's own readiness poll, the same for every variant
 

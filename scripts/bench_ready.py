@@ -5,7 +5,9 @@ Usage: python scripts/bench_ready.py [--quick] [--repeat N] [--profiles agg,disa
 
 For each built-in profile, alternately (A B A B ...):
   trtl  `trtl up P --engine mocker --model .cache/tiny-model --name bench_P --port X`, timed
-        from just before the command is launched until `/v1/models` lists the model;
+        from just before the command is launched until `/v1/models` lists the model; the
+        same command line each time (one port per profile), so from the second run on it
+        starts from its cached plan (`--validate-every-time`: never);
   bare  the very processes of trtl's plan (argv and full environment from the plan API:
         `build_plan` + `child_env`, the same as `trtl plan P --engine mocker --json` plus
         trtl's fixed child settings) started directly, all at once, each writing to a log
@@ -35,6 +37,8 @@ import _bench as bench  # scripts/ is on sys.path when a script runs
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SETTLE = 0.5  # s of quiet between launches: the previous run's exits must not overlap
 READY_TIMEOUT = 60.0
+REAL_READY_TIMEOUT = 900.0  # vLLM on two CPU cores loads for tens of seconds
+REAL_SETTLE = 5.0  # s: a vLLM engine's memory and cores are given back only after it exits
 
 
 def _start_ticks(pid: int) -> int:
@@ -46,17 +50,33 @@ def _start_ticks(pid: int) -> int:
 class Runner:
     """One profile's two launches, each returning seconds to ready and recording details."""
 
-    def __init__(self, profile: str, model: Path, env: dict[str, str], logs: Path):
+    def __init__(
+        self,
+        profile: str,
+        model: Path,
+        env: dict[str, str],
+        logs: Path,
+        validate: bool = False,
+        engine: str = "mocker",
+    ):
         self.profile = profile
         self.model = str(model)
+        self.engine = engine
+        # The real engine: vLLM on CPU from its own venv, without CUDA graphs (as the tests).
+        self.python = str(bench.VLLM_PYTHON) if engine == "vllm" else None
+        self.overrides = ("vllm.enforce_eager=true",) if engine == "vllm" else ()
+        self.timeout = REAL_READY_TIMEOUT if engine == "vllm" else READY_TIMEOUT
+        self.settle = REAL_SETTLE if engine == "vllm" else SETTLE
         self.env = env
         self.logs = logs
+        self.validate = validate  # no plan cache: every `trtl up` validates its profile
         # Per trtl variant (None: this tree): launch -> its first child started; launch ->
         # its "is ready after" line; its own CPU seconds until the model was listed.
         self.spawn_offsets: dict[str | None, list[float]] = {}
         self.announced: dict[str | None, list[float]] = {}
         self.cpu: dict[str | None, list[float]] = {}
         self.command: list[str] = []
+        self.ports: dict[str | None, int] = {}
 
     # -- trtl up ------------------------------------------------------------------------
 
@@ -64,10 +84,19 @@ class Runner:
         """``tree``: run trtl from that source tree instead (a second version to compare)."""
         import psutil
 
-        port = bench.free_port()
-        args = ["up", self.profile, "--engine", "mocker", "--model", self.model,
-                "--name", f"bench_{self.profile}", "--port", str(port), "--grace", "5"]  # fmt: skip
+        # The same command line every time, as a user repeats `trtl up`: from the second
+        # run (the warm-up is the first) it starts from its cached, validated plan.
+        port = self.ports.setdefault(tree, bench.free_port())
+        args = ["up", self.profile, "--engine", self.engine, "--model", self.model,
+                "--name", f"bench_{self.profile}", "--port", str(port), "--grace", "5",
+                "--timeout", str(self.timeout)]  # fmt: skip
+        if self.python:
+            args += ["--python", self.python]
+        for override in self.overrides:
+            args += ["--set", override]
         env, kwargs = self.env, {}
+        if self.validate:
+            env = {**env, "TRTL_NO_PLAN_CACHE": "1"}
         if tree is None:
             self.command = [*bench.TRTL, *args]
             argv = self.command
@@ -82,7 +111,7 @@ class Runner:
         reader.start()
         try:
             ready = bench.wait_listed(
-                port, self.model, READY_TIMEOUT, alive=lambda: proc.poll() is None
+                port, self.model, self.timeout, alive=lambda: proc.poll() is None
             )
             trtl = psutil.Process(proc.pid)
             cpu = trtl.cpu_times()
@@ -98,7 +127,7 @@ class Runner:
             proc.send_signal(subprocess.signal.SIGTERM)
             bench.reap([proc])
             reader.join(timeout=5.0)
-        time.sleep(SETTLE)
+        time.sleep(self.settle)
         return ready - start
 
     # -- the bare launch ----------------------------------------------------------------
@@ -108,8 +137,12 @@ class Runner:
         from launcher.planning.plan import PlanOptions, build_plan
         from profiles.loader import load_profile
 
-        profile = load_profile(self.profile, model=self.model, engine="mocker")
-        options = PlanOptions(deployment=f"bare_{self.profile}", http_port=bench.free_port())
+        profile = load_profile(
+            self.profile, model=self.model, engine=self.engine, overrides=self.overrides
+        )
+        options = PlanOptions(
+            deployment=f"bare_{self.profile}", http_port=bench.free_port(), python=self.python
+        )
         plan = build_plan(profile, options)
         envs = child_env(plan)
         prepare_run_dir(plan)  # the discovery dir, emptied: set-up a user does beforehand
@@ -121,14 +154,14 @@ class Runner:
             for p, out in zip(plan.processes, outs, strict=True)
         ]
         try:
-            ready = bench.wait_listed(port, profile.served_name, READY_TIMEOUT)
+            ready = bench.wait_listed(port, profile.served_name, self.timeout)
         finally:
             for proc in procs:
                 bench.kill_group(proc.pid)
             bench.reap(procs)
             for out in outs:
                 out.close()
-        time.sleep(SETTLE)
+        time.sleep(self.settle)
         return ready - start
 
 
@@ -163,11 +196,10 @@ preflight.check_engines(plan)
 mark("preflight: engine-import check")
 preflight.check_model(plan)
 mark("preflight: model")
-import psutil
-from launcher.deployments.leftovers import leftover_groups, stop_groups
+from launcher.deployments import running
 from launcher.supervision.supervisor import Supervisor
 from launcher.supervision.logmux import LogMux
-mark("supervisor modules (psutil, leftovers, supervisor)")
+mark("supervisor modules")
 mux = LogMux([p.name for p in plan.processes], quiet=False, stream=open(os.devnull, "w"))
 sup = Supervisor(plan, mux, timeout=60, grace=1)
 from launcher.deployments.run_setup import prepare_run_dir
@@ -180,6 +212,59 @@ for c in sup.components.values():
     c.signal_group(9)
 print("PHASES" + json.dumps([(n, b - a, d - c) for (_, a, c), (n, b, d) in zip(t, t[1:])]))
 """
+
+
+CACHED_PHASES_SCRIPT = r"""
+import json, os, sys, time
+t = [("start", time.perf_counter(), time.process_time())]
+def mark(name): t.append((name, time.perf_counter(), time.process_time()))
+import launcher.__main__  # the trtl console script
+import launcher.deployments.cached_up as cached_up
+from launcher.planning import plan_cache
+mark("entry and plan-cache modules")
+cached = plan_cache.load(sys.argv[1:])
+assert cached is not None, "no cached plan for this command line"
+mark("plan cache: key, every input checked, plan read")
+plan = cached.plan
+from launcher.deployments.state import DeploymentLock
+lock = DeploymentLock(plan.run_dir)
+assert lock.acquire()
+mark("lock")
+assert cached_up._ports_free(plan)
+mark("ports free")
+from launcher.deployments import running
+from launcher.supervision.logmux import LogMux
+from launcher.supervision.supervisor import Supervisor
+mark("supervisor modules")
+running._stop_leftovers(plan)
+mux = LogMux([p.name for p in plan.processes], quiet=True, stream=open(os.devnull, "w"))
+sup = Supervisor(plan, mux, timeout=60, grace=1)
+mark("leftover check, supervisor set-up")
+sup.start_processes()
+mark("run dir, spawn all processes")
+for c in sup.components.values():
+    c.signal_group(9)
+print("PHASES" + json.dumps([(n, b - a, d - c) for (_, a, c), (n, b, d) in zip(t, t[1:])]))
+"""
+
+
+def cached_phases(
+    command: list[str], env: dict[str, str], repeat: int
+) -> list[tuple[str, float, float]]:
+    """Median duration of each phase of a `trtl up` that starts from its cached plan."""
+    runs = []
+    for _ in range(repeat):
+        done = subprocess.run(
+            [bench.PYTHON, "-c", CACHED_PHASES_SCRIPT, *command], env=env, capture_output=True,
+            text=True, check=True,
+        )  # fmt: skip
+        line = next(ln for ln in done.stdout.splitlines() if ln.startswith("PHASES"))
+        runs.append(json.loads(line[len("PHASES") :]))
+        time.sleep(SETTLE)
+    return [
+        (name, bench.median([r[i][1] for r in runs]), bench.median([r[i][2] for r in runs]))
+        for i, (name, _, _) in enumerate(runs[0])
+    ]
 
 
 def phases(
@@ -219,12 +304,29 @@ def main() -> None:
         help="also run trtl from this source tree, interleaved (trtl, other, bare, ...): "
         "the same-run way to tell whether a change helps",
     )
+    parser.add_argument(
+        "--engine",
+        choices=("mocker", "vllm"),
+        default="mocker",
+        help="vllm: the real engine on CPU (.cache/vllm-venv, .cache/tiny-real-model; build "
+        "them with scripts/setup_vllm_cpu.sh), profile agg unless --profiles says otherwise",
+    )
+    parser.add_argument(
+        "--validate-every-time",
+        action="store_true",
+        help="run trtl with TRTL_NO_PLAN_CACHE=1: every `trtl up` loads and validates its "
+        "profile (the first start of a profile, or a changed one)",
+    )
     bench.tree_option(parser)
     bench.bytecode_option(parser)
     args = parser.parse_args()
     repeat, warmup = (1, 0) if args.quick else (args.repeat, 1)
     bench.print_header("time to ready: trtl up vs the bare launch", sys.argv)
     model, env = bench.prepare(args)
+    if args.engine == "vllm":
+        model = bench.TINY_REAL_MODEL
+        if args.profiles == ",".join(bench.BUILTINS):
+            args.profiles = "agg"
     print(f"repetitions: {repeat} interleaved (trtl, bare, trtl, bare, ...) after {warmup} warm-up")
     every = bench.POLL_INTERVAL * 1000
     print(f"readiness: GET /v1/models lists the model, polled every {every:g} ms\n")
@@ -232,8 +334,12 @@ def main() -> None:
     rows = []
     details = []
     compared: list[list[str]] = []
+    runners: list[Runner] = []
     for profile in args.profiles.split(","):
-        runner = Runner(profile, model, env, Path(env["HOME"]))
+        runner = Runner(
+            profile, model, env, Path(env["HOME"]), args.validate_every_time, args.engine
+        )
+        runners.append(runner)
         variants = [("trtl", runner.trtl), ("bare", runner.bare)]
         if args.compare_tree:
             other = str(Path(args.compare_tree).resolve())
@@ -265,10 +371,14 @@ def main() -> None:
         print(f"\nthis tree against {args.compare_tree} (medians, s):")
         bench.table(["profile", "trtl", "other", "bare", "ratio", "other ratio", "1st spawn",
                      "other 1st spawn", "trtl CPU", "other CPU"], compared)  # fmt: skip
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\nload average at the end: {load}")
     print("\nwhere trtl's time goes (medians, s; this tree):")
     bench.table(["profile", "launch→1st spawn", "1st spawn→listed", "bare listed",
                  "trtl announces", "announce lag", "trtl CPU"], details)  # fmt: skip
 
+    if args.engine != "mocker":
+        return
     profile = "disagg_router" if "disagg_router" in args.profiles else args.profiles.split(",")[0]
     print(f"\n`trtl up {profile}` start-up phases, each timed in a fresh interpreter "
           f"(median of {max(repeat, 3)}; before the first process starts):")  # fmt: skip
@@ -276,6 +386,13 @@ def main() -> None:
     rows = [[name, f"{wall * 1000:.1f}", f"{cpu * 1000:.1f}"] for name, wall, cpu in steps]
     rows.append(["sum", f"{sum(w for _, w, _ in steps) * 1000:.1f}", ""])
     bench.table(["phase", "wall ms", "CPU ms"], rows)
+    if not args.validate_every_time:
+        command = next(r.command for r in runners if r.profile == profile)
+        print(f"\nthe same, starting from the cached plan (`{bench.show(command)}` again):")
+        steps = cached_phases(command[len(bench.TRTL) + 1 :], env, max(repeat, 3))
+        rows = [[name, f"{wall * 1000:.1f}", f"{cpu * 1000:.1f}"] for name, wall, cpu in steps]
+        rows.append(["sum", f"{sum(w for _, w, _ in steps) * 1000:.1f}", ""])
+        bench.table(["phase", "wall ms", "CPU ms"], rows)
 
 
 if __name__ == "__main__":

@@ -55,10 +55,17 @@ def check_workers(plan: Plan) -> None:
 
 def check_engines(plan: Plan) -> None:
     """Each process's Python can import its module and its engine. Raises PreflightError."""
+    argvs = _worker_argvs(plan)
+    for python, (modules, dists, engines) in python_needs(plan).items():
+        _check_python(plan, python, modules, dists, engines, argvs.get(python, []))
+
+
+def python_needs(plan: Plan) -> dict[str, tuple[list[str], list[str], dict[Engine, bool]]]:
+    """Per Python of the plan: the modules and distributions to probe, in order, and its
+    engines (engine -> disaggregated). The plan cache probes the same, from the same cache."""
     needs: dict[str, dict[str, None]] = {}  # python -> modules, in order
     dists: dict[str, dict[str, None]] = {}
     engines: dict[str, dict[Engine, bool]] = {}  # python -> engine -> disaggregated
-    argvs: dict[str, list[tuple[Engine, list[str]]]] = {}  # python -> each worker's argv
     for proc in plan.processes:
         python, module = _python_module(proc)
         eng = engine_of_module(module)
@@ -67,16 +74,25 @@ def check_engines(plan: Plan) -> None:
         if eng is not None:
             split = engines.setdefault(python, {}).get(eng, False) or proc.mode != "agg"
             engines[python][eng] = split
-            argvs.setdefault(python, []).append((eng, proc.argv))
             needs[python].update(dict.fromkeys(eng.worker_needs(proc.argv)))
+    result = {}
     for python, modules in needs.items():
         for eng, split in engines.get(python, {}).items():
             modules.update(dict.fromkeys(eng.needs(split)))
             dists[python].update(dict.fromkeys(eng.distributions()))
-        workers_here = argvs.get(python, [])
-        _check_python(
-            plan, python, list(modules), list(dists[python]), engines.get(python, {}), workers_here
-        )
+        result[python] = (list(modules), list(dists[python]), engines.get(python, {}))
+    return result
+
+
+def _worker_argvs(plan: Plan) -> dict[str, list[tuple[Engine, list[str]]]]:
+    """Per Python of the plan: each worker's engine and argv."""
+    argvs: dict[str, list[tuple[Engine, list[str]]]] = {}
+    for proc in plan.processes:
+        python, module = _python_module(proc)
+        eng = engine_of_module(module)
+        if eng is not None:
+            argvs.setdefault(python, []).append((eng, proc.argv))
+    return argvs
 
 
 def _check_python(

@@ -127,5 +127,18 @@ def up(
             code = running.run_foreground(
                 plan, quiet=quiet, timeout=timeout, grace=grace, live=True, offline=offline,
                 verbose=verbose, limits=limits,
+                on_checked=lambda: _remember(
+                    profile_ref, profile, plan, quiet=quiet, timeout=timeout, grace=grace,
+                    verbose=verbose, limits=limits,
+                ),
             )  # fmt: skip
         click.get_current_context().exit(code)
+
+
+def _remember(profile_ref: str, profile, plan, **options) -> None:
+    """Keep the validated plan for the next identical ``trtl up`` (see plan_cache); only a
+    command started from the console script, whose arguments are known exactly."""
+    from launcher.planning import plan_cache
+
+    if plan_cache.ENTRY_ARGS is not None:
+        plan_cache.save(plan_cache.ENTRY_ARGS, profile_ref, profile, plan, **options)

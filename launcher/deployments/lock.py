@@ -63,12 +63,12 @@ class DeploymentLock:
 
     def mark_holder(self, role: str = SUPERVISOR) -> None:
         """Write who holds the lock into it, so `trtl down` finds it without a state file."""
-        import psutil
+        from launcher.deployments.process_time import create_time_of
 
         assert self._fd is not None
-        me = psutil.Process()
+        me = os.getpid()
         os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, f"{me.pid} {me.create_time()} {role}\n".encode(), 0)
+        os.pwrite(self._fd, f"{me} {create_time_of(me)} {role}\n".encode(), 0)
 
     def holder(self) -> LockHolder | None:
         """Who holds the lock now (None when nobody does, or it cannot be read)."""

@@ -11,12 +11,15 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from typing import TYPE_CHECKING
 
 from launcher.deployments.lifecycle import DeploymentStatus
 from launcher.deployments.state import DeploymentState, ProcessState, make_private_dir
-from launcher.planning.plan import Plan, ProcessPlan
+from launcher.planning.plan_types import Plan, ProcessPlan
 from profiles.errors import SupervisorError
-from profiles.schema import Profile, RestartPolicy
+
+if TYPE_CHECKING:
+    from profiles.schema import Profile, RestartPolicy
 
 # A NATS_SERVER without a NATS server makes Dynamo retry for up to 120 s; file discovery and
 # the TCP request plane need none.
@@ -34,8 +37,6 @@ QUIET_PROBES_LOG = {
 def prepare_run_dir(plan: Plan) -> None:
     """Create the private run dir, empty discovery, a fresh logs dir (the last run's logs
     become the previous ones) and the engine configs. Raises SupervisorError on a full disk."""
-    import yaml
-
     run_dir = plan.run_dir
     try:
         make_private_dir(run_dir.root)
@@ -45,6 +46,8 @@ def prepare_run_dir(plan: Plan) -> None:
             run_dir.logs.rename(run_dir.previous_logs)
         for path in (run_dir.discovery, run_dir.logs, run_dir.engine_configs):
             make_private_dir(path)
+        if plan.files:
+            import yaml  # only for engine configs: the mocker's plans have none
         for path, content in plan.files.items():
             make_private_dir(path.parent)
             path.write_text(yaml.safe_dump(content, sort_keys=False))

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import os
 import shlex
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from launcher.deployments.lifecycle import DeploymentStatus
 from launcher.deployments.lock import STARTER, SUPERVISOR, DeploymentLock
 from launcher.deployments.state import DeploymentState, read_state
-from launcher.planning.plan import Plan
+from launcher.planning.plan_types import Plan
 from launcher.supervision.log_rotation import LogLimits
 from launcher.supervision.logmux import LogMux
 from profiles.errors import PreflightError, SupervisorError
@@ -95,11 +97,15 @@ def run_foreground(
     offline: bool,
     verbose: bool = False,
     limits: LogLimits | None = None,
+    on_checked: Callable[[], None] | None = None,
 ) -> int:
-    """Claim, check and supervise in this process until stopped; return the exit code."""
+    """Claim, check and supervise in this process until stopped; return the exit code.
+    ``on_checked`` runs once every check passed (``trtl up`` keeps the plan then)."""
     lock = claim(plan)
     try:
         preflight(plan, offline=offline)
+        if on_checked is not None:
+            on_checked()
         return supervise(
             plan, lock, quiet=quiet, timeout=timeout, grace=grace, live=live, verbose=verbose,
             limits=limits,
@@ -123,22 +129,14 @@ def supervise(
 
     Until ready the terminal shows the live table and only the processes' warnings and
     errors (everything with ``verbose``); after ready every line, unless ``quiet``."""
-    import psutil
-
-    from launcher.deployments.leftovers import leftover_groups, stop_groups
+    from launcher.deployments.process_time import create_time_of
     from launcher.supervision.supervisor import Supervisor
 
     lock.mark_holder(SUPERVISOR)
     try:
-        previous = quiet_read(plan)
-        if previous is not None:
-            left = leftover_groups(previous)
-            if left:
-                stop_groups(left, grace=2.0)
+        _stop_leftovers(plan)
         check_disk(plan)
         mux = LogMux([p.name for p in plan.processes], quiet=quiet, calm=not verbose)
-        for text in short_notes(plan):
-            mux.info(f"note: {text}")
         view = _LiveTable(mux) if live and mux.stream.isatty() else None
 
         def follow(component: Component) -> None:
@@ -158,13 +156,17 @@ def supervise(
         )
         for component in supervisor.components.values():
             follow(component)
+        # Every process starts before anything else trtl does: on a small machine, each
+        # millisecond trtl spends first (or beside them) delays the graph.
+        supervisor.start_processes()
         mux.start()  # the terminal has its own thread: a slow one holds nobody up
+        for text in short_notes(plan):
+            mux.info(f"note: {text}")
         mux.info(f"starting {len(plan.processes)} processes of {plan.deployment!r}")
         if view:
             view.start(supervisor.state)
         try:
-            me = psutil.Process()
-            outcome = supervisor.run(me.pid, me.create_time())
+            outcome = supervisor.run(os.getpid(), create_time_of(os.getpid()))
         finally:
             if view:
                 view.stop()
@@ -178,6 +180,26 @@ def supervise(
         return outcome.exit_code
     finally:
         lock.release()
+
+
+def _stop_leftovers(plan: Plan) -> None:
+    """Stop what a killed earlier run of this deployment left (its processes' groups)."""
+    previous = quiet_read(plan)
+    if previous is None or not _may_have_left(previous):
+        return
+    from launcher.deployments.leftovers import leftover_groups, stop_groups
+
+    left = leftover_groups(previous)
+    if left:
+        stop_groups(left, grace=2.0)
+
+
+def _may_have_left(previous: DeploymentState) -> bool:
+    """Whether a run may have left processes: its supervisor never recorded its end, or one
+    of its processes still runs. Cheap, so a clean earlier run costs no process scan."""
+    if previous.state not in (DeploymentStatus.STOPPED, DeploymentStatus.FAILED):
+        return True
+    return any(proc.pid and os.path.exists(f"/proc/{proc.pid}") for proc in previous.processes)
 
 
 def short_notes(plan: Plan) -> list[str]:

@@ -16,19 +16,18 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
 import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from launcher.deployments.process_time import create_time_of
 from launcher.deployments.state import is_same_process, open_private_log
-from launcher.planning.plan import ProcessPlan
+from launcher.planning.plan_types import ProcessPlan
+from launcher.supervision import pdeath
 from launcher.supervision.log_rotation import DiskWatch, LogLimits, rotate
 from profiles.errors import SupervisorError
 
@@ -47,7 +46,6 @@ READ_NAP = 0.002  # s; after a few lines, let more gather so a flood is read in 
 IDLE_NAP = 0.02
 IDLE_NAP_MAX = 0.5
 DISK_CHECK_EVERY = 2.0  # s
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -65,30 +63,6 @@ class Exited:
     name: str
     generation: int
     returncode: int
-
-
-def _load_prctl() -> Callable[..., int] | None:
-    # Resolved before any fork: the child may only call it, not look it up.
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_PRCTL = _load_prctl()
-
-
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    def setup() -> None:
-        if _PRCTL is not None:
-            _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        # The parent may have died between fork and prctl: then nobody would kill us.
-        if os.getppid() != parent_pid:
-            os._exit(1)
-
-    return setup
 
 
 class Component:
@@ -120,9 +94,12 @@ class Component:
         self.create_time: float | None = None
         self.started_at: float | None = None  # monotonic
         self.generation = 0
+        self._offset = 0  # where the current start's output begins in the log file
 
-    def start(self) -> None:
-        """Spawn the process. Raises SupervisorError if it cannot be started at all."""
+    def start(self, watch: bool = True) -> None:
+        """Spawn the process. Raises SupervisorError if it cannot be started at all.
+        ``watch=False``: leave the threads to ``watch`` (spawning every process first, then
+        their threads, starts the processes closer together)."""
         self.generation += 1
         self.tail.clear()
         log = open_private_log(self.log_path)
@@ -131,15 +108,16 @@ class Component:
             log.write(f"--- trtl: starting {self.name} (start #{self.generation})\n".encode())
         offset = os.fstat(log.fileno()).st_size
         try:
+            argv, preexec_fn = pdeath.spawn_args(self.plan.argv)
             with log:
                 self.proc = subprocess.Popen(
-                    self.plan.argv,
+                    argv,
                     env=self._env,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent(os.getpid()),
+                    preexec_fn=preexec_fn,  # None: vfork (see pdeath)
                 )
         except OSError as exc:
             raise SupervisorError(
@@ -148,7 +126,15 @@ class Component:
             ) from exc
         self.pid = self.proc.pid
         self.started_at = time.monotonic()
-        self.create_time = _create_time(self.pid)
+        self._offset = offset
+        if watch:
+            self.watch()
+
+    def watch(self) -> None:
+        """Start the threads that follow the log file and report the exit."""
+        assert self.proc is not None and self.pid is not None
+        offset = self._offset
+        self.create_time = create_time_of(self.pid)
         exited = threading.Event()
         reader = threading.Thread(
             target=self._follow, args=(offset, exited), name=f"read-{self.name}", daemon=True
@@ -298,15 +284,6 @@ class Component:
         else:
             # The leader is gone; members of its group (grandchildren) may remain.
             kill_group_members(self.pid, sig)
-
-
-def _create_time(pid: int) -> float | None:
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
 
 
 def group_members(pgid: int) -> list[int]:

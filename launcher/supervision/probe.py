@@ -19,16 +19,27 @@ busy, and stops answering only when the whole process is stopped or wedged.
 
 from __future__ import annotations
 
-import http.client
 import json
+import os
+import socket
 import threading
-import urllib.parse
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from launcher.supervision.port_owner import describe, in_tree, listeners
 
 FAST_INTERVAL = 0.01  # while starting: readiness shows within 10 ms
+# Before any worker published its model card (file discovery: <dir>/v1/mdc/), the model
+# cannot be listed: the prober then looks at that folder (one stat) every CARD_CHECK s and
+# asks the processes only every GATED_INTERVAL s (their silence still shows). Polling five
+# refused ports every 10 ms cost 25-55 ms of CPU a second, taken from the starting graph.
+# Both stretch with the time already spent starting (an engine that loads for a minute
+# needs no 10 ms checks): at most LATE_SHARE of that time late, at most SLOW_INTERVAL.
+CARD_CHECK = 0.01
+GATED_INTERVAL = 0.1
+LATE_SHARE = 0.01
+CARDS = ("v1", "mdc")
 SLOW_INTERVAL = 1.0  # once up: cheap enough to idle at well under 1 % of a core
 TIMED_OUT = "timed out"  # what _get returns when a process accepted but never answered
 
@@ -90,8 +101,10 @@ class Prober(threading.Thread):
         status_ports: dict[str, int],
         emit: Callable[[object], None],
         pid_of: Callable[[str], int | None] | None = None,
+        discovery: str | None = None,
     ):
         super().__init__(name="trtl-prober", daemon=True)
+        self.cards = os.path.join(discovery, *CARDS) if discovery else None
         self.frontend_url = frontend_url
         self.served_name = served_name
         self.status_ports = status_ports
@@ -100,7 +113,7 @@ class Prober(threading.Thread):
         # Processes whose polled port was seen held by their own tree (this incarnation).
         self._owned: set[str] = set()
         self._foreign: set[str] = set()  # ... and held by another program instead
-        self._frontend_port = urllib.parse.urlsplit(frontend_url).port or 80
+        self._frontend_port = _split(frontend_url)[1]
         self._halt = threading.Event()
         self._wake = threading.Event()
         self._listed: bool | None = None
@@ -130,7 +143,19 @@ class Prober(threading.Thread):
         client = _Client()
         try:
             fast = True
+            gated, polled = self.cards is not None, -GATED_INTERVAL
+            began = time.monotonic()
             while not self._halt.is_set():
+                if gated and not _has_entries(self.cards):
+                    now = time.monotonic()
+                    late = (now - began) * LATE_SHARE
+                    if now - polled < min(GATED_INTERVAL + 10 * late, SLOW_INTERVAL):
+                        self._wake.wait(min(CARD_CHECK + late, GATED_INTERVAL))
+                        self._wake.clear()
+                        continue
+                    polled = now
+                else:
+                    gated = False  # a card was published: from now on, as always
                 all_up = self._poll(client)
                 if all_up and fast:
                     fast = False
@@ -194,30 +219,43 @@ class Prober(threading.Thread):
         return client.get(url)
 
 
+def _has_entries(folder: str | None) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is not None
+    except OSError:
+        return False
+
+
 class _Client:
-    """Keep-alive GET on loopback with the standard library: polling every 10 ms while a graph
-    starts, httpx cost several times the CPU, taken from the processes starting beside it."""
+    """Keep-alive HTTP/1.1 GET on loopback, on a bare socket: the prober asks every 10 ms
+    while a graph starts, beside the processes, so every microsecond counts; httpx cost
+    several times the CPU of http.client, and http.client (importing ssl and email, and
+    parsing headers into messages) several times this."""
 
     def __init__(self, timeout: float = 1.0):
         self.timeout = timeout
-        self._connections: dict[tuple[str, int], http.client.HTTPConnection] = {}
+        self._connections: dict[tuple[str, int], socket.socket] = {}
 
     def get(self, url: str) -> tuple[int, object] | str | None:
-        parts = urllib.parse.urlsplit(url)
-        key = (parts.hostname or "127.0.0.1", parts.port or 80)
+        host, port, path = _split(url)
+        key = (host, port)
+        request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
         for _attempt in range(2):
             reused = key in self._connections
-            if not reused:
-                self._connections[key] = http.client.HTTPConnection(*key, timeout=self.timeout)
             try:
-                self._connections[key].request("GET", parts.path or "/")
-                response = self._connections[key].getresponse()
-                body = response.read()
+                if not reused:
+                    self._connections[key] = socket.create_connection(key, self.timeout)
+                connection = self._connections[key]
+                connection.sendall(request)
+                status, body, keep = _response(connection)
+                if not keep:
+                    self._drop(key)
                 break
             except TimeoutError:
                 self._drop(key)
                 return TIMED_OUT
-            except (OSError, http.client.HTTPException):
+            except (OSError, ValueError):
                 self._drop(key)
                 # A kept-alive connection the server has since closed says nothing about
                 # the server: ask once more on a new one.
@@ -226,9 +264,9 @@ class _Client:
         else:
             return None
         try:
-            return response.status, json.loads(body)
+            return status, json.loads(body)
         except ValueError:
-            return response.status, None
+            return status, None
 
     def _drop(self, key: tuple[str, int]) -> None:
         connection = self._connections.pop(key, None)
@@ -238,3 +276,64 @@ class _Client:
     def close(self) -> None:
         for key in list(self._connections):
             self._drop(key)
+
+
+def _split(url: str) -> tuple[str, int, str]:
+    """``http://HOST:PORT/PATH`` -> (HOST, PORT, /PATH); HOST without IPv6 brackets."""
+    rest = url.split("://", 1)[-1]
+    where, slash, path = rest.partition("/")
+    host, _, port = where.rpartition(":")
+    if not host or "]" in port:  # no port given
+        host, port = where, "80"
+    return host.strip("[]"), int(port), slash + path or "/"
+
+
+def _response(connection: socket.socket) -> tuple[int, bytes, bool]:
+    """Read one response: (status, body, whether the connection stays open). Raises
+    ConnectionError when the server closed it first, ValueError when it is not HTTP."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += _recv(connection)
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    version, status = lines[0].split(" ", 2)[:2]
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip().lower()
+    keep = headers.get("connection") != "close" and version != "HTTP/1.0"
+    if status in ("204", "304"):
+        return int(status), b"", keep
+    if "content-length" in headers:
+        size = int(headers["content-length"])
+        while len(body) < size:
+            body += _recv(connection)
+        return int(status), body[:size], keep
+    if headers.get("transfer-encoding") == "chunked":
+        return int(status), _chunks(connection, body), keep
+    while True:  # neither: the body ends when the server closes
+        try:
+            body += _recv(connection)
+        except ConnectionError:
+            return int(status), body, False
+
+
+def _chunks(connection: socket.socket, data: bytes) -> bytes:
+    body = b""
+    while True:
+        while b"\r\n" not in data:
+            data += _recv(connection)
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        while len(data) < size + 2:
+            data += _recv(connection)
+        if size == 0:
+            return body
+        body, data = body + data[:size], data[size + 2 :]
+
+
+def _recv(connection: socket.socket) -> bytes:
+    chunk = connection.recv(65536)
+    if not chunk:
+        raise ConnectionError("closed by the server")
+    return chunk

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from profiles.schema import RestartPolicy
+if TYPE_CHECKING:
+    from profiles.schema import RestartPolicy
 
 
 @dataclass(frozen=True)

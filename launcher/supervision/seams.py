@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from launcher.planning.plan import ProcessPlan
+from launcher.planning.plan_types import ProcessPlan
 
 Emit = Callable[[object], None]
 
@@ -31,7 +31,10 @@ class ProcessHandle(Protocol):
     @property
     def alive(self) -> bool: ...
 
-    def start(self) -> None: ...
+    def start(self, watch: bool = True) -> None:
+        """Spawn; ``watch=False`` leaves the following threads to ``watch``."""
+
+    def watch(self) -> None: ...
 
     def signal_group(self, sig: int) -> None: ...
 
@@ -73,4 +76,5 @@ class ProberFactory(Protocol):
         status_ports: dict[str, int],
         emit: Emit,
         pid_of: Callable[[str], int | None],
+        discovery: str | None = None,
     ) -> HealthPoller: ...

@@ -28,7 +28,7 @@ from launcher.deployments.run_setup import (
     restart_policy,
 )
 from launcher.deployments.state import DeploymentState, write_state
-from launcher.planning.plan import Plan
+from launcher.planning.plan_types import Plan
 from launcher.supervision.component import Component, Exited, Line, wait_groups_empty
 from launcher.supervision.control import ControlRequest, ControlServer
 from launcher.supervision.live import LiveChanges
@@ -131,12 +131,13 @@ class Supervisor(LiveSurface):
         # apply/scale/restart through the control channel (live.py, live_surface.py)
         self.live = LiveChanges(self)
         self.control: ControlServer | None = None
+        self._spawned = False
 
     # -- the loop ---------------------------------------------------------------------
 
     def run(self, supervisor_pid: int, supervisor_create_time: float | None) -> Outcome:
         """Run until a stop request or an unrecoverable failure; always stops everything."""
-        prepare_run_dir(self.plan)
+        self.start_processes()
         previous = self._install_signals()
         try:
             self.begin(supervisor_pid, supervisor_create_time)
@@ -151,19 +152,22 @@ class Supervisor(LiveSurface):
         return self.outcome or Outcome(0)
 
     def begin(self, supervisor_pid: int, supervisor_create_time: float | None) -> None:
-        """Start every process and the prober; write the first state."""
-        self.started = self.clock()
+        """Start every process (unless ``start_processes`` did) and the prober; write the
+        first state."""
+        if not self._spawned:
+            self._spawn_all()
         self.state.started_at = time.time()
         self.state.supervisor_pid = supervisor_pid
         self.state.supervisor_create_time = supervisor_create_time
         for name in self.components:
-            self._start(name)
+            self._record_start(name)
         self.prober = self.make_prober(
             self.plan.frontend_url,
             self.plan.profile.served_name,
             {p.name: p.ports["system"] for p in self.plan.processes if "system" in p.ports},
             self.events.put,
             self._pid_of,
+            discovery=str(self.plan.run_dir.discovery),
         )
         self.prober.start()
         self._changed()
@@ -189,6 +193,26 @@ class Supervisor(LiveSurface):
         """The PID of the process now running as ``name`` (for the prober's owner check)."""
         component = self.find(name)  # a live change's candidate too
         return component.pid if component else None
+
+    def start_processes(self) -> None:
+        """Prepare the run dir and spawn every process, before any other work (``run`` does
+        it unless done before): on two cores, anything trtl does first delays them."""
+        if self._spawned:
+            return
+        prepare_run_dir(self.plan)
+        self._spawn_all()
+
+    def _spawn_all(self) -> None:
+        self._spawned = True
+        self.started = self.clock()
+        try:
+            for component in self.components.values():
+                component.start(watch=False)  # every spawn first, then the threads
+            for component in self.components.values():
+                component.watch()
+        except BaseException:
+            self._signal_all(signal.SIGKILL)
+            raise
 
     def _next_event(self) -> object | None:
         due = [*self.restarts_due.values()]
@@ -254,8 +278,11 @@ class Supervisor(LiveSurface):
     # -- processes ----------------------------------------------------------------------
 
     def _start(self, name: str) -> None:
+        self.components[name].start()
+        self._record_start(name)
+
+    def _record_start(self, name: str) -> None:
         component = self.components[name]
-        component.start()
         proc = self.procs[name]
         proc.pid, proc.create_time = component.pid, component.create_time
         proc.move(P.STARTING)

@@ -9,7 +9,7 @@ the port and who holds it.
 
 from __future__ import annotations
 
-from launcher.planning.plan import ProcessPlan
+from launcher.planning.plan_types import ProcessPlan
 from launcher.supervision.port_owner import describe, listeners
 from launcher.supervision.probe import Usurped
 

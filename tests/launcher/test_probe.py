@@ -88,3 +88,39 @@ def test_a_kept_alive_connection_the_server_closed_is_not_taken_for_a_down_serve
         finally:
             client.close()
         thread.join(5)
+
+
+def test_answers_with_a_length_in_chunks_or_until_close_are_read_whole():
+    import threading
+
+    from launcher.supervision.probe import _Client
+
+    answers = [
+        b'HTTP/1.1 503 Service Unavailable\r\ncontent-length: 14\r\n\r\n{"a": "ready"}',
+        b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{"b"\r\n5\r\n: [1]\r\n1\r\n}'
+        b"\r\n0\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\n\r\nnot json",
+    ]
+
+    def serve(listener: socket.socket) -> None:
+        conn, _addr = listener.accept()
+        for i, answer in enumerate(answers):
+            conn.recv(4096)
+            conn.sendall(answer)
+            if i == len(answers) - 1:
+                conn.close()
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        thread = threading.Thread(target=serve, args=(listener,), daemon=True)
+        thread.start()
+        client = _Client()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/health"
+        try:
+            got = [client.get(url) for _ in answers]
+        finally:
+            client.close()
+        thread.join(5)
+    # One connection served all three (kept alive), each answer whole.
+    assert got == [(503, {"a": "ready"}), (200, {"b": [1]}), (200, None)]

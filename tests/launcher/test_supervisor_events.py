@@ -53,10 +53,13 @@ class FakeProcess:
         self.alive = False
         self.signals: list[int] = []
 
-    def start(self) -> None:
+    def start(self, watch: bool = True) -> None:
         self.generation += 1
         self.started_at = self.clock()
         self.alive = True
+
+    def watch(self) -> None:
+        """Nothing to follow: events come from the test's script."""
 
     def signal_group(self, sig: int) -> None:
         self.signals.append(sig)

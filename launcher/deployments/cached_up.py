@@ -1,0 +1,102 @@
+"""A repeated ``trtl up`` from its cached plan: every process first, then everything else.
+
+``trtl up`` in the foreground, run again with the same arguments, environment, profile
+files, model and Dynamo install (``plan_cache`` lists every input), takes its validated
+plan from the cache and spawns every process before importing anything else: no click,
+no pydantic, no YAML. The checks that depend on the moment still run first, as in the
+validating path (full disk, the claim on the name with its holder, the graph-size limit,
+its ports free); any doubt at all falls back to the ordinary command,
+which validates, checks and explains. ``python -m launcher`` (the console script) calls it.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def cached_up(args: list[str]) -> int | None:
+    """Run ``trtl up ARGS`` from the cached plan; None when it must take the normal path."""
+    from launcher.planning.plan_cache import load
+
+    cached = load(args)
+    if cached is None:
+        return None
+    plan = cached.plan
+    from launcher.deployments import running
+    from launcher.planning.limits import check_graph_size
+    from launcher.supervision.log_rotation import LogLimits
+    from profiles.errors import TrtlError
+
+    # The same steps as the validating path, in its order: the full-disk check and the
+    # claim on the name (the lock, its holder written), the graph-size limit; then, instead
+    # of the whole preflight (engine, model and Dynamo are in the cache key), the ports.
+    # Any refusal falls back to that path, which says why in its own words.
+    try:
+        lock = running.claim(plan)
+    except TrtlError:
+        return None
+    try:
+        check_graph_size(len(plan.processes), plan.profile.name)
+        if not _ports_free(plan):
+            lock.release()
+            return None  # the normal path's preflight names the port and its holder
+    except TrtlError:
+        lock.release()
+        return None
+    limits = LogLimits()
+    if cached.log_max_bytes is not None and cached.log_keep is not None:
+        limits = LogLimits(max_bytes=cached.log_max_bytes, keep=cached.log_keep)
+    try:
+        return running.supervise(
+            plan,
+            lock,
+            quiet=cached.quiet,
+            timeout=cached.timeout,
+            grace=cached.grace,
+            live=True,
+            verbose=cached.verbose,
+            limits=limits,
+        )
+    except TrtlError as exc:
+        from launcher.terminal import error_line
+
+        error_line(exc.message, exc.hint)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        # Ctrl-C before the supervisor took over the signals: the processes die with this
+        # one (their parent-death signal); nothing else to undo.
+        return 130
+    except Exception as exc:  # as the CLI's root group does: one line, no traceback
+        if os.environ.get("TRTL_DEBUG"):
+            raise
+        from launcher.terminal import error_line
+
+        error_line(
+            f"internal error: {type(exc).__name__}: {exc}",
+            "This is a trtl bug; run again with TRTL_DEBUG=1 for the traceback.",
+        )
+        return 1
+
+
+def _ports_free(plan) -> bool:
+    """Every port of the plan can be bound now, on the host its process binds."""
+    import socket
+
+    for proc in plan.processes:
+        for kind, port in proc.ports.items():
+            host = _flag(proc.argv, "--http-host") if kind == "http" else None
+            host = host or proc.env.get("DYN_SYSTEM_HOST") or "127.0.0.1"
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind((host, port))
+                except OSError:
+                    return False
+    return True
+
+
+def _flag(argv: list[str], flag: str) -> str | None:
+    for i, arg in enumerate(argv[:-1]):
+        if arg == flag:
+            return argv[i + 1]
+    return None

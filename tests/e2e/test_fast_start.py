@@ -1,0 +1,110 @@
+"""A repeated ``trtl up`` starts from its cached plan, and no start leaves an orphan.
+
+``trtl up`` spawns its processes first and does everything else afterwards; the children
+get their parent-death signal from an exec wrapper. The tests kill trtl with SIGKILL the
+moment its first child exists, before it did anything else, and check that every process
+it started (found by the deployment's discovery directory in their environment) dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.up_helpers import read_until, status, trtl_env, up_args, wait_for
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError):
+                found += [
+                    int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+                ]
+    return found
+
+
+def _processes_of(discovery: str) -> list[int]:
+    """Live processes (zombies excluded) whose environment names this discovery directory."""
+    mark = f"DYN_FILE_KV={discovery}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError):
+            stat = Path(f"/proc/{entry}/stat").read_bytes()
+            if stat.rsplit(b")", 1)[1].split()[0] == b"Z":
+                continue
+            if mark in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
+                found.append(int(entry))
+    return found
+
+
+def _start(args: list[str], home: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "launcher", *args],
+        env=trtl_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _discovery(name: str) -> str:
+    return str(Path(os.environ["XDG_STATE_HOME"]) / "trtl" / name / "discovery")
+
+
+@pytest.mark.parametrize("start", ["validated", "cached"])
+def test_children_die_when_trtl_is_sigkilled_right_after_spawning(
+    tiny_model, home, deployments, start
+):
+    name = f"t-spawnkill-{start}"
+    deployments.append(name)
+    args = up_args("agg", tiny_model, name, "--quiet")
+    if start == "cached":
+        # The same command line twice: the second run starts from the cached plan.
+        proc = _start(args, home)
+        read_until(proc, "is ready after", timeout=60)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=40) == 0
+    proc = subprocess.Popen([sys.executable, "-m", "launcher", *args], env=trtl_env(home),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not _children(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+        pass  # no sleep: the kill must land while trtl has only just spawned
+    proc.kill()
+    proc.wait()
+    spawned = _processes_of(_discovery(name))
+    assert wait_for(lambda: _processes_of(_discovery(name)) == [], timeout=10), spawned
+    assert all(
+        not Path(f"/proc/{pid}/cmdline").exists() or pid not in _processes_of(_discovery(name))
+        for pid in spawned
+    )
+
+
+def test_a_repeated_up_starts_from_the_cached_plan_and_serves(tiny_model, home, deployments):
+    name = "t-cached"
+    deployments.append(name)
+    args = up_args("agg", tiny_model, name, "--quiet")
+    runs = []
+    for _ in range(2):
+        proc = _start(args, home)
+        read_until(proc, "is ready after", timeout=60)
+        state = status(name, home)
+        # Whether this trtl ever loaded pydantic (the validation library): the cached start
+        # never does, the first one must.
+        maps = Path(f"/proc/{proc.pid}/maps").read_text()
+        runs.append(("pydantic_core" in maps, state["state"], len(state["processes"])))
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=40)
+        assert proc.returncode == 0, out
+        assert "nothing left running" in out
+    assert runs == [(True, "ready", 2), (False, "ready", 2)]

@@ -1,0 +1,169 @@
+"""The validated-plan cache: the same plan back while nothing changed, a miss for any change."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from launcher.planning import plan_cache
+from launcher.planning.plan import PlanOptions, build_plan
+from profiles.loader import load_profile
+
+ARGS = ["agg", "--engine", "mocker", "--model", "MODEL", "--port", "18500"]
+
+
+@pytest.fixture
+def model(tmp_path: Path, tiny_model: Path) -> Path:
+    """A private copy of the tiny model, so a test may change it."""
+    return Path(shutil.copytree(tiny_model, tmp_path / "model"))
+
+
+def _save(ref: str, model: Path, args: list[str] | None = None, **overrides):
+    profile = load_profile(
+        ref, model=str(model), engine="mocker", overrides=overrides.get("set", ())
+    )
+    plan = build_plan(profile, PlanOptions(http_port=18500))
+    args = args or [a.replace("MODEL", str(model)) for a in ARGS]
+    plan_cache.save(args, ref, profile, plan, quiet=True, timeout=90.0, grace=3.0)
+    return args, profile, plan
+
+
+def test_an_unchanged_up_gets_the_very_plan_back(model):
+    args, profile, plan = _save("agg", model)
+    cached = plan_cache.load(args)
+    assert cached is not None
+    assert cached.plan.to_json() == plan.to_json()
+    assert (cached.quiet, cached.timeout, cached.grace) == (True, 90.0, 3.0)
+    restored = cached.plan.profile
+    assert restored.served_name == profile.served_name
+    assert restored.stop_grace == profile.stop_grace
+    assert (
+        vars(restored.workers["worker"].restart) == profile.workers["worker"].restart.model_dump()
+    )
+    assert vars(restored.frontend.restart) == profile.frontend.restart.model_dump()
+
+
+def test_the_cache_is_private_and_reading_it_imports_no_pydantic(model):
+    args, _, _ = _save("agg", model)
+    folder = Path(os.environ["XDG_STATE_HOME"]) / "trtl" / plan_cache.CACHE_DIR
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {0o600}
+    check = (
+        "import sys; from launcher.planning import plan_cache; "
+        f"hit = plan_cache.load({args!r}); "
+        "print(hit is not None, 'pydantic' in sys.modules, 'yaml' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False", "False"]
+
+
+def test_other_arguments_or_environment_miss(model, monkeypatch):
+    args, _, _ = _save("agg", model)
+    assert plan_cache.load([*args, "--quiet"]) is None
+    monkeypatch.setenv("HF_HOME", "/elsewhere")
+    assert plan_cache.load(args) is None
+    monkeypatch.delenv("HF_HOME")
+    assert plan_cache.load(args) is not None
+    monkeypatch.setenv("SHLVL", "7")  # what a shell changes between two commands: no miss
+    assert plan_cache.load(args) is not None
+
+
+def test_a_changed_profile_file_misses_and_its_old_content_hits_again(model, tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("extends: agg\nname: mine\n")
+    args, _, _ = _save(str(path), model, args=["mine.yaml"])
+    assert plan_cache.load(args) is not None
+    path.write_text("extends: agg\nname: mine\nstop_grace: 7\n")
+    assert plan_cache.load(args) is None
+    path.write_text("extends: agg\nname: mine\n")  # content, not modification time, counts
+    assert plan_cache.load(args) is not None
+
+
+def test_a_new_profile_that_would_win_the_name_misses(model):
+    args, _, _ = _save("agg", model)
+    project = Path.cwd() / ".trtl" / "profiles"
+    project.mkdir(parents=True)
+    (project / "agg.yaml").write_text("extends: agg\nname: agg\n")
+    assert plan_cache.load(args) is None
+
+
+def test_a_changed_model_directory_misses(model):
+    args, _, _ = _save("agg", model)
+    (model / "tokenizer_config.json").write_text("{}")
+    assert plan_cache.load(args) is None
+
+
+def test_a_cache_file_others_could_write_is_not_used(model):
+    args, _, _ = _save("agg", model)
+    folder = Path(os.environ["XDG_STATE_HOME"]) / "trtl" / plan_cache.CACHE_DIR
+    for entry in folder.iterdir():
+        entry.chmod(0o620)
+    assert plan_cache.load(args) is None
+
+
+def test_a_changed_dynamo_install_misses(model):
+    args, _, _ = _save("agg", model)
+    assert plan_cache.load(args) is not None
+    # The module the frontend runs, as the engine-import check found it: an upgrade
+    # rewrites it (here: its modification time moves).
+    import dynamo.frontend
+
+    origin = Path(dynamo.frontend.__file__)
+    before = origin.stat()
+    try:
+        os.utime(origin, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+        assert plan_cache.load(args) is None
+    finally:
+        os.utime(origin, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert plan_cache.load(args) is not None
+
+
+def test_the_log_options_come_back_as_they_were_given(model):
+    from launcher.supervision.log_rotation import LogLimits
+
+    profile = load_profile("agg", model=str(model), engine="mocker")
+    plan = build_plan(profile, PlanOptions(http_port=18500))
+    args = [a.replace("MODEL", str(model)) for a in ARGS]
+    limits = LogLimits(max_bytes=2 * 2**20, keep=1)
+    plan_cache.save(
+        args, "agg", profile, plan, quiet=False, timeout=90.0, grace=3.0, verbose=True,
+        limits=limits,
+    )  # fmt: skip
+    cached = plan_cache.load(args)
+    assert cached is not None
+    assert (cached.verbose, cached.log_max_bytes, cached.log_keep) == (True, 2 * 2**20, 1)
+
+
+def test_a_cached_start_of_a_claimed_name_leaves_it_to_the_validating_path(model):
+    from launcher.deployments.cached_up import cached_up
+    from launcher.deployments.lock import STARTER, DeploymentLock
+
+    args, _, plan = _save("agg", model)
+    assert plan_cache.load(args) is not None  # a hit: only the claim sends it back
+    holder = DeploymentLock(plan.run_dir)
+    assert holder.acquire(STARTER)
+    try:
+        assert cached_up(args) is None  # nothing spawned: the usual path refuses, by name
+        assert not plan.run_dir.logs.exists()
+    finally:
+        holder.release()
+
+
+def test_a_cached_start_on_a_full_disk_leaves_it_to_the_validating_path(model, monkeypatch):
+    from launcher.deployments import running
+    from launcher.deployments.cached_up import cached_up
+    from launcher.deployments.lock import DeploymentLock
+
+    args, _, plan = _save("agg", model)
+    assert plan_cache.load(args) is not None
+    monkeypatch.setattr("launcher.supervision.log_rotation.free_bytes", lambda _path: 1024)
+    assert running.MIN_FREE > 1024
+    assert cached_up(args) is None
+    assert not plan.run_dir.logs.exists()
+    assert DeploymentLock(plan.run_dir).holder() is None  # nothing claimed the name
