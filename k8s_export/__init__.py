@@ -16,7 +16,7 @@ Modules load on first use, so ``trtl plan`` never pays for them.
 
 from __future__ import annotations
 
-from profiles.lazy import lazy_exports
+from trtl.profiles.lazy import lazy_exports
 
 _HOMES = {
     "check_crd": ".validate",

@@ -14,9 +14,9 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from profiles.engines import ENGINES, FRONTEND_MODULE
-from profiles.engines.argv import int_flag, take
-from profiles.errors import ProfileError
+from trtl.profiles.engines import ENGINES, FRONTEND_MODULE
+from trtl.profiles.engines.argv import int_flag, take
+from trtl.profiles.errors import ProfileError
 
 SHELLS = {"sh", "bash", "dash", "zsh"}
 SHELL_OPERATORS = {"|", "||", "&&", ";", "&", ">", ">>", "<", "2>&1"}

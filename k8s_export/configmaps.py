@@ -14,8 +14,7 @@ import posixpath
 from typing import Any
 
 import yaml
-
-from profiles.errors import ProfileError
+from trtl.profiles.errors import ProfileError
 
 from .yamlio import dump
 

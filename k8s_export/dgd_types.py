@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from profiles.errors import ProfileError
+from trtl.profiles.errors import ProfileError
 
 from .names import KIND
 

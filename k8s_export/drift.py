@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from profiles.engines import frontend_spec, worker_spec
-from profiles.loader import validate
-from profiles.yaml_source import Sourced
+from trtl.profiles.engines import frontend_spec, worker_spec
+from trtl.profiles.loader import validate
+from trtl.profiles.yaml_source import Sourced
 
 from .configmaps import MOUNT_DIR
 

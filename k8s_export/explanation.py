@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from profiles.engines import LOCAL_DEFAULT_ENV, LOCAL_ONLY_ENV
-from profiles.identity import (
+from trtl.profiles.engines import LOCAL_DEFAULT_ENV, LOCAL_ONLY_ENV
+from trtl.profiles.identity import (
     CLUSTER_ONLY,
     LOCAL_ONLY_FLAGS,
     LOCAL_ONLY_SETTINGS,

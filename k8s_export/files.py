@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from profiles.errors import ProfileError
-from profiles.schema import Profile
+from trtl.profiles.errors import ProfileError
+from trtl.profiles.schema import Profile
 
 from .names import KIND
 from .yamlio import dump, dump_all, is_kubernetes_text, load_documents
@@ -17,7 +17,7 @@ from .yamlio import dump, dump_all, is_kubernetes_text, load_documents
 
 def is_kubernetes_file(path: Path) -> bool:
     """Whether ``path`` holds Kubernetes objects rather than a trtl profile (cheap check)."""
-    from profiles.yaml_source import read_text_file
+    from trtl.profiles.yaml_source import read_text_file
 
     try:
         return is_kubernetes_text(read_text_file(path))
@@ -54,9 +54,9 @@ def load_dgd(
     notes: list[str] | None = None,
 ) -> Profile:
     """A DGD file as a profile with ``--set``/``--model``/``--engine`` applied, as for a profile."""
-    from profiles.loader import validate
-    from profiles.overrides import apply_overrides
-    from profiles.yaml_source import Sourced
+    from trtl.profiles.loader import validate
+    from trtl.profiles.overrides import apply_overrides
+    from trtl.profiles.yaml_source import Sourced
 
     profile = read_dgd(path, notes)
     assignments = list(overrides)

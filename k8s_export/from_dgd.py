@@ -12,12 +12,12 @@ import copy
 import re
 from typing import Any
 
-from profiles.engines import FRONTEND_MODULE, LOCAL_ONLY_ENV, engine
-from profiles.engines.frontend import read_frontend
-from profiles.errors import ProfileError
-from profiles.loader import validate
-from profiles.schema import COMPONENT_NAME_PATTERN, Profile
-from profiles.yaml_source import Sourced
+from trtl.profiles.engines import FRONTEND_MODULE, LOCAL_ONLY_ENV, engine
+from trtl.profiles.engines.frontend import read_frontend
+from trtl.profiles.errors import ProfileError
+from trtl.profiles.loader import validate
+from trtl.profiles.schema import COMPONENT_NAME_PATTERN, Profile
+from trtl.profiles.yaml_source import Sourced
 
 from . import configmaps, pods, wild_gpus
 from .commands import Command, int_flag

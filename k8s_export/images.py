@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from profiles.engines import engine
+from trtl.profiles.engines import engine
 
 DYNAMO_VERSION = "1.6.1"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from profiles.errors import ExportError
+from trtl.profiles.errors import ExportError
 
 GROUP = "nvidia.com"
 KIND = "DynamoGraphDeployment"

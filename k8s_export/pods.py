@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from profiles.errors import ExportError
-from profiles.schema import K8sSettings, PodSettings, Probe, Probes, ResourceSpec
+from trtl.profiles.errors import ExportError
+from trtl.profiles.schema import K8sSettings, PodSettings, Probe, Probes, ResourceSpec
 
 from .shapes import GPU
 

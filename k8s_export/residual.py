@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from profiles.schema import Profile
+from trtl.profiles.schema import Profile
 
 ANNOTATION = "trtl.dev/profile"
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from profiles.engines import ENGINES, engine_of_module
-from profiles.engines.base import RoleRead, WorkerCommand
-from profiles.errors import ProfileError
+from trtl.profiles.engines import ENGINES, engine_of_module
+from trtl.profiles.engines.base import RoleRead, WorkerCommand
+from trtl.profiles.errors import ProfileError
 
 from . import configmaps
 from .commands import Command

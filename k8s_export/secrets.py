@@ -14,10 +14,10 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from profiles.engines import settings_args
-from profiles.errors import ExportError
-from profiles.schema import Profile
-from profiles.secret_args import HF_TOKEN_PATTERN, secret_flag, secret_flag_value, secret_name
+from trtl.profiles.engines import settings_args
+from trtl.profiles.errors import ExportError
+from trtl.profiles.schema import Profile
+from trtl.profiles.secret_args import HF_TOKEN_PATTERN, secret_flag, secret_flag_value, secret_name
 
 HF_TOKEN = HF_TOKEN_PATTERN
 ENV_KEYS = ("env", "envs")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from profiles.errors import ProfileError
+from trtl.profiles.errors import ProfileError
 
 from .names import KIND, ApiVersion, api_version
 

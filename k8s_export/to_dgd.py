@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from profiles.engines import ComponentSpec, component_specs, engine, export_config
-from profiles.errors import ExportError
-from profiles.legacy import translate_env
-from profiles.schema import Profile, RoleK8s
+from trtl.profiles.engines import ComponentSpec, component_specs, engine, export_config
+from trtl.profiles.errors import ExportError
+from trtl.profiles.legacy import translate_env
+from trtl.profiles.schema import Profile, RoleK8s
 
 from . import configmaps, pods
 from .images import default_image

@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from profiles.errors import ExportError, ProfileError
-from profiles.schema import COMPONENT_NAME_PATTERN
+from trtl.profiles.errors import ExportError, ProfileError
+from trtl.profiles.schema import COMPONENT_NAME_PATTERN
 
 from .names import DNS_LABEL, KIND, MAX_COMPONENTS, api_version
 
@@ -80,7 +80,7 @@ def _check_volumes(component: str, pod: dict[str, Any]) -> None:
 
 def crd_schema(crd_path: Path, version: str) -> dict[str, Any]:
     """The JSON Schema of ``version`` in a DGD CRD file; raises ExportError."""
-    from profiles.yaml_source import MAX_CRD_BYTES
+    from trtl.profiles.yaml_source import MAX_CRD_BYTES
 
     from .yamlio import load_documents
 

@@ -14,8 +14,8 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
-from profiles.engines import ENGINES, FRONTEND_MODULE
-from profiles.errors import ProfileError
+from trtl.profiles.engines import ENGINES, FRONTEND_MODULE
+from trtl.profiles.errors import ProfileError
 
 from .kube_vars import env_values, kubelet_expand
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from profiles.engines import ComponentSpec
-from profiles.schema import Launch, Profile
+from trtl.profiles.engines import ComponentSpec
+from trtl.profiles.schema import Launch, Profile
 
 from .drift import strip
 from .wild import render_launch

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from profiles.engines import engine_of_module
+from trtl.profiles.engines import engine_of_module
 
 TENSOR = ("--tensor-parallel-size", "-tp", "--tp", "--tp-size")
 PIPELINE = ("--pipeline-parallel-size", "-pp", "--pp-size")

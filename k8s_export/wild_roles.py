@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from profiles.engines import engine
+from trtl.profiles.engines import engine
 
 from . import configmaps
 from .roles import WorkerRead

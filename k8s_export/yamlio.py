@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from profiles.errors import ProfileError
-from profiles.yaml_source import read_text_file
+from trtl.profiles.errors import ProfileError
+from trtl.profiles.yaml_source import read_text_file
 
 # Plain scalars some YAML 1.1 / 1.2 reader turns into a bool, null or number.
 _AMBIGUOUS = re.compile(

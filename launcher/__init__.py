@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from profiles.lazy import lazy_exports
+from trtl.profiles.lazy import lazy_exports
 
 # Loaded on first use: `trtl --help` and `trtl schema` should not pay for the plan's imports.
 _HOMES = {
-    "Gpu": "launcher.gpus.inventory",
-    "Inventory": "launcher.gpus.inventory",
-    "read_inventory": "launcher.gpus.inventory",
-    "Plan": "launcher.planning.plan",
-    "PlanOptions": "launcher.planning.plan",
-    "ProcessPlan": "launcher.planning.plan",
-    "build_plan": "launcher.planning.plan",
+    "Gpu": "trtl.launcher.gpus.inventory",
+    "Inventory": "trtl.launcher.gpus.inventory",
+    "read_inventory": "trtl.launcher.gpus.inventory",
+    "Plan": "trtl.launcher.planning.plan",
+    "PlanOptions": "trtl.launcher.planning.plan",
+    "ProcessPlan": "trtl.launcher.planning.plan",
+    "build_plan": "trtl.launcher.planning.plan",
 }
 
 __all__ = ["Gpu", "Inventory", "Plan", "PlanOptions", "ProcessPlan", "build_plan", "read_inventory"]

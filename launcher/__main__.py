@@ -1,4 +1,4 @@
-"""``python -m launcher`` is ``trtl``, and ``main`` is the ``trtl`` console script.
+"""``python -m trtl.launcher`` is ``trtl``, and ``main`` is the ``trtl`` console script.
 
 A foreground ``trtl up`` repeated unchanged starts from its cached plan
 (``launcher.deployments.cached_up``) before click or pydantic is imported; everything else,
@@ -17,14 +17,14 @@ def main() -> None:
     """Console-script entry point."""
     args = sys.argv[1:]
     if args[:1] == ["up"] and not os.environ.get(NO_CACHE_ENV):
-        from launcher.deployments.cached_up import cached_up
-        from launcher.planning import plan_cache
+        from trtl.launcher.deployments.cached_up import cached_up
+        from trtl.launcher.planning import plan_cache
 
         plan_cache.ENTRY_ARGS = args[1:]
         code = cached_up(args[1:])
         if code is not None:
             sys.exit(code)
-    from launcher.cli import main as cli_main
+    from trtl.launcher.cli import main as cli_main
 
     cli_main()
 

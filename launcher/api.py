@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from launcher.deployments.state import DeploymentState, ProcessState
-    from launcher.planning.plan import Plan
-    from profiles.schema import Profile
+    from trtl.launcher.deployments.state import DeploymentState, ProcessState
+    from trtl.launcher.planning.plan import Plan
+    from trtl.profiles.schema import Profile
 
     # What every function takes as a profile: a built-in or user profile name, a profile
     # or DGD file path, a Profile, or a mapping in the profile format.
@@ -51,15 +51,15 @@ def load(
     overrides = tuple(set)
     if isinstance(profile, Mapping) or _is_profile(profile):
         return _from_data(profile, engine=engine, model=model, overrides=overrides)
-    from profiles.loader import is_file_reference, load_profile
+    from trtl.profiles.loader import is_file_reference, load_profile
 
     ref = os.fspath(profile)
     path = Path(ref).expanduser()
     if is_file_reference(ref) and path.is_file():
-        from k8s_export import is_kubernetes_file
+        from trtl.k8s_export import is_kubernetes_file
 
         if is_kubernetes_file(path):
-            from k8s_export import load_dgd
+            from trtl.k8s_export import load_dgd
 
             found: list[str] = []
             loaded = load_dgd(path, overrides=overrides, model=model, engine=engine, notes=found)
@@ -70,7 +70,7 @@ def load(
 
 
 def _is_profile(value: object) -> bool:
-    from profiles.schema import Profile
+    from trtl.profiles.schema import Profile
 
     return isinstance(value, Profile)
 
@@ -82,8 +82,7 @@ def _from_data(
     import tempfile
 
     import yaml
-
-    from profiles.loader import load_profile
+    from trtl.profiles.loader import load_profile
 
     if _is_profile(data):
         data = data.model_dump(mode="json", exclude_none=True)
@@ -128,8 +127,8 @@ def plan_for(
     host: str = "127.0.0.1",
 ) -> Plan:
     """Build the local plan of a resolved profile. Raises PlacementError, ProfileError."""
-    from launcher.planning.plan import PlanOptions, build_plan
-    from profiles.errors import PlacementError
+    from trtl.launcher.planning.plan import PlanOptions, build_plan
+    from trtl.profiles.errors import PlacementError
 
     if gpus is not None and not gpus.isprintable():
         # Messages quote --gpus bare; a newline in it would split the one-line error.
@@ -172,7 +171,7 @@ class Deployment:
 
     def status(self) -> DeploymentState:
         """The state ``trtl status --json`` prints, as seen now. Raises SupervisorError."""
-        from launcher.deployments.state import find_deployment
+        from trtl.launcher.deployments.state import find_deployment
 
         return find_deployment(self.name).effective()
 
@@ -199,8 +198,8 @@ class Deployment:
     def logs(self, process: str, lines: int | None = 200) -> str:
         """The last ``lines`` lines (all with None) of a process's log, by process name
         (``decode-0``) or role (``decode``: every replica, concatenated)."""
-        from launcher.deployments.paths import RunDir
-        from profiles.errors import SupervisorError
+        from trtl.launcher.deployments.paths import RunDir
+        from trtl.profiles.errors import SupervisorError
 
         state = self.status()
         chosen = [p for p in state.processes if process in (p.name, p.role)]
@@ -224,7 +223,7 @@ class Deployment:
 
     def chat(self, prompt: str, *, max_tokens: int = 64) -> str:
         """One chat request to the deployment; returns the reply's text."""
-        from launcher.deployments.chat import send_chat
+        from trtl.launcher.deployments.chat import send_chat
 
         state = self.status()
         reply = send_chat(
@@ -235,8 +234,8 @@ class Deployment:
     def stop(self, grace: float | None = None) -> list[str]:
         """Stop every process (drain for ``grace`` s, then SIGKILL); what happened, a line
         each. Stopping a deployment that is not running does nothing."""
-        from launcher.deployments.stop import stop_deployment
-        from profiles.errors import SupervisorError
+        from trtl.launcher.deployments.stop import stop_deployment
+        from trtl.profiles.errors import SupervisorError
 
         try:
             return stop_deployment(self.name, grace)
@@ -246,8 +245,8 @@ class Deployment:
             return [f"{self.name!r} is not running"]
 
     def _runs(self) -> bool:
-        from launcher.deployments.paths import RunDir
-        from launcher.deployments.state import DeploymentLock
+        from trtl.launcher.deployments.paths import RunDir
+        from trtl.launcher.deployments.state import DeploymentLock
 
         return DeploymentLock(RunDir.for_deployment(self.name)).held_elsewhere()
 
@@ -278,8 +277,8 @@ def up(
     Raises the TrtlError that ``trtl up`` reports; nothing is left running then, also when
     the wait is interrupted (KeyboardInterrupt stops the start before it is re-raised).
     """
-    from launcher.deployments import detached
-    from profiles.errors import SupervisorError
+    from trtl.launcher.deployments import detached
+    from trtl.profiles.errors import SupervisorError
 
     overrides = tuple(set)
     resolved = load(profile, engine=engine, model=model, set=overrides)
@@ -317,9 +316,8 @@ def _profile_ref(given: Any, resolved: Profile) -> str:
     if isinstance(given, (str, os.PathLike)):
         return os.fspath(given)
     import yaml
-
-    from launcher.deployments.paths import state_home
-    from launcher.deployments.state import make_private_dir
+    from trtl.launcher.deployments.paths import state_home
+    from trtl.launcher.deployments.state import make_private_dir
 
     folder = state_home() / "api-profiles"
     make_private_dir(folder)
@@ -352,7 +350,7 @@ def export_k8s(
 ) -> str:
     """The DynamoGraphDeployment (and engine-config ConfigMap) YAML ``trtl export --k8s``
     writes. Raises ProfileError, ExportError."""
-    import k8s_export
+    from trtl import k8s_export
 
     resolved = load(profile, engine=engine, model=model, set=set)
     docs = k8s_export.render(resolved, version=version, image=image, name=name, namespace=namespace)
@@ -366,7 +364,7 @@ def import_dgd(source: str | os.PathLike[str], *, notes: list[str] | None = None
     Raises ExportError for a file trtl cannot read (the CLI's one-line message)."""
     import tempfile
 
-    import k8s_export
+    from trtl import k8s_export
 
     text = os.fspath(source)
     found: list[str] = []

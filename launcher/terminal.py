@@ -6,7 +6,7 @@ import os
 import re
 import sys
 
-from profiles.errors import HF_TOKEN_PATTERN
+from trtl.profiles.errors import HF_TOKEN_PATTERN
 
 
 def use_colour(stream) -> bool:

@@ -30,9 +30,9 @@ if str(REPO) not in sys.path:  # scripts run as `python scripts/bench_x.py`
     sys.path.insert(0, str(REPO))
 
 PYTHON = sys.executable
-# The console script users run; `python -m launcher` where it is not installed.
+# The console script users run; `python -m trtl.launcher` where it is not installed.
 _SCRIPT = Path(sys.executable).with_name("trtl")
-TRTL = [str(_SCRIPT)] if _SCRIPT.exists() else [PYTHON, "-m", "launcher"]
+TRTL = [str(_SCRIPT)] if _SCRIPT.exists() else [PYTHON, "-m", "trtl.launcher"]
 TINY_MODEL = REPO / ".cache" / "tiny-model"
 # The real engine's tier: scripts/setup_vllm_cpu.sh builds both.
 TINY_REAL_MODEL = REPO / ".cache" / "tiny-real-model"
@@ -149,11 +149,11 @@ def tree_option(parser) -> None:
 
 
 def use_tree(tree: str | None) -> None:
-    """Run `python -m launcher` from ``tree`` (ahead of the installed checkout on sys.path)."""
+    """Run `python -m trtl.launcher` from ``tree`` (ahead of the installed checkout on sys.path)."""
     global _TREE
     if tree:
         _TREE = str(Path(tree).resolve())
-        TRTL[:] = [PYTHON, "-m", "launcher"]
+        TRTL[:] = [PYTHON, "-m", "trtl.launcher"]
         print(f"trtl from:     {_TREE}")
 
 
@@ -228,7 +228,7 @@ def ensure_tiny_model() -> Path:
 
 
 def free_port() -> int:
-    from launcher.planning.ports import free_ports
+    from trtl.launcher.planning.ports import free_ports
 
     return free_ports(1, exclude=set())[0]
 

@@ -32,7 +32,7 @@ def import_time_by_package(args: list[str], env: dict[str, str], count: int = 8)
     """Where a command's import time goes: `-X importtime` self times summed per top-level
     package (trtl's own `profiles` includes building its pydantic models)."""
     done = subprocess.run(
-        [bench.PYTHON, "-X", "importtime", "-m", "launcher", *args],
+        [bench.PYTHON, "-X", "importtime", "-m", "trtl.launcher", *args],
         env=env, capture_output=True, text=True, check=False, cwd=bench.REPO,
     )  # fmt: skip
     totals: dict[str, int] = {}
@@ -104,7 +104,7 @@ def main() -> None:
     rows.append([bench.show(baseline), f"{base * 1000:.0f}", bench.spread(results["baseline"]),
                  "1.0", ""])  # fmt: skip
     bench.table(["command", "median ms", "min–max s", "× baseline", f"≤ {TARGET} s"], rows)
-    print("\nimport time per package, ms (python -X importtime -m launcher ..., one run):")
+    print("\nimport time per package, ms (python -X importtime -m trtl.launcher ..., one run):")
     for key, top in imports.items():
         print(f"  {key}: {top}")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = Path("/tmp/trtl-bench-lifecycle")
-PY = [sys.executable, "-m", "launcher"]
+PY = [sys.executable, "-m", "trtl.launcher"]
 
 
 def trtl(*args: str) -> subprocess.CompletedProcess[str]:
@@ -27,7 +27,7 @@ def trtl(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def start(name: str, *extra: str) -> subprocess.Popen[str]:
-    from launcher.planning.ports import free_ports
+    from trtl.launcher.planning.ports import free_ports
 
     model = str(ROOT / ".cache" / "tiny-model")
     port = str(free_ports(1, set())[0])
@@ -38,8 +38,9 @@ def start(name: str, *extra: str) -> subprocess.Popen[str]:
 
 
 def down_after_claim(delay: float, slow: Path) -> dict:
-    from launcher.deployments.lock import DeploymentLock
-    from launcher.deployments.paths import RunDir
+    from trtl.launcher.deployments.lock import DeploymentLock
+    from trtl.launcher.deployments.paths import RunDir
+
     from tests.e2e.up_helpers import deployment_pids
 
     name = f"m-early-{int(delay * 10)}"
@@ -110,7 +111,8 @@ class _Impostor(http.server.BaseHTTPRequestHandler):
 
 
 def impostor(slow: Path) -> dict:
-    from launcher.deployments.paths import RunDir
+    from trtl.launcher.deployments.paths import RunDir
+
     from tests.e2e.up_helpers import deployment_pids
 
     up = start("m-impostor", "-d", "--python", str(slow))

@@ -66,8 +66,8 @@ done
 
 
 def _read_state(name: str):
-    from launcher.deployments.paths import RunDir
-    from launcher.deployments.state import read_state
+    from trtl.launcher.deployments.paths import RunDir
+    from trtl.launcher.deployments.state import read_state
 
     try:
         return read_state(RunDir.for_deployment(name), as_written=True)
@@ -184,7 +184,7 @@ class Flood:
         return data["bytes"] / data["seconds"] / 1e6  # MB/s
 
     def direct(self, lines: int) -> float:
-        from launcher.deployments.run_setup import PRESENTATION_ENV
+        from trtl.launcher.deployments.run_setup import PRESENTATION_ENV
 
         env = {**self.env, **PRESENTATION_ENV, "PYTHONUNBUFFERED": "1"}
         with (self.dir / "direct.log").open("wb") as out:
@@ -195,7 +195,7 @@ class Flood:
 
     def through_cat(self, lines: int) -> float:
         """The same flood into a pipe that `cat` copies to a file: the least a reader costs."""
-        from launcher.deployments.run_setup import PRESENTATION_ENV
+        from trtl.launcher.deployments.run_setup import PRESENTATION_ENV
 
         env = {**self.env, **PRESENTATION_ENV, "PYTHONUNBUFFERED": "1"}
         argv = [bench.PYTHON, str(self.flooder), str(lines), str(self.result)]
@@ -230,7 +230,7 @@ class Flood:
     def log_complete(self) -> bool:
         """Every flooded line, flood after flood, in order, in the worker's log file (and
         its rotated copies, oldest first: ``worker-0.log.N`` … ``.1``)."""
-        from launcher.deployments.paths import RunDir
+        from trtl.launcher.deployments.paths import RunDir
 
         log = RunDir.for_deployment(self.name).logs / "worker-0.log"
         copies = sorted(log.parent.glob("worker-0.log.*"), key=lambda p: -int(p.suffix[1:]))

@@ -102,7 +102,7 @@ class Runner:
             argv = self.command
         else:
             # What the console script runs, with the other tree first on sys.path.
-            argv = [bench.PYTHON, "-c", "from launcher.cli import main; main()", *args]
+            argv = [bench.PYTHON, "-c", "from trtl.launcher.cli import main; main()", *args]
             env, kwargs = {**self.env, "PYTHONPATH": tree}, {"cwd": tree}
         announced: list[float] = []
         start = time.perf_counter()
@@ -133,9 +133,9 @@ class Runner:
     # -- the bare launch ----------------------------------------------------------------
 
     def bare(self) -> float:
-        from launcher.deployments.run_setup import child_env, prepare_run_dir
-        from launcher.planning.plan import PlanOptions, build_plan
-        from profiles.loader import load_profile
+        from trtl.launcher.deployments.run_setup import child_env, prepare_run_dir
+        from trtl.launcher.planning.plan import PlanOptions, build_plan
+        from trtl.profiles.loader import load_profile
 
         profile = load_profile(
             self.profile, model=self.model, engine=self.engine, overrides=self.overrides
@@ -179,30 +179,30 @@ PHASES_SCRIPT = r"""
 import json, os, queue, sys, time
 t = [("start", time.perf_counter(), time.process_time())]
 def mark(name): t.append((name, time.perf_counter(), time.process_time()))
-import launcher.cli  # what the trtl console script imports before running a command
+import trtl.launcher.cli  # what the trtl console script imports before running a command
 mark("imports (click, command modules)")
-from launcher.cli.options import load, plan_for
+from trtl.launcher.cli.options import load, plan_for
 profile = load(sys.argv[1], "mocker", sys.argv[2], ())
 mark("profile (pydantic, YAML, validation)")
 plan = plan_for(profile, name=sys.argv[3], port=int(sys.argv[4]), gpus=None, python=None)
 mark("plan (ports, argv, env)")
-from launcher.deployments import running
+from trtl.launcher.deployments import running
 running.claim(plan).release()
 mark("lock claim")
-from launcher.checks import preflight
+from trtl.launcher.checks import preflight
 preflight.check_ports(plan)
 mark("preflight: ports")
 preflight.check_engines(plan)
 mark("preflight: engine-import check")
 preflight.check_model(plan)
 mark("preflight: model")
-from launcher.deployments import running
-from launcher.supervision.supervisor import Supervisor
-from launcher.supervision.logmux import LogMux
+from trtl.launcher.deployments import running
+from trtl.launcher.supervision.supervisor import Supervisor
+from trtl.launcher.supervision.logmux import LogMux
 mark("supervisor modules")
 mux = LogMux([p.name for p in plan.processes], quiet=False, stream=open(os.devnull, "w"))
 sup = Supervisor(plan, mux, timeout=60, grace=1)
-from launcher.deployments.run_setup import prepare_run_dir
+from trtl.launcher.deployments.run_setup import prepare_run_dir
 prepare_run_dir(plan)
 mark("run dir + state")
 for c in sup.components.values():
@@ -218,23 +218,23 @@ CACHED_PHASES_SCRIPT = r"""
 import json, os, sys, time
 t = [("start", time.perf_counter(), time.process_time())]
 def mark(name): t.append((name, time.perf_counter(), time.process_time()))
-import launcher.__main__  # the trtl console script
-import launcher.deployments.cached_up as cached_up
-from launcher.planning import plan_cache
+import trtl.launcher.__main__  # the trtl console script
+import trtl.launcher.deployments.cached_up as cached_up
+from trtl.launcher.planning import plan_cache
 mark("entry and plan-cache modules")
 cached = plan_cache.load(sys.argv[1:])
 assert cached is not None, "no cached plan for this command line"
 mark("plan cache: key, every input checked, plan read")
 plan = cached.plan
-from launcher.deployments.state import DeploymentLock
+from trtl.launcher.deployments.state import DeploymentLock
 lock = DeploymentLock(plan.run_dir)
 assert lock.acquire()
 mark("lock")
 assert cached_up._ports_free(plan)
 mark("ports free")
-from launcher.deployments import running
-from launcher.supervision.logmux import LogMux
-from launcher.supervision.supervisor import Supervisor
+from trtl.launcher.deployments import running
+from trtl.launcher.supervision.logmux import LogMux
+from trtl.launcher.supervision.supervisor import Supervisor
 mark("supervisor modules")
 running._stop_leftovers(plan)
 mux = LogMux([p.name for p in plan.processes], quiet=True, stream=open(os.devnull, "w"))

@@ -35,8 +35,8 @@ MAX_TOKENS = 64
 
 
 def _state():
-    from launcher.deployments.paths import RunDir
-    from launcher.deployments.state import read_state
+    from trtl.launcher.deployments.paths import RunDir
+    from trtl.launcher.deployments.state import read_state
 
     try:
         return read_state(RunDir.for_deployment(NAME), as_written=True)
@@ -45,7 +45,7 @@ def _state():
 
 
 def _registered(port: int) -> bool:
-    from launcher.supervision.probe import worker_registered
+    from trtl.launcher.supervision.probe import worker_registered
 
     conn_body = bench.get_json_any(port, "/health")
     return conn_body is not None and worker_registered(*conn_body)
@@ -86,9 +86,9 @@ class Round:
 
     def bare_start(self) -> float:
         """Seconds for a directly started worker (the plan's argv/env) to register."""
-        from launcher.deployments.run_setup import child_env
-        from launcher.planning.plan import PlanOptions, build_plan
-        from profiles.loader import load_profile
+        from trtl.launcher.deployments.run_setup import child_env
+        from trtl.launcher.planning.plan import PlanOptions, build_plan
+        from trtl.profiles.loader import load_profile
 
         profile = load_profile("agg_router", model=self.model, engine="mocker")
         plan = build_plan(profile, PlanOptions(deployment=NAME, http_port=self.port))

@@ -32,12 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from launcher.gpus.inventory import read_inventory  # noqa: E402
-from launcher.gpus.usage import gpu_usage  # noqa: E402
-from launcher.planning.plan import PlanOptions, build_plan, memory_fraction  # noqa: E402
-from profiles.engines import component_specs  # noqa: E402
-from profiles.errors import TrtlError  # noqa: E402
-from profiles.loader import load_profile  # noqa: E402
+from trtl.launcher.gpus.inventory import read_inventory  # noqa: E402
+from trtl.launcher.gpus.usage import gpu_usage  # noqa: E402
+from trtl.launcher.planning.plan import PlanOptions, build_plan, memory_fraction  # noqa: E402
+from trtl.profiles.engines import component_specs  # noqa: E402
+from trtl.profiles.errors import TrtlError  # noqa: E402
+from trtl.profiles.loader import load_profile  # noqa: E402
 
 BUILTINS = ("agg", "agg_router", "disagg", "disagg_router")
 # The CUDA process: takes FRACTION of the free memory of every GPU it sees, says what it
@@ -86,9 +86,9 @@ def show_inventory() -> None:
 
 
 def trtl(args: list[str], out: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
-    """Run `trtl ARGS` (python -m launcher); keep the full output, print the GPU lines."""
+    """Run `trtl ARGS` (python -m trtl.launcher); keep the full output, print the GPU lines."""
     done = subprocess.run(
-        [sys.executable, "-m", "launcher", *args],
+        [sys.executable, "-m", "trtl.launcher", *args],
         cwd=ROOT,
         env={**os.environ, **(env or {})},
         capture_output=True,
@@ -224,8 +224,7 @@ def e2e_case(
 def status_check(report: Report, label: str, plan, started: dict) -> None:
     """`trtl status` of these processes, as if trtl supervised them: GPU memory per tree."""
     import psutil
-
-    from launcher.deployments.state import (
+    from trtl.launcher.deployments.state import (
         DeploymentState,
         ProcessState,
         make_private_dir,
@@ -246,7 +245,7 @@ def status_check(report: Report, label: str, plan, started: dict) -> None:
     make_private_dir(plan.run_dir.root)
     write_state(plan.run_dir, state)
     done = subprocess.run(
-        [sys.executable, "-m", "launcher", "status", plan.deployment, "--json"],
+        [sys.executable, "-m", "trtl.launcher", "status", plan.deployment, "--json"],
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
     try:
@@ -260,7 +259,7 @@ def status_check(report: Report, label: str, plan, started: dict) -> None:
         f"{label}: trtl status --json gpu_memory_mib={held}",
     )
     table = subprocess.run(
-        [sys.executable, "-m", "launcher", "status", plan.deployment],
+        [sys.executable, "-m", "trtl.launcher", "status", plan.deployment],
         cwd=ROOT, capture_output=True, text=True,
     ).stdout  # fmt: skip
     print(table, flush=True)

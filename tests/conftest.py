@@ -61,7 +61,7 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 @pytest.fixture
 def run_trtl(runner: CliRunner):
     """Run ``trtl ARGS`` in-process through the root group (error handling included)."""
-    from launcher.cli import cli
+    from trtl.launcher.cli import cli
 
     def invoke(*args: str):
         return runner.invoke(cli, list(args), prog_name="trtl", catch_exceptions=False)

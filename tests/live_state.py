@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import psutil
-
-from launcher.deployments.paths import RunDir
-from launcher.deployments.state import DeploymentState, ProcessState, make_private_dir, write_state
+from trtl.launcher.deployments.paths import RunDir
+from trtl.launcher.deployments.state import (
+    DeploymentState,
+    ProcessState,
+    make_private_dir,
+    write_state,
+)
 
 
 def live_state(deployment: str, **changes) -> DeploymentState:

@@ -31,8 +31,7 @@ from click.testing import CliRunner, Result
 from hypothesis import settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
-
-from profiles.schema import Profile
+from trtl.profiles.schema import Profile
 
 
 def fuzz_settings(max_examples: int = 150) -> settings:
@@ -67,7 +66,7 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 def invoke(*args: str) -> Result:
     """``trtl ARGS`` in-process, as a script would run it (no colour, no debug tracebacks)."""
-    from launcher.cli import cli
+    from trtl.launcher.cli import cli
 
     return RUNNER.invoke(cli, list(args), prog_name="trtl", env=ENV, catch_exceptions=True)
 
@@ -108,7 +107,7 @@ def error_message(stderr: str) -> str:
 
 def eight_idle_gpus():
     """An inventory of eight idle H100s, so trtllm plans place workers without NVML."""
-    from launcher.gpus.inventory import Gpu, Inventory
+    from trtl.launcher.gpus.inventory import Gpu, Inventory
 
     return Inventory(tuple(Gpu(i, f"GPU-{i:08d}", "NVIDIA H100", 81559, 0) for i in range(8)))
 

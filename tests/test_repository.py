@@ -6,7 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from launcher.checks.doctor import DYNAMO_VERSION
+from trtl.launcher.checks.doctor import DYNAMO_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 

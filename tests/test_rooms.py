@@ -7,10 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import k8s_export
-import launcher
-import profiles
 import trtl
+from trtl import k8s_export, launcher, profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 # room -> rooms it must never import
@@ -24,14 +22,35 @@ def imported_rooms(room: str) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for path in (ROOT / room).rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            for name in names:
-                found.setdefault(name.split(".")[0], set()).add(str(path.relative_to(ROOT)))
+            for name in _imported_names(node):
+                room = name.removeprefix("trtl.").split(".")[0]
+                found.setdefault(room, set()).add(str(path.relative_to(ROOT)))
     return found
+
+
+def _imported_names(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        if node.module == "trtl":  # from trtl import profiles
+            return [f"trtl.{alias.name}" for alias in node.names]
+        return [node.module]
+    return []
+
+
+ROOMS = ("launcher", "profiles", "k8s_export")
+
+
+def test_every_import_of_a_room_goes_through_the_trtl_package():
+    """An installed wheel has the rooms only under trtl/: a bare `import profiles` would
+    work in a checkout and fail for every user."""
+    bare = []
+    for top in (*ROOMS, "trtl", "tests", "scripts"):
+        for path in (ROOT / top).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if any(name.split(".")[0] in ROOMS for name in _imported_names(node)):
+                    bare.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not bare, bare
 
 
 @pytest.mark.parametrize("room", sorted(FORBIDDEN))
@@ -65,6 +84,7 @@ def test_core_modules_do_not_import_the_cli():
         if rel.parts[1] == "cli" or rel.name == "__main__.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("launcher.cli"):
+            module = node.module if isinstance(node, ast.ImportFrom) else ""
+            if (module or "").startswith("trtl.launcher.cli"):
                 offenders.append(str(rel))
     assert not offenders, f"core modules import the CLI: {offenders}"

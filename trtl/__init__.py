@@ -26,20 +26,20 @@ if not (_HERE / "launcher").is_dir() and (_HERE.parent / "launcher").is_dir():
     __path__.append(str(_HERE.parent))
 
 _HOMES = {
-    "Deployment": "launcher.api",
-    "ExportError": "profiles.errors",
-    "PlacementError": "profiles.errors",
-    "PreflightError": "profiles.errors",
-    "Profile": "profiles.schema",
-    "ProfileError": "profiles.errors",
-    "SupervisorError": "profiles.errors",
-    "TrtlError": "profiles.errors",
-    "attach": "launcher.api",
-    "export_k8s": "launcher.api",
-    "import_dgd": "launcher.api",
-    "load": "launcher.api",
-    "plan": "launcher.api",
-    "up": "launcher.api",
+    "Deployment": "trtl.launcher.api",
+    "ExportError": "trtl.profiles.errors",
+    "PlacementError": "trtl.profiles.errors",
+    "PreflightError": "trtl.profiles.errors",
+    "Profile": "trtl.profiles.schema",
+    "ProfileError": "trtl.profiles.errors",
+    "SupervisorError": "trtl.profiles.errors",
+    "TrtlError": "trtl.profiles.errors",
+    "attach": "trtl.launcher.api",
+    "export_k8s": "trtl.launcher.api",
+    "import_dgd": "trtl.launcher.api",
+    "load": "trtl.launcher.api",
+    "plan": "trtl.launcher.api",
+    "up": "trtl.launcher.api",
 }
 
 __all__ = sorted(_HOMES)

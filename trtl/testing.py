@@ -43,7 +43,7 @@ def deployment_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     elif isinstance(param, dict):
         options.update(param)
     if options.get("port") is None:
-        from launcher.planning.ports import free_ports
+        from trtl.launcher.planning.ports import free_ports
 
         options["port"] = free_ports(1, exclude=set())[0]
     return options

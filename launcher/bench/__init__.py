@@ -19,6 +19,6 @@ before a benchmark runs.
 
 from __future__ import annotations
 
-from launcher.bench.errors import BenchError
+from trtl.launcher.bench.errors import BenchError
 
 __all__ = ["BenchError"]

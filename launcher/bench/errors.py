@@ -6,7 +6,7 @@ TrtlError
 
 from __future__ import annotations
 
-from profiles.errors import TrtlError
+from trtl.profiles.errors import TrtlError
 
 
 class BenchError(TrtlError):

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from launcher.bench.errors import BenchError
+from trtl.launcher.bench.errors import BenchError
 
 AIPERF_JSON = "profile_export_aiperf.json"
 

@@ -19,7 +19,7 @@ Reading = list[tuple[int, "int | None", int]]
 
 def read_gpus() -> Reading:
     """Every GPU's utilisation and memory now; empty without NVML. Raises nothing."""
-    from launcher.gpus.inventory import read_inventory
+    from trtl.launcher.gpus.inventory import read_inventory
 
     inventory = read_inventory()
     return [(g.index, g.utilization_percent, g.memory_used_mib) for g in inventory.gpus]

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from launcher.bench.errors import BenchError
+from trtl.launcher.bench.errors import BenchError
 
 LOG_FILE = "aiperf.log"
 INSTALL_HINT = "Install it with `pip install 'trtl[bench]'` (or `uv sync --extra bench`)."

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from launcher.bench.summary import BenchRun, BenchSummary
-from launcher.bench.table import unit_label
+from trtl.launcher.bench.summary import BenchRun, BenchSummary
+from trtl.launcher.bench.table import unit_label
 
 WIDTH, HEIGHT, DPI = 900, 560, 100
 PLOTS = ("pareto.png", "ttft.png", "itl.png")

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from launcher.bench.figures import Level, read_level
-from launcher.bench.gpu_samples import GpuSampler
-from launcher.bench.loadgen import run_aiperf
-from launcher.bench.summary import BenchRun, BenchSummary, write_json, write_summary
-from launcher.bench.targets import Target, check_serving, tokenizer_dir
-from launcher.bench.workload import Workload, aiperf_args
-from profiles.errors import TrtlError
+from trtl.launcher.bench.figures import Level, read_level
+from trtl.launcher.bench.gpu_samples import GpuSampler
+from trtl.launcher.bench.loadgen import run_aiperf
+from trtl.launcher.bench.summary import BenchRun, BenchSummary, write_json, write_summary
+from trtl.launcher.bench.targets import Target, check_serving, tokenizer_dir
+from trtl.launcher.bench.workload import Workload, aiperf_args
+from trtl.profiles.errors import TrtlError
 
 STOP_FIND_S = 10.0  # how long a just-started supervisor may take to write its state
 
@@ -109,7 +109,7 @@ class BenchSession:
 
     def _preflight(self, target: Target) -> None:
         """trtl up's checks: nothing is started (nor stopped) when one fails."""
-        from launcher.deployments import running
+        from trtl.launcher.deployments import running
 
         assert target.plan is not None and target.start is not None
         running.refuse_if_running(target.plan)
@@ -117,8 +117,8 @@ class BenchSession:
             running.preflight(target.plan, offline=target.start.offline)
 
     def _start(self, target: Target) -> None:
-        from launcher.deployments import detached
-        from launcher.deployments.state import read_state
+        from trtl.launcher.deployments import detached
+        from trtl.launcher.deployments.state import read_state
 
         plan, opts = target.plan, target.start
         assert plan is not None and opts is not None
@@ -148,8 +148,8 @@ class BenchSession:
         target.tokenizer = tokenizer_dir(target.tokenizer)
 
     def _stop(self, target: Target) -> None:
-        from launcher.deployments.lock import DeploymentLock
-        from launcher.deployments.stop import stop_deployment
+        from trtl.launcher.deployments.lock import DeploymentLock
+        from trtl.launcher.deployments.stop import stop_deployment
 
         opts = target.start
         grace = opts.grace if opts and opts.grace is not None else None
@@ -216,7 +216,7 @@ class BenchSession:
 
     def _plots(self, summary: BenchSummary) -> None:
         try:
-            from launcher.bench.plots import draw_all
+            from trtl.launcher.bench.plots import draw_all
 
             draw_all(summary, self.directory)
         except ImportError as exc:
@@ -230,7 +230,7 @@ def safe_name(label: str) -> str:
 
 def masked(data: Any, key: str = "") -> Any:
     """``data`` with secret-looking values (by key name or token shape) as ``***``."""
-    from profiles.overrides import looks_secret
+    from trtl.profiles.overrides import looks_secret
 
     if isinstance(data, dict):
         return {k: masked(v, str(k)) for k, v in data.items()}

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from launcher.bench.errors import BenchError
-from launcher.bench.figures import LEVEL_FIELDS, Level
-from launcher.bench.workload import Workload
+from trtl.launcher.bench.errors import BenchError
+from trtl.launcher.bench.figures import LEVEL_FIELDS, Level
+from trtl.launcher.bench.workload import Workload
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_CSV = "summary.csv"
@@ -170,7 +170,7 @@ def machine_info(aiperf_version: str) -> dict[str, Any]:
     """Versions and the machine, so a result can be told apart from another machine's."""
     from importlib import metadata
 
-    from launcher.gpus.inventory import read_inventory
+    from trtl.launcher.gpus.inventory import read_inventory
 
     def version(package: str) -> str | None:
         try:
@@ -198,7 +198,7 @@ def machine_info(aiperf_version: str) -> dict[str, Any]:
 
 def default_directory(labels: list[str]) -> Path:
     """``$XDG_STATE_HOME/trtl/bench/<time>-<graphs>``: a new directory per run."""
-    from launcher.deployments.paths import state_home
+    from trtl.launcher.deployments.paths import state_home
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = "-vs-".join(labels)[:80] or "bench"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from launcher.bench.figures import Level
-from launcher.bench.summary import BenchRun, BenchSummary
+from trtl.launcher.bench.figures import Level
+from trtl.launcher.bench.summary import BenchRun, BenchSummary
 
 BETTER_MARK = "*"
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from launcher.bench.errors import BenchError
-from launcher.deployments.chat import base_url, served_models
-from launcher.deployments.state import ACTIVE_STATES, DeploymentState
+from trtl.launcher.bench.errors import BenchError
+from trtl.launcher.deployments.chat import base_url, served_models
+from trtl.launcher.deployments.state import ACTIVE_STATES, DeploymentState
 
 if TYPE_CHECKING:
-    from launcher.planning.plan import Plan
+    from trtl.launcher.planning.plan import Plan
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,9 @@ class Target:
 
 def running_deployment(name: str) -> DeploymentState | None:
     """The deployment named ``name`` if it runs now, else None (never raises)."""
-    from launcher.deployments.paths import RunDir
-    from launcher.deployments.state import read_state
-    from profiles.errors import SupervisorError
+    from trtl.launcher.deployments.paths import RunDir
+    from trtl.launcher.deployments.state import read_state
+    from trtl.profiles.errors import SupervisorError
 
     if not name or "/" in name or name.startswith("."):
         return None
@@ -132,7 +132,7 @@ def tokenizer_dir(model: str, *, must_exist: bool = True) -> str:
     A profile's model that is not downloaded yet (``must_exist=False``) resolves again after
     trtl up fetched it (``resolve_tokenizer``).
     """
-    from launcher.checks.model_fetch import cached_snapshot, hf_cache_dir, is_local_path
+    from trtl.launcher.checks.model_fetch import cached_snapshot, hf_cache_dir, is_local_path
 
     if is_local_path(model):
         path = Path(model).expanduser()

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from launcher.bench.errors import BenchError
+from trtl.launcher.bench.errors import BenchError
 
 # (isl, osl, concurrency levels): GPU graphs as perf.sh ran them; CPU graphs small enough
 # that a sweep finishes in a minute or two.

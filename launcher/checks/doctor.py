@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from launcher.checks.python_env import PythonProbe, probe_python
-from launcher.gpus.inventory import Gpu, Inventory
-from launcher.gpus.placement import DEFAULT_MEMORY_FRACTION, unusable
-from profiles.engines import ENGINES, FRONTEND_MODULE
+from trtl.launcher.checks.python_env import PythonProbe, probe_python
+from trtl.launcher.gpus.inventory import Gpu, Inventory
+from trtl.launcher.gpus.placement import DEFAULT_MEMORY_FRACTION, unusable
+from trtl.profiles.engines import ENGINES, FRONTEND_MODULE
 
 Status = Literal["ok", "warning", "error"]
 
@@ -59,11 +59,11 @@ def diagnose(
     """Every finding, in the order a user would fix them: about ``engine`` where one is
     asked about (``trtl doctor --engine``), else about the machine in general. Raises
     nothing."""
-    from launcher.planning.ports import port_is_free
+    from trtl.launcher.planning.ports import port_is_free
 
     env = os.environ if env is None else env
     if inventory is None:
-        from launcher.gpus.inventory import read_inventory
+        from trtl.launcher.gpus.inventory import read_inventory
 
         inventory = read_inventory()
     python = python or sys.executable
@@ -152,7 +152,7 @@ def engine_findings(
 ) -> list[Finding]:
     """The worker Python, ai-dynamo and its modules, then the engines: the one asked about
     (an error when it cannot run), or each one's verdict and which of them can run here."""
-    from launcher.checks.preflight_engines import DYNAMO_FIX
+    from trtl.launcher.checks.preflight_engines import DYNAMO_FIX
 
     if not answer.ok:
         return [
@@ -193,7 +193,7 @@ def engine_findings(
 
 
 def _packages(answer: PythonProbe) -> Any:
-    from profiles.engines.base import Packages
+    from trtl.profiles.engines.base import Packages
 
     return Packages(
         answer.python, answer.version, answer.modules, answer.distributions, answer.requires
@@ -241,7 +241,7 @@ def engine_verdict(name: str, answer: PythonProbe, *, has_gpus: bool) -> Finding
 
 def engine_verdicts(answer: PythonProbe, *, has_gpus: bool) -> list[Finding]:
     """One line per engine, as its registry module judges what the Python has."""
-    from profiles.engines.base import Packages
+    from trtl.profiles.engines.base import Packages
 
     found = Packages(
         answer.python, answer.version, answer.modules, answer.distributions, answer.requires
@@ -258,7 +258,7 @@ def engine_verdicts(answer: PythonProbe, *, has_gpus: bool) -> list[Finding]:
 
 
 def port_findings(http_port: int, port_free: Callable[[int], bool]) -> list[Finding]:
-    from launcher.planning.ports import PORT_RANGE
+    from trtl.launcher.planning.ports import PORT_RANGE
 
     found = []
     if port_free(http_port):
@@ -314,7 +314,7 @@ def token_finding(env: Mapping[str, str]) -> Finding:
 
 def disk_finding(env: Mapping[str, str], disk_free: Callable[[Path], int]) -> Finding:
     """Free disk where the Hugging Face cache lives (the nearest folder that exists)."""
-    from launcher.checks.model_fetch import hf_cache_dir
+    from trtl.launcher.checks.model_fetch import hf_cache_dir
 
     cache = hf_cache_dir(env)
     where = cache

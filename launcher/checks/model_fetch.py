@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from profiles.errors import PreflightError
+from trtl.profiles.errors import PreflightError
 
 # "org/name" or a bare legacy name like "gpt2"; anything else is a path.
 HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")

@@ -17,11 +17,11 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from launcher.checks.model_fetch import ensure_model
-from launcher.deployments.paths import state_home
-from launcher.planning.plan import LOOPBACK, Plan, ProcessPlan
-from profiles.engines import engine
-from profiles.errors import PreflightError
+from trtl.launcher.checks.model_fetch import ensure_model
+from trtl.launcher.deployments.paths import state_home
+from trtl.launcher.planning.plan import LOOPBACK, Plan, ProcessPlan
+from trtl.profiles.engines import engine
+from trtl.profiles.errors import PreflightError
 
 # What each worker port is for, in messages (vLLM workers have more than the status port).
 PORT_KINDS = {"system": "status", "nixl": "NIXL handshake", "kv_events": "KV events"}
@@ -38,7 +38,11 @@ def run_preflight(
 
     Raises PreflightError with one sentence and the fix for the first problem found.
     """
-    from launcher.checks.preflight_engines import check_engines, check_model_fits, check_workers
+    from trtl.launcher.checks.preflight_engines import (
+        check_engines,
+        check_model_fits,
+        check_workers,
+    )
 
     check_ports(plan)
     check_workers(plan)
@@ -163,7 +167,7 @@ def _deployment_of(proc) -> str | None:
 
 
 def _suggest(busy: int) -> int:
-    from launcher.planning.ports import free_ports
+    from trtl.launcher.planning.ports import free_ports
 
     try:
         return free_ports(1, exclude={busy})[0]

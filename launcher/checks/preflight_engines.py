@@ -22,12 +22,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from launcher.checks.model_fetch import cached_snapshot, hf_cache_dir, is_local_path
-from launcher.checks.python_env import cached_probe
-from launcher.planning.plan import Plan, ProcessPlan
-from profiles.engines import Engine, engine_of_module
-from profiles.engines.base import Packages
-from profiles.errors import PreflightError
+from trtl.launcher.checks.model_fetch import cached_snapshot, hf_cache_dir, is_local_path
+from trtl.launcher.checks.python_env import cached_probe
+from trtl.launcher.planning.plan import Plan, ProcessPlan
+from trtl.profiles.engines import Engine, engine_of_module
+from trtl.profiles.engines.base import Packages
+from trtl.profiles.errors import PreflightError
 
 DYNAMO_FIX = (
     "Install the trtl[dynamo] extra into it (`uv sync --extra dynamo` in a trtl checkout), "

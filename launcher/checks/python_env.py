@@ -247,7 +247,7 @@ def _read_cache() -> dict[str, Any]:
 
 
 def _write_cache(entries: dict[str, Any]) -> None:
-    from launcher.deployments.files import write_atomic
+    from trtl.launcher.deployments.files import write_atomic
 
     target = cache_file()
     with contextlib.suppress(OSError):

@@ -19,9 +19,8 @@ import os
 import sys
 
 import click
-
-from launcher.terminal import error_line
-from profiles.errors import TrtlError
+from trtl.launcher.terminal import error_line
+from trtl.profiles.errors import TrtlError
 
 __all__ = ["cli", "main"]
 

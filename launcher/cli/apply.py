@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import click
-
-from launcher.cli.options import load, plan_options, profile_options
-from launcher.cli.up import DEFAULT_TIMEOUT, up
+from trtl.launcher.cli.options import load, plan_options, profile_options
+from trtl.launcher.cli.up import DEFAULT_TIMEOUT, up
 
 
 @click.command()
@@ -49,7 +48,7 @@ def apply(
     Options not given keep the running deployment's (port, address, GPUs, python). On a
     name that is not running, apply is `trtl up -d`.
     """
-    from launcher.deployments import live_client
+    from trtl.launcher.deployments import live_client
 
     profile = load(profile_ref, engine, model, overrides)
     deployment = name or profile.name
@@ -79,7 +78,7 @@ def _options(ctx: click.Context, running, *, name, port, host, gpus, python, sha
     """The options given, else the running deployment's."""
     import dataclasses
 
-    from launcher.planning.diff import options_of
+    from trtl.launcher.planning.diff import options_of
 
     given = options_of(running)
     host_given = ctx.get_parameter_source("host") != click.core.ParameterSource.DEFAULT
@@ -95,8 +94,8 @@ def _options(ctx: click.Context, running, *, name, port, host, gpus, python, sha
 
 
 def _show(diff, running, new, dry_run: bool) -> None:
-    from launcher.planning.diff import render_diff
-    from launcher.terminal import note_line
+    from trtl.launcher.planning.diff import render_diff
+    from trtl.launcher.terminal import note_line
 
     if dry_run:
         text = render_diff(diff, running, new)

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import click
-
-from launcher.cli.options import load, plan_for, profile_options
-from launcher.terminal import style, table_console
+from trtl.launcher.cli.options import load, plan_for, profile_options
+from trtl.launcher.terminal import style, table_console
 
 
 @click.command(context_settings={"ignore_unknown_options": False})
@@ -54,8 +53,8 @@ def bench(*, targets: tuple[str, ...], as_json: bool, **options) -> None:
             raise click.UsageError("give one results directory: trtl bench show DIR")
         _show(Path(targets[1]), as_json, options["compare"])
         return
-    from launcher.bench.loadgen import require_aiperf
-    from launcher.bench.workload import parse_concurrency
+    from trtl.launcher.bench.loadgen import require_aiperf
+    from trtl.launcher.bench.workload import parse_concurrency
 
     aiperf_version = require_aiperf()
     if options["concurrency"]:
@@ -69,9 +68,9 @@ def bench(*, targets: tuple[str, ...], as_json: bool, **options) -> None:
 
 
 def _run(targets: tuple[str, ...], as_json: bool, aiperf_version: str, options: dict) -> int:
-    from launcher.bench.session import BenchSession, Reporter
-    from launcher.bench.summary import default_directory, machine_info
-    from launcher.bench.workload import make_workload
+    from trtl.launcher.bench.session import BenchSession, Reporter
+    from trtl.launcher.bench.summary import default_directory, machine_info
+    from trtl.launcher.bench.workload import make_workload
 
     resolved = _targets(targets, options)
     workload = make_workload(
@@ -101,7 +100,7 @@ def _run(targets: tuple[str, ...], as_json: bool, aiperf_version: str, options: 
     try:
         summary = session.run()
     except KeyboardInterrupt:
-        from launcher.bench.summary import read_summary
+        from trtl.launcher.bench.summary import read_summary
 
         _say("interrupted: every graph bench started is stopped")
         _print(read_summary(session.directory), as_json, options["compare"])
@@ -112,9 +111,9 @@ def _run(targets: tuple[str, ...], as_json: bool, aiperf_version: str, options: 
 
 def _targets(refs: tuple[str, ...], options: dict) -> list:
     """Running deployments as they are; the other names are profiles to start."""
-    from launcher.bench import targets as t
-    from launcher.planning.ports import free_ports
-    from profiles.errors import ProfileError
+    from trtl.launcher.bench import targets as t
+    from trtl.launcher.planning.ports import free_ports
+    from trtl.profiles.errors import ProfileError
 
     if options["url"]:
         target = t.from_url(options["url"], options["model"], options["tokenizer"])
@@ -153,7 +152,7 @@ def _targets(refs: tuple[str, ...], options: dict) -> list:
 def _preflight(targets: list, offline: bool) -> None:
     """trtl up's checks for every profile before the first starts: a graph that cannot
     start is named now, not after the others ran for minutes. Raises PreflightError."""
-    from launcher.deployments import running
+    from trtl.launcher.deployments import running
 
     for target in targets:
         running.refuse_if_running(target.plan)
@@ -163,10 +162,10 @@ def _preflight(targets: list, offline: bool) -> None:
 
 def _refuse_stopped(ref: str) -> None:
     """A name that is no profile but a deployment that ran here: say it is not running."""
-    from launcher.bench.errors import BenchError
-    from launcher.deployments.paths import RunDir
-    from launcher.deployments.state import read_state
-    from profiles.errors import SupervisorError
+    from trtl.launcher.bench.errors import BenchError
+    from trtl.launcher.deployments.paths import RunDir
+    from trtl.launcher.deployments.state import read_state
+    from trtl.profiles.errors import SupervisorError
 
     with contextlib.suppress(SupervisorError, OSError, ValueError):
         state = read_state(RunDir.for_deployment(ref))
@@ -179,7 +178,7 @@ def _refuse_stopped(ref: str) -> None:
 
 def _plan_json(plan) -> dict:
     """The plan as `trtl plan --json` shows it: secrets masked."""
-    from launcher.cli.plan import masked_argv, masked_env
+    from trtl.launcher.cli.plan import masked_argv, masked_env
 
     data = plan.to_json()
     for proc in data["processes"]:
@@ -189,14 +188,14 @@ def _plan_json(plan) -> dict:
 
 
 def _show(directory: Path, as_json: bool, compare: bool | None) -> None:
-    from launcher.bench.summary import read_summary
+    from trtl.launcher.bench.summary import read_summary
 
     _print(read_summary(directory.expanduser()), as_json, compare)
 
 
 def _print(summary, as_json: bool, compare: bool | None) -> None:
     """The table on stdout (or the JSON), then notes and where the files are on stderr."""
-    from launcher.bench.table import footer, render
+    from trtl.launcher.bench.table import footer, render
 
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=1))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
-
-from launcher.terminal import style
+from trtl.launcher.terminal import style
 
 
 @click.command()
@@ -47,7 +46,7 @@ def chat(
 
     PROMPT "-" reads the prompt from stdin.
     """
-    from launcher.deployments.chat import send_chat
+    from trtl.launcher.deployments.chat import send_chat
 
     if name and url:
         raise click.UsageError("--name and --url both say where to send the chat; give one.")
@@ -77,8 +76,8 @@ def chat(
 
 def _deployment_target(name: str | None, model: str | None) -> tuple[str, str | None]:
     """The frontend URL and served model of the named (or only running) deployment."""
-    from launcher.deployments.state import find_deployment
-    from profiles.errors import SupervisorError
+    from trtl.launcher.deployments.state import find_deployment
+    from trtl.profiles.errors import SupervisorError
 
     state = find_deployment(name)
     if not state.active:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import click
-
-from launcher.terminal import style
-from profiles.engines import engine_names
+from trtl.launcher.terminal import style
+from trtl.profiles.engines import engine_names
 
 _COLOURS = {"ok": "green", "warning": "yellow", "error": "red"}
 
@@ -41,7 +40,7 @@ def doctor(
     the --engine asked about), free ports, the Hugging Face token (never its value) and free
     disk for the model cache. Exits 1 when any finding is an error.
     """
-    from launcher.checks.doctor import diagnose, to_json, worst_status
+    from trtl.launcher.checks.doctor import diagnose, to_json, worst_status
 
     findings = diagnose(python=python, http_port=port, engine=engine)
     if as_json:

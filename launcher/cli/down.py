@@ -15,7 +15,7 @@ import click
 )
 def down(*, name: str | None, grace: float | None) -> None:
     """Stop deployment NAME (default: the only running one) and check nothing is left."""
-    from launcher.deployments.stop import stop_deployment
+    from trtl.launcher.deployments.stop import stop_deployment
 
     for line in stop_deployment(name, grace=grace):
         click.echo(line, err=True)

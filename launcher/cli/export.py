@@ -11,9 +11,8 @@ import shlex
 from pathlib import Path
 
 import click
-
-from launcher.cli.options import load, profile_options
-from launcher.terminal import note_line
+from trtl.launcher.cli.options import load, profile_options
+from trtl.launcher.terminal import note_line
 
 
 @click.command()
@@ -59,10 +58,10 @@ def export(
     PROFILE is a profile name, a profile file or a DGD file. Each role runs the same
     arguments as `trtl plan PROFILE` shows; `--explain` lists the few that differ.
     """
-    from profiles.errors import ExportError
+    from trtl.profiles.errors import ExportError
 
     if explain:
-        from k8s_export import explain as explain_text
+        from trtl.k8s_export import explain as explain_text
 
         click.echo(explain_text())
         return
@@ -70,7 +69,7 @@ def export(
         raise ExportError("trtl export needs a target: add --k8s (the only one today).")
     if profile_ref is None:
         raise ExportError("trtl export --k8s needs a PROFILE (a name, profile file or DGD file).")
-    import k8s_export
+    from trtl import k8s_export
 
     profile = load(profile_ref, engine, model, overrides)
     if image is None and k8s_export.needs_image(profile):
@@ -101,7 +100,7 @@ def write_output(path: Path, text: str) -> None:
     import os
     import stat
 
-    from profiles.errors import ExportError
+    from trtl.profiles.errors import ExportError
 
     try:
         try:
@@ -115,7 +114,7 @@ def write_output(path: Path, text: str) -> None:
                 handle.write(text)
             return
         mode = stat.S_IMODE(info.st_mode) if info else 0o666 & ~_umask()
-        from launcher.deployments.files import write_atomic
+        from trtl.launcher.deployments.files import write_atomic
 
         write_atomic(os.path.realpath(path), text, mode)
     except OSError as exc:

@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-
-from launcher.terminal import note_line
+from trtl.launcher.terminal import note_line
 
 
 @click.command(name="import")
@@ -22,8 +21,9 @@ def import_(*, dgd_file: str, output: str | None) -> None:
 
     `trtl plan FILE` and `trtl up FILE` also accept the DGD file directly.
     """
-    import k8s_export
-    from launcher.cli.export import write_output
+    from trtl.launcher.cli.export import write_output
+
+    from trtl import k8s_export
 
     notes: list[str] = []
     profile = k8s_export.read_dgd(Path(dgd_file), notes)

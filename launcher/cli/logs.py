@@ -24,7 +24,7 @@ def logs(*, names: tuple[str, ...], follow: bool, count: int, previous: bool) ->
     NAME may be left out when one deployment runs. Each `trtl up` keeps the logs of the run
     before it: `--previous` shows those.
     """
-    from launcher.supervision.log_files import pick_logs, show_logs
+    from trtl.launcher.supervision.log_files import pick_logs, show_logs
 
     if previous and follow:
         raise click.UsageError("--previous shows a finished run: it cannot be followed.")

@@ -18,7 +18,7 @@ def profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
         help="Override a profile setting, e.g. --set workers.decode.replicas=2 (repeatable).",
     )(func)
     func = click.option("--model", default=None, help="HF model id or local model directory.")(func)
-    from profiles.engines import ENGINES
+    from trtl.profiles.engines import ENGINES
 
     titles = ", ".join(f"{name} ({eng.title})" for name, eng in ENGINES.items())
     func = click.option(
@@ -37,12 +37,12 @@ def load(profile_ref: str, engine: str | None, model: str | None, overrides: tup
     A DynamoGraphDeployment file works wherever a profile does; what was left out of it is
     said on stderr.
     """
-    from launcher import api
+    from trtl.launcher import api
 
     notes: list[str] = []
     profile = api.load(profile_ref, engine=engine, model=model, set=overrides, notes=notes)
     if notes:
-        from launcher.terminal import note_line
+        from trtl.launcher.terminal import note_line
 
         for note in notes:
             note_line(note)
@@ -53,13 +53,13 @@ def load(profile_ref: str, engine: str | None, model: str | None, overrides: tup
 
 def _say_override(profile_ref: str) -> None:
     """A name that means a project or user profile instead of the built-in is said aloud."""
-    from profiles.loader import is_file_reference, overridden_builtins
+    from trtl.profiles.loader import is_file_reference, overridden_builtins
 
     if is_file_reference(profile_ref):
         return
     source = overridden_builtins().get(profile_ref)
     if source is not None:
-        from launcher.terminal import note_line
+        from trtl.launcher.terminal import note_line
 
         note_line(
             f"'{profile_ref}' is the {source.origin} profile {source.path}, which overrides "
@@ -107,7 +107,7 @@ def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def plan_for(profile, *, name, port, gpus, python, share_gpus=False, host="127.0.0.1"):
     """Build the local plan from the shared plan options (``launcher.api.plan_for``)."""
-    from launcher import api
+    from trtl.launcher import api
 
     return api.plan_for(
         profile, name=name, port=port, gpus=gpus, python=python, share_gpus=share_gpus, host=host

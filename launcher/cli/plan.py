@@ -6,9 +6,8 @@ import json
 import shlex
 
 import click
-
-from launcher.cli.options import load, plan_for, plan_options, profile_options
-from launcher.terminal import note_line, style
+from trtl.launcher.cli.options import load, plan_for, plan_options, profile_options
+from trtl.launcher.terminal import note_line, style
 
 
 @click.command()
@@ -55,7 +54,7 @@ def plan(
 def masked(value: str) -> str:
     """A value as a plan shows it: ``***`` when it is shaped like a token (a --model that
     is one, pasted by mistake); the processes still get the value."""
-    from profiles.overrides import looks_secret
+    from trtl.profiles.overrides import looks_secret
 
     return "***" if looks_secret("", value) else value
 
@@ -63,7 +62,7 @@ def masked(value: str) -> str:
 def masked_env(env: dict[str, str]) -> dict[str, str]:
     """The env as a plan shows it: secret-looking values (a token's name, an hf_ token's
     shape) read ``***``. Plans get pasted into issues; the processes still get the value."""
-    from profiles.overrides import shown
+    from trtl.profiles.overrides import shown
 
     return {key: shown(f"{key}={value}").partition("=")[2] for key, value in env.items()}
 
@@ -71,8 +70,8 @@ def masked_env(env: dict[str, str]) -> dict[str, str]:
 def masked_argv(argv: list[str]) -> list[str]:
     """The argv as a plan shows it: a secret flag's value (vllm.extra_args may carry
     --hf-token) and token-shaped values read ``***``; the processes still get the value."""
-    from profiles.overrides import looks_secret
-    from profiles.secret_args import secret_flag_value
+    from trtl.profiles.overrides import looks_secret
+    from trtl.profiles.secret_args import secret_flag_value
 
     out: list[str] = []
     for i, arg in enumerate(argv):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import click
-
-from launcher.cli.options import load, profile_options
+from trtl.launcher.cli.options import load, profile_options
 
 
 @click.group(invoke_without_command=True)
@@ -44,8 +43,8 @@ def profiles(ctx: click.Context, *, as_json: bool) -> None:
 
 
 def _rows() -> list[dict]:
-    from profiles.errors import ProfileError
-    from profiles.loader import list_profiles, load_profile
+    from trtl.profiles.errors import ProfileError
+    from trtl.profiles.loader import list_profiles, load_profile
 
     rows = []
     sources = list_profiles()

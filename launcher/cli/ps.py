@@ -15,8 +15,8 @@ def ps(*, show_all: bool, as_json: bool) -> None:
 
     --all also lists stopped and failed ones (`trtl rm NAME` forgets one).
     """
-    from launcher.deployments.forget import still_running
-    from launcher.deployments.state import list_states
+    from trtl.launcher.deployments.forget import still_running
+    from trtl.launcher.deployments.state import list_states
 
     every = list_states()
     states = every if show_all else [s for s in every if still_running(s)]
@@ -30,10 +30,9 @@ def ps(*, show_all: bool, as_json: bool) -> None:
         return
     from rich.table import Table
     from rich.text import Text
-
-    from launcher.deployments.lifecycle import ProcessStatus
-    from launcher.deployments.status_view import STATE_STYLE, uptime
-    from launcher.terminal import table_console
+    from trtl.launcher.deployments.lifecycle import ProcessStatus
+    from trtl.launcher.deployments.status_view import STATE_STYLE, uptime
+    from trtl.launcher.terminal import table_console
 
     table = Table()
     for column in ("NAME", "STATE", "URL", "MODEL", "PROCESSES", "UPTIME"):

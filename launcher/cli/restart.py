@@ -15,9 +15,9 @@ def restart(*, name: str, target: str | None) -> None:
     it; the frontend is restarted last. Use it after editing an engine config on disk or
     building a new engine.
     """
-    from launcher.cli.scale import _running
-    from launcher.deployments import live_client
-    from profiles.errors import ProfileError
+    from trtl.launcher.cli.scale import _running
+    from trtl.launcher.deployments import live_client
+    from trtl.profiles.errors import ProfileError
 
     state = _running(name)
     running = live_client.running_plan(state)

@@ -10,7 +10,7 @@ import click
 def rm(*, names: tuple[str, ...]) -> None:
     """Forget stopped deployment NAME: remove its state and logs, so `trtl ps --all` no
     longer lists it. A running deployment is refused (stop it with `trtl down NAME`)."""
-    from launcher.deployments.forget import forget_deployment
+    from trtl.launcher.deployments.forget import forget_deployment
 
     for name in names:
         click.echo(forget_deployment(name), err=True)

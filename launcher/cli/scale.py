@@ -14,8 +14,8 @@ def scale(*, name: str, counts: tuple[str, ...]) -> None:
     New replicas get GPUs as `trtl up` would place them and start beside the running ones;
     surplus replicas (the highest numbers) are stopped after draining their requests.
     """
-    from launcher.deployments import live_client
-    from launcher.planning.diff import options_of
+    from trtl.launcher.deployments import live_client
+    from trtl.launcher.planning.diff import options_of
 
     state = _running(name)
     running = live_client.running_plan(state)
@@ -31,8 +31,8 @@ def scale(*, name: str, counts: tuple[str, ...]) -> None:
 
 
 def _running(name: str):
-    from launcher.deployments.live_client import running_state
-    from profiles.errors import SupervisorError
+    from trtl.launcher.deployments.live_client import running_state
+    from trtl.profiles.errors import SupervisorError
 
     state = running_state(name)
     if state is None:
@@ -43,7 +43,7 @@ def _running(name: str):
 
 
 def _parse(counts: tuple[str, ...]) -> dict[str, int]:
-    from profiles.errors import ProfileError
+    from trtl.profiles.errors import ProfileError
 
     wanted = {}
     for item in counts:
@@ -59,9 +59,8 @@ def _parse(counts: tuple[str, ...]) -> dict[str, int]:
 def scaled(profile, wanted: dict[str, int], deployment: str):
     """``profile`` with the replica counts in ``wanted``. Raises ProfileError."""
     from pydantic import ValidationError
-
-    from profiles.errors import ProfileError
-    from profiles.schema import Profile
+    from trtl.profiles.errors import ProfileError
+    from trtl.profiles.schema import Profile
 
     data = profile.model_dump(mode="json")
     roles = data["workers"]
@@ -86,7 +85,7 @@ def scaled(profile, wanted: dict[str, int], deployment: str):
 
 
 def _refuse_zero(profile, role: str, deployment: str) -> None:
-    from profiles.errors import ProfileError
+    from trtl.profiles.errors import ProfileError
 
     mode = profile.workers[role].mode
     same = [r for r, w in profile.workers.items() if w.mode == mode]

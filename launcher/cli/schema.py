@@ -11,7 +11,7 @@ import click
 @click.command()
 def schema() -> None:
     """Print the JSON Schema of profile files (for editor completion and checks)."""
-    from profiles.schema import Profile
+    from trtl.profiles.schema import Profile
 
     document = _optional_keys(Profile.model_json_schema())
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"

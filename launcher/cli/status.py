@@ -16,7 +16,7 @@ def status(*, name: str | None, as_json: bool) -> None:
     Processes placed on GPUs also show the GPU memory their process trees use, and each
     GPU its utilisation (read through NVML).
     """
-    from launcher.deployments.state import find_deployment
+    from trtl.launcher.deployments.state import find_deployment
 
     state = find_deployment(name)
     usage = _gpu_usage(state)
@@ -29,8 +29,8 @@ def status(*, name: str | None, as_json: bool) -> None:
                 proc["gpu_memory_mib"] = held.memory_mib if held else None
         click.echo(json.dumps(data, indent=2))
         return
-    from launcher.deployments.status_view import headline, process_table
-    from launcher.terminal import table_console
+    from trtl.launcher.deployments.status_view import headline, process_table
+    from trtl.launcher.terminal import table_console
 
     console = table_console()
     console.print(headline(state), soft_wrap=True)
@@ -45,12 +45,12 @@ def status(*, name: str | None, as_json: bool) -> None:
 
 def _gpu_usage(state):
     """NVML is asked only when a running process of the deployment was given GPUs."""
-    from launcher.deployments.lifecycle import ALIVE
+    from trtl.launcher.deployments.lifecycle import ALIVE
 
     running = {p.name: p.pid for p in state.processes if p.pid and p.gpus and p.state in ALIVE}
     if not running or not state.active:
         return None
-    from launcher.gpus.usage import gpu_usage
+    from trtl.launcher.gpus.usage import gpu_usage
 
     return gpu_usage(running)
 

@@ -27,8 +27,8 @@ def top(*, name: str | None, once: bool, as_json: bool, interval: float) -> None
     TTFT and ITL (p50/p95 over the last interval), output tokens/s, and per worker the
     KV-cache usage and prefix-cache hit rate where the engine reports them. Ctrl-C quits.
     """
-    from launcher.deployments.state import find_deployment
-    from launcher.deployments.top import TopCollector
+    from trtl.launcher.deployments.state import find_deployment
+    from trtl.launcher.deployments.top import TopCollector
 
     if as_json and not once:
         raise click.UsageError("--json prints one snapshot: give --once with it.")
@@ -40,8 +40,8 @@ def top(*, name: str | None, once: bool, as_json: bool, interval: float) -> None
         if as_json:
             click.echo(json.dumps(snapshot, indent=2))
             return
-        from launcher.deployments.top_view import render
-        from launcher.terminal import table_console
+        from trtl.launcher.deployments.top_view import render
+        from trtl.launcher.terminal import table_console
 
         table_console().print(render(snapshot))
         return
@@ -50,11 +50,10 @@ def top(*, name: str | None, once: bool, as_json: bool, interval: float) -> None
 
 def _live(collector, name: str | None, interval: float) -> None:
     from rich.live import Live
-
-    from launcher.deployments.lifecycle import is_active
-    from launcher.deployments.state import find_deployment
-    from launcher.deployments.top_view import render
-    from launcher.terminal import table_console
+    from trtl.launcher.deployments.lifecycle import is_active
+    from trtl.launcher.deployments.state import find_deployment
+    from trtl.launcher.deployments.top_view import render
+    from trtl.launcher.terminal import table_console
 
     console = table_console()
     deployment = find_deployment(name).deployment  # follow this one, even if others start

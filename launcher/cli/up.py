@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 
 import click
-
-from launcher.cli.options import load, plan_for, plan_options, profile_options
+from trtl.launcher.cli.options import load, plan_for, plan_options, profile_options
 
 DEFAULT_TIMEOUT = 1800.0  # real TensorRT-LLM engines load for minutes
 
@@ -88,8 +87,8 @@ def up(
     DynamoGraphDeployment file. Ctrl-C (or `trtl down` from another terminal) stops every
     process; nothing is left running.
     """
-    from launcher.deployments import detached, running
-    from launcher.supervision.log_rotation import LogLimits
+    from trtl.launcher.deployments import detached, running
+    from trtl.launcher.supervision.log_rotation import LogLimits
 
     limits = LogLimits(max_bytes=int(log_size * 2**20), keep=log_files)
     # The background supervisor records a failure before its own state in the state file,
@@ -138,7 +137,7 @@ def up(
 def _remember(profile_ref: str, profile, plan, **options) -> None:
     """Keep the validated plan for the next identical ``trtl up`` (see plan_cache); only a
     command started from the console script, whose arguments are known exactly."""
-    from launcher.planning import plan_cache
+    from trtl.launcher.planning import plan_cache
 
     if plan_cache.ENTRY_ARGS is not None:
         plan_cache.save(plan_cache.ENTRY_ARGS, profile_ref, profile, plan, **options)

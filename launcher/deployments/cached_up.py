@@ -6,7 +6,7 @@ plan from the cache and spawns every process before importing anything else: no 
 no pydantic, no YAML. The checks that depend on the moment still run first, as in the
 validating path (full disk, the claim on the name with its holder, the graph-size limit,
 its ports free); any doubt at all falls back to the ordinary command,
-which validates, checks and explains. ``python -m launcher`` (the console script) calls it.
+which validates, checks and explains. ``python -m trtl.launcher`` (the console script) calls it.
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ import os
 
 def cached_up(args: list[str]) -> int | None:
     """Run ``trtl up ARGS`` from the cached plan; None when it must take the normal path."""
-    from launcher.planning.plan_cache import load
+    from trtl.launcher.planning.plan_cache import load
 
     cached = load(args)
     if cached is None:
         return None
     plan = cached.plan
-    from launcher.deployments import running
-    from launcher.planning.limits import check_graph_size
-    from launcher.supervision.log_rotation import LogLimits
-    from profiles.errors import TrtlError
+    from trtl.launcher.deployments import running
+    from trtl.launcher.planning.limits import check_graph_size
+    from trtl.launcher.supervision.log_rotation import LogLimits
+    from trtl.profiles.errors import TrtlError
 
     # The same steps as the validating path, in its order: the full-disk check and the
     # claim on the name (the lock, its holder written), the graph-size limit; then, instead
@@ -58,7 +58,7 @@ def cached_up(args: list[str]) -> int | None:
             limits=limits,
         )
     except TrtlError as exc:
-        from launcher.terminal import error_line
+        from trtl.launcher.terminal import error_line
 
         error_line(exc.message, exc.hint)
         return exc.exit_code
@@ -69,7 +69,7 @@ def cached_up(args: list[str]) -> int | None:
     except Exception as exc:  # as the CLI's root group does: one line, no traceback
         if os.environ.get("TRTL_DEBUG"):
             raise
-        from launcher.terminal import error_line
+        from trtl.launcher.terminal import error_line
 
         error_line(
             f"internal error: {type(exc).__name__}: {exc}",

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from profiles.errors import SupervisorError
+from trtl.profiles.errors import SupervisorError
 
 if TYPE_CHECKING:
     import httpx

@@ -22,9 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import click
-
-from launcher.deployments.lifecycle import SERVABLE
-from launcher.deployments.running import (
+from trtl.launcher.deployments.lifecycle import SERVABLE
+from trtl.launcher.deployments.running import (
     LOCK_FD_ENV,
     claim,
     note,
@@ -32,10 +31,10 @@ from launcher.deployments.running import (
     quiet_read,
     ready_banner,
 )
-from launcher.deployments.state import DeploymentState, open_private_log
-from launcher.planning.plan import Plan
-from launcher.supervision.log_rotation import LogLimits
-from profiles.errors import SupervisorError, TrtlError
+from trtl.launcher.deployments.state import DeploymentState, open_private_log
+from trtl.launcher.planning.plan import Plan
+from trtl.launcher.supervision.log_rotation import LogLimits
+from trtl.profiles.errors import SupervisorError, TrtlError
 
 SUPERVISOR_LOG = "supervisor.log"
 OVERRIDES_ENV = "TRTL_OVERRIDES"
@@ -99,7 +98,7 @@ def _spawn(
     assert lock_fd is not None
     with open_private_log(plan.run_dir.root / SUPERVISOR_LOG, append=False) as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "launcher", *args],
+            [sys.executable, "-m", "trtl.launcher", *args],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -243,10 +242,9 @@ def record_start_failure(name: str, error: TrtlError) -> None:
     """The detached supervisor could not even begin: leave the reason in the state file,
     where ``trtl up -d`` (and ``trtl status``) read it."""
     import psutil
-
-    from launcher.deployments.lifecycle import DeploymentStatus
-    from launcher.deployments.paths import RunDir
-    from launcher.deployments.state import make_private_dir, write_state
+    from trtl.launcher.deployments.lifecycle import DeploymentStatus
+    from trtl.launcher.deployments.paths import RunDir
+    from trtl.launcher.deployments.state import make_private_dir, write_state
 
     run_dir = RunDir.for_deployment(name)
     me = psutil.Process()

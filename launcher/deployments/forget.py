@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import shutil
 
-from launcher.deployments.lifecycle import ENDED, ProcessStatus
-from launcher.deployments.lock import DeploymentLock
-from launcher.deployments.paths import RunDir, check_name
-from launcher.deployments.state import DeploymentState, read_state
-from profiles.errors import SupervisorError
+from trtl.launcher.deployments.lifecycle import ENDED, ProcessStatus
+from trtl.launcher.deployments.lock import DeploymentLock
+from trtl.launcher.deployments.paths import RunDir, check_name
+from trtl.launcher.deployments.state import DeploymentState, read_state
+from trtl.profiles.errors import SupervisorError
 
 _DONE = (*ENDED, ProcessStatus.PENDING)  # process states that hold nothing running
 

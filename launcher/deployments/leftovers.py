@@ -19,9 +19,9 @@ import os
 import signal
 from pathlib import Path
 
-from launcher.deployments.paths import RunDir
-from launcher.deployments.state import DeploymentState, is_same_process
-from launcher.supervision.component import group_members, kill_group_members, wait_groups_empty
+from trtl.launcher.deployments.paths import RunDir
+from trtl.launcher.deployments.state import DeploymentState, is_same_process
+from trtl.launcher.supervision.component import group_members, kill_group_members, wait_groups_empty
 
 
 def leftover_groups(state: DeploymentState) -> list[int]:

@@ -11,14 +11,20 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from launcher.deployments.lifecycle import is_active
-from launcher.deployments.paths import RunDir
-from launcher.deployments.state import DeploymentState, read_state
-from launcher.planning.diff import PlanDiff, align_ports, diff_plans, plan_from_wire, plan_to_wire
-from launcher.planning.plan import Plan, PlanOptions, build_plan
-from launcher.supervision.control import ask
-from profiles.errors import ProfileError, SupervisorError
-from profiles.schema import Profile
+from trtl.launcher.deployments.lifecycle import is_active
+from trtl.launcher.deployments.paths import RunDir
+from trtl.launcher.deployments.state import DeploymentState, read_state
+from trtl.launcher.planning.diff import (
+    PlanDiff,
+    align_ports,
+    diff_plans,
+    plan_from_wire,
+    plan_to_wire,
+)
+from trtl.launcher.planning.plan import Plan, PlanOptions, build_plan
+from trtl.launcher.supervision.control import ask
+from trtl.profiles.errors import ProfileError, SupervisorError
+from trtl.profiles.schema import Profile
 
 DESCRIBE_TIMEOUT = 10.0
 # A change waits until the new processes are up: real engines load for minutes.
@@ -41,11 +47,11 @@ def running_plan(state: DeploymentState) -> Plan:
 
 def replan(profile: Profile, options: PlanOptions, state: DeploymentState) -> Plan:
     """The new plan for ``profile``, placed as if the deployment's own GPUs were free."""
-    from profiles.engines import engine
+    from trtl.profiles.engines import engine
 
     inventory = None
     if engine(profile.engine).uses_gpus:
-        from launcher.gpus.inventory import read_inventory
+        from trtl.launcher.gpus.inventory import read_inventory
 
         inventory = _without(read_inventory(), state)
     return build_plan(profile, options, inventory)
@@ -53,7 +59,7 @@ def replan(profile: Profile, options: PlanOptions, state: DeploymentState) -> Pl
 
 def _without(inventory, state: DeploymentState):
     """``inventory`` less the GPU memory the deployment's own process trees hold."""
-    from launcher.gpus.usage import process_tree
+    from trtl.launcher.gpus.usage import process_tree
 
     ours = {pid for p in state.processes if p.pid for pid in process_tree(p.pid)}
     gpus = []

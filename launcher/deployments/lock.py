@@ -13,7 +13,7 @@ import fcntl
 import os
 from typing import NamedTuple
 
-from launcher.deployments.paths import RunDir
+from trtl.launcher.deployments.paths import RunDir
 
 LOCK_FILE = "supervisor.lock"
 STARTER = "starter"  # `trtl up` (also -d) between its checks and the supervisor's start
@@ -29,7 +29,7 @@ class LockHolder(NamedTuple):
 
     @property
     def alive(self) -> bool:
-        from launcher.deployments.state import is_same_process
+        from trtl.launcher.deployments.state import is_same_process
 
         return is_same_process(self.pid, self.create_time)
 
@@ -49,7 +49,7 @@ class DeploymentLock:
         return True
 
     def _try_lock(self) -> bool:
-        from launcher.deployments.state import make_private_dir
+        from trtl.launcher.deployments.state import make_private_dir
 
         make_private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -63,7 +63,7 @@ class DeploymentLock:
 
     def mark_holder(self, role: str = SUPERVISOR) -> None:
         """Write who holds the lock into it, so `trtl down` finds it without a state file."""
-        from launcher.deployments.process_time import create_time_of
+        from trtl.launcher.deployments.process_time import create_time_of
 
         assert self._fd is not None
         me = os.getpid()

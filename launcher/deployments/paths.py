@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from profiles.errors import ProfileError
+from trtl.profiles.errors import ProfileError
 
 # Like a profile name (profiles.schema.NAME_PATTERN), matched whole: `$` of re.match would
 # accept a trailing newline. With '_' as '-' it is a DNS-1123 label (Kubernetes' rule).

@@ -9,16 +9,16 @@ its processes; ``trtl down`` stops it the same way.
 
 from __future__ import annotations
 
-from launcher.deployments.lifecycle import DeploymentStatus, ProcessStatus
-from launcher.deployments.lock import STARTER, DeploymentLock
-from launcher.deployments.paths import RunDir
-from launcher.deployments.state import DeploymentState, ProcessState
+from trtl.launcher.deployments.lifecycle import DeploymentStatus, ProcessStatus
+from trtl.launcher.deployments.lock import STARTER, DeploymentLock
+from trtl.launcher.deployments.paths import RunDir
+from trtl.launcher.deployments.state import DeploymentState, ProcessState
 
 
 def recovered_state(run_dir: RunDir, why: str) -> DeploymentState | None:
     """A stand-in state built from the lock and the processes, or None if neither shows
     that anything of the deployment runs. ``why``: "missing" or "unreadable"."""
-    from launcher.deployments.leftovers import discovered_groups
+    from trtl.launcher.deployments.leftovers import discovered_groups
 
     name = run_dir.root.name
     holder = DeploymentLock(run_dir).holder()

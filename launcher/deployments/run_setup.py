@@ -13,13 +13,13 @@ import os
 import shutil
 from typing import TYPE_CHECKING
 
-from launcher.deployments.lifecycle import DeploymentStatus
-from launcher.deployments.state import DeploymentState, ProcessState, make_private_dir
-from launcher.planning.plan_types import Plan, ProcessPlan
-from profiles.errors import SupervisorError
+from trtl.launcher.deployments.lifecycle import DeploymentStatus
+from trtl.launcher.deployments.state import DeploymentState, ProcessState, make_private_dir
+from trtl.launcher.planning.plan_types import Plan, ProcessPlan
+from trtl.profiles.errors import SupervisorError
 
 if TYPE_CHECKING:
-    from profiles.schema import Profile, RestartPolicy
+    from trtl.profiles.schema import Profile, RestartPolicy
 
 # A NATS_SERVER without a NATS server makes Dynamo retry for up to 120 s; file discovery and
 # the TCP request plane need none.

@@ -14,16 +14,16 @@ import shlex
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from launcher.deployments.lifecycle import DeploymentStatus
-from launcher.deployments.lock import STARTER, SUPERVISOR, DeploymentLock
-from launcher.deployments.state import DeploymentState, read_state
-from launcher.planning.plan_types import Plan
-from launcher.supervision.log_rotation import LogLimits
-from launcher.supervision.logmux import LogMux
-from profiles.errors import PreflightError, SupervisorError
+from trtl.launcher.deployments.lifecycle import DeploymentStatus
+from trtl.launcher.deployments.lock import STARTER, SUPERVISOR, DeploymentLock
+from trtl.launcher.deployments.state import DeploymentState, read_state
+from trtl.launcher.planning.plan_types import Plan
+from trtl.launcher.supervision.log_rotation import LogLimits
+from trtl.launcher.supervision.logmux import LogMux
+from trtl.profiles.errors import PreflightError, SupervisorError
 
 if TYPE_CHECKING:
-    from launcher.supervision.component import Component
+    from trtl.launcher.supervision.component import Component
 
 # `trtl up -d` takes the deployment's lock before starting the background supervisor and
 # hands the very lock down (an inherited descriptor), so of two `up -d` at the same
@@ -72,8 +72,8 @@ def quiet_read(plan: Plan) -> DeploymentState | None:
 
 def preflight(plan: Plan, *, offline: bool) -> None:
     """Check ports, engine, model before anything starts; raises PreflightError."""
-    from launcher.checks.preflight import run_preflight
-    from launcher.planning.limits import check_graph_size
+    from trtl.launcher.checks.preflight import run_preflight
+    from trtl.launcher.planning.limits import check_graph_size
 
     check_disk(plan)
     check_graph_size(len(plan.processes), plan.profile.name)
@@ -82,7 +82,7 @@ def preflight(plan: Plan, *, offline: bool) -> None:
 
 
 def note(text: str) -> None:
-    from launcher.terminal import note_line
+    from trtl.launcher.terminal import note_line
 
     note_line(text)
 
@@ -129,8 +129,8 @@ def supervise(
 
     Until ready the terminal shows the live table and only the processes' warnings and
     errors (everything with ``verbose``); after ready every line, unless ``quiet``."""
-    from launcher.deployments.process_time import create_time_of
-    from launcher.supervision.supervisor import Supervisor
+    from trtl.launcher.deployments.process_time import create_time_of
+    from trtl.launcher.supervision.supervisor import Supervisor
 
     lock.mark_holder(SUPERVISOR)
     try:
@@ -187,7 +187,7 @@ def _stop_leftovers(plan: Plan) -> None:
     previous = quiet_read(plan)
     if previous is None or not _may_have_left(previous):
         return
-    from launcher.deployments.leftovers import leftover_groups, stop_groups
+    from trtl.launcher.deployments.leftovers import leftover_groups, stop_groups
 
     left = leftover_groups(previous)
     if left:
@@ -219,8 +219,8 @@ def short_notes(plan: Plan) -> list[str]:
 
 def check_disk(plan: Plan) -> None:
     """Refuse to start on a full disk, with the reason, not a failed write later."""
-    from launcher.deployments.paths import state_home
-    from launcher.supervision.log_rotation import MIB, free_bytes
+    from trtl.launcher.deployments.paths import state_home
+    from trtl.launcher.supervision.log_rotation import MIB, free_bytes
 
     where = plan.run_dir.root if plan.run_dir.root.exists() else state_home()
     while not where.exists() and where != where.parent:
@@ -294,7 +294,7 @@ class _LiveTable:
             self.mux.live = self.live
 
     def _render(self):
-        from launcher.deployments.status_view import process_table
+        from trtl.launcher.deployments.status_view import process_table
 
         return process_table(self.state)
 

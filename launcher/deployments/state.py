@@ -17,16 +17,16 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from launcher.deployments.files import write_atomic
-from launcher.deployments.lifecycle import (
+from trtl.launcher.deployments.files import write_atomic
+from trtl.launcher.deployments.lifecycle import (
     ACTIVE,
     ENDED,
     DeploymentStatus,
     ProcessStatus,
     move,
 )
-from launcher.deployments.paths import RunDir, state_home
-from profiles.errors import SupervisorError
+from trtl.launcher.deployments.paths import RunDir, state_home
+from trtl.profiles.errors import SupervisorError
 
 STATE_FILE = "state.json"
 # Deployment states, as `trtl status --json` reports them.
@@ -119,7 +119,7 @@ class DeploymentState:
         """The state as seen now: an active state whose supervisor is gone is a failure,
         and its processes are what is really left of them."""
         if self.active and self.state != DeploymentStatus.UNKNOWN and not self.supervisor_alive:
-            from launcher.deployments.leftovers import leftover_groups
+            from trtl.launcher.deployments.leftovers import leftover_groups
 
             self.move(DeploymentStatus.FAILED)
             # A process killed with its supervisor may leave its own children (an engine's
@@ -220,14 +220,14 @@ def _read_or_recover(run_dir: RunDir) -> DeploymentState | None:
     try:
         state = read_state(run_dir)
     except SupervisorError:
-        from launcher.deployments.recovery import recovered_state
+        from trtl.launcher.deployments.recovery import recovered_state
 
         recovered = recovered_state(run_dir, "unreadable")
         if recovered is None:
             raise
         return recovered
     if state is None:
-        from launcher.deployments.recovery import recovered_state
+        from trtl.launcher.deployments.recovery import recovered_state
 
         return recovered_state(run_dir, "missing")
     return state

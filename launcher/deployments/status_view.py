@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import time
 
-from launcher.deployments.lifecycle import ALIVE, DeploymentStatus, ProcessStatus
-from launcher.deployments.state import DeploymentState
+from trtl.launcher.deployments.lifecycle import ALIVE, DeploymentStatus, ProcessStatus
+from trtl.launcher.deployments.state import DeploymentState
 
 P, D = ProcessStatus, DeploymentStatus
 STATE_STYLE = {

@@ -18,11 +18,11 @@ import os
 import signal
 import time
 
-from launcher.deployments.leftovers import discovered_groups, leftover_groups, stop_groups
-from launcher.deployments.lifecycle import DeploymentStatus
-from launcher.deployments.lock import STARTER, DeploymentLock
-from launcher.deployments.paths import RunDir
-from launcher.deployments.state import (
+from trtl.launcher.deployments.leftovers import discovered_groups, leftover_groups, stop_groups
+from trtl.launcher.deployments.lifecycle import DeploymentStatus
+from trtl.launcher.deployments.lock import STARTER, DeploymentLock
+from trtl.launcher.deployments.paths import RunDir
+from trtl.launcher.deployments.state import (
     STATE_FILE,
     DeploymentState,
     is_same_process,
@@ -30,7 +30,7 @@ from launcher.deployments.state import (
     read_state,
     write_state,
 )
-from profiles.errors import SupervisorError
+from trtl.profiles.errors import SupervisorError
 
 SUPERVISOR_EXTRA_WAIT = 15.0  # beyond the grace period: its own SIGKILL and checks
 DEFAULT_GRACE = 30.0

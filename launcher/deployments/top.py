@@ -14,9 +14,9 @@ import contextlib
 import time
 from typing import Any
 
-from launcher.deployments import metrics as m
-from launcher.deployments.lifecycle import ALIVE
-from launcher.deployments.state import DeploymentState
+from trtl.launcher.deployments import metrics as m
+from trtl.launcher.deployments.lifecycle import ALIVE
+from trtl.launcher.deployments.state import DeploymentState
 
 # Engines name the same facts apart: the mocker and vLLM with vllm:*, TensorRT-LLM through
 # Dynamo's KV stats. Fractions (0..1) unless the name says percent.
@@ -190,7 +190,7 @@ def _gpu_usage(state: DeploymentState, live: dict[str, int]):
     on_gpus = {p.name: live[p.name] for p in state.processes if p.gpus and p.name in live}
     if not on_gpus:
         return None
-    from launcher.gpus.usage import gpu_usage
+    from trtl.launcher.gpus.usage import gpu_usage
 
     return gpu_usage(on_gpus)
 

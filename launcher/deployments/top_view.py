@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from launcher.deployments.status_view import STATE_STYLE
+from trtl.launcher.deployments.status_view import STATE_STYLE
 
 
 def _num(value: Any, unit: str = "", scale: float = 1.0, digits: int = 1) -> str:

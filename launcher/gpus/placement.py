@@ -23,8 +23,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from launcher.gpus.inventory import Gpu, Inventory
-from profiles.errors import PlacementError
+from trtl.launcher.gpus.inventory import Gpu, Inventory
+from trtl.profiles.errors import PlacementError
 
 _Fix = Callable[[Inventory], str]  # says how to correct a bad selection, given the GPUs
 _Fail = Callable[[str], PlacementError]  # turns a problem phrase into the full error

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from launcher.gpus.inventory import Inventory
+from trtl.launcher.gpus.inventory import Inventory
 
 Tree = Callable[[int], set[int]]  # root PID -> the PIDs of its whole tree (root included)
 
@@ -93,7 +93,7 @@ def gpu_usage(
     tests. Raises nothing: without NVML the result is empty and ``reason`` says why.
     """
     if inventory is None:
-        from launcher.gpus.inventory import read_inventory
+        from trtl.launcher.gpus.inventory import read_inventory
 
         inventory = read_inventory()
     if not inventory.gpus:

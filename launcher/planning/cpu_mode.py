@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from profiles.engines import ComponentSpec, engine, engine_of, settings_block
-from profiles.schema import Profile
+from trtl.profiles.engines import ComponentSpec, engine, engine_of, settings_block
+from trtl.profiles.schema import Profile
 
 
 @dataclass(frozen=True)

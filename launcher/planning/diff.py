@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from launcher.deployments.paths import RunDir
-from launcher.planning.plan import Plan, PlanOptions, ProcessPlan
+from trtl.launcher.deployments.paths import RunDir
+from trtl.launcher.planning.plan import Plan, PlanOptions, ProcessPlan
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def plan_to_wire(plan: Plan) -> dict[str, Any]:
 
 def plan_from_wire(data: dict[str, Any]) -> Plan:
     """The plan ``plan_to_wire`` wrote. Raises ValueError (or pydantic's) for bad input."""
-    from profiles.schema import Profile
+    from trtl.profiles.schema import Profile
 
     processes = [
         ProcessPlan(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from profiles.errors import PlacementError
+from trtl.profiles.errors import PlacementError
 
 MAX_PROCESSES = 128  # whatever the machine: a graph this big is a typo in replicas
 PROCESSES_PER_CORE = 8

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from launcher.deployments.paths import RunDir, check_name
-from launcher.gpus.inventory import Inventory
-from launcher.gpus.placement import (
+from trtl.launcher.deployments.paths import RunDir, check_name
+from trtl.launcher.gpus.inventory import Inventory
+from trtl.launcher.gpus.placement import (
     DEFAULT_MEMORY_FRACTION,
     SHARE_WARNING,
     Demand,
@@ -29,16 +29,16 @@ from launcher.gpus.placement import (
     place,
     select_gpus,
 )
-from launcher.planning.limits import check_graph_size
-from launcher.planning.plan_types import LOOPBACK, Plan, ProcessPlan
-from launcher.planning.ports import free_ports
-from profiles.engines import ComponentSpec, component_specs, engine, engine_of
-from profiles.engines.base import Replica
-from profiles.errors import PlacementError, ProfileError
-from profiles.schema import Profile
+from trtl.launcher.planning.limits import check_graph_size
+from trtl.launcher.planning.plan_types import LOOPBACK, Plan, ProcessPlan
+from trtl.launcher.planning.ports import free_ports
+from trtl.profiles.engines import ComponentSpec, component_specs, engine, engine_of
+from trtl.profiles.engines.base import Replica
+from trtl.profiles.errors import PlacementError, ProfileError
+from trtl.profiles.schema import Profile
 
 if TYPE_CHECKING:
-    from launcher.planning.cpu_mode import CpuMode
+    from trtl.launcher.planning.cpu_mode import CpuMode
 
 # Every process finds the others through files in the deployment's private directory.
 FILE_DISCOVERY = ["--discovery-backend", "file"]
@@ -140,7 +140,7 @@ ANY = "0.0.0.0"
 
 def _cpu_mode(profile: Profile, specs: list[ComponentSpec], options: PlanOptions) -> CpuMode:
     # Loaded only without a GPU: most plans never run an engine on CPU cores.
-    from launcher.planning.cpu_mode import cpu_mode
+    from trtl.launcher.planning.cpu_mode import cpu_mode
 
     return cpu_mode(profile, specs, options.cpu_cores)
 
@@ -148,7 +148,7 @@ def _cpu_mode(profile: Profile, specs: list[ComponentSpec], options: PlanOptions
 def _cpu_reason(name: str, cpu: CpuMode | None) -> str | None:
     if cpu is None:
         return None
-    from launcher.planning.cpu_mode import cpu_reason
+    from trtl.launcher.planning.cpu_mode import cpu_reason
 
     return cpu_reason(name, cpu)
 
@@ -260,7 +260,7 @@ def _place(
             )
         return None, False
     if inventory is None:
-        from launcher.gpus.inventory import read_inventory
+        from trtl.launcher.gpus.inventory import read_inventory
 
         inventory = read_inventory()
     available, source = select_gpus(inventory, options.gpus, options.inherited_cvd)

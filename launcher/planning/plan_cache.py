@@ -39,8 +39,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from launcher.deployments.paths import RunDir, state_home
-from launcher.planning.plan_types import Plan, ProcessPlan
+from trtl.launcher.deployments.paths import RunDir, state_home
+from trtl.launcher.planning.plan_types import Plan, ProcessPlan
 
 try:  # the built-in module: hashlib would first load OpenSSL, 2-3 ms of CPU at every start
     from _blake2 import blake2b
@@ -158,7 +158,7 @@ def _signature(path: str, kind: str) -> Any:
 
 
 def _watched(profile_ref: str, plan: Plan, files_read: list[Path]) -> list[list[Any]]:
-    from profiles.loader import search_dirs
+    from trtl.profiles.loader import search_dirs
 
     watched: list[tuple[str, str]] = [(str(p.resolve()), "content") for p in files_read]
     if os.path.isfile(profile_ref):
@@ -173,7 +173,7 @@ def _watched(profile_ref: str, plan: Plan, files_read: list[Path]) -> list[list[
 def _model_folder(model: str) -> str:
     """The model's directory: the local one, or the Hugging Face cache's snapshot of it.
     Raises ValueError when it is in neither (then the plan is not kept)."""
-    from launcher.checks.model_fetch import cached_snapshot, hf_cache_dir, is_local_path
+    from trtl.launcher.checks.model_fetch import cached_snapshot, hf_cache_dir, is_local_path
 
     if is_local_path(model):
         return os.path.abspath(os.path.expanduser(model))
@@ -186,8 +186,8 @@ def _model_folder(model: str) -> str:
 def _python_paths(plan: Plan) -> dict[str, list[str]]:
     """Per Dynamo interpreter: its sys.path and the files of the modules the plan runs, as
     the (cached) engine-import check found them."""
-    from launcher.checks.preflight_engines import python_needs
-    from launcher.checks.python_env import cached_probe
+    from trtl.launcher.checks.preflight_engines import python_needs
+    from trtl.launcher.checks.python_env import cached_probe
 
     paths = {}
     for python, (modules, dists, _engines) in python_needs(plan).items():
@@ -215,7 +215,7 @@ def save(
 ) -> None:
     """Keep ``plan`` (validated, preflight passed) for the next identical ``trtl up``.
     Never raises: a plan that cannot be kept is simply validated again next time."""
-    from profiles.yaml_source import FILES_READ
+    from trtl.profiles.yaml_source import FILES_READ
 
     if any(p.gpus for p in plan.processes):
         return  # placement depends on the GPUs' free memory at this moment

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from launcher.deployments.paths import RunDir
+from trtl.launcher.deployments.paths import RunDir
 
 if TYPE_CHECKING:
-    from profiles.schema import Profile
+    from trtl.profiles.schema import Profile
 
 LOOPBACK = "127.0.0.1"
 

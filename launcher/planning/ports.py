@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import socket
 
-from profiles.errors import PreflightError
+from trtl.profiles.errors import PreflightError
 
 # Dynamo reads DYN_SYSTEM_PORT as a signed 16-bit number: a port above 32767 makes a
 # worker exit at start ("expected i16"). Linux hands out ephemeral ports from 32768 up,

@@ -24,12 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from launcher.deployments.process_time import create_time_of
-from launcher.deployments.state import is_same_process, open_private_log
-from launcher.planning.plan_types import ProcessPlan
-from launcher.supervision import pdeath
-from launcher.supervision.log_rotation import DiskWatch, LogLimits, rotate
-from profiles.errors import SupervisorError
+from trtl.launcher.deployments.process_time import create_time_of
+from trtl.launcher.deployments.state import is_same_process, open_private_log
+from trtl.launcher.planning.plan_types import ProcessPlan
+from trtl.launcher.supervision import pdeath
+from trtl.launcher.supervision.log_rotation import DiskWatch, LogLimits, rotate
+from trtl.profiles.errors import SupervisorError
 
 TAIL_LINES = 40
 # A line longer than this without a newline (a progress bar redrawn with \r) is passed on

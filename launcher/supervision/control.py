@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from profiles.errors import SupervisorError
+from trtl.profiles.errors import SupervisorError
 
 SOCKET_NAME = "control.sock"
 MAX_REQUEST = 16 * 2**20  # a plan with its engine configs is well below this

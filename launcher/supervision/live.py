@@ -21,22 +21,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from launcher.deployments.lifecycle import ProcessStatus
-from launcher.planning.diff import (
+from trtl.launcher.deployments.lifecycle import ProcessStatus
+from trtl.launcher.planning.diff import (
     ProcessChange,
     diff_plans,
     plan_from_wire,
     plan_to_wire,
     with_ports,
 )
-from launcher.planning.plan import ProcessPlan
-from launcher.supervision.component import Exited, Line
-from launcher.supervision.control import ControlRequest
-from launcher.supervision.probe import Registered, Silent, Usurped
-from launcher.supervision.seams import ProcessHandle
+from trtl.launcher.planning.plan import ProcessPlan
+from trtl.launcher.supervision.component import Exited, Line
+from trtl.launcher.supervision.control import ControlRequest
+from trtl.launcher.supervision.probe import Registered, Silent, Usurped
+from trtl.launcher.supervision.seams import ProcessHandle
 
 if TYPE_CHECKING:
-    from launcher.supervision.supervisor import Supervisor
+    from trtl.launcher.supervision.supervisor import Supervisor
 
 TAIL = 15
 P = ProcessStatus
@@ -321,7 +321,7 @@ class LiveChanges:
 
 def _fresh_ports(process: ProcessPlan) -> ProcessPlan:
     """``process`` on free ports: beside its predecessor, it cannot listen on the same."""
-    from launcher.planning.ports import free_ports
+    from trtl.launcher.planning.ports import free_ports
 
     taken = set(process.ports.values())
     fresh = iter(free_ports(len(process.ports), exclude=taken))

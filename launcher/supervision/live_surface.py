@@ -24,15 +24,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from launcher.deployments.lifecycle import ProcessStatus
-from launcher.deployments.run_setup import child_env, restart_policy
-from launcher.deployments.state import ProcessState
-from launcher.planning.plan import ProcessPlan
-from launcher.supervision.restart import RestartTracker
-from launcher.supervision.seams import ProcessHandle
+from trtl.launcher.deployments.lifecycle import ProcessStatus
+from trtl.launcher.deployments.run_setup import child_env, restart_policy
+from trtl.launcher.deployments.state import ProcessState
+from trtl.launcher.planning.plan import ProcessPlan
+from trtl.launcher.supervision.restart import RestartTracker
+from trtl.launcher.supervision.seams import ProcessHandle
 
 if TYPE_CHECKING:
-    from launcher.supervision.supervisor import Supervisor
+    from trtl.launcher.supervision.supervisor import Supervisor
 
     _Base = Supervisor
 else:

@@ -8,11 +8,16 @@ import sys
 import time
 from pathlib import Path
 
-from launcher.deployments.paths import RunDir
-from launcher.deployments.state import ACTIVE_STATES, DeploymentState, find_deployment, list_states
-from launcher.supervision.log_rotation import rotated
-from launcher.supervision.logmux import LogMux
-from profiles.errors import SupervisorError
+from trtl.launcher.deployments.paths import RunDir
+from trtl.launcher.deployments.state import (
+    ACTIVE_STATES,
+    DeploymentState,
+    find_deployment,
+    list_states,
+)
+from trtl.launcher.supervision.log_rotation import rotated
+from trtl.launcher.supervision.logmux import LogMux
+from trtl.profiles.errors import SupervisorError
 
 FOLLOW_INTERVAL = 0.2
 MAX_ROTATED = 100  # the most older copies `trtl up --log-files` keeps

@@ -28,7 +28,7 @@ import sys
 import threading
 from typing import IO, Protocol
 
-from launcher.terminal import use_colour
+from trtl.launcher.terminal import use_colour
 
 COLOURS = ("36", "33", "35", "32", "34", "96", "93", "95", "92", "94")
 TRTL = "trtl"

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from launcher.supervision.port_owner import describe, in_tree, listeners
+from trtl.launcher.supervision.port_owner import describe, in_tree, listeners
 
 FAST_INTERVAL = 0.01  # while starting: readiness shows within 10 ms
 # Before any worker published its model card (file discovery: <dir>/v1/mdc/), the model

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from profiles.schema import RestartPolicy
+    from trtl.profiles.schema import RestartPolicy
 
 
 @dataclass(frozen=True)

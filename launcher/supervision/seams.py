@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from launcher.planning.plan_types import ProcessPlan
+from trtl.launcher.planning.plan_types import ProcessPlan
 
 Emit = Callable[[object], None]
 

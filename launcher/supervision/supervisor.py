@@ -20,24 +20,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from launcher.deployments.lifecycle import DeploymentStatus, ProcessStatus
-from launcher.deployments.run_setup import (
+from trtl.launcher.deployments.lifecycle import DeploymentStatus, ProcessStatus
+from trtl.launcher.deployments.run_setup import (
     child_env,
     initial_state,
     prepare_run_dir,
     restart_policy,
 )
-from launcher.deployments.state import DeploymentState, write_state
-from launcher.planning.plan_types import Plan
-from launcher.supervision.component import Component, Exited, Line, wait_groups_empty
-from launcher.supervision.control import ControlRequest, ControlServer
-from launcher.supervision.live import LiveChanges
-from launcher.supervision.live_surface import LiveSurface
-from launcher.supervision.logmux import LogMux
-from launcher.supervision.probe import ModelListed, Prober, Registered, Silent, Usurped
-from launcher.supervision.restart import RestartTracker
-from launcher.supervision.seams import ProberFactory, ProcessHandle, Spawner
-from launcher.supervision.verdicts import (
+from trtl.launcher.deployments.state import DeploymentState, write_state
+from trtl.launcher.planning.plan_types import Plan
+from trtl.launcher.supervision.component import Component, Exited, Line, wait_groups_empty
+from trtl.launcher.supervision.control import ControlRequest, ControlServer
+from trtl.launcher.supervision.live import LiveChanges
+from trtl.launcher.supervision.live_surface import LiveSurface
+from trtl.launcher.supervision.logmux import LogMux
+from trtl.launcher.supervision.probe import ModelListed, Prober, Registered, Silent, Usurped
+from trtl.launcher.supervision.restart import RestartTracker
+from trtl.launcher.supervision.seams import ProberFactory, ProcessHandle, Spawner
+from trtl.launcher.supervision.verdicts import (
     materialization_failed,
     not_ready,
     port_taken,

@@ -9,9 +9,9 @@ the port and who holds it.
 
 from __future__ import annotations
 
-from launcher.planning.plan_types import ProcessPlan
-from launcher.supervision.port_owner import describe, listeners
-from launcher.supervision.probe import Usurped
+from trtl.launcher.planning.plan_types import ProcessPlan
+from trtl.launcher.supervision.port_owner import describe, listeners
+from trtl.launcher.supervision.probe import Usurped
 
 
 def _port(name: str, port: int) -> str:

@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
-
-from launcher.planning.plan import Plan
+from trtl.launcher.planning.plan import Plan
 
 
 def start(plan: Plan, home: Path) -> list[subprocess.Popen]:

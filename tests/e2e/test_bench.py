@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from trtl.launcher.bench.plots import HEIGHT, PLOTS, WIDTH
+from trtl.launcher.bench.table import number
+from trtl.launcher.planning.ports import free_ports
 
-from launcher.bench.plots import HEIGHT, PLOTS, WIDTH
-from launcher.bench.table import number
-from launcher.planning.ports import free_ports
 from tests.e2e.bench_helpers import aiperf_processes, png_size, started_pids, table_rows
 from tests.e2e.up_helpers import kill_groups, tree_alive
 
@@ -43,7 +43,7 @@ def env_for(home: Path) -> dict[str, str]:
 
 def trtl(home: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "launcher", *args],
+        [sys.executable, "-m", "trtl.launcher", *args],
         env=env_for(home),
         capture_output=True,
         text=True,
@@ -256,7 +256,7 @@ def test_unreachable_url_is_one_sentence(run_trtl) -> None:
 def test_ctrl_c_stops_the_graph_bench_started(tiny_model: Path, home: Path) -> None:
     out = home / "interrupted"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "launcher",
+        [sys.executable, "-m", "trtl.launcher",
          *bench_args(tiny_model, "agg", "--concurrency", "1,2", "-o", str(out))],
         env=env_for(home),
         stdout=subprocess.PIPE,

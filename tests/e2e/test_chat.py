@@ -14,12 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from trtl.launcher.deployments.chat import base_url, send_chat
+from trtl.launcher.planning.plan import Plan, PlanOptions, build_plan
+from trtl.launcher.planning.ports import free_ports
+from trtl.profiles.errors import SupervisorError
+from trtl.profiles.loader import load_profile
 
-from launcher.deployments.chat import base_url, send_chat
-from launcher.planning.plan import Plan, PlanOptions, build_plan
-from launcher.planning.ports import free_ports
-from profiles.errors import SupervisorError
-from profiles.loader import load_profile
 from tests.e2e.procs import start, stop, wait_listed
 from tests.live_state import live_state, save_state
 

@@ -50,7 +50,7 @@ def _processes_of(discovery: str) -> list[int]:
 
 def _start(args: list[str], home: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "launcher", *args],
+        [sys.executable, "-m", "trtl.launcher", *args],
         env=trtl_env(home),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -75,7 +75,7 @@ def test_children_die_when_trtl_is_sigkilled_right_after_spawning(
         read_until(proc, "is ready after", timeout=60)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=40) == 0
-    proc = subprocess.Popen([sys.executable, "-m", "launcher", *args], env=trtl_env(home),
+    proc = subprocess.Popen([sys.executable, "-m", "trtl.launcher", *args], env=trtl_env(home),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 60
     while not _children(proc.pid) and proc.poll() is None and time.monotonic() < deadline:

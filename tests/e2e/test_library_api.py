@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from trtl.launcher.planning.ports import free_ports
 
 import trtl
-from launcher.planning.ports import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
+from trtl.launcher.deployments.lock import DeploymentLock
+from trtl.launcher.deployments.paths import RunDir
 
-from launcher.deployments.lock import DeploymentLock
-from launcher.deployments.paths import RunDir
 from tests.e2e.up_helpers import (
     deployment_pids,
     free_ports,
@@ -42,7 +42,7 @@ DELAYS = [0.0, 1.0, 4.0]
 def _start(name: str, tiny_model: Path, home: Path, python: Path, *extra: str):
     args = up_args("agg", tiny_model, name, "-d", "--python", str(python), *extra)
     return subprocess.Popen(
-        [sys.executable, "-m", "launcher", *args],
+        [sys.executable, "-m", "trtl.launcher", *args],
         env=trtl_env(home),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

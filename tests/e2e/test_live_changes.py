@@ -143,7 +143,7 @@ def test_failing_replacement_leaves_the_old_one_serving(tiny_model, home, deploy
     broken.chmod(broken.stat().st_mode | stat.S_IEXEC)
 
     first = subprocess.Popen(
-        [sys.executable, "-m", "launcher", *same, "--python", str(broken)],
+        [sys.executable, "-m", "trtl.launcher", *same, "--python", str(broken)],
         env=trtl_env(home),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -153,7 +153,7 @@ def test_slow_worker_keeps_the_deployment_starting_then_ready(
     deployments.append(name)
     python = _slow_python(tmp_path, 5)
     up = subprocess.Popen(
-        [sys.executable, "-m", "launcher",
+        [sys.executable, "-m", "trtl.launcher",
          *up_args("agg", tiny_model, name, "-d", "--python", str(python))],
         env=trtl_env(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip

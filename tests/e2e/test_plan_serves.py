@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from trtl.launcher.planning.plan import PlanOptions, build_plan
+from trtl.launcher.planning.ports import free_ports
+from trtl.profiles.loader import load_profile
 
-from launcher.planning.plan import PlanOptions, build_plan
-from launcher.planning.ports import free_ports
-from profiles.loader import load_profile
 from tests.e2e.procs import pgid, start, stop, wait_listed
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import psutil
 import pytest
+from trtl.launcher.deployments.state import ProcessState
 
-from launcher.deployments.state import ProcessState
 from tests.e2e.load import StreamingLoad
 from tests.e2e.up_helpers import (
     chat,
@@ -54,7 +54,7 @@ def _assert_untouched(proc: subprocess.Popen) -> None:
 
 def _foreground(*args: str, home: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "launcher", *args],
+        [sys.executable, "-m", "trtl.launcher", *args],
         env=trtl_env(home),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

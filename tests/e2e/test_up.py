@@ -242,7 +242,7 @@ def test_up_runs_a_dynamo_graph_deployment_file(tiny_model, home, deployments):
 def test_two_detached_ups_of_one_name_at_once_start_exactly_one(tiny_model, home, deployments):
     deployments.append("t-race")
     args = up_args("agg", tiny_model, "t-race", "-d", "--quiet")
-    cmd = [sys.executable, "-m", "launcher", *args]
+    cmd = [sys.executable, "-m", "trtl.launcher", *args]
     racers = [
         subprocess.Popen(cmd, env=trtl_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for _ in range(2)
@@ -279,7 +279,7 @@ def test_logs_follow_ends_when_the_deployment_stops(tiny_model, home, deployment
     deployments.append("t-follow")
     up_detached("agg", tiny_model, "t-follow", home)
     follower = subprocess.Popen(
-        [sys.executable, "-m", "launcher", "logs", "t-follow", "worker-0", "-f", "-n", "1"],
+        [sys.executable, "-m", "trtl.launcher", "logs", "t-follow", "worker-0", "-f", "-n", "1"],
         env=trtl_env(home),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import httpx
 import psutil
-
-from launcher.planning.ports import free_ports
+from trtl.launcher.planning.ports import free_ports
 
 
 def trtl_env(home: Path) -> dict[str, str]:
@@ -28,7 +27,7 @@ def trtl_env(home: Path) -> dict[str, str]:
 def trtl(*args: str, home: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run ``trtl ARGS`` to completion."""
     return subprocess.run(
-        [sys.executable, "-m", "launcher", *args],
+        [sys.executable, "-m", "trtl.launcher", *args],
         env=trtl_env(home),
         capture_output=True,
         text=True,
@@ -115,7 +114,7 @@ def up_detached(profile: str, model: Path, name: str, home: Path, *extra: str) -
 
 def foreground(profile: str, model: Path, name: str, home: Path, *extra: str):
     return subprocess.Popen(
-        [sys.executable, "-m", "launcher", *up_args(profile, model, name, *extra)],
+        [sys.executable, "-m", "trtl.launcher", *up_args(profile, model, name, *extra)],
         env=trtl_env(home),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -170,7 +169,7 @@ def slow_python(tmp: Path, delay: float, module: str = "dynamo.mocker") -> Path:
 
 def deployment_pids(name: str) -> list[int]:
     """PIDs of processes that carry the deployment's discovery directory (whatever runs of it)."""
-    from launcher.deployments.paths import RunDir
+    from trtl.launcher.deployments.paths import RunDir
 
     discovery = str(RunDir.for_deployment(name).discovery)
     found = []

@@ -5,8 +5,7 @@ from __future__ import annotations
 import jsonschema
 import pytest
 from k8s_helpers import CRD, VERSIONS
-
-from k8s_export.validate import crd_schema
+from trtl.k8s_export.validate import crd_schema
 
 
 @pytest.fixture(scope="session")

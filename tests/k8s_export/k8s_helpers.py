@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from profiles.engines import engine_names
-from profiles.loader import load_profile
+from trtl.profiles.engines import engine_names
+from trtl.profiles.loader import load_profile
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parents[2]

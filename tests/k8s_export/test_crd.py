@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 from k8s_helpers import BUILTINS, CRD, DATA, ENGINES, UPSTREAM, VERSIONS, builtin
-
-from k8s_export import render
-from k8s_export.validate import describe, to_json_schema
-from k8s_export.yamlio import load_documents
+from trtl.k8s_export import render
+from trtl.k8s_export.validate import describe, to_json_schema
+from trtl.k8s_export.yamlio import load_documents
 
 
 def errors(validator, doc) -> list[str]:
@@ -26,7 +25,7 @@ def test_every_builtin_validates_against_the_crd(crd_validators, name, engine, v
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("fixture", UPSTREAM)
 def test_upstream_fixtures_and_their_reexport_validate(crd_validators, fixture, version):
-    from k8s_export import parse
+    from trtl.k8s_export import parse
 
     docs = load_documents(DATA / fixture)
     assert errors(crd_validators[docs[-1]["apiVersion"].split("/")[1]], docs[-1]) == []

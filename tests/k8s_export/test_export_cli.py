@@ -10,8 +10,7 @@ import sys
 import pytest
 import yaml
 from k8s_helpers import CRD, DATA, IMAGE, ROOT
-
-from profiles.loader import load_profile
+from trtl.profiles.loader import load_profile
 
 GOLDEN = DATA / "golden"
 BAD = sorted((DATA / "bad").glob("*.yaml"))
@@ -244,9 +243,10 @@ def test_a_dgd_in_extends_points_to_import(run_trtl, isolated_dirs):
 def test_plan_never_loads_the_exporter_and_export_skips_jsonschema():
     code = (
         "import sys\n"
-        "from launcher.cli import cli\n"
+        "from trtl.launcher.cli import cli\n"
         "cli(sys.argv[1:], standalone_mode=False)\n"
-        "mods = sorted(m for m in sys.modules if m.startswith(('k8s_export.', 'jsonschema')))\n"
+        "mods = sorted(m for m in sys.modules\n"
+        "              if m.startswith(('trtl.k8s_export.', 'jsonschema')))\n"
         "print('LOADED', mods, file=sys.stderr)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -264,7 +264,7 @@ def test_plan_never_loads_the_exporter_and_export_skips_jsonschema():
 
     assert loaded("plan", "disagg", "--engine", "mocker", "--json") == "LOADED []"
     export = loaded("export", "--k8s", "disagg", "--image", "x")
-    assert "jsonschema" not in export and "k8s_export.to_dgd" in export
+    assert "jsonschema" not in export and "trtl.k8s_export.to_dgd" in export
 
 
 def test_the_export_loads_nothing_heavy():
@@ -273,12 +273,12 @@ def test_the_export_loads_nothing_heavy():
     not here, where a loaded machine would make a time limit flaky)."""
     code = (
         "import sys\n"
-        "import k8s_export\n"
-        "from profiles.loader import load_profile\n"
+        "from trtl import k8s_export\n"
+        "from trtl.profiles.loader import load_profile\n"
         "p = load_profile('disagg_router')\n"
         "k8s_export.export_yaml(k8s_export.render(p, image='x'), 'disagg_router')\n"
-        "heavy = ('launcher', 'pynvml', 'httpx', 'jsonschema', 'torch')\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+        "heavy = ('trtl.launcher', 'pynvml', 'httpx', 'jsonschema', 'torch')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import yaml
 from k8s_helpers import DATA, IMAGE
-
-from profiles.loader import load_profile
+from trtl.profiles.loader import load_profile
 
 VLLM = DATA / "vllm_v1beta1_disagg.yaml"
 DISAGG = DATA / "upstream_v1beta1_disagg.yaml"
@@ -61,8 +60,8 @@ def test_an_explicit_parallelism_flag_survives_import_through_a_file(run_trtl, i
 
 def test_overrides_on_a_dgd_keep_unset_parallelism_unset():
     """--set re-validates the imported profile; what was unset must stay unset."""
-    from k8s_export import load_dgd
-    from profiles.engines import component_specs
+    from trtl.k8s_export import load_dgd
+    from trtl.profiles.engines import component_specs
 
     for overrides in ([], ["env.DYN_LOG=debug"]):
         profile = load_dgd(DISAGG, overrides=overrides)

@@ -10,13 +10,12 @@ import json
 
 import pytest
 from k8s_helpers import BUILTINS, ENGINES, IMAGE, VERSIONS
-
-from k8s_export import render
-from k8s_export.configmaps import MOUNT_DIR
-from launcher.gpus.inventory import Gpu, Inventory
-from profiles.engines import LOCAL_DEFAULT_ENV, LOCAL_ONLY_ENV
-from profiles.engines.vllm import KV_EVENTS_ENDPOINT, KV_EVENTS_FLAG
-from profiles.identity import (
+from trtl.k8s_export import render
+from trtl.k8s_export.configmaps import MOUNT_DIR
+from trtl.launcher.gpus.inventory import Gpu, Inventory
+from trtl.profiles.engines import LOCAL_DEFAULT_ENV, LOCAL_ONLY_ENV
+from trtl.profiles.engines.vllm import KV_EVENTS_ENDPOINT, KV_EVENTS_FLAG
+from trtl.profiles.identity import (
     CLUSTER_ONLY,
     LOCAL_ONLY_FLAGS,
     SAME_ARGS_ELSEWHERE,
@@ -30,14 +29,14 @@ LOCAL_ENV = {*LOCAL_ONLY_ENV, *LOCAL_DEFAULT_ENV}
 @pytest.fixture
 def eight_gpus(monkeypatch):
     gpus = tuple(Gpu(i, f"GPU-{i:08x}-0-0-0-0", "H100", 81559, 0) for i in range(8))
-    monkeypatch.setattr("launcher.gpus.inventory.read_inventory", lambda: Inventory(gpus))
+    monkeypatch.setattr("trtl.launcher.gpus.inventory.read_inventory", lambda: Inventory(gpus))
 
 
 @pytest.fixture
 def no_gpu(monkeypatch):
     """A workstation without GPU, whatever this machine has."""
     monkeypatch.setattr(
-        "launcher.gpus.inventory.read_inventory", lambda: Inventory((), "no NVIDIA driver")
+        "trtl.launcher.gpus.inventory.read_inventory", lambda: Inventory((), "no NVIDIA driver")
     )
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
 
@@ -80,7 +79,7 @@ def without_local_flags(args: list[str]) -> list[str]:
 def exported_components(name, engine, version):
     """{component name: (module, args, env, replicas, gpus, container keys)} of the export."""
     docs = render(
-        __import__("profiles.loader").loader.load_profile(name, engine=engine),
+        __import__("trtl.profiles.loader").profiles.loader.load_profile(name, engine=engine),
         version=version,
         image=IMAGE,
     )

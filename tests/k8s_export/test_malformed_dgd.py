@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 import yaml
 from k8s_helpers import DATA, UPSTREAM
-
-from k8s_export.files import READ_ERRORS
-from profiles.errors import ProfileError
+from trtl.k8s_export.files import READ_ERRORS
+from trtl.profiles.errors import ProfileError
 
 DISAGG = DATA / "upstream_v1beta1_disagg.yaml"
 WORKER = ("spec", "components", 1)
@@ -102,7 +101,7 @@ def test_flag_values_trtl_reads_are_checked(run_trtl, isolated_dirs, flag, value
 
 def test_what_the_type_check_misses_is_still_one_sentence(run_trtl, isolated_dirs, monkeypatch):
     """The net at the file boundary: every error a reader of odd data raises is wrapped."""
-    import k8s_export.from_dgd as from_dgd
+    import trtl.k8s_export.from_dgd as from_dgd
 
     assert set(READ_ERRORS) == {AttributeError, TypeError, ValueError, KeyError, IndexError}
     for error in READ_ERRORS:
@@ -156,7 +155,7 @@ def test_no_mutation_of_a_fixture_crashes_import(run_trtl, isolated_dirs, fixtur
 
 
 def test_profile_error_is_the_type_of_the_check():
-    from k8s_export.dgd_types import check_types
+    from trtl.k8s_export.dgd_types import check_types
 
     with pytest.raises(ProfileError, match=r"^f: spec\.components: expected a list, got 5\.$"):
         check_types([{"apiVersion": "nvidia.com/v1beta1", "kind": "DynamoGraphDeployment",

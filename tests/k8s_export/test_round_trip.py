@@ -9,11 +9,10 @@ import shlex
 import pytest
 import yaml
 from k8s_helpers import BUILTINS, DATA, ENGINES, IMAGE, UPSTREAM, VERSIONS, builtin
-
-from k8s_export import parse, render
-from k8s_export.residual import ANNOTATION
-from k8s_export.yamlio import dump_all, load_documents, parse_documents
-from profiles.loader import load_profile
+from trtl.k8s_export import parse, render
+from trtl.k8s_export.residual import ANNOTATION
+from trtl.k8s_export.yamlio import dump_all, load_documents, parse_documents
+from trtl.profiles.loader import load_profile
 
 RICH = """
 name: my_graph

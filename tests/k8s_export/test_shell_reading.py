@@ -6,9 +6,8 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-
-from k8s_export.kube_vars import kubelet_expand, shell_expand
-from k8s_export.shell_script import ScriptError, read_script
+from trtl.k8s_export.kube_vars import kubelet_expand, shell_expand
+from trtl.k8s_export.shell_script import ScriptError, read_script
 
 ENV = {"A": "1", "MODEL": "Qwen/Qwen3-0.6B"}
 

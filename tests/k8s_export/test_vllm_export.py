@@ -14,11 +14,10 @@ import json
 import pytest
 import yaml
 from k8s_helpers import DATA, builtin
-
-from k8s_export import parse, render
-from k8s_export.yamlio import load_documents
-from profiles.errors import ExportError, ProfileError
-from profiles.loader import load_profile
+from trtl.k8s_export import parse, render
+from trtl.k8s_export.yamlio import load_documents
+from trtl.profiles.errors import ExportError, ProfileError
+from trtl.profiles.loader import load_profile
 
 VLLM_IMAGE = "nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.6.1"
 FIXTURE = DATA / "vllm_v1beta1_disagg.yaml"

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 import yaml
 from k8s_helpers import BUILTINS, VERSIONS, builtin
-
-from k8s_export import parse, render
-from k8s_export.yamlio import dump_all, parse_documents
-from profiles.engines import component_specs
-from profiles.errors import ExportError
-from profiles.loader import load_profile
+from trtl.k8s_export import parse, render
+from trtl.k8s_export.yamlio import dump_all, parse_documents
+from trtl.profiles.engines import component_specs
+from trtl.profiles.errors import ExportError
+from trtl.profiles.loader import load_profile
 
 VLLM_IMAGE = "nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.6.1"
 

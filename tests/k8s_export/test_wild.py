@@ -11,10 +11,10 @@ import sys
 import pytest
 import yaml
 from k8s_helpers import DATA
+from trtl.k8s_export import parse, render
+from trtl.k8s_export.yamlio import load_documents
 from wild_launch import launch_of
 
-from k8s_export import parse, render
-from k8s_export.yamlio import load_documents
 from tests.argv_check import check_argvs
 
 WILD = sorted(p.stem for p in (DATA / "wild").glob("*.yaml"))
@@ -175,8 +175,8 @@ def test_each_shape_plans_on_the_mocker(stem, run_trtl):
 @pytest.mark.parametrize("stem", WILD)
 def test_the_reader_agrees_with_bash(stem):
     """trtl's reading of each command is what bash (and the kubelet) would run."""
-    from k8s_export.shapes import from_document
-    from k8s_export.wild import read_launch
+    from trtl.k8s_export.shapes import from_document
+    from trtl.k8s_export.wild import read_launch
 
     docs = _fixture(stem)
     graph, _ = from_document(copy.deepcopy(docs[-1]), stem)
@@ -266,7 +266,7 @@ def test_a_multinode_replica_counts_every_nodes_gpus():
 @pytest.mark.parametrize("stem", WILD)
 def test_the_export_is_stable_and_needs_no_annotation(stem):
     """The graph alone says everything: export → import → export gives the same text."""
-    from k8s_export.yamlio import dump_all, parse_documents
+    from trtl.k8s_export.yamlio import dump_all, parse_documents
 
     docs = _fixture(stem)
     version = docs[-1]["apiVersion"].split("/")[1]

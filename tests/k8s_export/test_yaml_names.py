@@ -7,11 +7,10 @@ import re
 import pytest
 import yaml
 from k8s_helpers import builtin
-
-from k8s_export import parse, render
-from k8s_export.names import dns_label, k8s_name, profile_name, role_name
-from k8s_export.yamlio import dump, dump_all, is_kubernetes_text, parse_documents
-from profiles.errors import ExportError
+from trtl.k8s_export import parse, render
+from trtl.k8s_export.names import dns_label, k8s_name, profile_name, role_name
+from trtl.k8s_export.yamlio import dump, dump_all, is_kubernetes_text, parse_documents
+from trtl.profiles.errors import ExportError
 
 AMBIGUOUS = ["y", "Y", "n", "N", "yes", "no", "on", "off", "true", "NO", "null", "~", "",
              "0755", "1e3", "0x1f", "1:30", "-1", "+3", ".5", ".inf", "1_000", "3.0",

@@ -9,17 +9,16 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
-from launcher.bench import session as session_module
-from launcher.bench.errors import BenchError
-from launcher.bench.figures import AIPERF_JSON, read_level
-from launcher.bench.gpu_samples import GpuSampler
-from launcher.bench.loadgen import aiperf_env, failure_reason, require_aiperf
-from launcher.bench.session import BenchSession, Reporter
-from launcher.bench.summary import BenchRun, BenchSummary, read_summary, write_summary
-from launcher.bench.table import number, rows
-from launcher.bench.targets import Target
-from launcher.bench.workload import Workload, aiperf_args, make_workload, parse_concurrency
+from trtl.launcher.bench import session as session_module
+from trtl.launcher.bench.errors import BenchError
+from trtl.launcher.bench.figures import AIPERF_JSON, read_level
+from trtl.launcher.bench.gpu_samples import GpuSampler
+from trtl.launcher.bench.loadgen import aiperf_env, failure_reason, require_aiperf
+from trtl.launcher.bench.session import BenchSession, Reporter
+from trtl.launcher.bench.summary import BenchRun, BenchSummary, read_summary, write_summary
+from trtl.launcher.bench.table import number, rows
+from trtl.launcher.bench.targets import Target
+from trtl.launcher.bench.workload import Workload, aiperf_args, make_workload, parse_concurrency
 
 
 def aiperf_json(ttft: float = 50.0, tok_s: float = 200.0, errors: int = 0) -> dict:

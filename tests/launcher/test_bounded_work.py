@@ -7,9 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-
-from launcher.deployments.paths import RunDir
-from launcher.planning.limits import MAX_PROCESSES, process_limit
+from trtl.launcher.deployments.paths import RunDir
+from trtl.launcher.planning.limits import MAX_PROCESSES, process_limit
 
 
 def test_the_limit_is_the_smallest_of_maximum_cores_and_memory():

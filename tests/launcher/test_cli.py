@@ -9,8 +9,7 @@ import sys
 import jsonschema
 import pytest
 import yaml
-
-from profiles.loader import BUILTIN_DIR
+from trtl.profiles.loader import BUILTIN_DIR
 
 BUILTINS = ["agg", "agg_router", "disagg", "disagg_router"]
 
@@ -189,12 +188,12 @@ def test_plan_imports_no_heavy_module():
     """`trtl plan` on the mocker must not import NVML, rich, Dynamo or the exporter."""
     code = (
         "import sys\n"
-        "from launcher.cli import cli\n"
+        "from trtl.launcher.cli import cli\n"
         "try:\n"
         "    cli(['plan', 'disagg_router', '--engine', 'mocker', '--json'],\n"
         "        standalone_mode=False)\n"
         "finally:\n"
-        "    heavy = [m for m in ('pynvml', 'rich', 'dynamo', 'k8s_export.render', 'httpx')\n"
+        "    heavy = [m for m in ('pynvml', 'rich', 'dynamo', 'trtl.k8s_export.render', 'httpx')\n"
         "             if m in sys.modules]\n"
         "    print('HEAVY', heavy, file=sys.stderr)\n"
     )
@@ -205,7 +204,7 @@ def test_plan_imports_no_heavy_module():
 
 def test_console_script_exits_2_without_traceback():
     proc = subprocess.run(
-        [sys.executable, "-m", "launcher", "plan", "nope"],
+        [sys.executable, "-m", "trtl.launcher", "plan", "nope"],
         capture_output=True,
         text=True,
         check=False,

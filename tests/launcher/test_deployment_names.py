@@ -7,15 +7,14 @@ import stat
 from pathlib import Path
 
 import pytest
-
-from launcher.deployments.paths import check_name, state_home
+from trtl.launcher.deployments.paths import check_name, state_home
 
 BAD = ["../../x", "../victim", "x/y", "abc\n", "ABC", "-x", "x_", "", "a" * 41, "a b"]
 
 
 @pytest.mark.parametrize("name", BAD)
 def test_the_rule_refuses_traversal_newlines_and_non_names(name):
-    from profiles.errors import ProfileError
+    from trtl.profiles.errors import ProfileError
 
     with pytest.raises(ProfileError, match="is not a valid deployment name"):
         check_name(name)
@@ -59,8 +58,8 @@ def test_export_name_with_a_trailing_newline_is_refused(run_trtl):
 
 
 def test_state_root_is_owner_only(run_trtl):
-    from launcher.deployments.lock import DeploymentLock
-    from launcher.deployments.paths import RunDir
+    from trtl.launcher.deployments.lock import DeploymentLock
+    from trtl.launcher.deployments.paths import RunDir
 
     assert DeploymentLock(RunDir.for_deployment("agg")).acquire()
     mode = stat.S_IMODE(os.stat(state_home()).st_mode)

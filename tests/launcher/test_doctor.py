@@ -10,8 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from launcher.checks.doctor import (
+from trtl.launcher.checks.doctor import (
     DYNAMO_MODULES,
     Finding,
     diagnose,
@@ -21,9 +20,9 @@ from launcher.checks.doctor import (
     to_json,
     token_finding,
 )
-from launcher.checks.python_env import PythonProbe
-from launcher.gpus.inventory import Gpu, GpuProcess, Inventory
-from profiles.engines.trtllm import tensorrt_llm_pin
+from trtl.launcher.checks.python_env import PythonProbe
+from trtl.launcher.gpus.inventory import Gpu, GpuProcess, Inventory
+from trtl.profiles.engines.trtllm import tensorrt_llm_pin
 
 GIB = 1024**3
 PIN = 'tensorrt-llm==1.3.0rc29; extra == "trtllm"'
@@ -135,7 +134,7 @@ def test_each_engine_checks_its_own_worker_and_package() -> None:
 
 def test_doctor_engine_mocker_on_this_machine_exits_0(run_trtl) -> None:
     """No fakes: this CI machine has no GPU and trtl's venv has ai-dynamo, so the mocker runs."""
-    from launcher.planning.ports import free_ports
+    from trtl.launcher.planning.ports import free_ports
 
     result = run_trtl("doctor", "--engine", "mocker", "--port", str(free_ports(1, set())[0]))
     assert result.exit_code == 0, result.output
@@ -144,8 +143,8 @@ def test_doctor_engine_mocker_on_this_machine_exits_0(run_trtl) -> None:
 
 
 def test_without_an_engine_a_machine_without_gpu_is_not_an_error(run_trtl) -> None:
-    from launcher.gpus.inventory import read_inventory
-    from launcher.planning.ports import free_ports
+    from trtl.launcher.gpus.inventory import read_inventory
+    from trtl.launcher.planning.ports import free_ports
 
     if read_inventory().gpus:
         pytest.skip("this machine has GPUs; the no-GPU case is tested on a fake inventory")
@@ -155,7 +154,7 @@ def test_without_an_engine_a_machine_without_gpu_is_not_an_error(run_trtl) -> No
 
 
 def test_the_engines_doctor_offers_are_its_table(run_trtl) -> None:
-    from profiles.engines import engine_names as names
+    from trtl.profiles.engines import engine_names as names
 
     NEEDS = names()
 
@@ -238,7 +237,7 @@ def test_disk_where_the_cache_lives(tmp_path: Path, gib: int, status: str) -> No
 
 
 def test_cli_prints_findings_and_exits_1_on_error(run_trtl, monkeypatch) -> None:
-    import launcher.checks.doctor as doctor
+    import trtl.launcher.checks.doctor as doctor
 
     real = doctor.diagnose
 

@@ -16,9 +16,8 @@ import time
 from types import ModuleType, SimpleNamespace
 
 import pytest
-
-from launcher.gpus.inventory import Gpu, GpuProcess, Inventory
-from launcher.gpus.usage import GpuLoad, ProcessGpuMemory, gpu_usage, process_tree
+from trtl.launcher.gpus.inventory import Gpu, GpuProcess, Inventory
+from trtl.launcher.gpus.usage import GpuLoad, ProcessGpuMemory, gpu_usage, process_tree
 
 MIB = 1024 * 1024
 

@@ -16,8 +16,7 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import pytest
-
-from launcher.gpus.inventory import Gpu, GpuProcess, Inventory, read_inventory
+from trtl.launcher.gpus.inventory import Gpu, GpuProcess, Inventory, read_inventory
 
 MIB = 1024 * 1024
 

@@ -13,16 +13,16 @@ import signal
 from pathlib import Path
 from types import SimpleNamespace
 
-from launcher.deployments.lifecycle import ProcessStatus as P
-from launcher.deployments.state import ProcessState
-from launcher.gpus.inventory import Gpu, Inventory
-from launcher.planning.diff import align_ports, plan_to_wire
-from launcher.planning.plan import PlanOptions, build_plan
-from launcher.supervision.component import Exited
-from launcher.supervision.control import ControlRequest
-from launcher.supervision.live import LiveChanges
-from launcher.supervision.probe import Registered
-from profiles.loader import load_profile
+from trtl.launcher.deployments.lifecycle import ProcessStatus as P
+from trtl.launcher.deployments.state import ProcessState
+from trtl.launcher.gpus.inventory import Gpu, Inventory
+from trtl.launcher.planning.diff import align_ports, plan_to_wire
+from trtl.launcher.planning.plan import PlanOptions, build_plan
+from trtl.launcher.supervision.component import Exited
+from trtl.launcher.supervision.control import ControlRequest
+from trtl.launcher.supervision.live import LiveChanges
+from trtl.launcher.supervision.probe import Registered
+from trtl.profiles.loader import load_profile
 
 
 class FakeComponent:
@@ -191,10 +191,11 @@ def test_nothing_to_change_and_blockers():
 def test_a_restart_replayed_through_the_real_supervisor_moves_states_legally():
     # The real Supervisor with its injected spawner and prober: a live change makes its
     # processes through the spawner, and every state change passes lifecycle.move.
-    from launcher.deployments.lifecycle import DeploymentStatus as D
-    from launcher.supervision.component import Line
-    from launcher.supervision.probe import ModelListed
-    from launcher.supervision.supervisor import StopRequested
+    from trtl.launcher.deployments.lifecycle import DeploymentStatus as D
+    from trtl.launcher.supervision.component import Line
+    from trtl.launcher.supervision.probe import ModelListed
+    from trtl.launcher.supervision.supervisor import StopRequested
+
     from tests.launcher.test_supervisor_events import FakeProcess, Run, states
 
     run = Run()

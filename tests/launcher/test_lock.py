@@ -8,14 +8,14 @@ import subprocess
 import sys
 import time
 
-from launcher.deployments.lifecycle import DeploymentStatus
-from launcher.deployments.lock import SUPERVISOR, DeploymentLock
-from launcher.deployments.paths import RunDir
-from launcher.deployments.state import DeploymentState, make_private_dir, write_state
+from trtl.launcher.deployments.lifecycle import DeploymentStatus
+from trtl.launcher.deployments.lock import SUPERVISOR, DeploymentLock
+from trtl.launcher.deployments.paths import RunDir
+from trtl.launcher.deployments.state import DeploymentState, make_private_dir, write_state
 
 HOLD = (
-    "import sys, time; from launcher.deployments.lock import DeploymentLock;"
-    "from launcher.deployments.paths import RunDir;"
+    "import sys, time; from trtl.launcher.deployments.lock import DeploymentLock;"
+    "from trtl.launcher.deployments.paths import RunDir;"
     "assert DeploymentLock(RunDir.for_deployment('held')).acquire(sys.argv[1]);"
     "print('held', flush=True); time.sleep(60)"
 )

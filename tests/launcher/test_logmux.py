@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from launcher.supervision.logmux import LogMux
+from trtl.launcher.supervision.logmux import LogMux
 
 
 class FakeTty(io.StringIO):

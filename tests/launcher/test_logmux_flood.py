@@ -10,11 +10,11 @@ import threading
 import time
 from pathlib import Path
 
-from launcher.planning.plan import ProcessPlan
-from launcher.supervision import component as component_mod
-from launcher.supervision import logmux as logmux_mod
-from launcher.supervision.component import Component, Exited, Line
-from launcher.supervision.logmux import LogMux
+from trtl.launcher.planning.plan import ProcessPlan
+from trtl.launcher.supervision import component as component_mod
+from trtl.launcher.supervision import logmux as logmux_mod
+from trtl.launcher.supervision.component import Component, Exited, Line
+from trtl.launcher.supervision.logmux import LogMux
 
 
 class SlowStream(io.StringIO):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from launcher.deployments import metrics as m
-from launcher.deployments.top_view import traffic_line
+from trtl.launcher.deployments import metrics as m
+from trtl.launcher.deployments.top_view import traffic_line
 
 
 def page(requests: int, buckets: dict[str, int]) -> m.Samples:

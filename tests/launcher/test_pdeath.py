@@ -13,12 +13,11 @@ import sys
 import time
 
 import pytest
-
-from launcher.supervision import pdeath
+from trtl.launcher.supervision import pdeath
 
 SPAWN_THEN_DIE = r"""
 import os, signal, subprocess, sys
-from launcher.supervision import pdeath
+from trtl.launcher.supervision import pdeath
 argv, preexec_fn = pdeath.spawn_args(["sleep", "60"])
 child = subprocess.Popen(argv, start_new_session=True, preexec_fn=preexec_fn,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -42,7 +42,7 @@ def running_deployment() -> None:
 @pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
 def test_a_closed_pipe_ends_the_command_quietly(args: list[str], running_deployment) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "launcher", *args],
+        [sys.executable, "-m", "trtl.launcher", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -62,7 +62,7 @@ def test_a_closed_pipe_ends_the_command_quietly(args: list[str], running_deploym
 def test_head_gets_its_line_and_the_pipeline_succeeds(running_deployment) -> None:
     """What a user types: `trtl logs NAME | head -1` prints one line and nothing else."""
     done = subprocess.run(
-        f"{sys.executable} -m launcher logs {DEPLOYMENT} | head -1",
+        f"{sys.executable} -m trtl.launcher logs {DEPLOYMENT} | head -1",
         shell=True, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 0

@@ -7,9 +7,8 @@ because they are what the user reads.
 from __future__ import annotations
 
 import pytest
-
-from launcher.gpus.inventory import Gpu, GpuProcess, Inventory
-from launcher.gpus.placement import (
+from trtl.launcher.gpus.inventory import Gpu, GpuProcess, Inventory
+from trtl.launcher.gpus.placement import (
     Demand,
     Placement,
     cuda_visible_devices,
@@ -17,7 +16,7 @@ from launcher.gpus.placement import (
     select_gpus,
     unusable,
 )
-from profiles.errors import PlacementError
+from trtl.profiles.errors import PlacementError
 
 NO_DRIVER = "no NVIDIA driver: libnvidia-ml.so.1 not found"
 HINT = (

@@ -6,13 +6,12 @@ import json
 import os
 
 import pytest
-
-from launcher.gpus.inventory import Gpu, GpuProcess, Inventory
-from launcher.planning.plan import PlanOptions, build_plan
-from profiles.engines import LOCAL_ONLY_ENV, component_specs
-from profiles.errors import PlacementError, ProfileError
-from profiles.identity import LOCAL_ONLY_FLAGS
-from profiles.loader import load_profile
+from trtl.launcher.gpus.inventory import Gpu, GpuProcess, Inventory
+from trtl.launcher.planning.plan import PlanOptions, build_plan
+from trtl.profiles.engines import LOCAL_ONLY_ENV, component_specs
+from trtl.profiles.errors import PlacementError, ProfileError
+from trtl.profiles.identity import LOCAL_ONLY_FLAGS
+from trtl.profiles.loader import load_profile
 
 BUILTINS = ["agg", "agg_router", "disagg", "disagg_router"]
 

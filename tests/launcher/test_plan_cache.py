@@ -10,10 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from launcher.planning import plan_cache
-from launcher.planning.plan import PlanOptions, build_plan
-from profiles.loader import load_profile
+from trtl.launcher.planning import plan_cache
+from trtl.launcher.planning.plan import PlanOptions, build_plan
+from trtl.profiles.loader import load_profile
 
 ARGS = ["agg", "--engine", "mocker", "--model", "MODEL", "--port", "18500"]
 
@@ -55,7 +54,7 @@ def test_the_cache_is_private_and_reading_it_imports_no_pydantic(model):
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {0o600}
     check = (
-        "import sys; from launcher.planning import plan_cache; "
+        "import sys; from trtl.launcher.planning import plan_cache; "
         f"hit = plan_cache.load({args!r}); "
         "print(hit is not None, 'pydantic' in sys.modules, 'yaml' in sys.modules)"
     )
@@ -125,7 +124,7 @@ def test_a_changed_dynamo_install_misses(model):
 
 
 def test_the_log_options_come_back_as_they_were_given(model):
-    from launcher.supervision.log_rotation import LogLimits
+    from trtl.launcher.supervision.log_rotation import LogLimits
 
     profile = load_profile("agg", model=str(model), engine="mocker")
     plan = build_plan(profile, PlanOptions(http_port=18500))
@@ -141,8 +140,8 @@ def test_the_log_options_come_back_as_they_were_given(model):
 
 
 def test_a_cached_start_of_a_claimed_name_leaves_it_to_the_validating_path(model):
-    from launcher.deployments.cached_up import cached_up
-    from launcher.deployments.lock import STARTER, DeploymentLock
+    from trtl.launcher.deployments.cached_up import cached_up
+    from trtl.launcher.deployments.lock import STARTER, DeploymentLock
 
     args, _, plan = _save("agg", model)
     assert plan_cache.load(args) is not None  # a hit: only the claim sends it back
@@ -156,13 +155,13 @@ def test_a_cached_start_of_a_claimed_name_leaves_it_to_the_validating_path(model
 
 
 def test_a_cached_start_on_a_full_disk_leaves_it_to_the_validating_path(model, monkeypatch):
-    from launcher.deployments import running
-    from launcher.deployments.cached_up import cached_up
-    from launcher.deployments.lock import DeploymentLock
+    from trtl.launcher.deployments import running
+    from trtl.launcher.deployments.cached_up import cached_up
+    from trtl.launcher.deployments.lock import DeploymentLock
 
     args, _, plan = _save("agg", model)
     assert plan_cache.load(args) is not None
-    monkeypatch.setattr("launcher.supervision.log_rotation.free_bytes", lambda _path: 1024)
+    monkeypatch.setattr("trtl.launcher.supervision.log_rotation.free_bytes", lambda _path: 1024)
     assert running.MIN_FREE > 1024
     assert cached_up(args) is None
     assert not plan.run_dir.logs.exists()

@@ -7,12 +7,11 @@ import os
 import stat
 
 import pytest
-
-from launcher.cli.scale import scaled
-from launcher.deployments.live_client import _without
-from launcher.deployments.state import DeploymentState, ProcessState
-from launcher.gpus.inventory import Gpu, GpuProcess, Inventory
-from launcher.planning.diff import (
+from trtl.launcher.cli.scale import scaled
+from trtl.launcher.deployments.live_client import _without
+from trtl.launcher.deployments.state import DeploymentState, ProcessState
+from trtl.launcher.gpus.inventory import Gpu, GpuProcess, Inventory
+from trtl.launcher.planning.diff import (
     align_ports,
     diff_plans,
     options_of,
@@ -20,10 +19,10 @@ from launcher.planning.diff import (
     plan_to_wire,
     render_diff,
 )
-from launcher.planning.plan import PlanOptions, build_plan
-from launcher.supervision.control import ControlServer, ask, socket_path
-from profiles.errors import PlacementError, ProfileError, SupervisorError
-from profiles.loader import load_profile
+from trtl.launcher.planning.plan import PlanOptions, build_plan
+from trtl.launcher.supervision.control import ControlServer, ask, socket_path
+from trtl.profiles.errors import PlacementError, ProfileError, SupervisorError
+from trtl.profiles.loader import load_profile
 
 
 def plan(profile: str = "disagg", *sets: str, gpus: int = 0, **options):
@@ -107,7 +106,7 @@ def test_own_gpu_memory_does_not_make_gpus_busy(monkeypatch):
         Gpu(0, "GPU-0", "H100", 81559, 70000, processes=(GpuProcess(4242, 69000, "trtllm"),)),
         Gpu(1, "GPU-1", "H100", 81559, 70000, processes=(GpuProcess(7, 69000, "train"),)),
     ), None)  # fmt: skip
-    monkeypatch.setattr("launcher.gpus.usage.process_tree", lambda pid: {pid})
+    monkeypatch.setattr("trtl.launcher.gpus.usage.process_tree", lambda pid: {pid})
     state = DeploymentState("d", "ready", "", "", processes=[ProcessState("w-0", "w", pid=4242)])
     freed = _without(busy, state)
     assert freed.gpus[0].memory_used_mib == 1000 and freed.gpus[0].processes == ()

@@ -8,10 +8,10 @@ frontend and mocker argv are checked with theirs (see tests/argv_check).
 from __future__ import annotations
 
 import pytest
+from trtl.launcher.gpus.inventory import Gpu, Inventory
+from trtl.launcher.planning.plan import PlanOptions, build_plan
+from trtl.profiles.loader import load_profile
 
-from launcher.gpus.inventory import Gpu, Inventory
-from launcher.planning.plan import PlanOptions, build_plan
-from profiles.loader import load_profile
 from tests.argv_check import check_argvs
 
 BUILTINS = ["agg", "agg_router", "disagg", "disagg_router"]

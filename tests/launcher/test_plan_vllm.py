@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from launcher.gpus.inventory import Gpu, Inventory
-from launcher.planning.cpu_mode import cpu_binds
-from launcher.planning.plan import PlanOptions, build_plan
-from profiles.engines import LOCAL_DEFAULT_ENV, LOCAL_ONLY_ENV
-from profiles.errors import PlacementError, ProfileError
-from profiles.loader import load_profile
+from trtl.launcher.gpus.inventory import Gpu, Inventory
+from trtl.launcher.planning.cpu_mode import cpu_binds
+from trtl.launcher.planning.plan import PlanOptions, build_plan
+from trtl.profiles.engines import LOCAL_DEFAULT_ENV, LOCAL_ONLY_ENV
+from trtl.profiles.errors import PlacementError, ProfileError
+from trtl.profiles.loader import load_profile
 
 NO_GPU = Inventory((), "NVML Shared Library Not Found")
 TWO_CORES = (0, 1)
@@ -168,7 +167,7 @@ def test_every_variable_trtl_adds_to_a_vllm_worker_is_listed(isolated_dirs):
 
 
 def test_trtl_plan_shows_the_cpu_run(run_trtl, isolated_dirs, monkeypatch):
-    monkeypatch.setattr("launcher.gpus.inventory.read_inventory", lambda: NO_GPU)
+    monkeypatch.setattr("trtl.launcher.gpus.inventory.read_inventory", lambda: NO_GPU)
     result = run_trtl("plan", "disagg", "--engine", "vllm")
     assert result.exit_code == 0, result.output
     assert "note: no GPU: vLLM runs on CPU" in result.stderr

@@ -8,9 +8,8 @@ import subprocess
 import threading
 
 import pytest
-
-from launcher.planning.ports import free_ports
-from launcher.supervision.probe import Prober, Registered, Usurped, _Client
+from trtl.launcher.planning.ports import free_ports
+from trtl.launcher.supervision.probe import Prober, Registered, Usurped, _Client
 
 
 class _Ready(http.server.BaseHTTPRequestHandler):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from launcher.planning import ports
-from profiles.errors import PreflightError
+from trtl.launcher.planning import ports
+from trtl.profiles.errors import PreflightError
 
 
 def test_too_few_free_ports_is_a_preflight_error(monkeypatch: pytest.MonkeyPatch):

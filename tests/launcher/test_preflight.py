@@ -19,15 +19,14 @@ from pathlib import Path
 import huggingface_hub
 import psutil
 import pytest
-
-from launcher.checks.model_fetch import ensure_model, hf_cache_dir, is_local_path
-from launcher.checks.preflight import run_preflight
-from launcher.deployments.paths import state_home
-from launcher.gpus.inventory import Gpu, Inventory
-from launcher.planning.plan import Plan, PlanOptions, build_plan
-from launcher.planning.ports import free_ports
-from profiles.errors import PreflightError
-from profiles.loader import load_profile
+from trtl.launcher.checks.model_fetch import ensure_model, hf_cache_dir, is_local_path
+from trtl.launcher.checks.preflight import run_preflight
+from trtl.launcher.deployments.paths import state_home
+from trtl.launcher.gpus.inventory import Gpu, Inventory
+from trtl.launcher.planning.plan import Plan, PlanOptions, build_plan
+from trtl.launcher.planning.ports import free_ports
+from trtl.profiles.errors import PreflightError
+from trtl.profiles.loader import load_profile
 
 PY_VERSION = ".".join(map(str, sys.version_info[:3]))
 

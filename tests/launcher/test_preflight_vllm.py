@@ -16,14 +16,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from launcher.checks.preflight import run_preflight
-from launcher.checks.preflight_engines import check_workers
-from launcher.gpus.inventory import Gpu, Inventory
-from launcher.planning.plan import Plan, PlanOptions, build_plan
-from launcher.planning.ports import free_ports
-from profiles.errors import PreflightError
-from profiles.loader import load_profile
+from trtl.launcher.checks.preflight import run_preflight
+from trtl.launcher.checks.preflight_engines import check_workers
+from trtl.launcher.gpus.inventory import Gpu, Inventory
+from trtl.launcher.planning.plan import Plan, PlanOptions, build_plan
+from trtl.launcher.planning.ports import free_ports
+from trtl.profiles.errors import PreflightError
+from trtl.profiles.loader import load_profile
 
 NO_GPU = Inventory((), "NVML Shared Library Not Found")
 EIGHT_GPUS = Inventory(tuple(Gpu(i, f"GPU-{i}", "H100", 81559, 0) for i in range(8)))

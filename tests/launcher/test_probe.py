@@ -6,8 +6,14 @@ import queue
 import socket
 import time
 
-from launcher.planning.ports import free_ports
-from launcher.supervision.probe import Prober, Registered, Silent, model_listed, worker_registered
+from trtl.launcher.planning.ports import free_ports
+from trtl.launcher.supervision.probe import (
+    Prober,
+    Registered,
+    Silent,
+    model_listed,
+    worker_registered,
+)
 
 
 def test_model_listed_needs_the_served_name():
@@ -62,7 +68,7 @@ def test_a_process_that_accepts_but_never_answers_is_silent_and_a_closed_port_is
 def test_a_kept_alive_connection_the_server_closed_is_not_taken_for_a_down_server():
     import threading
 
-    from launcher.supervision.probe import _Client
+    from trtl.launcher.supervision.probe import _Client
 
     body = b'{"status": "ready"}'
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
@@ -93,7 +99,7 @@ def test_a_kept_alive_connection_the_server_closed_is_not_taken_for_a_down_serve
 def test_answers_with_a_length_in_chunks_or_until_close_are_read_whole():
     import threading
 
-    from launcher.supervision.probe import _Client
+    from trtl.launcher.supervision.probe import _Client
 
     answers = [
         b'HTTP/1.1 503 Service Unavailable\r\ncontent-length: 14\r\n\r\n{"a": "ready"}',

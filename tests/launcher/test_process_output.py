@@ -8,10 +8,10 @@ import queue
 import sys
 from pathlib import Path
 
-from launcher.planning.plan import ProcessPlan
-from launcher.supervision.component import Component, Exited
-from launcher.supervision.log_rotation import DiskWatch, LogLimits, rotate, rotated
-from launcher.supervision.logmux import LogMux
+from trtl.launcher.planning.plan import ProcessPlan
+from trtl.launcher.supervision.component import Component, Exited
+from trtl.launcher.supervision.log_rotation import DiskWatch, LogLimits, rotate, rotated
+from trtl.launcher.supervision.logmux import LogMux
 
 
 def _component(code: str, tmp_path: Path, limits: LogLimits) -> tuple[Component, list[str]]:
@@ -89,7 +89,7 @@ def test_copies_shift_and_the_oldest_is_dropped(tmp_path):
 
 
 def test_the_disk_watch_says_once_how_long_the_disk_was_full(tmp_path, monkeypatch):
-    from launcher.supervision import log_rotation
+    from trtl.launcher.supervision import log_rotation
 
     free = iter([10**9, 0, 0, 10**9, 10**9])
     monkeypatch.setattr(log_rotation, "free_bytes", lambda _path: next(free))
@@ -141,7 +141,7 @@ def test_verbose_shows_everything_even_while_stopping():
 
 
 def test_trtl_logs_takes_the_last_lines_from_the_rotated_copies_too(tmp_path):
-    from launcher.supervision.log_files import show_logs
+    from trtl.launcher.supervision.log_files import show_logs
 
     log = tmp_path / "worker-0.log"
     rotated(log, 2).write_text("a\nb\n")
@@ -159,11 +159,11 @@ def test_trtl_logs_takes_the_last_lines_from_the_rotated_copies_too(tmp_path):
 def test_a_state_file_that_cannot_be_written_never_ends_supervision(monkeypatch):
     import errno
 
-    from launcher.deployments.run_setup import prepare_run_dir
-    from launcher.planning.plan import PlanOptions, build_plan
-    from launcher.supervision import supervisor as supervisor_mod
-    from launcher.supervision.supervisor import Supervisor
-    from profiles.loader import load_profile
+    from trtl.launcher.deployments.run_setup import prepare_run_dir
+    from trtl.launcher.planning.plan import PlanOptions, build_plan
+    from trtl.launcher.supervision import supervisor as supervisor_mod
+    from trtl.launcher.supervision.supervisor import Supervisor
+    from trtl.profiles.loader import load_profile
 
     plan = build_plan(load_profile("agg", engine="mocker"), PlanOptions(deployment="full"))
     prepare_run_dir(plan)

@@ -27,7 +27,7 @@ ROLES = {"agg": "worker", "agg_router": "worker", "disagg": "prefill", "disagg_r
 
 @pytest.fixture(autouse=True)
 def fake_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("launcher.gpus.inventory.read_inventory", eight_idle_gpus)
+    monkeypatch.setattr("trtl.launcher.gpus.inventory.read_inventory", eight_idle_gpus)
 
 
 def commands(profile: str, *extra: str) -> list[tuple[str, ...]]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 
-from launcher.deployments.paths import RunDir
-from launcher.deployments.state import ProcessState
+from trtl.launcher.deployments.paths import RunDir
+from trtl.launcher.deployments.state import ProcessState
+
 from tests.live_state import live_state, save_state
 
 

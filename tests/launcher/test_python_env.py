@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from launcher.checks.python_env import PythonProbe, probe_python
+from trtl.launcher.checks.python_env import PythonProbe, probe_python
 
 VENV_PYTHON = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "python")
 

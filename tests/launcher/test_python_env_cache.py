@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from launcher.checks import python_env
-from launcher.checks.python_env import cache_file, cached_probe
+from trtl.launcher.checks import python_env
+from trtl.launcher.checks.python_env import cache_file, cached_probe
 
 
 @pytest.fixture(autouse=True)

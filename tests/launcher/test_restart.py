@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
-
-from launcher.supervision.restart import RestartTracker
-from profiles.schema import RestartPolicy
+from trtl.launcher.supervision.restart import RestartTracker
+from trtl.profiles.schema import RestartPolicy
 
 
 def test_delay_doubles_up_to_the_maximum():

@@ -9,16 +9,16 @@ import sys
 
 import psutil
 import pytest
-
-from launcher.deployments.lock import DeploymentLock
-from launcher.deployments.paths import RunDir
-from launcher.deployments.state import (
+from trtl.launcher.deployments.lock import DeploymentLock
+from trtl.launcher.deployments.paths import RunDir
+from trtl.launcher.deployments.state import (
     ProcessState,
     find_deployment,
     make_private_dir,
     read_state,
 )
-from profiles.errors import SupervisorError
+from trtl.profiles.errors import SupervisorError
+
 from tests.live_state import live_state, save_state
 
 
@@ -93,8 +93,8 @@ def test_lock_is_exclusive_across_processes():
     lock = DeploymentLock(run_dir)
     assert lock.acquire()
     code = (
-        "import sys; from launcher.deployments.lock import DeploymentLock;"
-        "from launcher.deployments.paths import RunDir;"
+        "import sys; from trtl.launcher.deployments.lock import DeploymentLock;"
+        "from trtl.launcher.deployments.paths import RunDir;"
         "sys.exit(0 if DeploymentLock(RunDir.for_deployment('locked')).held_elsewhere() else 1)"
     )
     held = subprocess.run([sys.executable, "-c", code], env=os.environ)

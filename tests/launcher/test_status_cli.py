@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 
 import psutil
+from trtl.launcher.deployments.state import ProcessState
 
-from launcher.deployments.state import ProcessState
 from tests.live_state import live_state, save_state
 
 
@@ -44,7 +44,7 @@ def test_status_json_has_the_promised_keys(run_trtl):
 
 def test_gpu_columns_without_nvml_say_why(run_trtl, monkeypatch):
     # Force the no-library path even on a developer machine that has a GPU.
-    import launcher.gpus.inventory as gpus
+    import trtl.launcher.gpus.inventory as gpus
 
     monkeypatch.setattr(gpus, "read_inventory", lambda: gpus.Inventory((), "no NVIDIA driver"))
     _running("ongpu", gpus=[0])

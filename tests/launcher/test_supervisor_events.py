@@ -12,20 +12,19 @@ import json
 import signal
 
 import pytest
-
-from launcher.deployments.lifecycle import (
+from trtl.launcher.deployments.lifecycle import (
     DeploymentStatus,
     IllegalTransition,
     ProcessStatus,
     move,
 )
-from launcher.deployments.run_setup import prepare_run_dir
-from launcher.planning.plan import PlanOptions, build_plan
-from launcher.supervision.component import Exited
-from launcher.supervision.logmux import LogMux
-from launcher.supervision.probe import ModelListed, Registered, Silent, Usurped
-from launcher.supervision.supervisor import StopRequested, Supervisor
-from profiles.loader import load_profile
+from trtl.launcher.deployments.run_setup import prepare_run_dir
+from trtl.launcher.planning.plan import PlanOptions, build_plan
+from trtl.launcher.supervision.component import Exited
+from trtl.launcher.supervision.logmux import LogMux
+from trtl.launcher.supervision.probe import ModelListed, Registered, Silent, Usurped
+from trtl.launcher.supervision.supervisor import StopRequested, Supervisor
+from trtl.profiles.loader import load_profile
 
 P, D = ProcessStatus, DeploymentStatus
 WORKER = "worker-0"

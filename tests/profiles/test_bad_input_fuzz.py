@@ -8,11 +8,11 @@ from pathlib import Path
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from trtl.profiles.engines import component_specs
+from trtl.profiles.errors import ProfileError
+from trtl.profiles.loader import BUILTIN_DIR, load_profile
+from trtl.profiles.yaml_source import load_yaml_text
 
-from profiles.engines import component_specs
-from profiles.errors import ProfileError
-from profiles.loader import BUILTIN_DIR, load_profile
-from profiles.yaml_source import load_yaml_text
 from tests.strategies import fuzz_settings
 
 SETTINGS = fuzz_settings(max_examples=150)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from profiles.loader import list_profiles, load_profile
+from trtl.profiles.loader import list_profiles, load_profile
 
 # Upstream's Qwen3-0.6B TensorRT-LLM engine config keys shared by every role.
 UPSTREAM_COMMON = {

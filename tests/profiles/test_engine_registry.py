@@ -9,11 +9,10 @@ from pathlib import Path
 
 import click
 import pytest
-
-from profiles.engines import ENGINES, engine, engine_names, engine_of_module
-from profiles.engines.base import Engine
-from profiles.errors import ProfileError
-from profiles.schema import Profile
+from trtl.profiles.engines import ENGINES, engine, engine_names, engine_of_module
+from trtl.profiles.engines.base import Engine
+from trtl.profiles.errors import ProfileError
+from trtl.profiles.schema import Profile
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = ROOT / "profiles" / "engines"
@@ -52,7 +51,7 @@ def test_every_engine_has_an_nvidia_runtime_image(name):
 def test_the_schema_and_the_cli_offer_the_registrys_engines():
     assert typing.get_args(Profile.model_fields["engine"].annotation) == engine_names()
     assert Profile.model_fields["engine"].default == engine_names()[0]
-    from launcher.cli import cli
+    from trtl.launcher.cli import cli
 
     plan = cli.get_command(click.Context(cli), "plan")
     option = next(p for p in plan.params if p.name == "engine")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from profiles.engines import component_specs
-from profiles.errors import ProfileError
-from profiles.loader import load_profile
+from trtl.profiles.engines import component_specs
+from trtl.profiles.errors import ProfileError
+from trtl.profiles.loader import load_profile
 
 CONFIG_DIR = "/run/engine"
 

@@ -7,9 +7,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from profiles.errors import ProfileError
-from profiles.loader import list_profiles, load_profile
+from trtl.profiles.errors import ProfileError
+from trtl.profiles.loader import list_profiles, load_profile
 
 
 def write(path: Path, text: str) -> Path:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from profiles.errors import ProfileError
-from profiles.loader import load_profile
+from trtl.profiles.errors import ProfileError
+from trtl.profiles.loader import load_profile
 
 TOKEN = "hf_" + "a1B2" * 9
 

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from trtl.profiles.loader import BUILTIN_DIR
 
-from profiles.loader import BUILTIN_DIR
 from tests.strategies import (
     assert_clean,
     dump,
@@ -32,7 +32,7 @@ RAW = {name: yaml.safe_load((BUILTIN_DIR / f"{name}.yaml").read_text()) for name
 
 @pytest.fixture(autouse=True)
 def fake_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("launcher.gpus.inventory.read_inventory", eight_idle_gpus)
+    monkeypatch.setattr("trtl.launcher.gpus.inventory.read_inventory", eight_idle_gpus)
 
 
 def plan_and_export(path: Path, given_text: str) -> None:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from profiles.overrides import looks_secret
-from profiles.secret_args import secret_flag, secret_name
+from trtl.profiles.overrides import looks_secret
+from trtl.profiles.secret_args import secret_flag, secret_name
 
 SECRET = ["HF_TOKEN", "--hf-token", "--auth-token", "--api-key", "NGC_API_KEY", "apikey",
           "AWS_SECRET_ACCESS_KEY", "DB_PASSWORD", "--db-passwd", "GCP_CREDENTIALS",

@@ -9,16 +9,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from k8s_export import parse, render
-from k8s_export.files import load_documents
-from launcher.checks.preflight import run_preflight
-from launcher.gpus.inventory import Gpu, Inventory
-from launcher.planning.plan import PlanOptions, build_plan
-from launcher.planning.ports import free_ports
-from profiles.engines import component_specs, engine
-from profiles.errors import PlacementError, PreflightError, ProfileError
-from profiles.loader import load_profile
+from trtl.k8s_export import parse, render
+from trtl.k8s_export.files import load_documents
+from trtl.launcher.checks.preflight import run_preflight
+from trtl.launcher.gpus.inventory import Gpu, Inventory
+from trtl.launcher.planning.plan import PlanOptions, build_plan
+from trtl.launcher.planning.ports import free_ports
+from trtl.profiles.engines import component_specs, engine
+from trtl.profiles.errors import PlacementError, PreflightError, ProfileError
+from trtl.profiles.loader import load_profile
 
 BUILTINS = ["agg", "agg_router", "disagg", "disagg_router"]
 EIGHT_GPUS = Inventory(tuple(Gpu(i, f"GPU-{i}", "H100", 81559, 0) for i in range(8)))

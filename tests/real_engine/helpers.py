@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 import psutil
+from trtl.launcher.planning.ports import free_ports
 
-from launcher.planning.ports import free_ports
 from tests.e2e.up_helpers import kill_groups, tree_alive
 
 # Measured: listed after 73 s (agg) and 116 s (disagg) on a busy 2-core machine.
@@ -47,7 +47,7 @@ def trtl_env(home: Path) -> dict[str, str]:
 def trtl(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run ``trtl ARGS`` to completion, as a user would from a shell."""
     return subprocess.run(
-        [sys.executable, "-m", "launcher", *args],
+        [sys.executable, "-m", "trtl.launcher", *args],
         env=trtl_env(home),
         capture_output=True,
         text=True,

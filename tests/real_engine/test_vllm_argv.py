@@ -15,12 +15,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from trtl.launcher.checks.preflight import run_preflight
+from trtl.launcher.gpus.inventory import Gpu, Inventory
+from trtl.launcher.planning.plan import PlanOptions, build_plan
+from trtl.launcher.planning.ports import free_ports
+from trtl.profiles.loader import load_profile
 
-from launcher.checks.preflight import run_preflight
-from launcher.gpus.inventory import Gpu, Inventory
-from launcher.planning.plan import PlanOptions, build_plan
-from launcher.planning.ports import free_ports
-from profiles.loader import load_profile
 from tests.argv_check import ArgvCheck, check_argvs
 
 BUILTINS = ["agg", "agg_router", "disagg", "disagg_router"]

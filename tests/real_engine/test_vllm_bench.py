@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
+from trtl.launcher.bench.plots import HEIGHT, PLOTS, WIDTH
+from trtl.launcher.bench.table import number
 
-from launcher.bench.plots import HEIGHT, PLOTS, WIDTH
-from launcher.bench.table import number
 from tests.e2e.bench_helpers import aiperf_processes, png_size, started_pids, table_rows
 from tests.real_engine.helpers import READY_TIMEOUT_S, kill_groups, left_running, trtl
 
