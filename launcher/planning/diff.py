@@ -17,10 +17,16 @@ import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trtl.launcher.deployments.paths import RunDir
-from trtl.launcher.planning.plan import Plan, PlanOptions, ProcessPlan
+
+# plan_types, not plan: the supervisor imports this module, and a cached `trtl up` must
+# not load plan's pydantic-based profile schema.
+from trtl.launcher.planning.plan_types import Plan, ProcessPlan
+
+if TYPE_CHECKING:
+    from trtl.launcher.planning.plan import PlanOptions
 
 
 @dataclass(frozen=True)
@@ -212,6 +218,8 @@ def plan_from_wire(data: dict[str, Any]) -> Plan:
 
 def options_of(plan: Plan) -> PlanOptions:
     """The plan options that would build ``plan`` again (for ``trtl scale``)."""
+    from trtl.launcher.planning.plan import PlanOptions
+
     source = plan.gpu_source or ""
     cvd = "CUDA_VISIBLE_DEVICES="
     frontend = next((p for p in plan.processes if p.role == "frontend"), None)

@@ -29,7 +29,7 @@ from trtl.launcher.planning.diff import (
     plan_to_wire,
     with_ports,
 )
-from trtl.launcher.planning.plan import ProcessPlan
+from trtl.launcher.planning.plan_types import ProcessPlan
 from trtl.launcher.supervision.component import Exited, Line
 from trtl.launcher.supervision.control import ControlRequest
 from trtl.launcher.supervision.probe import Registered, Silent, Usurped

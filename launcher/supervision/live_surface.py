@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from trtl.launcher.deployments.lifecycle import ProcessStatus
 from trtl.launcher.deployments.run_setup import child_env, restart_policy
 from trtl.launcher.deployments.state import ProcessState
-from trtl.launcher.planning.plan import ProcessPlan
+from trtl.launcher.planning.plan_types import ProcessPlan
 from trtl.launcher.supervision.restart import RestartTracker
 from trtl.launcher.supervision.seams import ProcessHandle
 
