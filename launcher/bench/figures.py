@@ -82,9 +82,20 @@ def read_level(artifact_dir: Path, concurrency: int, units: int | None) -> Level
         requests_per_s=stat("request_throughput"),
         output_tok_s=output_tok_s,
         output_tok_s_per_unit=output_tok_s / units if units else None,
-        output_tok_s_per_user=stat("output_token_throughput_per_user", "p50"),
+        output_tok_s_per_user=_per_user(data),
         duration_s=stat("benchmark_duration"),
     )
+
+
+def _per_user(data: dict[str, Any]) -> float:
+    """The median request's output tokens/s: aiperf's per-user figure (from the inter-token
+    latency), or, where the engine streamed every token in one chunk and there is no
+    inter-token latency, its end-to-end one (output tokens over the request's latency)."""
+    for key in ("output_token_throughput_per_user", "e2e_output_token_throughput"):
+        value = (data.get(key) or {}).get("p50")
+        if value:
+            return float(value)
+    return 0.0
 
 
 def _errors(data: dict[str, Any]) -> int:
