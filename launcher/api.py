@@ -14,8 +14,6 @@ exceptions into its one-line messages.
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -198,27 +196,12 @@ class Deployment:
     def logs(self, process: str, lines: int | None = 200) -> str:
         """The last ``lines`` lines (all with None) of a process's log, by process name
         (``decode-0``) or role (``decode``: every replica, concatenated)."""
-        from trtl.launcher.deployments.paths import RunDir
-        from trtl.profiles.errors import SupervisorError
+        from trtl.launcher.supervision.log_files import read_tail, select_logs
 
-        state = self.status()
-        chosen = [p for p in state.processes if process in (p.name, p.role)]
-        if not chosen:
-            names = ", ".join(p.name for p in state.processes)
-            raise SupervisorError(
-                f"{self.name!r} has no process or role {process!r}.", hint=f"It has: {names}."
-            )
-        logs = RunDir(Path(state.run_dir)).logs
         parts = []
-        for proc in chosen:
-            tail: collections.deque[str] = collections.deque(maxlen=lines)
-            with (
-                contextlib.suppress(FileNotFoundError),
-                (logs / f"{proc.name}.log").open("rb") as log,
-            ):
-                for raw in log:
-                    tail.append(raw.decode("utf-8", "replace"))
-            parts.append("".join(tail))
+        for path in select_logs(self.status(), process).values():
+            tail = read_tail(path, lines)[0]
+            parts.append("".join(f"{line}\n" for line in tail))
         return "".join(parts)
 
     def chat(self, prompt: str, *, max_tokens: int = 64) -> str:

@@ -42,7 +42,7 @@ def pick_logs(names: tuple[str, ...], previous: bool = False) -> tuple[str, dict
     which = wanted[0] if wanted else None
     if previous:
         return state.deployment, _select_previous(state, which)
-    return state.deployment, _select(state, which)
+    return state.deployment, select_logs(state, which)
 
 
 def _select_previous(state: DeploymentState, which: str | None) -> dict[str, Path]:
@@ -63,7 +63,9 @@ def _select_previous(state: DeploymentState, which: str | None) -> dict[str, Pat
     return chosen
 
 
-def _select(state: DeploymentState, which: str | None) -> dict[str, Path]:
+def select_logs(state: DeploymentState, which: str | None) -> dict[str, Path]:
+    """The log file of each process of ``state`` named ``which`` or of that role (every
+    process with None). Raises SupervisorError naming the processes there are."""
     logs = RunDir(Path(state.run_dir)).logs
     chosen = [p for p in state.processes if which in (None, p.name, p.role)]
     if not chosen:
@@ -110,16 +112,17 @@ def _end_if_unread(mux: LogMux) -> None:
 def _last_lines(path: Path, count: int) -> tuple[list[str], int]:
     """The last ``count`` lines of ``path``, from its rotated copies too where it holds
     fewer (``NAME.log.1`` is the newest copy); and the size of ``path`` read."""
-    found, size = _read_tail(path, count)
+    found, size = read_tail(path, count)
     for index in range(1, MAX_ROTATED + 1):
         older = rotated(path, index)
         if len(found) >= count or not older.exists():
             break
-        found = _read_tail(older, count - len(found))[0] + found
+        found = read_tail(older, count - len(found))[0] + found
     return found, size
 
 
-def _read_tail(path: Path, count: int) -> tuple[list[str], int]:
+def read_tail(path: Path, count: int | None) -> tuple[list[str], int]:
+    """The last ``count`` lines of ``path`` (all with None), and its size; none if missing."""
     tail: collections.deque[str] = collections.deque(maxlen=count)
     try:
         with path.open("rb") as log:
