@@ -25,6 +25,8 @@ _HERE = Path(__file__).resolve().parent
 if not (_HERE / "launcher").is_dir() and (_HERE.parent / "launcher").is_dir():
     __path__.append(str(_HERE.parent))
 
+from trtl.profiles.lazy import lazy_exports  # noqa: E402 - needs the __path__ above
+
 _HOMES = {
     "Deployment": "trtl.launcher.api",
     "ExportError": "trtl.profiles.errors",
@@ -45,10 +47,5 @@ _HOMES = {
 __all__ = sorted(_HOMES)
 
 
-def __getattr__(name: str):
-    # Loaded on first use: `import trtl` stays as cheap as `trtl --help`.
-    if name in _HOMES:
-        import importlib
-
-        return getattr(importlib.import_module(_HOMES[name]), name)
-    raise AttributeError(f"module 'trtl' has no attribute {name!r}")
+# Loaded on first use: `import trtl` stays as cheap as `trtl --help`.
+__getattr__ = lazy_exports(__name__, _HOMES)
