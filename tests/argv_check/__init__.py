@@ -111,3 +111,28 @@ def check_argvs(items: Sequence[ArgvCheck], python: str | Path | None = None) ->
     if len(results) != len(items):
         raise ArgvCheckError(f"asked {len(items)} checks, got {len(results)} results")
     return results
+
+
+def check_plans(
+    plans: dict[str, Any],
+    bad: dict[str, ArgvCheck],
+    programs: dict[str, str],
+    python: str | Path | None = None,
+) -> dict[str, tuple[Any, ArgvResult]]:
+    """Every process of every plan (``{key}/{process}``), then each ``bad/{key}`` command
+    line, through Dynamo's parsers in one run: ``{key: (process plan or None, result)}``.
+    ``programs`` maps a process's module (argv[2]) to the parser to use."""
+    keys, procs, items = [], [], []
+    for key, plan in plans.items():
+        for proc in plan.processes:
+            keys.append(f"{key}/{proc.name}")
+            procs.append(proc)
+            items.append(
+                ArgvCheck(program=programs[proc.argv[2]], argv=proc.argv[3:], env=proc.env)
+            )
+    for key, item in bad.items():
+        keys.append(f"bad/{key}")
+        procs.append(None)
+        items.append(item)
+    results = check_argvs(items, python=python)
+    return dict(zip(keys, zip(procs, results, strict=True), strict=True))

@@ -19,7 +19,7 @@ from trtl.launcher.planning.plan import PlanOptions, build_plan
 from trtl.launcher.planning.ports import free_ports
 from trtl.profiles.loader import load_profile
 
-from tests.argv_check import ArgvCheck, check_argvs
+from tests.argv_check import ArgvCheck, check_plans
 
 BUILTINS = ["agg", "agg_router", "disagg", "disagg_router"]
 # Profiles whose SGLang flags differ from the built-ins': every mapped engine config key,
@@ -82,20 +82,7 @@ def _bad(plans: dict) -> dict[str, ArgvCheck]:
 def checked(sglang_python, tiny_real_model):
     """{key: (process plan or None, parser result)} for every command line, in one run."""
     plans = dict(_plans(tiny_real_model))
-    keys, procs, items = [], [], []
-    for key, plan in plans.items():
-        for proc in plan.processes:
-            keys.append(f"{key}/{proc.name}")
-            procs.append(proc)
-            items.append(
-                {"program": PROGRAMS[proc.argv[2]], "argv": proc.argv[3:], "env": proc.env}
-            )
-    for key, item in _bad(plans).items():
-        keys.append(f"bad/{key}")
-        procs.append(None)
-        items.append(item)
-    results = check_argvs(items, python=sglang_python)
-    return dict(zip(keys, zip(procs, results, strict=True), strict=True))
+    return check_plans(plans, _bad(plans), PROGRAMS, python=sglang_python)
 
 
 def test_every_sglang_command_line_is_accepted(checked):
