@@ -34,11 +34,23 @@ MIN_FREE = 8 * 2**20  # bytes; below this the disk of the run directory counts a
 
 def claim(plan: Plan) -> DeploymentLock:
     """Take the deployment's name for this start; raises PreflightError if it is taken, or
-    if the disk is too full to record who holds it."""
+    if the disk is too full to record who holds it, and SupervisorError if a `trtl down`
+    begun after this start asked to stop it."""
     check_disk(plan)
     lock = DeploymentLock(plan.run_dir)
     if not lock.acquire(STARTER):
         _refuse_running(plan)
+    # A `trtl down` sent before the lock was taken left a request (see stop_request).
+    from trtl.launcher.deployments import stop_request
+
+    down = stop_request.requester(plan.run_dir)
+    if down is not None:
+        stop_request.record_cancelled(plan.run_dir)
+        lock.release()
+        raise SupervisorError(
+            f"the start of {plan.deployment!r} was cancelled by `trtl down` (pid {down}) "
+            "before anything started."
+        )
     return lock
 
 

@@ -18,6 +18,7 @@ import os
 import signal
 import time
 
+from trtl.launcher.deployments import stop_request
 from trtl.launcher.deployments.leftovers import discovered_groups, leftover_groups, stop_groups
 from trtl.launcher.deployments.lifecycle import DeploymentStatus
 from trtl.launcher.deployments.lock import STARTER, DeploymentLock
@@ -36,6 +37,8 @@ SUPERVISOR_EXTRA_WAIT = 15.0  # beyond the grace period: its own SIGKILL and che
 DEFAULT_GRACE = 30.0
 # A starting `trtl up -d` hands the lock to its supervisor: at most this many holders in turn.
 MAX_HOLDERS = 4
+# A `trtl up` reads its profile and plans before it claims the name: seconds at most.
+STARTER_WAIT = 120.0
 
 
 def stop_deployment(name: str | None, grace: float | None = None) -> list[str]:
@@ -51,8 +54,23 @@ def stop_deployment(name: str | None, grace: float | None = None) -> list[str]:
             )
         name = active[0]
     run_dir = RunDir.for_deployment(name)
+    # A `trtl up` begun before this `down` may not have claimed the name yet: ask it to
+    # cancel itself before looking at the lock (stop_request says why nothing slips).
+    starters = stop_request.early_starters(name, run_dir)
+    if starters:
+        stop_request.post(run_dir)
+    try:
+        return _stop(name, run_dir, grace, starters)
+    finally:
+        if starters:
+            stop_request.withdraw(run_dir)
+
+
+def _stop(name: str, run_dir: RunDir, grace: float | None, starters: list) -> list[str]:
     state, unreadable = _read(run_dir)
     lines = _stop_holders(name, run_dir, grace)
+    if starters:
+        lines += _wait_early_starters(name, run_dir, starters)
     groups = set(discovered_groups(run_dir))
     if state is not None:
         groups.update(leftover_groups(state))
@@ -73,6 +91,28 @@ def stop_deployment(name: str | None, grace: float | None = None) -> list[str]:
     _mark_stopped(run_dir)
     lines.append(f"{name!r} stopped; nothing left running")
     return lines
+
+
+def _wait_early_starters(name: str, run_dir: RunDir, starters: list) -> list[str]:
+    """Wait until each `trtl up` begun before this `down` that may start ``name`` ended or
+    got past its claim; say which of them cancelled itself on the request.
+
+    The lock is not probed meanwhile: a probe holds it for an instant, and a start
+    claiming it then would refuse with "already running"."""
+    deadline = time.monotonic() + STARTER_WAIT
+    while starters := [p for p in starters if not stop_request.past_claim(p, run_dir)]:
+        if time.monotonic() > deadline:
+            pids = ", ".join(str(p.pid) for p in starters)
+            raise SupervisorError(
+                f"`trtl up` (pid {pids}), begun before this `down`, has not claimed its "
+                f"deployment name after {STARTER_WAIT:.0f} s; it may be a start of {name!r}.",
+                hint=f"Run `trtl down {name}` again once it has, or stop it with kill.",
+            )
+        time.sleep(0.05)
+    return [
+        f"stopped the start of {name!r} before it claimed the name (`trtl up` pid {pid})"
+        for pid in sorted(stop_request.cancelled(run_dir))
+    ]
 
 
 def _read(run_dir: RunDir, as_written: bool = False) -> tuple[DeploymentState | None, bool]:

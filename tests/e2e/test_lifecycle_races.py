@@ -34,9 +34,11 @@ from tests.e2e.up_helpers import (
     wait_for,
 )
 
-# Seconds after `up -d` claimed the name (its lock): 0 is during its checks, 1 once the
-# background supervisor runs (the worker sleeps its first 3 s), 4 while the worker loads.
-DELAYS = [0.0, 1.0, 4.0]
+# When `down` comes: seconds after `up -d` was started ("started": before it read its
+# profile and claimed the name, the first fraction of a second; 0 is at once), or after it
+# claimed the name ("claimed": 0 is during its checks, 1 once the background supervisor
+# runs (the worker sleeps its first 12 s), 4 while the worker loads).
+MOMENTS = [("started", 0.0), ("started", 0.2), ("claimed", 0.0), ("claimed", 1.0), ("claimed", 4.0)]
 
 
 def _start(name: str, tiny_model: Path, home: Path, python: Path, *extra: str):
@@ -54,15 +56,36 @@ def _claimed(name: str) -> bool:
     return DeploymentLock(RunDir.for_deployment(name)).holder() is not None
 
 
+def _port_of(up: subprocess.Popen) -> int:
+    args = list(up.args)  # type: ignore[arg-type]
+    return int(args[args.index("--port") + 1])
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 # The worker comes up 12 s late: longer than the longest delay plus the checks on a quick
-# machine, so `down` always lands during the start.
-@pytest.mark.parametrize("delay", DELAYS)
-def test_down_right_after_up_d_stops_that_start(delay, tiny_model, home, deployments, tmp_path):
-    name = f"t-early-{int(delay * 10)}"
+# machine, so `down` always lands during the start. Before the name was claimed, `down`
+# said "no deployment named … has run here" and the start went on to come up.
+@pytest.mark.parametrize(("after", "delay"), MOMENTS)
+def test_down_right_after_up_d_stops_that_start(
+    after, delay, tiny_model, home, deployments, tmp_path
+):
+    name = f"t-early-{after[0]}{int(delay * 10)}"
     deployments.append(name)
     up = _start(name, tiny_model, home, slow_python(tmp_path, 12))
     try:
-        wait_for(lambda: _claimed(name), timeout=30, interval=0.01)
+        if after == "claimed":
+            wait_for(lambda: _claimed(name), timeout=30, interval=0.01)
         time.sleep(delay)
         down = trtl("down", name, home=home)
         out, err = up.communicate(timeout=60)
@@ -70,7 +93,10 @@ def test_down_right_after_up_d_stops_that_start(delay, tiny_model, home, deploym
         if up.poll() is None:
             up.kill()
     assert down.returncode == 0, down.stderr
-    assert "no deployment" not in down.stderr and "stopping" in down.stderr, down.stderr
+    assert "no deployment" not in down.stderr and "not running" not in down.stderr, down.stderr
+    assert "stop" in down.stderr.replace(f"'{name}' stopped; nothing left running", ""), down.stderr
+    if after == "started":  # down names the very `trtl up` it stopped
+        assert f"`trtl up` pid {up.pid})" in down.stderr, down.stderr
     assert f"'{name}' stopped; nothing left running" in down.stderr
     # The start ended without coming up, and says why.
     assert up.returncode != 0, out + err
@@ -78,6 +104,7 @@ def test_down_right_after_up_d_stops_that_start(delay, tiny_model, home, deploym
     assert f"the start of '{name}' was" in err or "was stopped" in err, err
     time.sleep(2)  # had it gone on, its worker would register now
     assert deployment_pids(name) == []
+    assert _port_free(_port_of(up))
     result = trtl("status", name, "--json", home=home)
     if result.returncode == 0:  # a state was written before the stop
         assert json.loads(result.stdout)["state"] in ("stopped", "failed")

@@ -1,0 +1,169 @@
+"""``trtl down`` of a start that has not claimed its name yet.
+
+A ``trtl up`` (also ``-d``) claims the deployment's name (its lock) only after it read its
+profile and planned: the first fraction of a second, seconds on a loaded machine. A
+``trtl down`` in that window finds no lock and no state, yet the start goes on. So:
+
+* ``down`` lists the ``trtl up`` processes that were started before it (by the same user,
+  with the same state root) and may start its deployment: ``--name NAME``, or no
+  ``--name`` (the profile decides the name). Where there are any, it writes a stop request
+  (``stop.request``: its own pid and start time) into the run directory, and only then
+  looks at the lock.
+* ``claim`` (every start: foreground, ``-d``, the cached path) looks for a request right
+  after it took the lock. One whose ``down`` still runs and started no earlier than this
+  process cancels the start before anything was checked or spawned; the start adds its
+  pid to ``stop.cancelled`` so ``down`` can say which start it stopped.
+* ``down`` waits until each such ``trtl up`` has ended or got past its claim (it holds a
+  lock, or its detached supervisor runs); a start of its deployment that got past its
+  claim before the request was written holds the lock, so ``down`` stops it as usual.
+
+Why this cannot miss: the request is written before ``down`` reads the lock, and a start
+reads the request after it took the lock. Either the start took the lock first (``down``
+then sees it holding the lock, or its supervisor), or it reads the request (and cancels).
+Start times (``create_time_of``, the same clock on both sides) keep a request from
+cancelling a start begun after ``down``; a request whose ``down`` is gone is ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from trtl.launcher.deployments.paths import RunDir
+
+if TYPE_CHECKING:
+    import psutil
+
+REQUEST_FILE = "stop.request"
+CANCELLED_FILE = "stop.cancelled"
+
+
+def post(run_dir: RunDir) -> None:
+    """Ask every start of the deployment begun before this process to cancel itself."""
+    from trtl.launcher.deployments.process_time import create_time_of
+    from trtl.launcher.deployments.state import make_private_dir
+
+    make_private_dir(run_dir.root)
+    me = os.getpid()
+    tmp = run_dir.root / f".{REQUEST_FILE}.{me}"
+    tmp.write_text(f"{me} {create_time_of(me)}\n")
+    tmp.replace(run_dir.root / REQUEST_FILE)  # atomic: a start never reads half of it
+
+
+def withdraw(run_dir: RunDir) -> None:
+    """Remove the request and the list of starts it cancelled (``down`` is done)."""
+    for name in (REQUEST_FILE, CANCELLED_FILE):
+        with contextlib.suppress(OSError):
+            (run_dir.root / name).unlink()
+
+
+def requester(run_dir: RunDir) -> int | None:
+    """The pid of a running ``trtl down`` that asked this start to cancel, or None."""
+    try:
+        fields = (run_dir.root / REQUEST_FILE).read_text().split()
+        pid, started = int(fields[0]), float(fields[1])
+    except (OSError, ValueError, IndexError):
+        return None  # the common case: no request at all (one failed open)
+    from trtl.launcher.deployments.process_time import create_time_of
+    from trtl.launcher.deployments.state import is_same_process
+
+    mine = create_time_of(os.getpid())
+    # Both times are start ticks on one clock: a `down` begun in the same tick as this
+    # start came "right after" it, and stops it.
+    if mine is None or started < mine or not is_same_process(pid, started):
+        return None
+    return pid
+
+
+def record_cancelled(run_dir: RunDir) -> None:
+    """Say, for ``down``, that this start was cancelled by its request."""
+    with contextlib.suppress(OSError):
+        fd = os.open(run_dir.root / CANCELLED_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, f"{os.getpid()}\n".encode())
+        finally:
+            os.close(fd)
+
+
+def cancelled(run_dir: RunDir) -> set[int]:
+    """The pids of the starts that cancelled themselves on this ``down``'s request."""
+    try:
+        return {int(line) for line in (run_dir.root / CANCELLED_FILE).read_text().split()}
+    except (OSError, ValueError):
+        return set()
+
+
+def early_starters(name: str, run_dir: RunDir) -> list[psutil.Process]:
+    """``trtl up`` processes of this user and state root, started no later than this one,
+    that may start ``name`` and have not got past their claim yet."""
+    import psutil
+    from trtl.launcher.deployments.paths import state_home
+    from trtl.launcher.deployments.process_time import create_time_of
+
+    me = os.getpid()
+    mine = create_time_of(me)
+    root = state_home()
+    found = []
+    for proc in psutil.process_iter(["pid", "uids", "cmdline", "create_time"]):
+        info = proc.info
+        if proc.pid == me or not info["cmdline"] or info["uids"] is None:
+            continue
+        if info["uids"].real != os.getuid() or mine is None or info["create_time"] > mine + 0.05:
+            continue
+        if not _may_start(info["cmdline"], name):
+            continue
+        with contextlib.suppress(psutil.Error):
+            if _state_home_of(proc.environ()) == root and not past_claim(proc, run_dir):
+                found.append(proc)
+    return found
+
+
+def _may_start(cmdline: list[str], name: str) -> bool:
+    """A ``trtl up`` command line (console script or ``-m trtl.launcher``) that starts
+    ``name``, or does not say which name (its profile decides); not the detached supervisor."""
+    args = None
+    for i, arg in enumerate(cmdline):
+        if os.path.basename(arg) == "trtl" or (arg == "trtl.launcher" and cmdline[i - 1] == "-m"):
+            args = cmdline[i + 1 :]
+            break
+    if not args or args[0] != "up" or "--supervise" in args:
+        return False
+    for i, arg in enumerate(args):
+        if arg == "--name" and i + 1 < len(args):
+            return args[i + 1] == name
+        if arg.startswith("--name="):
+            return arg.removeprefix("--name=") == name
+    return True
+
+
+def _state_home_of(environ: dict[str, str]) -> Path:
+    """``state_home()`` as that process computes it from its own environment."""
+    if environ.get("XDG_STATE_HOME"):
+        return Path(environ["XDG_STATE_HOME"]) / "trtl"
+    home = Path(environ["HOME"]) if environ.get("HOME") else Path.home()
+    return home / ".local" / "state" / "trtl"
+
+
+def past_claim(proc: psutil.Process, run_dir: RunDir) -> bool:
+    """True when ``proc`` ended, holds another deployment's lock, or runs a detached
+    supervisor (``trtl up -d`` hands the lock to it): it no longer reads this request.
+
+    One holding this deployment's lock is not past it: it took the lock before the request
+    was written (``down`` stops it through the lock) or is reading the request now."""
+    import psutil
+    from trtl.launcher.deployments.lock import LOCK_FILE
+
+    ours = run_dir.root / LOCK_FILE
+    try:
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return True
+        locks = [Path(f.path) for f in proc.open_files() if Path(f.path).name == LOCK_FILE]
+        if any(lock != ours for lock in locks):
+            return True
+        return any("--supervise" in child.cmdline() for child in proc.children())
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:
+        return False
