@@ -23,6 +23,7 @@ from pathlib import Path
 
 import click
 from trtl.launcher.deployments.lifecycle import SERVABLE
+from trtl.launcher.deployments.run_setup import SUPERVISOR_LOG, keep_supervisor_log
 from trtl.launcher.deployments.running import (
     LOCK_FD_ENV,
     claim,
@@ -36,7 +37,6 @@ from trtl.launcher.planning.plan import Plan
 from trtl.launcher.supervision.log_rotation import LogLimits
 from trtl.profiles.errors import SupervisorError, TrtlError
 
-SUPERVISOR_LOG = "supervisor.log"
 OVERRIDES_ENV = "TRTL_OVERRIDES"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -96,6 +96,7 @@ def _spawn(
     plan: Plan, args: list[str], lock_fd: int | None, overrides: tuple[str, ...]
 ) -> subprocess.Popen[bytes]:
     assert lock_fd is not None
+    keep_supervisor_log(plan.run_dir)  # the last run's, for `trtl logs --previous`
     with open_private_log(plan.run_dir.root / SUPERVISOR_LOG, append=False) as log:
         return subprocess.Popen(
             [sys.executable, "-m", "trtl.launcher", *args],

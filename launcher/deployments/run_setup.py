@@ -8,12 +8,15 @@ Engine configs the plan names are written as YAML. Children inherit trtl's envir
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trtl.launcher.deployments.lifecycle import DeploymentStatus
+from trtl.launcher.deployments.paths import RunDir
 from trtl.launcher.deployments.state import DeploymentState, ProcessState, make_private_dir
 from trtl.launcher.planning.plan_types import Plan, ProcessPlan
 from trtl.profiles.errors import SupervisorError
@@ -21,6 +24,7 @@ from trtl.profiles.errors import SupervisorError
 if TYPE_CHECKING:
     from trtl.profiles.schema import Profile, RestartPolicy
 
+SUPERVISOR_LOG = "supervisor.log"  # the background supervisor's output (`trtl up -d`)
 # A NATS_SERVER without a NATS server makes Dynamo retry for up to 120 s; file discovery and
 # the TCP request plane need none.
 DROPPED_ENV = ("NATS_SERVER",)
@@ -41,6 +45,7 @@ def prepare_run_dir(plan: Plan) -> None:
     try:
         make_private_dir(run_dir.root)
         shutil.rmtree(run_dir.discovery, ignore_errors=True)
+        keep_supervisor_log(run_dir)
         if run_dir.logs.exists():
             shutil.rmtree(run_dir.previous_logs, ignore_errors=True)
             run_dir.logs.rename(run_dir.previous_logs)
@@ -58,6 +63,28 @@ def prepare_run_dir(plan: Plan) -> None:
             f"the disk holding {run_dir.root} is full; trtl cannot write the run's files.",
             hint="Free some space there, or set XDG_STATE_HOME to a directory on another disk.",
         ) from exc
+
+
+def keep_supervisor_log(run_dir: RunDir) -> None:
+    """Move the last run's ``supervisor.log`` in with its process logs (``logs/``, which
+    becomes ``logs.previous/`` as this run starts), so ``trtl logs NAME supervisor
+    --previous`` shows it. ``trtl up -d`` calls this before it opens the new one; the
+    background supervisor it started then finds its own log there and leaves it."""
+    log = run_dir.root / SUPERVISOR_LOG
+    if not log.exists() or _is_my_output(log):
+        return
+    make_private_dir(run_dir.logs)
+    with contextlib.suppress(FileNotFoundError):
+        log.replace(run_dir.logs / SUPERVISOR_LOG)
+
+
+def _is_my_output(path: Path) -> bool:
+    """True when this process's stdout is ``path`` (the background supervisor's own log)."""
+    try:
+        mine, there = os.fstat(1), os.stat(path)
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
 
 
 def child_env(plan: Plan) -> dict[str, dict[str, str]]:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from trtl.launcher.deployments.paths import RunDir
+from trtl.launcher.deployments.run_setup import SUPERVISOR_LOG
 from trtl.launcher.deployments.state import (
     ACTIVE_STATES,
     DeploymentState,
@@ -20,6 +21,7 @@ from trtl.launcher.supervision.logmux import LogMux
 from trtl.profiles.errors import SupervisorError
 
 FOLLOW_INTERVAL = 0.2
+SUPERVISOR = "supervisor"  # `trtl logs NAME supervisor`: the background supervisor's log
 MAX_ROTATED = 100  # the most older copies `trtl up --log-files` keeps
 
 
@@ -67,6 +69,9 @@ def select_logs(state: DeploymentState, which: str | None) -> dict[str, Path]:
     """The log file of each process of ``state`` named ``which`` or of that role (every
     process with None). Raises SupervisorError naming the processes there are."""
     logs = RunDir(Path(state.run_dir)).logs
+    supervisor_log = Path(state.run_dir) / SUPERVISOR_LOG
+    if which == SUPERVISOR and supervisor_log.exists():  # `trtl up -d`'s own output
+        return {SUPERVISOR: supervisor_log}
     chosen = [p for p in state.processes if which in (None, p.name, p.role)]
     if not chosen:
         names = ", ".join(p.name for p in state.processes)

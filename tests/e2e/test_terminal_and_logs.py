@@ -49,6 +49,8 @@ def test_the_previous_runs_logs_are_kept(tiny_model, home, deployments):
     run_dir = Path(status(name, home)["run_dir"])
     assert trtl("down", name, home=home).returncode == 0
     first_log = (run_dir / "logs" / "worker-0.log").read_text().splitlines()
+    first_supervisor_log = (run_dir / "supervisor.log").read_text().splitlines()
+    assert first_supervisor_log  # what the background supervisor said, up to its stop
 
     second = trtl(*up_args("agg", tiny_model, name, "-d"), home=home)
     assert second.returncode == 0, second.stderr
@@ -58,6 +60,13 @@ def test_the_previous_runs_logs_are_kept(tiny_model, home, deployments):
     # The current run's logs are its own.
     current = trtl("logs", name, "worker-0", "-n", "100000", home=home).stdout
     assert current != shown.stdout
+    # So is the background supervisor's log: the last run's is kept beside its processes'.
+    shown = trtl("logs", name, "supervisor", "--previous", "-n", "100000", home=home)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines() == [f"supervisor | {line}" for line in first_supervisor_log]
+    current = trtl("logs", name, "supervisor", "-n", "100000", home=home)
+    assert current.returncode == 0, current.stderr
+    assert current.stdout and current.stdout != shown.stdout
     assert trtl("down", name, home=home).returncode == 0
 
 
