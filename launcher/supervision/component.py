@@ -28,7 +28,7 @@ from trtl.launcher.deployments.process_time import create_time_of
 from trtl.launcher.deployments.state import is_same_process, open_private_log
 from trtl.launcher.planning.plan_types import ProcessPlan
 from trtl.launcher.supervision import pdeath
-from trtl.launcher.supervision.log_rotation import DiskWatch, LogLimits, rotate
+from trtl.launcher.supervision.log_rotation import DiskWatch, LogFile, LogLimits
 from trtl.profiles.errors import SupervisorError
 
 TAIL_LINES = 40
@@ -154,22 +154,26 @@ class Component:
         checked = time.monotonic()
         try:
             log = open(self.log_path, "rb", buffering=0)  # noqa: SIM115 (closed below)
+            keeper = LogFile(self.log_path)
         except OSError:
             return  # removed already: the process writes on, trtl shows nothing of it
         idle = IDLE_NAP
-        with log:
+        room = True
+        with log, contextlib.closing(keeper):
             while True:
                 done = exited.is_set()  # before the read: nothing written after it is missed
                 chunk = os.pread(log.fileno(), READ_SIZE, offset)
                 if not chunk and offset > os.fstat(log.fileno()).st_size:
-                    offset = 0  # truncated behind our back (`trtl logs` never does): start over
+                    offset = keeper.base = keeper.reserved_to = 0  # truncated: start over
                     continue
                 offset += len(chunk)
                 if chunk:
                     idle = IDLE_NAP
                 partial = self._take(partial, chunk)
-                if offset >= self.limits.max_bytes:
-                    partial, offset = self._rotate(partial, offset)
+                if offset - keeper.base >= self.limits.max_bytes:
+                    partial, offset = self._rotate(keeper, partial, offset, disk)
+                if chunk or room:
+                    room, offset = self._make_room(keeper, offset, disk)
                 if time.monotonic() - checked >= DISK_CHECK_EVERY:
                     checked = time.monotonic()
                     if note := disk.check():
@@ -188,7 +192,27 @@ class Component:
         if partial:
             self._lines(partial)
 
-    def _rotate(self, partial: bytes, offset: int) -> tuple[bytes, int]:
+    @staticmethod
+    def _make_room(keeper: LogFile, offset: int, disk: DiskWatch) -> tuple[bool, int]:
+        """Keep the log's reserve (see log_rotation); on a full disk, drop what was read to
+        make room. Returns (whether the reserve is whole, the reader's offset)."""
+        if keeper.keep_reserve():
+            return True, offset
+        disk.mark_full()
+        try:
+            offset, dropped = keeper.drop(offset)
+        except OSError:
+            disk.starved = True
+            return False, offset
+        disk.dropped.add(dropped)
+        if keeper.keep_reserve():
+            return True, offset
+        disk.starved = True  # nothing (more) to drop: the process may find no room
+        return False, offset
+
+    def _rotate(
+        self, keeper: LogFile, partial: bytes, offset: int, disk: DiskWatch
+    ) -> tuple[bytes, int]:
         """Rotate the log; what was written after ``offset`` is read on the way."""
         pending = [partial]
 
@@ -196,12 +220,17 @@ class Component:
             pending[0] = self._take(pending[0], piece)
 
         try:
-            note = rotate(self.log_path, self.limits.keep, offset, unread)
+            offset, dropped = keeper.rotate(self.log_path, self.limits.keep, offset, unread)
         except OSError:
             return pending[0], offset  # not now; the next read tries again
-        if note:
-            self.note(note)
-        return pending[0], 0
+        if dropped is not None:
+            disk.mark_full()
+            disk.dropped.add(dropped)
+            self.note(
+                f"the copy to {self.log_path.name}.1 failed (the disk is full): "
+                f"{dropped.lines} lines are dropped"
+            )
+        return pending[0], offset
 
     def _take(self, partial: bytes, chunk: bytes) -> bytes:
         """Pass on the whole lines of ``partial + chunk``; return what is left of a line."""

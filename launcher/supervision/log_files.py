@@ -16,7 +16,7 @@ from trtl.launcher.deployments.state import (
     find_deployment,
     list_states,
 )
-from trtl.launcher.supervision.log_rotation import rotated
+from trtl.launcher.supervision.log_rotation import first_data, rotated
 from trtl.launcher.supervision.logmux import LogMux
 from trtl.profiles.errors import SupervisorError
 
@@ -131,6 +131,7 @@ def read_tail(path: Path, count: int | None) -> tuple[list[str], int]:
     tail: collections.deque[str] = collections.deque(maxlen=count)
     try:
         with path.open("rb") as log:
+            log.seek(first_data(log.fileno()))  # past the hole a rotation may have punched
             for raw in log:
                 tail.append(raw.decode("utf-8", "replace").rstrip("\n"))
             return list(tail), log.tell()
