@@ -199,16 +199,12 @@ class Component:
         if keeper.keep_reserve():
             return True, offset
         disk.mark_full()
-        try:
+        if keeper.reserve_spent():
+            disk.starved = True  # trtl came too late: the process may have found no room
+        with contextlib.suppress(OSError):
             offset, dropped = keeper.drop(offset)
-        except OSError:
-            disk.starved = True
-            return False, offset
-        disk.dropped.add(dropped)
-        if keeper.keep_reserve():
-            return True, offset
-        disk.starved = True  # nothing (more) to drop: the process may find no room
-        return False, offset
+            disk.dropped.add(dropped)
+        return keeper.keep_reserve(), offset
 
     def _rotate(
         self, keeper: LogFile, partial: bytes, offset: int, disk: DiskWatch

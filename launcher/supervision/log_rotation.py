@@ -132,19 +132,27 @@ class LogFile:
         return os.fstat(self.fd).st_size
 
     def keep_reserve(self) -> bool:
-        """Keep ``RESERVE`` bytes allocated past the end; False when there is no room."""
+        """Keep ``RESERVE`` bytes allocated past the end; False when there is no room for
+        all of it (as much as there is room for is taken)."""
         size = self.size()
         if not self._reserve or size + RESERVE // 2 <= self.reserved_to:
             return True
-        try:
-            _fallocate(self.fd, _KEEP_SIZE, size, RESERVE)
-        except OSError as exc:
-            if exc.errno in _NO_SPACE:
-                return False
-            self._reserve = False  # not supported here: appends allocate as they go
-            return True
-        self.reserved_to = size + RESERVE
-        return True
+        for amount in (RESERVE, RESERVE // 4, RESERVE // 16):
+            try:
+                _fallocate(self.fd, _KEEP_SIZE, size, amount)
+            except OSError as exc:
+                if exc.errno in _NO_SPACE:
+                    continue
+                self._reserve = False  # not supported here: appends allocate as they go
+                return True
+            self.reserved_to = max(self.reserved_to, size + amount)
+            return amount == RESERVE
+        return False
+
+    def reserve_spent(self) -> bool:
+        """The process has written (nearly) up to the end of the reserve: on a full disk,
+        its next line may find no room."""
+        return self._reserve and self.size() + 4096 >= self.reserved_to
 
     def rotate(
         self, path: Path, keep: int, seen: int, unread: Callable[[bytes], None]

@@ -3,14 +3,19 @@ line still reaches the terminal once; disk-full notes; the calm terminal."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import queue
+import re
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from trtl.launcher.planning.plan import ProcessPlan
-from trtl.launcher.supervision import log_rotation
+from trtl.launcher.supervision import component, log_rotation
 from trtl.launcher.supervision.component import Component, Exited
 from trtl.launcher.supervision.log_files import read_tail
 from trtl.launcher.supervision.log_rotation import DiskWatch, LogFile, LogLimits, rotated
@@ -221,3 +226,94 @@ def test_a_state_file_that_cannot_be_written_never_ends_supervision(monkeypatch)
     monkeypatch.setattr(supervisor_mod, "write_state", lambda _d, s: written.append(s.state))
     sup._timers()  # space is back: the state is written at the next tick, not the next change
     assert written == ["starting"] and not sup.state_unwritten
+
+
+# -- a full disk: what trtl drops, it counts -------------------------------------------------
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """An 8 MiB tmpfs for the log; filling it takes root (elsewhere: skipped, saying so)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs to fill takes root")
+    where = tmp_path / "disk"
+    where.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(where)], check=True)
+    yield where
+    subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def _fill(where: Path) -> Path:
+    filler = where / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    with contextlib.suppress(OSError):
+        while True:
+            os.write(fd, b"\0" * 65536)
+    with contextlib.suppress(OSError):
+        while True:
+            os.write(fd, b"\0")
+    os.close(fd)
+    return filler
+
+
+def _wait(predicate, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+# Before, the process lost every line it wrote while the disk was full (its own writes
+# failed), and the note only said for how long: not how much, nor that trtl could have
+# kept the process writing.
+def test_on_a_full_disk_trtl_drops_only_what_it_read_and_counts_it(
+    tiny_disk, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(component, "DISK_CHECK_EVERY", 0.2)
+    go, done, end = (tmp_path / name for name in ("go", "done", "end"))
+    count, line = 60_000, "line {:06d} " + "x" * 40
+    code = (
+        "import os, time\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.01)\n"
+        f"for i in range({count}):\n"
+        f"    os.write(1, ({line!r}.format(i) + '\\n').encode())\n"
+        "    if i % 100 == 0: time.sleep(0.005)\n"
+        f"open({str(done)!r}, 'w').close()\n"
+        f"while not os.path.exists({str(end)!r}): time.sleep(0.01)\n"
+    )
+    plan = ProcessPlan(name="worker-0", role="worker", mode="agg",
+                       argv=[sys.executable, "-c", code], env={}, gpus=[], ports={})  # fmt: skip
+    events: queue.SimpleQueue[object] = queue.SimpleQueue()
+    log = tiny_disk / "worker-0.log"
+    comp = Component(plan, log, events.put, {"PATH": "/usr/bin:/bin"})
+    seen: list[str] = []
+    comp.deliver_to(lambda _name, texts: seen.extend(texts), line_events=False)
+    comp.start()
+    try:
+        _wait(lambda: log.stat().st_blocks * 512 >= log_rotation.RESERVE)  # the reserve
+        filler = _fill(tiny_disk)
+        go.touch()  # ~3 MB of lines onto a disk without a free byte
+        _wait(done.exists)
+        filler.unlink()
+        _wait(lambda: "the disk was full for" in log.read_bytes().decode(errors="replace"))
+    finally:
+        end.touch()
+    while not isinstance(events.get(timeout=60), Exited):
+        pass
+    expected = [line.format(i) for i in range(count)]
+    assert [text for text in seen if text.startswith("line ")] == expected  # on the terminal
+    kept = read_tail(log, None)[0]
+    note = next(text for text in kept if "the disk was full for" in text)
+    match = re.search(r"; (\d+) lines \((\d+) bytes\) of this log were dropped", note)
+    assert match, note
+    assert "may also have lost" not in note
+    dropped_lines, dropped_bytes = int(match[1]), int(match[2])
+    # The process lost nothing: what the file lacks is exactly its start (the marker and
+    # the first lines), which trtl read, dropped and counted.
+    numbered = [text for text in kept if text.startswith("line ")]
+    first = count - len(numbered)
+    assert numbered == expected[first:]
+    assert first > 0 and not kept[0].startswith("--- trtl: starting")
+    assert dropped_lines == first + 1
+    marker = len("--- trtl: starting worker-0 (start #1)\n")
+    assert dropped_bytes == marker + first * (len(expected[0]) + 1)
