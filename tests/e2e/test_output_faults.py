@@ -11,6 +11,7 @@ state directory (that takes root; elsewhere they are skipped with that reason).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -99,7 +100,10 @@ def test_a_full_disk_never_takes_serving_down(small_disk, tiny_model, home, depl
         state["served_model_name"],
         state["supervisor_pid"],
     )
+    worker_log = Path(state["run_dir"], "logs", "worker-0.log")
     small_disk()
+    # On tmpfs a rotation punches a hole: the file's apparent size is all it ever held.
+    written_before = worker_log.stat().st_size
     with StreamingLoad(url, model, requests=24, concurrency=4, max_tokens=200) as load:
         report = load.join(timeout=120)
     assert report.failed == [], report.summary()
@@ -108,16 +112,31 @@ def test_a_full_disk_never_takes_serving_down(small_disk, tiny_model, home, depl
     assert now["state"] == "ready" and now["supervisor_pid"] == supervisor
     assert {p["restarts"] for p in now["processes"]} == {0}
 
-    # Space returns: logging goes on, with a note saying for how long the disk was full.
+    # Space returns: logging goes on, with a note saying for how long the disk was full and
+    # how much of the log trtl dropped meanwhile to keep room for the worker's lines.
+    written_while_full = worker_log.stat().st_size - written_before
     small_disk.filler.unlink()
     with StreamingLoad(url, model, requests=4, concurrency=4, max_tokens=50) as load:
         assert load.join(timeout=60).failed == []
-    worker_log = Path(state["run_dir"], "logs", "worker-0.log")
     wait_for(lambda: "the disk was full for" in worker_log.read_text(errors="replace"), 10)
+    note = re.search(
+        r"the disk was full for \d+ s \(from [\d:]+\); (\d+) lines \((\d+) bytes\) of this "
+        r"log were dropped to make room for new ones(; the process may also have lost)?",
+        worker_log.read_text(errors="replace"),
+    )
+    assert note, worker_log.read_text(errors="replace")[-2000:]
+    lines, dropped = int(note[1]), int(note[2])
+    # Trace lines are longer than 20 bytes; nothing dropped was never written; and what
+    # the worker wrote while the disk was full was dropped (counted), except what is still
+    # in its file (under the 4 MiB limit) and its reserve.
+    assert lines > 0 and 20 * lines <= dropped <= worker_log.stat().st_size
+    assert dropped >= written_while_full - 5 * 2**20, (dropped, written_while_full)
+    assert note[3] is None, "the worker may have lost lines: trtl did not keep up"
     # Rotation kept each process within its files: the current one and one older copy.
     logs = sorted(p.name for p in worker_log.parent.iterdir())
     assert set(logs) <= {f"{n}.log{s}" for n in ("frontend", "worker-0") for s in ("", ".1")}
-    assert all(p.stat().st_size < 6 * 2**20 for p in worker_log.parent.iterdir())
+    # What the disk holds of each (its apparent size includes the holes).
+    assert all(p.stat().st_blocks * 512 < 6 * 2**20 for p in worker_log.parent.iterdir())
     down = trtl("down", name, home=home, timeout=60)
     assert down.returncode == 0, down.stderr
     assert served_while_full == 24
