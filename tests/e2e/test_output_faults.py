@@ -127,10 +127,10 @@ def test_a_full_disk_never_takes_serving_down(small_disk, tiny_model, home, depl
     assert note, worker_log.read_text(errors="replace")[-2000:]
     lines, dropped = int(note[1]), int(note[2])
     # Trace lines are longer than 20 bytes; nothing dropped was never written; and what
-    # the worker wrote while the disk was full was dropped (counted), except what is still
-    # in its file (under the 4 MiB limit) and its reserve.
+    # the worker wrote while the disk was full was dropped (counted), except what it wrote
+    # into its 1 MiB reserve after the last drop (trtl drops when half of it is used).
     assert lines > 0 and 20 * lines <= dropped <= worker_log.stat().st_size
-    assert dropped >= written_while_full - 5 * 2**20, (dropped, written_while_full)
+    assert dropped >= written_while_full - 2 * 2**20, (dropped, written_while_full)
     assert note[3] is None, "the worker may have lost lines: trtl did not keep up"
     # Rotation kept each process within its files: the current one and one older copy.
     logs = sorted(p.name for p in worker_log.parent.iterdir())
