@@ -48,7 +48,11 @@ def post(run_dir: RunDir) -> None:
     make_private_dir(run_dir.root)
     me = os.getpid()
     tmp = run_dir.root / f".{REQUEST_FILE}.{me}"
-    tmp.write_text(f"{me} {create_time_of(me)}\n")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, f"{me} {create_time_of(me)}\n".encode())
+    finally:
+        os.close(fd)
     tmp.replace(run_dir.root / REQUEST_FILE)  # atomic: a start never reads half of it
 
 
