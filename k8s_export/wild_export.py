@@ -8,6 +8,7 @@ instead of trtl's ConfigMap, and the command is written in the original's shape.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from trtl.profiles.engines import ComponentSpec
@@ -67,19 +68,24 @@ def component_type(profile: Profile, spec: ComponentSpec, default: str) -> str:
 
 
 def user_configmaps(profile: Profile, specs: list[ComponentSpec]) -> list[dict[str, Any]]:
-    """The user's own engine-config ConfigMaps, written again with each role's config."""
-    data: dict[str, dict[str, str]] = {}
+    """The user's own ConfigMaps as imported, each role's engine config at its key."""
+    docs = {
+        str(d.get("metadata", {}).get("name")): copy.deepcopy(d)
+        for d in profile.k8s.config_maps or []
+    }
     for spec in specs:
         launch = profile.workers[spec.role].k8s.launch if spec.component == "worker" else None
         if launch is None or not launch.config_map or spec.engine_config is None:
             continue
         config = {k: v for k, v in spec.engine_config.items() if k not in launch.omit_config}
         name, key = launch.config_map["name"], launch.config_map["key"]
-        data.setdefault(name, {})[key] = dump(config)
-    docs = []
-    for name, items in data.items():
-        metadata: dict[str, Any] = {"name": name}
+        doc = docs.setdefault(name, {"apiVersion": "v1", "kind": "ConfigMap",
+                                     "metadata": {"name": name}})  # fmt: skip
+        doc.setdefault("data", {})[key] = dump(config)
+    for doc in docs.values():
+        # Pods mount ConfigMaps of their own namespace only: it follows the graph's.
         if profile.k8s.namespace:
-            metadata["namespace"] = profile.k8s.namespace
-        docs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": items})
-    return docs
+            metadata = {k: v for k, v in doc["metadata"].items() if k != "namespace"}
+            doc["metadata"] = {"name": metadata.pop("name", None),
+                               "namespace": profile.k8s.namespace, **metadata}  # fmt: skip
+    return list(docs.values())

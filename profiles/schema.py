@@ -392,6 +392,12 @@ class K8sSettings(PodSettings):
     worker_resources: ResourceSpec = Field(default_factory=_seed_worker_resources)
     spec: KubeObject | None = Field(None, description="More DGD spec fields, carried as they are.")
     metadata: KubeObject | None = Field(None, description="Labels/annotations of the DGD itself.")
+    config_maps: list[KubeObject] | None = Field(
+        None,
+        description="The user's own ConfigMaps of the imported file, written again as they "
+        "were (labels and annotations too); a key a role reads its engine config from "
+        "(k8s.launch.config_map) is left out here and filled from that role's engine_config.",
+    )
 
 
 class Profile(_Strict):

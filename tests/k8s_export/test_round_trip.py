@@ -268,10 +268,16 @@ def test_engine_config_from_a_configmap_travels_back_as_that_configmap():
     }
     assert profile.workers["worker"].tensor_parallel_size == 2
     configmap, dgd = render(profile)
-    # The user's own ConfigMap, name and key, with the same content; the mount as it was.
-    assert configmap["metadata"]["name"] == "llm-config"
+    # The user's own ConfigMap as it was: name, labels, annotations, every key (the engine
+    # config's with the same content), in the graph's namespace; the mount as it was.
+    old_cm = docs[0]
+    assert configmap["metadata"] == {**old_cm["metadata"], "namespace": "llm"}
+    assert configmap["metadata"]["labels"] == {"app.kubernetes.io/part-of": "qwen",
+                                               "team": "inference"}  # fmt: skip
+    assert configmap["data"].keys() == old_cm["data"].keys()
+    assert configmap["data"]["README"] == old_cm["data"]["README"]
     assert yaml.safe_load(configmap["data"]["agg.yaml"]) == yaml.safe_load(
-        docs[0]["data"]["agg.yaml"]
+        old_cm["data"]["agg.yaml"]
     )
     main = dgd["spec"]["components"][1]["podTemplate"]["spec"]["containers"][0]
     old = docs[-1]["spec"]["components"][1]["podTemplate"]["spec"]["containers"][0]
@@ -280,6 +286,34 @@ def test_engine_config_from_a_configmap_travels_back_as_that_configmap():
         == (old["args"][old["args"].index("--extra-engine-args") + 1])
     )
     assert main["volumeMounts"] == old["volumeMounts"]
+
+
+def test_a_users_configmaps_survive_the_imported_profile_file(run_trtl, isolated_dirs):
+    """Through `trtl import` and the profile file: the engine config's ConfigMap and one
+    the graph only mounts (no engine reads it) come back with their labels and data."""
+    docs = load_documents(DATA / "agg_with_config_v1beta1.yaml")
+    template = {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "chat-template", "labels": {"team": "inference"},
+                             "annotations": {"owner": "ml"}},
+                "data": {"template.jinja": "{{ messages }}"}}  # fmt: skip
+    source = isolated_dirs / "graph.yaml"
+    source.write_text(yaml.safe_dump_all([template, *docs], sort_keys=False))
+    profile = isolated_dirs / "imported.yaml"
+    assert run_trtl("import", str(source), "-o", str(profile)).exit_code == 0
+    result = run_trtl("export", "--k8s", str(profile))
+    assert result.exit_code == 0, result.stderr
+    exported = {d["metadata"]["name"]: d for d in yaml.safe_load_all(result.stdout)
+                if d["kind"] == "ConfigMap"}  # fmt: skip
+    assert set(exported) == {"chat-template", "llm-config"}
+    for old in (template, docs[0]):
+        new = exported[old["metadata"]["name"]]
+        assert new["metadata"] == {**old["metadata"], "namespace": "llm"}
+        assert new["data"].keys() == old["data"].keys()
+        for key, text in old["data"].items():
+            if key.endswith(".yaml"):  # the engine config: the same content
+                assert yaml.safe_load(new["data"][key]) == yaml.safe_load(text), key
+            else:
+                assert new["data"][key] == text, key
 
 
 def test_in_image_engine_config_paths_are_kept():
