@@ -1,12 +1,16 @@
-"""What the local run adds that the imported DGD did not have: left out again on export.
+"""Where the local run's command line and the imported DGD's differ: undone on export.
 
 The engine table writes a complete command line for each role: the served model name,
 the parallel sizes, the KV router's publish flags, the default router mode. A DGD from
 elsewhere often leaves them to the defaults. Locally trtl keeps passing them (the local
 run may need them: the KV router needs KV events), but the export must not add a flag the
-original did not have. ``settle`` compares, for each imported role, the arguments the
-engine table writes with the ones the DGD wrote, and records the flags (and engine config
-keys) to leave out in the role's ``k8s.launch``. Flags are compared by name, aliases
+original did not have. The other way round, the original may have flags the engine table
+does not write: a size given its default (``--tp 1``), a flag trtl leaves out locally
+(SGLang's ``--disaggregation-bootstrap-port``, a frontend's ``--http-port``), and the
+export must not lose them. ``settle`` compares, for each imported role, the arguments
+the engine table writes with the ones the DGD wrote, and records in the role's
+``k8s.launch`` the flags (and engine config keys) to leave out, the original's arguments
+to keep, and the original's spelling of a flag. Flags are compared by name, aliases
 (``--model``/``--model-path``, ``-tp``) and vLLM's ``--foo_bar`` spelling included.
 """
 
@@ -28,6 +32,9 @@ ALIASES = [
     {"--publish-metrics", "--publish-events-and-metrics"},
     {"--disaggregation-mode", "--is-prefill-worker", "--is-decode-worker"},
 ]
+# Aliases Dynamo reads alike today: written back the way the original spelled them. (The
+# publish and mode aliases are gone from Dynamo 1.6.1: they are written the current way.)
+SPELLINGS = ALIASES[:3]
 
 
 def flag_names(args: list[str] | tuple[str, ...]) -> list[str]:
@@ -55,29 +62,84 @@ def _number(text: str) -> bool:
 def missing(generated: list[str] | tuple[str, ...], original: list[str]) -> list[str]:
     """Flags of ``generated`` that ``original`` has under no name."""
     have = set(flag_names(original))
-    out = []
-    for flag in flag_names(generated):
-        names = next((group for group in ALIASES if flag in group), {flag})
-        if not names & have:
-            out.append(flag)
+    return [flag for flag in flag_names(generated) if not _names(flag) & have]
+
+
+def _names(flag: str) -> set[str]:
+    return next((group for group in ALIASES if flag in group), {flag})
+
+
+def groups(args: list[str] | tuple[str, ...]) -> list[list[str]]:
+    """``args`` cut into [flag, its values…] groups (leading values form a group of their own)."""
+    out: list[list[str]] = []
+    for arg in args:
+        if (arg.startswith("-") and not _number(arg)) or not out:
+            out.append([arg])
+        else:
+            out[-1].append(arg)
     return out
+
+
+def kept(generated: list[str] | tuple[str, ...], original: list[str]) -> list[str]:
+    """Arguments of ``original`` whose flag ``generated`` has under no name, with values."""
+    have = set(flag_names(generated))
+    out: list[str] = []
+    for group in groups(original):
+        names = flag_names(group[:1])
+        if names and not _names(names[0]) & have:
+            out += group
+    return out
+
+
+def spellings(generated: list[str] | tuple[str, ...], original: list[str]) -> dict[str, str]:
+    """{flag as ``generated`` writes it: as ``original`` wrote it} where the two differ."""
+    written = {name: raw for raw in original if raw.startswith("-")
+               for name in flag_names([raw])}  # fmt: skip
+    out: dict[str, str] = {}
+    for raw in generated:
+        if not raw.startswith("-") or _number(raw):
+            continue
+        flag = raw.split("=", 1)[0]
+        name = flag_names([flag])[0]
+        same = next((g for g in SPELLINGS if name in g), {name})
+        theirs = next((written[n] for n in sorted(same) if n in written), None)
+        if theirs is not None and theirs.split("=", 1)[0] != flag:
+            out[flag] = theirs.split("=", 1)[0]
+    return out
+
+
+def respell(args: list[str], spelling: dict[str, str]) -> list[str]:
+    """``args`` with each flag in ``spelling`` written the original's way."""
+    out = []
+    for arg in args:
+        flag, eq, value = arg.partition("=")
+        out.append(spelling.get(flag, flag) + eq + value if flag in spelling else arg)
+    return out
+
+
+def restore(args: list[str], keep: list[str]) -> list[str]:
+    """``args`` plus the kept arguments whose flag ``args`` does not set (by now) itself."""
+    have = set(flag_names(args))
+    extra = [g for g in groups(keep) if not _names(flag_names(g[:1])[0]) & have]
+    return args + [a for g in extra for a in g]
 
 
 def settle(
     data: dict[str, Any], originals: dict[str, list[str]], configs: dict[str, dict]
 ) -> dict[str, Any]:
-    """``data`` with each role's ``k8s.launch.omit``/``omit_config`` filled in.
+    """``data`` with each role's ``k8s.launch`` omit, omit_config, keep, spelling filled in.
 
     ``originals`` holds each role's arguments as the DGD wrote them (after
     ``python -m MODULE``), ``configs`` the engine configs as a heredoc wrote them.
     """
     profile = validate(Sourced(data))
     if "frontend" in originals:
-        omit = missing(frontend_spec(profile).args, originals["frontend"])
+        generated, original = frontend_spec(profile).args, originals["frontend"]
+        omit = missing(generated, original)
         env_router = profile.frontend.env.get("DYN_ROUTER_MODE", "round-robin")
         if profile.frontend.router_mode != env_router:
             omit = [f for f in omit if f != "--router-mode"]  # the flag is the only source
-        _record(data["frontend"], omit, [])
+        _record(data["frontend"], omit, [], generated, original)
     for name, role in profile.workers.items():
         if name not in originals:
             continue
@@ -86,19 +148,16 @@ def settle(
         keys: list[str] = []
         if name in configs and spec.engine_config is not None:
             keys = [k for k in spec.engine_config if k not in configs[name]]
-        _record(data["workers"][name], omit, keys)
+        _record(data["workers"][name], omit, keys, spec.args, originals[name])
     return data
 
 
-def _record(role: dict[str, Any], omit: list[str], keys: list[str]) -> None:
-    if not omit and not keys:
-        return
-    k8s = role.setdefault("k8s", {})
-    launch = k8s.setdefault("launch", {})
-    if omit:
-        launch["omit"] = omit
-    if keys:
-        launch["omit_config"] = keys
+def _record(role: dict[str, Any], omit: list[str], keys: list[str], generated, original) -> None:
+    found = {"omit": omit, "omit_config": keys, "keep": kept(generated, original),
+             "spelling": spellings(generated, original)}  # fmt: skip
+    found = {k: v for k, v in found.items() if v}
+    if found:
+        role.setdefault("k8s", {}).setdefault("launch", {}).update(found)
 
 
 def strip(args: tuple[str, ...] | list[str], omit: list[str]) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 from trtl.profiles.engines import ComponentSpec
 from trtl.profiles.schema import Launch, Profile
 
-from .drift import strip
+from .drift import respell, restore, strip
 from .wild import render_launch
 from .yamlio import dump
 
@@ -27,7 +27,7 @@ def command_args(
     """(command, args) of the main container; either may be None (left out)."""
     if launch is None:
         return [PYTHON, "-m", spec.module], list(spec.args)
-    args = strip(spec.args, launch.omit)
+    args = restore(respell(strip(spec.args, launch.omit), launch.spelling), launch.keep)
     config_text = None
     if launch.engine_config_file and spec.engine_config is not None:
         path = launch.engine_config_file

@@ -349,6 +349,15 @@ class Launch(_Strict):
     omit_config: list[str] = Field(
         default_factory=list, description="Engine config keys trtl adds locally, left out too."
     )
+    keep: list[str] = Field(
+        default_factory=list,
+        description="Arguments of the cluster command that trtl does not pass locally (e.g. "
+        "SGLang's --disaggregation-bootstrap-port, --tp 1): the export writes them back.",
+    )
+    spelling: dict[str, str] = Field(
+        default_factory=dict,
+        description="Flags the cluster command spells another way, e.g. {--tp-size: --tp}.",
+    )
     no_command: bool = Field(False, description="Only args: the image's entrypoint runs them.")
     python: str = Field("python3", description="The interpreter the cluster command names.")
     component_type: Literal["worker", "prefill", "decode"] | None = Field(

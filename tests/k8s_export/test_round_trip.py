@@ -199,36 +199,28 @@ def components(doc):
 
 
 # The only changes import → export makes to an upstream command, all in one place:
-# - ALIASES: a flag written under the engine table's spelling (same meaning to Dynamo);
 # - DEPRECATED: a flag Dynamo 1.6.1 dropped, written as its replacements;
-# - LOCAL_ONLY: flags trtl sets only locally (profiles.identity), the operator sets them
-#   (--http-port 8000 is also the operator's port);
-# - an engine config read from a ConfigMap is mounted at trtl's own path (same content);
-# - DEFAULTS: a flag given its default value may be left out, or written where it was not;
-# - REPLACED: a flag the engine picks better itself (SGLang reserves its own bootstrap port).
-# No flag is added (k8s.launch.omit leaves out what the local run adds), a component without
-# a command keeps none, and env (DYN_ROUTER_MODE included) stays env.
-ALIASES = {"--model-path": "--model", "--tp": "--tp-size"}
-DEFAULTS = {"--router-mode": "round-robin", "--tp-size": "1", "--pp-size": "1"}
-REPLACED = {"--disaggregation-bootstrap-port"}
+# - an engine config read from a ConfigMap is mounted at trtl's own path (same content).
+# Every other flag comes back as written: none added (k8s.launch.omit leaves out what the
+# local run adds), none lost (k8s.launch.keep writes back what the local run leaves out,
+# such as SGLang's --disaggregation-bootstrap-port), none respelled (k8s.launch.spelling);
+# a component without a command keeps none, and env (DYN_ROUTER_MODE included) stays env.
 DEPRECATED = {"--publish-events-and-metrics": ["--publish-kv-events", "--publish-metrics"]}
-LOCAL_ONLY = {"--http-port"}
 MOUNTED = "/etc/trtl/engine/"
 
 
 def flags(args):
-    """The flags after `python -m MODULE` as {flag: value or True}, translations applied."""
+    """The flags after `python -m MODULE` as {flag: value or True}, deprecated ones replaced."""
     out, i = {}, 3
     while i < len(args):
-        flag = ALIASES.get(args[i], args[i])
+        flag = args[i]
         if i + 1 < len(args) and not args[i + 1].startswith("--"):
             out[flag], i = args[i + 1], i + 2
         else:
             out[flag], i = True, i + 1
         for new in DEPRECATED.get(flag, []):
             out[new] = True
-        dropped = flag in DEPRECATED or flag in LOCAL_ONLY or flag in REPLACED
-        if dropped or DEFAULTS.get(flag) == out[flag]:
+        if flag in DEPRECATED:
             del out[flag]
     return out
 

@@ -83,24 +83,15 @@ def _config(args, files, c, configmaps):
     return path  # a path inside the image
 
 
-# Flags compared without a parser may differ only in what the engine decides the same way:
-# a size given its default, and SGLang's bootstrap port (dynamo.sglang reserves a free one).
-DEFAULTS = {"--tp": "1", "--tp-size": "1", "--pp-size": "1"}
-REPLACED = {"--disaggregation-bootstrap-port"}
-
-
 def _flags(args: list[str]) -> dict[str, str | bool]:
-    """{flag: value or True}, with Dynamo's --model-path alias as --model."""
+    """{flag: value or True}: every flag as written, none left out."""
     out: dict[str, str | bool] = {}
     i = 0
     while i < len(args):
-        flag = {"--model-path": "--model"}.get(args[i], args[i])
         if i + 1 < len(args) and not args[i + 1].startswith("-"):
-            out[flag], i = args[i + 1], i + 2
+            out[args[i]], i = args[i + 1], i + 2
         else:
-            out[flag], i = True, i + 1
-        if flag in REPLACED or DEFAULTS.get(flag) == out[flag]:
-            del out[flag]
+            out[args[i]], i = True, i + 1
     return out
 
 
@@ -216,7 +207,7 @@ def test_variables_run_expanded_locally_and_export_as_written():
     profile = _profile("model_path_env")
     assert profile.model == "Qwen/Qwen3-0.6B" and profile.served_model_name == "qwen"
     script = _main(render(profile)[-1], "worker")["args"][0]
-    assert '--model "${MODEL_PATH}"' in script and '"${SERVED_NAME:-qwen}"' in script
+    assert '--model-path "${MODEL_PATH}"' in script and '"${SERVED_NAME:-qwen}"' in script
     kubelet = _profile("kubelet_vars")
     assert kubelet.served_model_name == "$(MODEL)-$(UNDEFINED_NAME)"  # $$ escapes, unknown stays
     args = _main(render(kubelet)[-1], "worker")["args"]
