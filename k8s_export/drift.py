@@ -62,10 +62,11 @@ def _number(text: str) -> bool:
 def missing(generated: list[str] | tuple[str, ...], original: list[str]) -> list[str]:
     """Flags of ``generated`` that ``original`` has under no name."""
     have = set(flag_names(original))
-    return [flag for flag in flag_names(generated) if not _names(flag) & have]
+    return [flag for flag in flag_names(generated) if not aliases_of(flag) & have]
 
 
-def _names(flag: str) -> set[str]:
+def aliases_of(flag: str) -> set[str]:
+    """Every name of ``flag`` (itself where it has no alias)."""
     return next((group for group in ALIASES if flag in group), {flag})
 
 
@@ -86,7 +87,7 @@ def kept(generated: list[str] | tuple[str, ...], original: list[str]) -> list[st
     out: list[str] = []
     for group in groups(original):
         names = flag_names(group[:1])
-        if names and not _names(names[0]) & have:
+        if names and not aliases_of(names[0]) & have:
             out += group
     return out
 
@@ -120,7 +121,7 @@ def respell(args: list[str], spelling: dict[str, str]) -> list[str]:
 def restore(args: list[str], keep: list[str]) -> list[str]:
     """``args`` plus the kept arguments whose flag ``args`` does not set (by now) itself."""
     have = set(flag_names(args))
-    extra = [g for g in groups(keep) if not _names(flag_names(g[:1])[0]) & have]
+    extra = [g for g in groups(keep) if not aliases_of(flag_names(g[:1])[0]) & have]
     return args + [a for g in extra for a in g]
 
 

@@ -26,6 +26,7 @@ from .names import ANNOTATION_PREFIX, KIND, k8s_name, profile_name, role_name
 from .roles import WorkerRead, read_worker
 from .shapes import Component, Graph, from_document
 from .wild import LaunchRead, read_launch
+from .wild_export import settle_layout
 from .wild_roles import (
     adopt_configmap,
     adopt_heredoc,
@@ -144,7 +145,7 @@ def graph_data(graph: Graph, configs: dict, label: str, notes: list[str]) -> dic
     data["workers"] = {name: read.role for name, read in reads.items()}
     data["k8s"] = _k8s(graph, per_role, data, notes, synthetic=not frontend_c.name)
     data["k8s"]["config_maps"] = carried_configmaps(user, per_role, SERVER_SET | {LAST_APPLIED})
-    return settle(data, originals, heredocs)
+    return settle_layout(settle(data, originals, heredocs))
 
 
 def _launch(c: Component, graph: Graph, label: str) -> LaunchRead | None:

@@ -70,6 +70,7 @@ class ScriptLaunch:
     preamble: list[Statement] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # heredoc path -> content
     exec_: bool = False
+    line: str = ""  # the launch line's arguments as written (script_layout.launch_text)
 
 
 @dataclass
@@ -240,6 +241,9 @@ def _launch(out: ScriptLaunch, words, line: _Line, variables, arrays) -> None:
             if raw.replace(SENTINEL, "$") != value:
                 out.written[value] = raw.replace(SENTINEL, "$")
     out.argv = argv
+    from .script_layout import launch_text  # it reads this module's lexer
+
+    out.line = launch_text(words[start + 3 :], continued="\\\n" in line.text)
 
 
 def _words(word: str, variables, arrays, line: _Line) -> list[tuple[str, str]]:
@@ -285,6 +289,11 @@ def _preamble(out: ScriptLaunch, words, chained, line: _Line, variables, arrays)
         return
     if len(words) >= 2 and words[0].endswith(("=", "+=")) and words[1] == "(":
         _array(words, line, variables, arrays)
+        from .script_layout import array_statement
+
+        # Kept as a statement: the export writes the array back, with the profile's values.
+        text = array_statement(words[0], words[2:-1], multiline="\n" in line.text)
+        out.preamble.append(Statement(text, chained))
         return
     if all(_assignment(w) for w in words):
         for w in words:

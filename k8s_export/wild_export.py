@@ -9,6 +9,7 @@ instead of trtl's ConfigMap, and the command is written in the original's shape.
 from __future__ import annotations
 
 import copy
+from functools import partial
 from typing import Any
 
 from trtl.profiles.engines import ComponentSpec
@@ -27,16 +28,52 @@ def command_args(
     """(command, args) of the main container; either may be None (left out)."""
     if launch is None:
         return [PYTHON, "-m", spec.module], list(spec.args)
-    args = restore(respell(strip(spec.args, launch.omit), launch.spelling), launch.keep)
     config_text = None
+    heredoc = launch.engine_config_file and not launch.config_map  # the script writes it
+    if heredoc and spec.engine_config is not None:
+        config = {k: v for k, v in spec.engine_config.items() if k not in launch.omit_config}
+        config_text = dump(config)
+    data: dict[str, Any] = launch.model_dump()
+    return render_launch(data, spec.module, _args(spec, launch), spec.env, config_text)
+
+
+def _args(spec: ComponentSpec, launch: Launch) -> list[str]:
+    """The arguments the cluster command passes: the engine table's, as the original had them."""
+    args = restore(respell(strip(spec.args, launch.omit), launch.spelling), launch.keep)
     if launch.engine_config_file and spec.engine_config is not None:
         path = launch.engine_config_file
         args = [path if a == spec.engine_config_path else a for a in args]
-        if not launch.config_map:  # the script writes it (heredoc)
-            config = {k: v for k, v in spec.engine_config.items() if k not in launch.omit_config}
-            config_text = dump(config)
-    data: dict[str, Any] = launch.model_dump()
-    return render_launch(data, spec.module, args, spec.env, config_text)
+    return args
+
+
+def settle_layout(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with each script's launch line and arrays written as the export writes them.
+
+    Import reads them as the original wrote them; where the export writes a flag another
+    way (a deprecated one in its current form), the profile holds what the export writes,
+    so that export → import gives this profile back.
+    """
+    from trtl.profiles.engines import component_specs
+    from trtl.profiles.loader import validate
+    from trtl.profiles.yaml_source import Sourced
+
+    from .configmaps import MOUNT_DIR
+    from .script_layout import CONTINUED, arrange
+    from .wild import quoted
+
+    profile = validate(Sourced(data))
+    for spec in component_specs(profile, MOUNT_DIR):
+        worker = spec.component == "worker"
+        launch = (profile.workers[spec.role] if worker else profile.frontend).k8s.launch
+        if launch is None or not launch.shell:
+            continue
+        word = partial(quoted, written=launch.written)
+        preamble, line = arrange(launch.preamble, launch.line, _args(spec, launch), word)
+        role = data["workers"][spec.role] if worker else data["frontend"]
+        record = role["k8s"]["launch"]
+        record["preamble"] = preamble
+        record["line"] = line.removeprefix(CONTINUED).removeprefix(" ") or None
+    return data
 
 
 def script_env(launch: Launch | None) -> set[str]:

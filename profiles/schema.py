@@ -320,7 +320,16 @@ class Launch(_Strict):
     command_items: int | None = Field(
         None, description="How many of the shell's words are in command (the rest in args)."
     )
-    preamble: list[str] = Field(default_factory=list, description="Script lines before it.")
+    preamble: list[str] = Field(
+        default_factory=list,
+        description="Script statements before the launch. A bash array the launch splices "
+        "(args=( … )) is written back with the profile's values for its flags.",
+    )
+    line: str | None = Field(
+        None,
+        description="The launch line's arguments as written (order, \\ continuations, "
+        '"${args[@]}"); the export fills in the profile\'s values and adds new flags last.',
+    )
     files: dict[str, str] = Field(
         default_factory=dict, description="Files the script writes with a heredoc: path: text."
     )
