@@ -16,6 +16,7 @@ to keep, and the original's spelling of a flag. Flags are compared by name, alia
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from trtl.profiles.engines import frontend_spec, worker_spec
@@ -32,6 +33,8 @@ ALIASES = [
     {"--publish-metrics", "--publish-events-and-metrics"},
     {"--disaggregation-mode", "--is-prefill-worker", "--is-decode-worker"},
 ]
+# A flag whose default is another flag's value: left out while it has that value.
+FOLLOWS = {"--served-model-name": "--model"}
 # Aliases Dynamo reads alike today: written back the way the original spelled them. (The
 # publish and mode aliases are gone from Dynamo 1.6.1: they are written the current way.)
 SPELLINGS = ALIASES[:3]
@@ -140,7 +143,7 @@ def settle(
         env_router = profile.frontend.env.get("DYN_ROUTER_MODE", "round-robin")
         if profile.frontend.router_mode != env_router:
             omit = [f for f in omit if f != "--router-mode"]  # the flag is the only source
-        _record(data["frontend"], omit, [], generated, original)
+        _record(data["frontend"], omitted(generated, omit), [], generated, original)
     for name, role in profile.workers.items():
         if name not in originals:
             continue
@@ -148,7 +151,9 @@ def settle(
         omit = missing(spec.args, originals[name])
         keys: list[str] = []
         if name in configs and spec.engine_config is not None:
-            keys = [k for k in spec.engine_config if k not in configs[name]]
+            missing_keys = [k for k in spec.engine_config if k not in configs[name]]
+            keys = omitted_config(spec.engine_config, missing_keys)
+        omit = omitted(spec.args, omit)
         _record(data["workers"][name], omit, keys, spec.args, originals[name])
     return data
 
@@ -161,18 +166,62 @@ def _record(role: dict[str, Any], omit: list[str], keys: list[str], generated, o
         role.setdefault("k8s", {}).setdefault("launch", {}).update(found)
 
 
+def _split(group: list[str]) -> tuple[str, list[str]]:
+    """(flag, values) of one [flag, values…] group, ``--flag=value`` included."""
+    flag, eq, value = group[0].partition("=")
+    if eq and flag.startswith("--"):
+        return flag, [value, *group[1:]]
+    return group[0], group[1:]
+
+
+def omitted(generated: list[str] | tuple[str, ...], names: list[str]) -> list[str]:
+    """``k8s.launch.omit`` entries: each flag of ``names`` with the value it has now
+    (``--tensor-parallel-size=1``); a switch alone."""
+    out = []
+    for group in groups(generated):
+        flag, values = _split(group)
+        if flag_names([flag])[:1] and flag_names([flag])[0] in names:
+            out.append(flag + ("=" + " ".join(values) if values else ""))
+    return out
+
+
 def strip(args: tuple[str, ...] | list[str], omit: list[str]) -> list[str]:
-    """``args`` without the flags in ``omit`` (and the value each was given)."""
+    """``args`` without the flags ``omit`` names, each while it has the value it was left
+    out with (a flag the profile now sets otherwise is the user's: it stays)."""
+    rules: dict[str, str | None] = {}
+    for entry in omit:
+        flag, eq, value = entry.partition("=")
+        rules[flag_names([flag])[0]] = value if eq else None
+    found = {flag_names([f])[0]: " ".join(v) for f, v in map(_split, groups(args))
+             if f.startswith("-")}  # fmt: skip
     out: list[str] = []
-    skip_value = False
-    for arg in args:
-        if skip_value:
-            skip_value = False
-            if not arg.startswith("-") or _number(arg):
+    for group in groups(args):
+        flag, values = _split(group)
+        names = flag_names([flag]) if flag.startswith("-") else []
+        value = " ".join(values)
+        if names and names[0] in rules:
+            same = rules[names[0]] in (None, value)
+            # Dynamo's default for it (the served name is the model's): still nothing to add.
+            default = FOLLOWS.get(names[0])
+            if same or any(found.get(n) == value for n in aliases_of(default or "")):
                 continue
-        names = flag_names([arg])
-        if names and names[0] in omit:
-            skip_value = "=" not in arg
-            continue
-        out.append(arg)
+        out += group
+    return out
+
+
+def omitted_config(config: dict[str, Any], keys: list[str]) -> list[str]:
+    """``k8s.launch.omit_config`` entries: each key with its value now, as JSON."""
+    return [f"{k}={json.dumps(config[k], separators=(',', ':'))}" for k in keys]
+
+
+def strip_config(config: dict[str, Any], omit: list[str]) -> dict[str, Any]:
+    """``config`` without the keys ``omit`` names, each while it has the value it had."""
+    rules: dict[str, str | None] = {}
+    for entry in omit:
+        key, eq, value = entry.partition("=")
+        rules[key] = value if eq else None
+    out = {}
+    for key, value in config.items():
+        if key not in rules or rules[key] not in (None, json.dumps(value, separators=(",", ":"))):
+            out[key] = value
     return out

@@ -241,9 +241,8 @@ def _launch(out: ScriptLaunch, words, line: _Line, variables, arrays) -> None:
             if raw.replace(SENTINEL, "$") != value:
                 out.written[value] = raw.replace(SENTINEL, "$")
     out.argv = argv
-    from .script_layout import launch_text  # it reads this module's lexer
-
-    out.line = launch_text(words[start + 3 :], continued="\\\n" in line.text)
+    breaks = _breaks(line, words)
+    out.line = _layout().launch_text(words[start + 3 :], breaks[start + 3 :])
 
 
 def _words(word: str, variables, arrays, line: _Line) -> list[tuple[str, str]]:
@@ -289,10 +288,8 @@ def _preamble(out: ScriptLaunch, words, chained, line: _Line, variables, arrays)
         return
     if len(words) >= 2 and words[0].endswith(("=", "+=")) and words[1] == "(":
         _array(words, line, variables, arrays)
-        from .script_layout import array_statement
-
         # Kept as a statement: the export writes the array back, with the profile's values.
-        text = array_statement(words[0], words[2:-1], multiline="\n" in line.text)
+        text = _layout().array_statement(words, _breaks(line, words))
         out.preamble.append(Statement(text, chained))
         return
     if all(_assignment(w) for w in words):
@@ -308,6 +305,20 @@ def _preamble(out: ScriptLaunch, words, chained, line: _Line, variables, arrays)
                 out.env[name] = variables[name]
                 out.exported.append(name)
     out.preamble.append(Statement(_join(words), chained))
+
+
+def _layout():
+    from . import script_layout  # it reads scripts with this module's lexer
+
+    return script_layout
+
+
+def _breaks(line: _Line, words: list[str]) -> list[bool]:
+    """For each of ``words`` (one statement of ``line``), whether a line break came before."""
+    found, breaks = _layout().lex_layout(line.text)
+    n = len(words)
+    at = next((i for i in range(len(found) - n + 1) if found[i : i + n] == words), None)
+    return [False] * n if at is None else breaks[at : at + n]
 
 
 def _heredoc_target(words: list[str]) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any
 from trtl.profiles.engines import ComponentSpec
 from trtl.profiles.schema import Launch, Profile
 
-from .drift import respell, restore, strip
+from .drift import respell, restore, strip, strip_config
 from .wild import render_launch
 from .yamlio import dump
 
@@ -31,7 +31,7 @@ def command_args(
     config_text = None
     heredoc = launch.engine_config_file and not launch.config_map  # the script writes it
     if heredoc and spec.engine_config is not None:
-        config = {k: v for k, v in spec.engine_config.items() if k not in launch.omit_config}
+        config = strip_config(spec.engine_config, launch.omit_config)
         config_text = dump(config)
     data: dict[str, Any] = launch.model_dump()
     return render_launch(data, spec.module, _args(spec, launch), spec.env, config_text)
@@ -58,7 +58,7 @@ def settle_layout(data: dict[str, Any]) -> dict[str, Any]:
     from trtl.profiles.yaml_source import Sourced
 
     from .configmaps import MOUNT_DIR
-    from .script_layout import CONTINUED, arrange
+    from .script_layout import arrange
     from .wild import quoted
 
     profile = validate(Sourced(data))
@@ -72,7 +72,7 @@ def settle_layout(data: dict[str, Any]) -> dict[str, Any]:
         role = data["workers"][spec.role] if worker else data["frontend"]
         record = role["k8s"]["launch"]
         record["preamble"] = preamble
-        record["line"] = line.removeprefix(CONTINUED).removeprefix(" ") or None
+        record["line"] = line[1:] or None  # as launch_text writes it: no leading space
     return data
 
 
@@ -114,7 +114,7 @@ def user_configmaps(profile: Profile, specs: list[ComponentSpec]) -> list[dict[s
         launch = profile.workers[spec.role].k8s.launch if spec.component == "worker" else None
         if launch is None or not launch.config_map or spec.engine_config is None:
             continue
-        config = {k: v for k, v in spec.engine_config.items() if k not in launch.omit_config}
+        config = strip_config(spec.engine_config, launch.omit_config)
         name, key = launch.config_map["name"], launch.config_map["key"]
         doc = docs.setdefault(name, {"apiVersion": "v1", "kind": "ConfigMap",
                                      "metadata": {"name": name}})  # fmt: skip

@@ -353,10 +353,14 @@ class Launch(_Strict):
         description="Argument value: as written, e.g. {Qwen/Qwen3-0.6B: ${MODEL_PATH}}.",
     )
     omit: list[str] = Field(
-        default_factory=list, description="Flags trtl passes locally that the cluster graph lacks."
+        default_factory=list,
+        description="Flags trtl passes locally that the cluster graph lacks, each with the "
+        "value it had (--tensor-parallel-size=1): left out while the profile keeps that value.",
     )
     omit_config: list[str] = Field(
-        default_factory=list, description="Engine config keys trtl adds locally, left out too."
+        default_factory=list,
+        description="Engine config keys trtl adds locally, each with its JSON value "
+        "(tensor_parallel_size=1): left out too while the profile keeps that value.",
     )
     keep: list[str] = Field(
         default_factory=list,
