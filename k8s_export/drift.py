@@ -159,11 +159,28 @@ def settle(
 
 
 def _record(role: dict[str, Any], omit: list[str], keys: list[str], generated, original) -> None:
-    found = {"omit": omit, "omit_config": keys, "keep": kept(generated, original),
-             "spelling": spellings(generated, original)}  # fmt: skip
+    found: dict[str, Any] = {"omit": omit, "omit_config": keys, "keep": kept(generated, original),
+                             "spelling": spellings(generated, original)}  # fmt: skip
+    shell = ((role.get("k8s") or {}).get("launch") or {}).get("shell")
+    exported = restore(respell(strip(generated, omit), found["spelling"]), found["keep"])
+    if not shell and flag_names(exported) != flag_names(original):  # a script keeps its line
+        found["order"] = flag_names(original)
     found = {k: v for k, v in found.items() if v}
     if found:
         role.setdefault("k8s", {}).setdefault("launch", {}).update(found)
+
+
+def ordered(args: list[str], order: list[str]) -> list[str]:
+    """``args`` with its flags in ``order`` (the original's) first, then the others as they
+    came (flags the original did not have)."""
+    rank = {name: i for i, name in enumerate(order)}
+
+    def key(item: tuple[int, list[str]]) -> tuple[int, int]:
+        names = flag_names(item[1][:1])
+        found = [rank[n] for n in aliases_of(names[0]) if n in rank] if names else [-1]
+        return (min(found) if found else len(order), item[0])
+
+    return [a for _, g in sorted(enumerate(groups(args)), key=key) for a in g]
 
 
 def _split(group: list[str]) -> tuple[str, list[str]]:

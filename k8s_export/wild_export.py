@@ -15,7 +15,7 @@ from typing import Any
 from trtl.profiles.engines import ComponentSpec
 from trtl.profiles.schema import Launch, Profile
 
-from .drift import respell, restore, strip, strip_config
+from .drift import ordered, respell, restore, strip, strip_config
 from .wild import render_launch
 from .yamlio import dump
 
@@ -40,6 +40,7 @@ def command_args(
 def _args(spec: ComponentSpec, launch: Launch) -> list[str]:
     """The arguments the cluster command passes: the engine table's, as the original had them."""
     args = restore(respell(strip(spec.args, launch.omit), launch.spelling), launch.keep)
+    args = ordered(args, launch.order) if launch.order else args
     if launch.engine_config_file and spec.engine_config is not None:
         path = launch.engine_config_file
         args = [path if a == spec.engine_config_path else a for a in args]

@@ -367,6 +367,11 @@ class Launch(_Strict):
         description="Arguments of the cluster command that trtl does not pass locally (e.g. "
         "SGLang's --disaggregation-bootstrap-port, --tp 1): the export writes them back.",
     )
+    order: list[str] = Field(
+        default_factory=list,
+        description="The cluster command's flags in its order (a plain command): the export "
+        "writes them so, flags it did not have after them.",
+    )
     spelling: dict[str, str] = Field(
         default_factory=dict,
         description="Flags the cluster command spells another way, e.g. {--tp-size: --tp}.",
