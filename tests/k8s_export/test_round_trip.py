@@ -361,3 +361,21 @@ def test_image_given_on_the_command_line_comes_back():
     docs = render(profile, image=IMAGE, namespace="ns1", name="prod")
     back = parse(docs)
     assert back.k8s.image == IMAGE and back.k8s.namespace == "ns1" and back.name == "agg"
+
+
+def test_flags_the_local_run_leaves_out_come_back_on_export():
+    """SGLang's bootstrap port and a --kv-events-config without the KV router do not run
+    locally (notes say so), and the export writes them back where they were."""
+    docs = load_documents(DATA / "sglang_v1beta1_disagg.yaml")
+    decode = docs[-1]["spec"]["components"][1]["podTemplate"]["spec"]["containers"][0]
+    events = '{"publisher":"zmq","topic":"kv-events","endpoint":"tcp://*:5557"}'
+    decode["args"] += ["--kv-events-config", events]
+    notes: list[str] = []
+    profile = parse(copy.deepcopy(docs), notes=notes)
+    assert (
+        "component decode: runs locally without --kv-events-config (trtl writes it for the "
+        "KV router, frontend.router_mode: kv, only); the export keeps it."
+    ) in notes
+    assert any("without --disaggregation-bootstrap-port" in n for n in notes)
+    main = render(profile)[-1]["spec"]["components"][1]["podTemplate"]["spec"]["containers"][0]
+    assert main["args"] == decode["args"]
