@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .drift import aliases_of, flag_names, groups
-from .shell_script import SPLICE, _lex, _protect, quote
+from .shell_script import SPLICE, lex, protect, quote
 
 CONTINUED = " \\\n  "  # between two arguments on the launch line
 BREAK = "\x02"  # stands for a line break while lexing
@@ -43,10 +43,10 @@ def lex_layout(text: str) -> tuple[list[str], list[bool]]:
 
     Where a break falls inside a quoted word the layout is not read (no breaks).
     """
-    protected = _protect(text)
-    plain = _lex(protected.replace("\\\n", "")) or []
+    protected = protect(text)
+    plain = lex(protected.replace("\\\n", "")) or []
     # A newline stays: it ends a comment.
-    marked = _lex(protected.replace("\\\n", f" {BREAK} ").replace("\n", f"\n{BREAK} "))
+    marked = lex(protected.replace("\\\n", f" {BREAK} ").replace("\n", f"\n{BREAK} "))
     if marked is None or [w for w in marked if w != BREAK] != plain:
         return plain, [False] * len(plain)
     breaks, pending = [], False

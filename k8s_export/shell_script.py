@@ -112,8 +112,8 @@ def _logical_lines(script: str) -> list[_Line]:
         start, text = i, physical[i]
         i += 1
         while True:
-            joined = _protect(text).replace("\\\n", "")
-            words = _lex(joined)
+            joined = protect(text).replace("\\\n", "")
+            words = lex(joined)
             closed = words is not None and words.count("(") <= words.count(")")
             if closed and not text.endswith("\\"):
                 break
@@ -130,7 +130,7 @@ def _logical_lines(script: str) -> list[_Line]:
     return lines
 
 
-def _lex(text: str) -> list[str] | None:
+def lex(text: str) -> list[str] | None:
     lexer = shlex.shlex(text, posix=True, punctuation_chars=OPERATORS)
     lexer.whitespace_split = True
     try:
@@ -139,7 +139,7 @@ def _lex(text: str) -> list[str] | None:
         return None
 
 
-def _protect(text: str) -> str:
+def protect(text: str) -> str:
     """``text`` with each ``$`` inside single quotes replaced by SENTINEL."""
     out, quote, escaped = [], None, False
     for ch in text:
