@@ -75,13 +75,16 @@ def adopt_configmap(
 
 
 def carried_configmaps(
-    user: dict[str, dict], per_role: dict[str, dict], server_set: set[str]
+    user: dict[str, dict], per_role: dict[str, dict], server_set: set[str], notes: list[str]
 ) -> list[dict[str, Any]] | None:
-    """The user's ConfigMaps as they were, without server-set metadata and adopted keys.
+    """The user's ConfigMaps as they were, without server-set metadata, adopted keys and
+    keys holding a secret (noted).
 
     A key a role's engine config came from is filled again from that role on export
     (``wild_export.user_configmaps``), so the profile holds its content once.
     """
+    from .secrets import scrub_configmap
+
     adopted: dict[str, set[str]] = {}
     for settings in per_role.values():
         ref = (settings.get("launch") or {}).get("config_map")
@@ -96,6 +99,7 @@ def carried_configmaps(
             (metadata.get("annotations") or {}).pop(key, None)
         if metadata.get("annotations") == {}:
             del metadata["annotations"]
+        scrub_configmap(doc, notes)
         data = {k: v for k, v in (doc.get("data") or {}).items() if k not in adopted.get(name, ())}
         if data:
             doc["data"] = data
