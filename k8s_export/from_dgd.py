@@ -144,8 +144,8 @@ def graph_data(graph: Graph, configs: dict, label: str, notes: list[str]) -> dic
     data["frontend"] = frontend
     data["workers"] = {name: read.role for name, read in reads.items()}
     data["k8s"] = _k8s(graph, per_role, data, notes, synthetic=not frontend_c.name)
-    server_set = SERVER_SET | {LAST_APPLIED}
-    data["k8s"]["config_maps"] = carried_configmaps(user, per_role, server_set, notes)
+    dropped = SERVER_SET | {LAST_APPLIED}
+    data["k8s"]["config_maps"] = carried_configmaps(user, per_role, dropped, graph.namespace, notes)
     return settle_layout(settle(data, originals, heredocs))
 
 

@@ -75,7 +75,11 @@ def adopt_configmap(
 
 
 def carried_configmaps(
-    user: dict[str, dict], per_role: dict[str, dict], server_set: set[str], notes: list[str]
+    user: dict[str, dict],
+    per_role: dict[str, dict],
+    server_set: set[str],
+    namespace: str | None,
+    notes: list[str],
 ) -> list[dict[str, Any]] | None:
     """The user's ConfigMaps as they were, without server-set metadata, adopted keys and
     keys holding a secret (noted).
@@ -94,6 +98,8 @@ def carried_configmaps(
     for name, doc in user.items():
         doc = copy.deepcopy(doc)
         metadata = doc.get("metadata") or {}
+        if namespace:  # the export writes the graph's (pods mount their own namespace's)
+            metadata.pop("namespace", None)
         for key in server_set:
             metadata.pop(key, None)
             (metadata.get("annotations") or {}).pop(key, None)

@@ -268,8 +268,9 @@ def test_a_users_configmaps_survive_the_imported_profile_file(run_trtl, isolated
     assert run_trtl("import", str(source), "-o", str(profile)).exit_code == 0
     result = run_trtl("export", "--k8s", str(profile))
     assert result.exit_code == 0, result.stderr
-    exported = {d["metadata"]["name"]: d for d in yaml.safe_load_all(result.stdout)
-                if d["kind"] == "ConfigMap"}  # fmt: skip
+    graph = list(yaml.safe_load_all(result.stdout))
+    assert "annotations" not in graph[-1]["metadata"]  # the graph says it all: no residual
+    exported = {d["metadata"]["name"]: d for d in graph if d["kind"] == "ConfigMap"}
     assert set(exported) == {"chat-template", "llm-config"}
     for old in (template, docs[0]):
         new = exported[old["metadata"]["name"]]
