@@ -325,7 +325,7 @@ def test_a_multinode_replica_counts_every_nodes_gpus():
     assert worker["gpus"] == "8" and worker["multinode"] == {"nodeCount": 2}
 
 
-@pytest.mark.parametrize("stem", WILD)
+@pytest.mark.parametrize("stem", WILD + UPSTREAM)
 def test_the_export_is_stable_and_needs_no_annotation(stem):
     """The graph alone says everything: export → import → export gives the same text."""
     from trtl.k8s_export.yamlio import dump_all, parse_documents
