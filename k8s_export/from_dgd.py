@@ -26,7 +26,14 @@ from .names import ANNOTATION_PREFIX, KIND, k8s_name, profile_name, role_name
 from .roles import WorkerRead, read_worker
 from .shapes import Component, Graph, from_document
 from .wild import LaunchRead, read_launch
-from .wild_roles import adopt_configmap, adopt_heredoc, frontend_less, launch_record
+from .wild_export import settle_layout
+from .wild_roles import (
+    adopt_configmap,
+    adopt_heredoc,
+    carried_configmaps,
+    frontend_less,
+    launch_record,
+)
 
 WORKER_TYPES = {None, "worker", "prefill", "decode"}
 SERVER_SET = {
@@ -137,7 +144,9 @@ def graph_data(graph: Graph, configs: dict, label: str, notes: list[str]) -> dic
     data["frontend"] = frontend
     data["workers"] = {name: read.role for name, read in reads.items()}
     data["k8s"] = _k8s(graph, per_role, data, notes, synthetic=not frontend_c.name)
-    return settle(data, originals, heredocs)
+    dropped = SERVER_SET | {LAST_APPLIED}
+    data["k8s"]["config_maps"] = carried_configmaps(user, per_role, dropped, graph.namespace, notes)
+    return settle_layout(settle(data, originals, heredocs))
 
 
 def _launch(c: Component, graph: Graph, label: str) -> LaunchRead | None:

@@ -117,6 +117,17 @@ def scrub(node: Any, path: str, notes: list[str]) -> None:
             scrub(value, here, notes)
 
 
+def scrub_configmap(doc: dict[str, Any], notes: list[str]) -> None:
+    """Drop the keys of a user's ConfigMap whose value is a secret, noting each."""
+    data = doc.get("data")
+    if not isinstance(data, dict):
+        return
+    name = (doc.get("metadata") or {}).get("name")
+    for key in [k for k, v in data.items() if is_secret(k, v)]:
+        del data[key]
+        notes.append(f"ConfigMap {name}: left out key {key}: its value is a secret.")
+
+
 def _secret_entry(entry: Any, where: str, notes: list[str]) -> bool:
     if not isinstance(entry, dict) or not is_secret(entry.get("name"), entry.get("value")):
         return False

@@ -70,6 +70,7 @@ class ScriptLaunch:
     preamble: list[Statement] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # heredoc path -> content
     exec_: bool = False
+    line: str = ""  # the launch line's arguments as written (script_layout.launch_text)
 
 
 @dataclass
@@ -111,8 +112,8 @@ def _logical_lines(script: str) -> list[_Line]:
         start, text = i, physical[i]
         i += 1
         while True:
-            joined = _protect(text).replace("\\\n", "")
-            words = _lex(joined)
+            joined = protect(text).replace("\\\n", "")
+            words = lex(joined)
             closed = words is not None and words.count("(") <= words.count(")")
             if closed and not text.endswith("\\"):
                 break
@@ -129,7 +130,7 @@ def _logical_lines(script: str) -> list[_Line]:
     return lines
 
 
-def _lex(text: str) -> list[str] | None:
+def lex(text: str) -> list[str] | None:
     lexer = shlex.shlex(text, posix=True, punctuation_chars=OPERATORS)
     lexer.whitespace_split = True
     try:
@@ -138,7 +139,7 @@ def _lex(text: str) -> list[str] | None:
         return None
 
 
-def _protect(text: str) -> str:
+def protect(text: str) -> str:
     """``text`` with each ``$`` inside single quotes replaced by SENTINEL."""
     out, quote, escaped = [], None, False
     for ch in text:
@@ -240,6 +241,8 @@ def _launch(out: ScriptLaunch, words, line: _Line, variables, arrays) -> None:
             if raw.replace(SENTINEL, "$") != value:
                 out.written[value] = raw.replace(SENTINEL, "$")
     out.argv = argv
+    breaks = _breaks(line, words)
+    out.line = _layout().launch_text(words[start + 3 :], breaks[start + 3 :])
 
 
 def _words(word: str, variables, arrays, line: _Line) -> list[tuple[str, str]]:
@@ -285,6 +288,9 @@ def _preamble(out: ScriptLaunch, words, chained, line: _Line, variables, arrays)
         return
     if len(words) >= 2 and words[0].endswith(("=", "+=")) and words[1] == "(":
         _array(words, line, variables, arrays)
+        # Kept as a statement: the export writes the array back, with the profile's values.
+        text = _layout().array_statement(words, _breaks(line, words))
+        out.preamble.append(Statement(text, chained))
         return
     if all(_assignment(w) for w in words):
         for w in words:
@@ -299,6 +305,20 @@ def _preamble(out: ScriptLaunch, words, chained, line: _Line, variables, arrays)
                 out.env[name] = variables[name]
                 out.exported.append(name)
     out.preamble.append(Statement(_join(words), chained))
+
+
+def _layout():
+    from . import script_layout  # it reads scripts with this module's lexer
+
+    return script_layout
+
+
+def _breaks(line: _Line, words: list[str]) -> list[bool]:
+    """For each of ``words`` (one statement of ``line``), whether a line break came before."""
+    found, breaks = _layout().lex_layout(line.text)
+    n = len(words)
+    at = next((i for i in range(len(found) - n + 1) if found[i : i + n] == words), None)
+    return [False] * n if at is None else breaks[at : at + n]
 
 
 def _heredoc_target(words: list[str]) -> str | None:

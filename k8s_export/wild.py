@@ -133,6 +133,7 @@ def _shell(
         "prefix": read.prefix,
         "exported": read.exported,
         "written": written,
+        "line": read.line or None,
     }
     if read.argv[0] != "python3":
         launch["python"] = read.argv[0]
@@ -178,14 +179,17 @@ def render_launch(
         head = ["exec"] if launch.get("use_exec") else []
         return [*head, written.get(python, python), "-m", module], argv
 
+    from .script_layout import arrange
     from .shell_script import quote
 
-    lines = _preamble_lines(launch, config)
+    # Each argument back in the statement (array or launch line) that held it.
+    preamble, line = arrange(launch.get("preamble") or [], launch.get("line"), args,
+                             lambda a: quoted(a, written))  # fmt: skip
+    lines = _preamble_lines({**launch, "preamble": preamble}, config)
     prefix = [f"{k}={quote(env[k])}" for k in launch.get("prefix") or [] if k in env]
     # VAR=value exec python3 …: bash applies the assignments to what exec runs.
     words = [*prefix, *(["exec"] if launch.get("use_exec") else []), python, "-m", module]
-    words += [_quoted(a, written) for a in args]
-    lines.append(" ".join(words))
+    lines.append(" ".join(words) + line)
     script = "\n".join(lines) + "\n"
     shell = list(launch["shell"])
     if launch.get("script_in_command"):
@@ -194,7 +198,7 @@ def render_launch(
     return shell[:n], [*shell[n:], script]
 
 
-def _quoted(value: str, written: dict[str, str]) -> str:
+def quoted(value: str, written: dict[str, str]) -> str:
     import shlex
 
     from .shell_script import quote
@@ -212,6 +216,9 @@ def _preamble_lines(launch: dict[str, Any], config: str | None) -> list[str]:
         files[launch["engine_config_file"]] = config
     lines: list[str] = []
     for statement in launch.get("preamble") or []:
+        if lines and lines[-1].endswith(" &&") and "<<" not in lines[-1]:
+            lines[-1] += " " + statement  # `ulimit -l unlimited && mkdir -p …`: one line
+            continue
         lines.append(statement)
         if statement.startswith("cat > ") and "<<'" in statement:
             # A heredoc (written as `cat > FILE <<'DELIM'` on import): its body follows.

@@ -6,11 +6,14 @@
   heredoc becomes the role's ``engine_config`` mapping; the export writes it back there.
 - ``adopt_configmap``: the same for a config in a ConfigMap of the user's own, which the
   export writes again under its own name and key (the mounts stay as they were).
+- ``carried_configmaps``: the user's own ConfigMaps of the file, kept for the export as
+  they were (labels and annotations too), less the keys roles read their config from.
 - ``frontend_less``: a worker-only graph gets a frontend for the local run only.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from trtl.profiles.engines import engine
@@ -69,6 +72,47 @@ def adopt_configmap(
     launch["engine_config_file"] = path
     launch["config_map"] = {"name": name, "key": key}
     return config
+
+
+def carried_configmaps(
+    user: dict[str, dict],
+    per_role: dict[str, dict],
+    server_set: set[str],
+    namespace: str | None,
+    notes: list[str],
+) -> list[dict[str, Any]] | None:
+    """The user's ConfigMaps as they were, without server-set metadata, adopted keys and
+    keys holding a secret (noted).
+
+    A key a role's engine config came from is filled again from that role on export
+    (``wild_export.user_configmaps``), so the profile holds its content once.
+    """
+    from .secrets import scrub_configmap
+
+    adopted: dict[str, set[str]] = {}
+    for settings in per_role.values():
+        ref = (settings.get("launch") or {}).get("config_map")
+        if ref:
+            adopted.setdefault(ref["name"], set()).add(ref["key"])
+    out = []
+    for name, doc in user.items():
+        doc = copy.deepcopy(doc)
+        metadata = doc.get("metadata") or {}
+        if namespace:  # the export writes the graph's (pods mount their own namespace's)
+            metadata.pop("namespace", None)
+        for key in server_set:
+            metadata.pop(key, None)
+            (metadata.get("annotations") or {}).pop(key, None)
+        if metadata.get("annotations") == {}:
+            del metadata["annotations"]
+        scrub_configmap(doc, notes)
+        data = {k: v for k, v in (doc.get("data") or {}).items() if k not in adopted.get(name, ())}
+        if data:
+            doc["data"] = data
+        else:
+            doc.pop("data", None)
+        out.append(doc)
+    return out or None
 
 
 def frontend_less(notes: list[str]) -> Component:

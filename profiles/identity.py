@@ -58,6 +58,9 @@ CLUSTER_ONLY: dict[str, str] = {
     "backendFramework": "the engine's framework (Engine.framework), none for the mocker",
     "pod settings": "node selectors, tolerations, /dev/shm, volumes, labels, annotations, "
     "image pull secrets, probe timings and pass-through fields (the k8s sections)",
+    "k8s.launch": "an imported graph's command as its file wrote it: the script, the flags' "
+    "spelling and order, flags it had that trtl does not pass locally (keep); flags trtl "
+    "passes locally that it lacked are left out (omit)",
 }
 
 # The same argument on both sides, with a value that depends on where it runs.

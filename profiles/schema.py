@@ -320,7 +320,16 @@ class Launch(_Strict):
     command_items: int | None = Field(
         None, description="How many of the shell's words are in command (the rest in args)."
     )
-    preamble: list[str] = Field(default_factory=list, description="Script lines before it.")
+    preamble: list[str] = Field(
+        default_factory=list,
+        description="Script statements before the launch. A bash array the launch splices "
+        "(args=( … )) is written back with the profile's values for its flags.",
+    )
+    line: str | None = Field(
+        None,
+        description="The launch line's arguments as written (order, \\ continuations, "
+        '"${args[@]}"); the export fills in the profile\'s values and adds new flags last.',
+    )
     files: dict[str, str] = Field(
         default_factory=dict, description="Files the script writes with a heredoc: path: text."
     )
@@ -344,10 +353,28 @@ class Launch(_Strict):
         description="Argument value: as written, e.g. {Qwen/Qwen3-0.6B: ${MODEL_PATH}}.",
     )
     omit: list[str] = Field(
-        default_factory=list, description="Flags trtl passes locally that the cluster graph lacks."
+        default_factory=list,
+        description="Flags trtl passes locally that the cluster graph lacks, each with the "
+        "value it had (--tensor-parallel-size=1): left out while the profile keeps that value.",
     )
     omit_config: list[str] = Field(
-        default_factory=list, description="Engine config keys trtl adds locally, left out too."
+        default_factory=list,
+        description="Engine config keys trtl adds locally, each with its JSON value "
+        "(tensor_parallel_size=1): left out too while the profile keeps that value.",
+    )
+    keep: list[str] = Field(
+        default_factory=list,
+        description="Arguments of the cluster command that trtl does not pass locally (e.g. "
+        "SGLang's --disaggregation-bootstrap-port, --tp 1): the export writes them back.",
+    )
+    order: list[str] = Field(
+        default_factory=list,
+        description="The cluster command's flags in its order (a plain command): the export "
+        "writes them so, flags it did not have after them.",
+    )
+    spelling: dict[str, str] = Field(
+        default_factory=dict,
+        description="Flags the cluster command spells another way, e.g. {--tp-size: --tp}.",
     )
     no_command: bool = Field(False, description="Only args: the image's entrypoint runs them.")
     python: str = Field("python3", description="The interpreter the cluster command names.")
@@ -392,6 +419,12 @@ class K8sSettings(PodSettings):
     worker_resources: ResourceSpec = Field(default_factory=_seed_worker_resources)
     spec: KubeObject | None = Field(None, description="More DGD spec fields, carried as they are.")
     metadata: KubeObject | None = Field(None, description="Labels/annotations of the DGD itself.")
+    config_maps: list[KubeObject] | None = Field(
+        None,
+        description="The user's own ConfigMaps of the imported file, written again as they "
+        "were (labels and annotations too); a key a role reads its engine config from "
+        "(k8s.launch.config_map) is left out here and filled from that role's engine_config.",
+    )
 
 
 class Profile(_Strict):

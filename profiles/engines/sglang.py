@@ -273,13 +273,13 @@ class SglangEngine(Engine):
         _transfer(c, values.get(TRANSFER_FLAG), label)
         if BOOTSTRAP_FLAG in values:
             notes.append(
-                f"component {c}: left out {BOOTSTRAP_FLAG}; dynamo.sglang reserves a free "
-                "port itself."
+                f"component {c}: runs locally without {BOOTSTRAP_FLAG} (dynamo.sglang reserves "
+                "a free port for each replica); the export keeps it."
             )
         if KV_EVENTS_FLAG in values and command.router_mode != "kv":
             notes.append(
-                f"component {c}: left out {KV_EVENTS_FLAG}; trtl writes it for the KV router "
-                "(frontend.router_mode: kv) only."
+                f"component {c}: runs locally without {KV_EVENTS_FLAG} (trtl writes it for the "
+                "KV router, frontend.router_mode: kv, only); the export keeps it."
             )
         model = values.get("--model-path") or values.get("--model")
         return RoleRead(NAME, model, values.get("--served-model-name"), role, {"args": rest})

@@ -65,8 +65,8 @@ def read_vllm(command: WorkerCommand, notes: list[str]) -> RoleRead:
         rest = [KV_TRANSFER_FLAG, values[KV_TRANSFER_FLAG], *rest]  # the role's own connector
     if KV_EVENTS_FLAG in values and command.router_mode != "kv":
         notes.append(
-            f"component {c}: left out {KV_EVENTS_FLAG}; trtl writes it for the KV router "
-            "(frontend.router_mode: kv) only."
+            f"component {c}: runs locally without {KV_EVENTS_FLAG} (trtl writes it for the "
+            "KV router, frontend.router_mode: kv, only); the export keeps it."
         )
     eager = next((EAGER[s] for s in reversed(args) if s in EAGER), False)
     extra = {"args": rest, "eager": eager}

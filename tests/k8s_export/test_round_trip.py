@@ -198,39 +198,13 @@ def components(doc):
     return out
 
 
-# The only changes import → export makes to an upstream command, all in one place:
-# - ALIASES: a flag written under the engine table's spelling (same meaning to Dynamo);
-# - DEPRECATED: a flag Dynamo 1.6.1 dropped, written as its replacements;
-# - LOCAL_ONLY: flags trtl sets only locally (profiles.identity), the operator sets them
-#   (--http-port 8000 is also the operator's port);
-# - an engine config read from a ConfigMap is mounted at trtl's own path (same content);
-# - DEFAULTS: a flag given its default value may be left out, or written where it was not;
-# - REPLACED: a flag the engine picks better itself (SGLang reserves its own bootstrap port).
-# No flag is added (k8s.launch.omit leaves out what the local run adds), a component without
-# a command keeps none, and env (DYN_ROUTER_MODE included) stays env.
-ALIASES = {"--model-path": "--model", "--tp": "--tp-size"}
-DEFAULTS = {"--router-mode": "round-robin", "--tp-size": "1", "--pp-size": "1"}
-REPLACED = {"--disaggregation-bootstrap-port"}
+# The one change import → export makes to an upstream command: a flag Dynamo 1.6.1 dropped
+# is written as its replacements. Every other argument comes back as written, in its place:
+# none added (k8s.launch.omit leaves out what the local run adds), none lost
+# (k8s.launch.keep writes back what the local run leaves out, such as SGLang's
+# --disaggregation-bootstrap-port), none respelled or moved (k8s.launch.spelling, .order);
+# a component without a command keeps none, and env (DYN_ROUTER_MODE included) stays env.
 DEPRECATED = {"--publish-events-and-metrics": ["--publish-kv-events", "--publish-metrics"]}
-LOCAL_ONLY = {"--http-port"}
-MOUNTED = "/etc/trtl/engine/"
-
-
-def flags(args):
-    """The flags after `python -m MODULE` as {flag: value or True}, translations applied."""
-    out, i = {}, 3
-    while i < len(args):
-        flag = ALIASES.get(args[i], args[i])
-        if i + 1 < len(args) and not args[i + 1].startswith("--"):
-            out[flag], i = args[i + 1], i + 2
-        else:
-            out[flag], i = True, i + 1
-        for new in DEPRECATED.get(flag, []):
-            out[new] = True
-        dropped = flag in DEPRECATED or flag in LOCAL_ONLY or flag in REPLACED
-        if dropped or DEFAULTS.get(flag) == out[flag]:
-            del out[flag]
-    return out
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -246,15 +220,7 @@ def test_import_then_export_keeps_the_upstream_graph(fixture, version):
         assert (a_kind, a_replicas) == (kind, replicas)
         assert str(a_gpus or "") == str(gpus or "")
         assert a_env == env
-        assert a_args[:3] == args[:3]  # the same module; no command stays no command
-        if not args:
-            continue
-        want, got = flags(args), flags(a_args)
-        config = want.get("--extra-engine-args")
-        if config and got.get("--extra-engine-args", "").startswith(MOUNTED):
-            assert any(d["kind"] == "ConfigMap" for d in docs), name  # read from one
-            got["--extra-engine-args"] = config
-        assert got == want, name
+        assert a_args == [new for arg in args for new in DEPRECATED.get(arg, [arg])], name
 
 
 def test_engine_config_from_a_configmap_travels_back_as_that_configmap():
@@ -268,10 +234,16 @@ def test_engine_config_from_a_configmap_travels_back_as_that_configmap():
     }
     assert profile.workers["worker"].tensor_parallel_size == 2
     configmap, dgd = render(profile)
-    # The user's own ConfigMap, name and key, with the same content; the mount as it was.
-    assert configmap["metadata"]["name"] == "llm-config"
+    # The user's own ConfigMap as it was: name, labels, annotations, every key (the engine
+    # config's with the same content), in the graph's namespace; the mount as it was.
+    old_cm = docs[0]
+    assert configmap["metadata"] == {**old_cm["metadata"], "namespace": "llm"}
+    assert configmap["metadata"]["labels"] == {"app.kubernetes.io/part-of": "qwen",
+                                               "team": "inference"}  # fmt: skip
+    assert configmap["data"].keys() == old_cm["data"].keys()
+    assert configmap["data"]["README"] == old_cm["data"]["README"]
     assert yaml.safe_load(configmap["data"]["agg.yaml"]) == yaml.safe_load(
-        docs[0]["data"]["agg.yaml"]
+        old_cm["data"]["agg.yaml"]
     )
     main = dgd["spec"]["components"][1]["podTemplate"]["spec"]["containers"][0]
     old = docs[-1]["spec"]["components"][1]["podTemplate"]["spec"]["containers"][0]
@@ -280,6 +252,35 @@ def test_engine_config_from_a_configmap_travels_back_as_that_configmap():
         == (old["args"][old["args"].index("--extra-engine-args") + 1])
     )
     assert main["volumeMounts"] == old["volumeMounts"]
+
+
+def test_a_users_configmaps_survive_the_imported_profile_file(run_trtl, isolated_dirs):
+    """Through `trtl import` and the profile file: the engine config's ConfigMap and one
+    the graph only mounts (no engine reads it) come back with their labels and data."""
+    docs = load_documents(DATA / "agg_with_config_v1beta1.yaml")
+    template = {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "chat-template", "labels": {"team": "inference"},
+                             "annotations": {"owner": "ml"}},
+                "data": {"template.jinja": "{{ messages }}"}}  # fmt: skip
+    source = isolated_dirs / "graph.yaml"
+    source.write_text(yaml.safe_dump_all([template, *docs], sort_keys=False))
+    profile = isolated_dirs / "imported.yaml"
+    assert run_trtl("import", str(source), "-o", str(profile)).exit_code == 0
+    result = run_trtl("export", "--k8s", str(profile))
+    assert result.exit_code == 0, result.stderr
+    graph = list(yaml.safe_load_all(result.stdout))
+    assert "annotations" not in graph[-1]["metadata"]  # the graph says it all: no residual
+    exported = {d["metadata"]["name"]: d for d in graph if d["kind"] == "ConfigMap"}
+    assert set(exported) == {"chat-template", "llm-config"}
+    for old in (template, docs[0]):
+        new = exported[old["metadata"]["name"]]
+        assert new["metadata"] == {**old["metadata"], "namespace": "llm"}
+        assert new["data"].keys() == old["data"].keys()
+        for key, text in old["data"].items():
+            if key.endswith(".yaml"):  # the engine config: the same content
+                assert yaml.safe_load(new["data"][key]) == yaml.safe_load(text), key
+            else:
+                assert new["data"][key] == text, key
 
 
 def test_in_image_engine_config_paths_are_kept():
@@ -361,3 +362,21 @@ def test_image_given_on_the_command_line_comes_back():
     docs = render(profile, image=IMAGE, namespace="ns1", name="prod")
     back = parse(docs)
     assert back.k8s.image == IMAGE and back.k8s.namespace == "ns1" and back.name == "agg"
+
+
+def test_flags_the_local_run_leaves_out_come_back_on_export():
+    """SGLang's bootstrap port and a --kv-events-config without the KV router do not run
+    locally (notes say so), and the export writes them back where they were."""
+    docs = load_documents(DATA / "sglang_v1beta1_disagg.yaml")
+    decode = docs[-1]["spec"]["components"][1]["podTemplate"]["spec"]["containers"][0]
+    events = '{"publisher":"zmq","topic":"kv-events","endpoint":"tcp://*:5557"}'
+    decode["args"] += ["--kv-events-config", events]
+    notes: list[str] = []
+    profile = parse(copy.deepcopy(docs), notes=notes)
+    assert (
+        "component decode: runs locally without --kv-events-config (trtl writes it for the "
+        "KV router, frontend.router_mode: kv, only); the export keeps it."
+    ) in notes
+    assert any("without --disaggregation-bootstrap-port" in n for n in notes)
+    main = render(profile)[-1]["spec"]["components"][1]["podTemplate"]["spec"]["containers"][0]
+    assert main["args"] == decode["args"]

@@ -7,6 +7,8 @@ import json
 import pytest
 import yaml
 from k8s_helpers import DATA, IMAGE
+from trtl.k8s_export import parse
+from trtl.k8s_export.yamlio import load_documents
 
 TOKEN = "hf_" + "aBcD3fGh1jKlMn0pQrStUvWxYz12345678"
 INIT_ENV = [{"name": "HF_TOKEN", "value": "abc"}]
@@ -112,3 +114,15 @@ def test_a_token_in_a_shell_line_is_dropped_from_the_line(run_trtl, isolated_dir
     assert result.exit_code == 0, result.output
     assert TOKEN not in result.output
     assert "left out --hf-token: its value is a secret" in result.stderr
+
+
+def test_a_secret_in_a_users_configmap_is_not_kept_by_import():
+    """The user's ConfigMaps travel with the profile; a key holding a token does not."""
+    docs = load_documents(DATA / "agg_with_config_v1beta1.yaml")
+    token = "hf_" + "b" * 34
+    docs[0]["data"]["HF_TOKEN"] = token
+    notes: list[str] = []
+    profile = parse(docs, notes=notes)
+    assert "ConfigMap llm-config: left out key HF_TOKEN: its value is a secret." in notes
+    assert token not in json.dumps(profile.model_dump(mode="json"))
+    assert "README" in profile.k8s.config_maps[0]["data"]

@@ -5,7 +5,9 @@ Dynamo's own argument parsers."""
 from __future__ import annotations
 
 import copy
+import itertools
 import json
+import shlex
 import sys
 
 import pytest
@@ -83,25 +85,7 @@ def _config(args, files, c, configmaps):
     return path  # a path inside the image
 
 
-# Flags compared without a parser may differ only in what the engine decides the same way:
-# a size given its default, and SGLang's bootstrap port (dynamo.sglang reserves a free one).
-DEFAULTS = {"--tp": "1", "--tp-size": "1", "--pp-size": "1"}
-REPLACED = {"--disaggregation-bootstrap-port"}
-
-
-def _flags(args: list[str]) -> dict[str, str | bool]:
-    """{flag: value or True}, with Dynamo's --model-path alias as --model."""
-    out: dict[str, str | bool] = {}
-    i = 0
-    while i < len(args):
-        flag = {"--model-path": "--model"}.get(args[i], args[i])
-        if i + 1 < len(args) and not args[i + 1].startswith("-"):
-            out[flag], i = args[i + 1], i + 2
-        else:
-            out[flag], i = True, i + 1
-        if flag in REPLACED or DEFAULTS.get(flag) == out[flag]:
-            del out[flag]
-    return out
+DEPRECATED = {"--publish-events-and-metrics": ["--publish-kv-events", "--publish-metrics"]}
 
 
 def _fixture(stem: str) -> list[dict]:
@@ -147,8 +131,9 @@ def test_import_then_export_runs_the_same_graph(stem, round_trips):
                     "multinode"):  # fmt: skip
             assert now[key] == was[key], (name, key)
         assert now["container"].get("volumeMounts") == was["container"].get("volumeMounts")
-        if (stem, "before", name) not in parsed:  # no parser here (vLLM): flag by flag
-            assert _flags(now["args"]) == _flags(was["args"]), name
+        # Argument for argument (a flag Dynamo 1.6.1 dropped is written as its replacements).
+        assert now["args"] == [n for a in was["args"] for n in DEPRECATED.get(a, [a])], name
+        if (stem, "before", name) not in parsed:  # no parser here (vLLM, SGLang)
             continue
         old, new = parsed[(stem, "before", name)], parsed[(stem, "after", name)]
         assert old["ok"] and new["ok"], (name, old["error"], new["error"])
@@ -156,6 +141,83 @@ def test_import_then_export_runs_the_same_graph(stem, round_trips):
         if isinstance(was["config"], dict):  # same content, compared above; paths may move
             old_cfg.pop("extra_engine_args"), new_cfg.pop("extra_engine_args")
         assert new_cfg == old_cfg, name
+
+
+def scripts(doc: dict) -> dict[str, str]:
+    """{component: its shell script} of the components that run one."""
+    out = {}
+    for name, c in components(doc).items():
+        whole = [*(c["container"].get("command") or []), *(c["container"].get("args") or [])]
+        if whole and whole[0].rsplit("/", 1)[-1] in ("sh", "bash"):
+            out[name] = whole[-1]
+    return out
+
+
+def shape(script: str) -> list:
+    """The script line by line: each line's words (a trailing backslash as one), comments and
+    blank lines skipped, a heredoc's body as the YAML it holds."""
+    lines: list = []
+    rows = iter(script.splitlines())
+    for row in rows:
+        continued = row.endswith("\\")
+        lexer = shlex.shlex(row.removesuffix("\\"), posix=True, punctuation_chars="();&|<>")
+        words = list(lexer) + (["\\"] if continued else [])
+        if words:
+            lines.append(words)
+        if "<<" in words:
+            end = words[words.index("<<") + 1]
+            body = list(itertools.takewhile(lambda r, end=end: r.strip() != end, rows))
+            lines += [yaml.safe_load("\n".join(body)), [end]]
+    return lines
+
+
+@pytest.mark.parametrize("stem", [s for s in WILD if scripts(_fixture(s)[-1])])
+def test_a_script_comes_back_in_the_shape_it_was_written(stem):
+    """Line for line: arrays stay arrays, continuations stay continuations, the order holds."""
+    docs = _fixture(stem)
+    version = docs[-1]["apiVersion"].split("/")[1]
+    again = scripts(render(parse(copy.deepcopy(docs), notes=[]), version=version)[-1])
+    for name, script in scripts(docs[-1]).items():
+        # The one rewrite: Dynamo 1.6.1 dropped this flag for the two it stood for.
+        script = script.replace("--publish-events-and-metrics",
+                                "--publish-kv-events \\\n--publish-metrics")  # fmt: skip
+        assert shape(again[name]) == shape(script), name
+
+
+def test_a_changed_setting_goes_back_into_its_array():
+    """The user's edits land in the statement that held the flag; the rest stays as it was."""
+    docs = _fixture("bash_arrays")
+    profile = parse(copy.deepcopy(docs), notes=[])
+    data = profile.model_dump(mode="json", exclude_unset=True)
+    data["model"] = "Qwen/Qwen3-1.7B"
+    data["workers"]["decode"]["extra_args"] = ["--max-batch-size", "8"]
+    data["workers"]["prefill"]["extra_args"] = []  # --max-num-tokens is gone
+    data["workers"]["prefill"]["tensor_parallel_size"] = 2  # a flag the script lacked
+    changed = type(profile).model_validate(data)
+    got = scripts(render(changed)[-1])
+    assert got["prefill"] == (
+        "args=(\n"
+        "  --model-path Qwen/Qwen3-1.7B\n"
+        "  --served-model-name Qwen/Qwen3-1.7B\n"
+        ")\n"
+        "args+=(--disaggregation-mode prefill)\n"
+        "args+=()\n"
+        'exec python3 -m dynamo.trtllm "${args[@]}" --tensor-parallel-size 2\n'
+    )
+    assert got["decode"] == (
+        "args=(--model-path Qwen/Qwen3-1.7B --disaggregation-mode decode)\n"
+        'exec python3 -m dynamo.trtllm "${args[@]}" --max-batch-size 8\n'
+    )
+
+
+def test_a_flag_left_out_on_import_comes_back_once_the_user_sets_it():
+    """k8s.launch.omit leaves out a flag only while it keeps the value it was left out with."""
+    profile = _profile("bash_arrays")
+    assert profile.frontend.k8s.launch.omit == ["--router-mode=round-robin"]
+    assert "args" not in _main(render(profile)[-1], "Frontend")
+    kv = profile.model_copy(update={"frontend": profile.frontend.model_copy(
+        update={"router_mode": "kv"})})  # fmt: skip
+    assert _main(render(kv)[-1], "Frontend")["args"] == ["--router-mode", "kv"]
 
 
 @pytest.mark.parametrize("stem", WILD)
@@ -216,7 +278,7 @@ def test_variables_run_expanded_locally_and_export_as_written():
     profile = _profile("model_path_env")
     assert profile.model == "Qwen/Qwen3-0.6B" and profile.served_model_name == "qwen"
     script = _main(render(profile)[-1], "worker")["args"][0]
-    assert '--model "${MODEL_PATH}"' in script and '"${SERVED_NAME:-qwen}"' in script
+    assert '--model-path "${MODEL_PATH}"' in script and '"${SERVED_NAME:-qwen}"' in script
     kubelet = _profile("kubelet_vars")
     assert kubelet.served_model_name == "$(MODEL)-$(UNDEFINED_NAME)"  # $$ escapes, unknown stays
     args = _main(render(kubelet)[-1], "worker")["args"]
@@ -263,7 +325,7 @@ def test_a_multinode_replica_counts_every_nodes_gpus():
     assert worker["gpus"] == "8" and worker["multinode"] == {"nodeCount": 2}
 
 
-@pytest.mark.parametrize("stem", WILD)
+@pytest.mark.parametrize("stem", WILD + UPSTREAM)
 def test_the_export_is_stable_and_needs_no_annotation(stem):
     """The graph alone says everything: export → import → export gives the same text."""
     from trtl.k8s_export.yamlio import dump_all, parse_documents

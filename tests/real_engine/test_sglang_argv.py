@@ -9,17 +9,20 @@ build, so plans are built on a machine with GPUs (a fake inventory of 8); no wor
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
 import pytest
+from trtl.k8s_export import parse, render
+from trtl.k8s_export.yamlio import parse_documents
 from trtl.launcher.checks.preflight import run_preflight
 from trtl.launcher.gpus.inventory import Gpu, Inventory
 from trtl.launcher.planning.plan import PlanOptions, build_plan
 from trtl.launcher.planning.ports import free_ports
 from trtl.profiles.loader import load_profile
 
-from tests.argv_check import ArgvCheck, check_plans
+from tests.argv_check import ArgvCheck, check_argvs, check_plans
 
 BUILTINS = ["agg", "agg_router", "disagg", "disagg_router"]
 # Profiles whose SGLang flags differ from the built-ins': every mapped engine config key,
@@ -140,3 +143,33 @@ def test_preflight_passes_with_a_python_that_has_sglang(
     port = free_ports(1, exclude=set())[0]
     options = PlanOptions(http_port=port, python=str(sglang_python))
     assert run_preflight(build_plan(profile, options, EIGHT_GPUS), echo=pytest.fail) == []
+
+
+# Dynamo 1.6.1's own SGLang example writes `--tp 1`: argparse's abbreviation of --tp-size,
+# which dynamo.sglang accepts and the validator refuses on purpose (trtl spells flags out).
+ABBREVIATED = {"--tp": "--tp-size"}
+UPSTREAM_SGLANG = Path(__file__).parents[1] / "k8s_export" / "data" / "sglang_v1beta1_disagg.yaml"
+
+
+def test_an_imported_sglang_graph_exports_what_the_parser_read(sglang_python, tiny_real_model):
+    """Import → export of Dynamo's SGLang example: each worker's exported command line reads,
+    through dynamo.sglang's own parser, exactly as the original did (its --tp 1 and its
+    --disaggregation-bootstrap-port included). The parser reads the model's config: the
+    example's model becomes the tiny local one."""
+    text = UPSTREAM_SGLANG.read_text().replace("Qwen/Qwen3-0.6B", str(tiny_real_model))
+    docs = parse_documents(text, "sglang example")
+    again = render(parse(copy.deepcopy(docs), notes=[]))
+    lines = {}
+    for side, doc in (("before", docs[-1]), ("after", again[-1])):
+        for c in doc["spec"]["components"]:
+            main = c["podTemplate"]["spec"]["containers"][0]
+            if main["command"][-1] == "dynamo.sglang":
+                lines[(side, c["name"])] = [ABBREVIATED.get(a, a) for a in main["args"]]
+    items: list[ArgvCheck] = [{"program": "sglang", "argv": argv} for argv in lines.values()]
+    results = dict(zip(lines, check_argvs(items, python=sglang_python), strict=True))
+    assert all(r["ok"] for r in results.values()), {k: r["error"] for k, r in results.items()}
+    for name in ("prefill", "decode"):
+        before, after = results[("before", name)]["parsed"], results[("after", name)]["parsed"]
+        assert after == before, name
+        assert after["engine.disaggregation_bootstrap_port"] == 12345
+        assert after["engine.tp_size"] == 1
