@@ -44,7 +44,16 @@ STARTER_WAIT = 120.0
 def stop_deployment(name: str | None, grace: float | None = None) -> list[str]:
     """Stop the deployment; return what happened, one line each. Raises SupervisorError."""
     if name is None:
-        active = [s.deployment for s in list_states() if s.active]
+        # A `trtl up` begun before this `down` that has not claimed its name yet is running
+        # too: wait until it has, to learn which name it starts.
+        starting = stop_request.claimed_names(stop_request.early_starters(None, None), STARTER_WAIT)
+        if starting is None:
+            raise SupervisorError(
+                f"a `trtl up` begun before this `down` has not claimed its deployment name "
+                f"after {STARTER_WAIT:.0f} s.",
+                hint="Name the deployment to stop: `trtl down NAME`.",
+            )
+        active = sorted({s.deployment for s in list_states() if s.active} | starting)
         if not active:
             return ["nothing to stop: no deployment is running"]
         if len(active) > 1:

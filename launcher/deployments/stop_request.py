@@ -99,9 +99,10 @@ def cancelled(run_dir: RunDir) -> set[int]:
         return set()
 
 
-def early_starters(name: str, run_dir: RunDir) -> list[psutil.Process]:
+def early_starters(name: str | None, run_dir: RunDir | None) -> list[psutil.Process]:
     """``trtl up`` processes of this user and state root, started no later than this one,
-    that may start ``name`` and have not got past their claim yet."""
+    that may start ``name`` (None: any name) and have not got past their claim yet (with
+    no ``run_dir``: every one, claimed or not)."""
     import psutil
     from trtl.launcher.deployments.paths import state_home
     from trtl.launcher.deployments.process_time import create_time_of
@@ -119,12 +120,61 @@ def early_starters(name: str, run_dir: RunDir) -> list[psutil.Process]:
         if not _may_start(info["cmdline"], name):
             continue
         with contextlib.suppress(psutil.Error):
-            if _state_home_of(proc.environ()) == root and not past_claim(proc, run_dir):
+            if _state_home_of(proc.environ()) != root:
+                continue
+            if run_dir is None or not past_claim(proc, run_dir):
                 found.append(proc)
     return found
 
 
-def _may_start(cmdline: list[str], name: str) -> bool:
+def claimed_names(starters: list[psutil.Process], timeout: float) -> set[str] | None:
+    """Wait until each ``trtl up`` has ended or holds a deployment's lock (itself, or the
+    detached supervisor it started); return the names of the deployments they hold, or
+    None if one has claimed nothing after ``timeout`` seconds.
+
+    For ``trtl down`` without a name: a start that has not claimed its name yet is one of
+    the running deployments, whose name only it knows (its profile decides)."""
+    import time
+
+    names: set[str] = set()
+    deadline = time.monotonic() + timeout
+    while starters:
+        pending = []
+        for proc in starters:
+            locks = _locks_held(proc)
+            if locks is None:
+                continue
+            if locks:
+                names.update(lock.parent.name for lock in locks)
+            else:
+                pending.append(proc)
+        starters = pending
+        if starters:
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
+    return names
+
+
+def _locks_held(proc: psutil.Process) -> list[Path] | None:
+    """The lock files ``proc`` or its detached supervisor holds; None once it ended."""
+    import psutil
+    from trtl.launcher.deployments.lock import LOCK_FILE
+
+    try:
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        procs = [proc, *(c for c in proc.children() if "--supervise" in c.cmdline())]
+        return [
+            Path(f.path) for p in procs for f in p.open_files() if Path(f.path).name == LOCK_FILE
+        ]
+    except psutil.NoSuchProcess:
+        return None
+    except psutil.Error:
+        return []
+
+
+def _may_start(cmdline: list[str], name: str | None) -> bool:
     """A ``trtl up`` command line (console script or ``-m trtl.launcher``) that starts
     ``name``, or does not say which name (its profile decides); not the detached supervisor."""
     args = None
@@ -134,6 +184,8 @@ def _may_start(cmdline: list[str], name: str) -> bool:
             break
     if not args or args[0] != "up" or "--supervise" in args:
         return False
+    if name is None:
+        return True
     for i, arg in enumerate(args):
         if arg == "--name" and i + 1 < len(args):
             return args[i + 1] == name

@@ -110,6 +110,31 @@ def test_down_right_after_up_d_stops_that_start(
         assert json.loads(result.stdout)["state"] in ("stopped", "failed")
 
 
+# `trtl down` with no name stops "the only running one": right after `up -d`, before the
+# start claimed its name, it said "nothing to stop: no deployment is running" and the start
+# went on to come up.
+def test_down_without_a_name_right_after_up_d_stops_that_start(
+    tiny_model, home, deployments, tmp_path
+):
+    name = "t-early-noname"
+    deployments.append(name)
+    up = _start(name, tiny_model, home, slow_python(tmp_path, 12))
+    try:
+        down = trtl("down", home=home)
+        out, err = up.communicate(timeout=60)
+    finally:
+        if up.poll() is None:
+            up.kill()
+    assert down.returncode == 0, down.stderr
+    assert "nothing to stop" not in down.stderr, down.stderr
+    assert f"'{name}' stopped; nothing left running" in down.stderr
+    assert up.returncode != 0, out + err
+    assert "is ready" not in out
+    time.sleep(2)  # had it gone on, its worker would register now
+    assert deployment_pids(name) == []
+    assert _port_free(_port_of(up))
+
+
 def test_ctrl_c_on_up_d_stops_the_start(tiny_model, home, deployments, tmp_path):
     name = "t-ctrlc-d"
     deployments.append(name)
