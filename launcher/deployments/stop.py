@@ -109,6 +109,7 @@ def _wait_early_starters(name: str, run_dir: RunDir, starters: list) -> list[str
     The lock is not probed meanwhile: a probe holds it for an instant, and a start
     claiming it then would refuse with "already running"."""
     deadline = time.monotonic() + STARTER_WAIT
+    mine = {p.pid for p in starters}  # another `down` at once may have stopped others
     while starters := [p for p in starters if not stop_request.past_claim(p, run_dir)]:
         if time.monotonic() > deadline:
             pids = ", ".join(str(p.pid) for p in starters)
@@ -120,7 +121,7 @@ def _wait_early_starters(name: str, run_dir: RunDir, starters: list) -> list[str
         time.sleep(0.05)
     return [
         f"stopped the start of {name!r} before it claimed the name (`trtl up` pid {pid})"
-        for pid in sorted(stop_request.cancelled(run_dir))
+        for pid in sorted(stop_request.cancelled(run_dir) & mine)
     ]
 
 

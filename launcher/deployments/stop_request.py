@@ -7,8 +7,8 @@ profile and planned: the first fraction of a second, seconds on a loaded machine
 * ``down`` lists the ``trtl up`` processes that were started before it (by the same user,
   with the same state root) and may start its deployment: ``--name NAME``, or no
   ``--name`` (the profile decides the name). Where there are any, it writes a stop request
-  (``stop.request``: its own pid and start time) into the run directory, and only then
-  looks at the lock.
+  (``stop.request.PID``: its own pid and start time; one file per ``down``, as two may run
+  at once) into the run directory, and only then looks at the lock.
 * ``claim`` (every start: foreground, ``-d``, the cached path) looks for a request right
   after it took the lock. One whose ``down`` still runs and started no earlier than this
   process cancels the start before anything was checked or spawned; the start adds its
@@ -53,32 +53,61 @@ def post(run_dir: RunDir) -> None:
         os.write(fd, f"{me} {create_time_of(me)}\n".encode())
     finally:
         os.close(fd)
-    tmp.replace(run_dir.root / REQUEST_FILE)  # atomic: a start never reads half of it
+    # One file per `down` (two may run at once): the end of one never takes back the
+    # other's request. Atomic: a start never reads half of it.
+    tmp.replace(run_dir.root / f"{REQUEST_FILE}.{me}")
 
 
 def withdraw(run_dir: RunDir) -> None:
-    """Remove the request and the list of starts it cancelled (``down`` is done)."""
-    for name in (REQUEST_FILE, CANCELLED_FILE):
+    """Remove this ``down``'s request (and those of ``down``s that are gone); the list of
+    cancelled starts goes with the last request."""
+    with contextlib.suppress(OSError):
+        (run_dir.root / f"{REQUEST_FILE}.{os.getpid()}").unlink()
+    if not _requests(run_dir):
         with contextlib.suppress(OSError):
-            (run_dir.root / name).unlink()
+            (run_dir.root / CANCELLED_FILE).unlink()
+
+
+def _requests(run_dir: RunDir) -> list[int]:
+    """The pids of the ``trtl down``s whose requests are there and that still run; the
+    requests of those that are gone are removed."""
+    from trtl.launcher.deployments.state import is_same_process
+
+    live = []
+    for path in run_dir.root.glob(f"{REQUEST_FILE}.*"):
+        try:
+            fields = path.read_text().split()
+            pid, started = int(fields[0]), float(fields[1])
+        except (OSError, ValueError, IndexError):
+            continue  # being written, or not ours to judge
+        if is_same_process(pid, started):
+            live.append(pid)
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()
+    return live
 
 
 def requester(run_dir: RunDir) -> int | None:
     """The pid of a running ``trtl down`` that asked this start to cancel, or None."""
-    try:
-        fields = (run_dir.root / REQUEST_FILE).read_text().split()
-        pid, started = int(fields[0]), float(fields[1])
-    except (OSError, ValueError, IndexError):
-        return None  # the common case: no request at all (one failed open)
     from trtl.launcher.deployments.process_time import create_time_of
     from trtl.launcher.deployments.state import is_same_process
 
+    paths = list(run_dir.root.glob(f"{REQUEST_FILE}.*"))
+    if not paths:
+        return None  # the common case: no request at all
     mine = create_time_of(os.getpid())
-    # Both times are start ticks on one clock: a `down` begun in the same tick as this
-    # start came "right after" it, and stops it.
-    if mine is None or started < mine or not is_same_process(pid, started):
-        return None
-    return pid
+    for path in paths:
+        try:
+            fields = path.read_text().split()
+            pid, started = int(fields[0]), float(fields[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        # Both times are start ticks on one clock: a `down` begun in the same tick as this
+        # start came "right after" it, and stops it.
+        if mine is not None and started >= mine and is_same_process(pid, started):
+            return pid
+    return None
 
 
 def record_cancelled(run_dir: RunDir) -> None:
