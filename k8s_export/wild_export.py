@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 from trtl.profiles.engines import ComponentSpec
+from trtl.profiles.errors import ExportError
 from trtl.profiles.schema import Launch, Profile
 
 from .drift import ordered, respell, restore, strip, strip_config
@@ -111,15 +112,26 @@ def user_configmaps(profile: Profile, specs: list[ComponentSpec]) -> list[dict[s
         str(d.get("metadata", {}).get("name")): copy.deepcopy(d)
         for d in profile.k8s.config_maps or []
     }
+    written: dict[tuple[str, str], tuple[str, str]] = {}  # (name, key) -> (role, text)
     for spec in specs:
         launch = profile.workers[spec.role].k8s.launch if spec.component == "worker" else None
         if launch is None or not launch.config_map or spec.engine_config is None:
             continue
         config = strip_config(spec.engine_config, launch.omit_config)
         name, key = launch.config_map["name"], launch.config_map["key"]
+        text = dump(config)
+        first = written.setdefault((name, key), (spec.role, text))
+        if first[1] != text:
+            # Roles that share one key read one file: writing each in turn kept the last
+            # role's and dropped the other's edit without a word.
+            raise ExportError(
+                f"workers {first[0]!r} and {spec.role!r} read their engine config from "
+                f"ConfigMap {name!r} key {key!r}, but their engine_config now differ.",
+                hint="Both pods read that one file: give both roles the same engine_config.",
+            )
         doc = docs.setdefault(name, {"apiVersion": "v1", "kind": "ConfigMap",
                                      "metadata": {"name": name}})  # fmt: skip
-        doc.setdefault("data", {})[key] = dump(config)
+        doc.setdefault("data", {})[key] = text
     for doc in docs.values():
         # Pods mount ConfigMaps of their own namespace only: it follows the graph's.
         if profile.k8s.namespace:
