@@ -16,11 +16,12 @@ lexer. Known simplification: a line break between a flag and its value is not ke
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .drift import aliases_of, flag_names, groups
-from .shell_script import SPLICE, lex, protect, quote
+from .shell_script import SENTINEL, SPLICE, lex, protect, quote
 
 CONTINUED = " \\\n  "  # between two arguments on the launch line
 BREAK = "\x02"  # stands for a line break while lexing
@@ -123,7 +124,8 @@ def arrange(
             out[i] = _array_text(slot, word)
     # The flags the original did not have: at the end of the launch line.
     continued = any(launch.breaks)
-    texts = _texts(launch, word) + [(continued, " ".join(word(a) for a in g)) for g in extra]
+    # Their values are the profile's, literal: none was written as a variable.
+    texts = _texts(launch, word) + [(continued, " ".join(map(shlex.quote, g))) for g in extra]
     return out, "".join((CONTINUED if brk else " ") + text for brk, text in texts)
 
 
@@ -142,7 +144,9 @@ def _texts(slot: _Slot, word: Callable[[str], str]) -> list[tuple[bool, str]]:
     out = []
     for i, group in enumerate(slot.items):
         if i in slot.placed:
-            text = " ".join(word(a) for a in slot.placed[i])
+            new = slot.placed[i]
+            text = " ".join(_value(a, group[j] if j < len(group) else None, word)
+                            for j, a in enumerate(new))  # fmt: skip
         elif _splice(group[0]) is not None:
             text = f'"{group[0]}"'
         elif _flag(group[0]) is None:  # a value that stood alone: kept as written
@@ -151,6 +155,14 @@ def _texts(slot: _Slot, word: Callable[[str], str]) -> list[tuple[bool, str]]:
             continue  # a flag the profile no longer passes: left out
         out.append((slot.breaks[i], text))
     return out
+
+
+def _value(value: str, original: str | None, word: Callable[[str], str]) -> str:
+    """A placed word as shell text: as a variable only where the original word in that
+    place was one (another flag that merely has the same value stays literal)."""
+    if original is not None and "$" not in original and SENTINEL not in original:
+        return shlex.quote(value)
+    return word(value)
 
 
 def _array_text(slot: _Slot, word: Callable[[str], str]) -> str:

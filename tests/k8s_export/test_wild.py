@@ -382,3 +382,49 @@ def test_a_token_in_a_script_is_dropped_with_its_line_and_the_script_still_reads
     assert profile.model == "m"
     assert any("left out a script line: it holds a secret" in n for n in notes)
     assert token not in json.dumps(profile.model_dump(mode="json"))
+
+
+_SAME_VALUE = """
+apiVersion: nvidia.com/v1beta1
+kind: DynamoGraphDeployment
+metadata: {name: same-value}
+spec:
+  backendFramework: vllm
+  components:
+    - name: Frontend
+      type: frontend
+      podTemplate:
+        spec:
+          containers: [{name: main, image: img:1, command: [python3, -m, dynamo.frontend]}]
+    - name: worker
+      type: worker
+      podTemplate:
+        spec:
+          containers:
+            - name: main
+              image: img:1
+              env: [{name: TP, value: "1"}]
+              command: [/bin/bash, -c]
+              args:
+                - |
+                  args=(--model Qwen/Qwen3-0.6B --tensor-parallel-size "${TP}")
+                  exec python3 -m dynamo.vllm "${args[@]}" --seed 1
+              resources: {limits: {nvidia.com/gpu: "1"}}
+"""
+
+
+def test_a_value_written_as_a_variable_in_one_place_stays_literal_in_another():
+    # Before: `--seed 1` came back as `--seed "${TP}"` (TP is 1 too), so raising TP to 2
+    # in the profile changed the seed in the cluster as well.
+    docs = list(yaml.safe_load_all(_SAME_VALUE))
+    profile = parse(copy.deepcopy(docs), notes=[])
+    assert scripts(render(profile)[-1])["worker"] == (
+        'args=(--model Qwen/Qwen3-0.6B --tensor-parallel-size "${TP}")\n'
+        'exec python3 -m dynamo.vllm "${args[@]}" --seed 1\n'
+    )
+    data = profile.model_dump(mode="json", exclude_unset=True)
+    data["workers"]["worker"]["env"]["TP"] = "2"
+    data["workers"]["worker"]["tensor_parallel_size"] = 2
+    data["workers"]["worker"]["k8s"]["launch"].pop("keep", None)
+    script = scripts(render(type(profile).model_validate(data))[-1])["worker"]
+    assert script.endswith('"${args[@]}" --seed 1\n'), script
