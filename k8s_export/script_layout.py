@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from .drift import aliases_of, flag_names, groups
 from .shell_script import SENTINEL, SPLICE, lex, protect, quote
 
+# Writes one value (after the flag it follows, if any) as shell text.
+Word = Callable[[str, "str | None"], str]
 CONTINUED = " \\\n  "  # between two arguments on the launch line
 BREAK = "\x02"  # stands for a line break while lexing
 
@@ -101,7 +103,7 @@ def _spliced(slot: _Slot) -> set[str]:
 
 
 def arrange(
-    preamble: list[str], line: str | None, args: list[str], word: Callable[[str], str]
+    preamble: list[str], line: str | None, args: list[str], word: Word
 ) -> tuple[list[str], str]:
     """(the preamble with each spliced array's arguments from ``args``, the launch line's
     arguments as text, starting with its separator). ``word`` writes one value as shell text.
@@ -139,13 +141,14 @@ def _place(slots: list[_Slot], names: set[str], new: list[str]) -> bool:
     return False
 
 
-def _texts(slot: _Slot, word: Callable[[str], str]) -> list[tuple[bool, str]]:
+def _texts(slot: _Slot, word: Word) -> list[tuple[bool, str]]:
     """(break before, shell text) of each group: fixed words as written, flags as placed."""
     out = []
     for i, group in enumerate(slot.items):
         if i in slot.placed:
             new = slot.placed[i]
-            text = " ".join(_value(a, group[j] if j < len(group) else None, word)
+            text = " ".join(_value(a, group[j] if j < len(group) else None,
+                                   new[j - 1] if j else None, word)
                             for j, a in enumerate(new))  # fmt: skip
         elif _splice(group[0]) is not None:
             text = f'"{group[0]}"'
@@ -157,15 +160,15 @@ def _texts(slot: _Slot, word: Callable[[str], str]) -> list[tuple[bool, str]]:
     return out
 
 
-def _value(value: str, original: str | None, word: Callable[[str], str]) -> str:
+def _value(value: str, original: str | None, flag: str | None, word: Word) -> str:
     """A placed word as shell text: as a variable only where the original word in that
     place was one (another flag that merely has the same value stays literal)."""
     if original is not None and "$" not in original and SENTINEL not in original:
         return shlex.quote(value)
-    return word(value)
+    return word(value, flag)
 
 
-def _array_text(slot: _Slot, word: Callable[[str], str]) -> str:
+def _array_text(slot: _Slot, word: Word) -> str:
     body = "".join(
         ("\n  " if brk else " " if i else "") + text
         for i, (brk, text) in enumerate(_texts(slot, word))
@@ -179,14 +182,18 @@ def _as_read(slot: _Slot) -> _Slot:
     return slot
 
 
+def _as_is(word: str, flag: str | None = None) -> str:
+    return quote(word)
+
+
 def array_statement(words: list[str], breaks: list[bool]) -> str:
     """An array assignment as read (``NAME=`` ``(`` … ``)``), as ``arrange`` reads it."""
     end = words.index(")")
     slot = _slot(words[2:end], breaks[2:end], head=words[0], close=breaks[end])
-    return _array_text(_as_read(slot), quote)
+    return _array_text(_as_read(slot), _as_is)
 
 
 def launch_text(words: list[str], breaks: list[bool]) -> str:
     """The launch line's arguments as read, as ``arrange`` reads them (no leading space)."""
-    texts = _texts(_as_read(_slot(words, breaks)), quote)
+    texts = _texts(_as_read(_slot(words, breaks)), _as_is)
     return "".join((CONTINUED if brk else " ") + text for brk, text in texts)[1:]

@@ -29,6 +29,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from .kube_vars import Undefined, has_shell_ref, shell_expand
+from .written_words import record
 
 OPERATORS = ";&|<>()"
 SEPARATORS = {";", "&&", ";;"}
@@ -232,14 +233,16 @@ def _launch(out: ScriptLaunch, words, line: _Line, variables, arrays) -> None:
         out.prefix.append(name)
     _no_substitution(words, line)
     argv: list[str] = []
+    raws: list[str | None] = []
     for word in words[start:]:
         if word in OPERATORS or set(word) <= set(OPERATORS):
             raise ScriptError(line.number, line.text, "the launch to be a plain command "
                               f"(no {word} redirection or pipe)")  # fmt: skip
         for raw, value in _words(word, variables, arrays, line):
             argv.append(value)
-            if raw.replace(SENTINEL, "$") != value:
-                out.written[value] = raw.replace(SENTINEL, "$")
+            raw = raw.replace(SENTINEL, "$")
+            raws.append(raw if raw != value else None)
+    out.written = record(argv, raws)
     out.argv = argv
     breaks = _breaks(line, words)
     out.line = _layout().launch_text(words[start + 3 :], breaks[start + 3 :])

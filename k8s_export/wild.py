@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from trtl.profiles.engines import ENGINES, FRONTEND_MODULE
 from trtl.profiles.errors import ProfileError
 
 from .kube_vars import env_values, kubelet_expand
+from .written_words import lookup, record
 
 SHELLS = {"sh", "bash", "dash", "zsh", "ash"}
 
@@ -53,13 +55,11 @@ def read_launch(
     env = env_values([*graph_env, *(container.get("env") or [])])
     if command and posixpath.basename(command[0]) in SHELLS:
         return _shell(command, args, env, name, label)
-    written: dict[str, str] = {}
-    argv = []
-    for raw in [*command, *args]:
-        value = kubelet_expand(raw, env)
-        argv.append(value)
-        if value != raw:
-            written[value] = raw
+    argv = [kubelet_expand(raw, env) for raw in [*command, *args]]
+    raws = [
+        raw if raw != value else None for raw, value in zip([*command, *args], argv, strict=True)
+    ]
+    written = record(argv, raws)
     launch: dict[str, Any] = {"written": written} if written else {}
     if argv[0] == "exec":
         argv = argv[1:]
@@ -173,7 +173,7 @@ def render_launch(
     python = launch.get("python") or "python3"
     written = launch.get("written") or {}
     if not launch.get("shell"):
-        argv = [written.get(a, a) for a in args]
+        argv = [lookup(written, a, args[i - 1] if i else None) or a for i, a in enumerate(args)]
         if launch.get("no_command"):
             return None, argv
         head = ["exec"] if launch.get("use_exec") else []
@@ -184,7 +184,7 @@ def render_launch(
 
     # Each argument back in the statement (array or launch line) that held it.
     preamble, line = arrange(launch.get("preamble") or [], launch.get("line"), args,
-                             lambda a: quoted(a, written))  # fmt: skip
+                             partial(quoted, written=written))  # fmt: skip
     lines = _preamble_lines({**launch, "preamble": preamble}, config)
     prefix = [f"{k}={quote(env[k])}" for k in launch.get("prefix") or [] if k in env]
     # VAR=value exec python3 …: bash applies the assignments to what exec runs.
@@ -198,13 +198,15 @@ def render_launch(
     return shell[:n], [*shell[n:], script]
 
 
-def quoted(value: str, written: dict[str, str]) -> str:
+def quoted(value: str, flag: str | None = None, *, written: dict[str, str]) -> str:
+    """``value`` (after ``flag``) as shell text, written as the original wrote it."""
     import shlex
 
     from .shell_script import quote
 
-    if value in written:
-        return quote(written[value])  # a variable: double quotes keep it one
+    raw = lookup(written, value, flag)
+    if raw is not None:
+        return quote(raw)  # a variable: double quotes keep it one
     return shlex.quote(value)
 
 

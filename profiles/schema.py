@@ -350,7 +350,8 @@ class Launch(_Strict):
     )
     written: dict[str, str] = Field(
         default_factory=dict,
-        description="Argument value: as written, e.g. {Qwen/Qwen3-0.6B: ${MODEL_PATH}}.",
+        description="Argument value: as written, e.g. {Qwen/Qwen3-0.6B: ${MODEL_PATH}}; "
+        "FLAG=value where the same value also stands elsewhere written otherwise.",
     )
     omit: list[str] = Field(
         default_factory=list,

@@ -428,3 +428,25 @@ def test_a_value_written_as_a_variable_in_one_place_stays_literal_in_another():
     data["workers"]["worker"]["k8s"]["launch"].pop("keep", None)
     script = scripts(render(type(profile).model_validate(data))[-1])["worker"]
     assert script.endswith('"${args[@]}" --seed 1\n'), script
+
+
+def test_a_kubelet_variable_in_plain_args_stays_where_it_was_written():
+    # The same defect in a plain command: `--seed "1"` came back as `--seed $(TP)`.
+    docs = list(yaml.safe_load_all(_SAME_VALUE))
+    container = docs[0]["spec"]["components"][1]["podTemplate"]["spec"]["containers"][0]
+    container["command"] = ["python3", "-m", "dynamo.vllm"]
+    container["args"] = ["--model", "Qwen/Qwen3-0.6B", "--tensor-parallel-size", "$(TP)",
+                         "--seed", "1"]  # fmt: skip
+    profile = parse(copy.deepcopy(docs), notes=[])
+    assert _main(render(profile)[-1], "worker")["args"] == container["args"]
+
+
+def test_two_variables_of_one_value_each_come_back_in_their_place():
+    docs = list(yaml.safe_load_all(_SAME_VALUE.replace(
+        '[{name: TP, value: "1"}]', '[{name: TP, value: "1"}, {name: PP, value: "1"}]'
+    ).replace("--seed 1", '--pipeline-parallel-size "${PP}"')))  # fmt: skip
+    profile = parse(copy.deepcopy(docs), notes=[])
+    assert scripts(render(profile)[-1])["worker"] == (
+        'args=(--model Qwen/Qwen3-0.6B --tensor-parallel-size "${TP}")\n'
+        'exec python3 -m dynamo.vllm "${args[@]}" --pipeline-parallel-size "${PP}"\n'
+    )
