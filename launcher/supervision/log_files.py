@@ -87,21 +87,24 @@ def show_logs(
     """Print the last ``count`` lines of each file, then new lines while ``follow``: until
     Ctrl-C, or until ``deployment`` is no longer running."""
     mux = LogMux(list(files))
-    offsets = {}
+    followers = {}
     for name, path in files.items():
-        tail, offsets[name] = _last_lines(path, count)
+        # Taken before the tail is read: a rotation meanwhile is then seen as new.
+        copy, base = _newest_copy(path), _first_data(path)
+        tail, offset = _last_lines(path, count)
+        followers[name] = _Follower(path, offset, base, copy)
         for text in tail:
             mux.line(name, text)
     _end_if_unread(mux)
     if not follow:
         return
     with contextlib.suppress(KeyboardInterrupt):
-        partial = dict.fromkeys(files, b"")
         running = True
         while running:
             running = deployment is None or _running(deployment)
-            for name, path in files.items():
-                offsets[name] = _follow(mux, name, path, offsets.get(name, 0), partial)
+            for name, follower in followers.items():
+                for raw in follower.read():
+                    mux.line(name, raw.decode("utf-8", "replace"))
             _end_if_unread(mux)
             time.sleep(FOLLOW_INTERVAL if running else 0)
         print(f"{deployment} is no longer running", file=sys.stderr)
@@ -147,17 +150,91 @@ def _running(deployment: str) -> bool:
     return state.state in ACTIVE_STATES
 
 
-def _follow(mux: LogMux, name: str, path: Path, offset: int, partial: dict[str, bytes]) -> int:
+def _newest_copy(path: Path) -> int | None:
+    """The inode of ``NAME.log.1``: each rotation writes a new one (older ones are renamed)."""
+    try:
+        return rotated(path, 1).stat().st_ino
+    except OSError:
+        return None
+
+
+def _first_data(path: Path) -> int:
     try:
         with path.open("rb") as log:
-            if log.seek(0, 2) < offset:  # a restarted run rewrote the file
-                offset = 0
-            log.seek(offset)
-            data = partial[name] + log.read()
-            offset = log.tell()
-    except FileNotFoundError:
+            return first_data(log.fileno())
+    except OSError:
         return 0
-    *lines, partial[name] = data.split(b"\n")
-    for raw in lines:
-        mux.line(name, raw.decode("utf-8", "replace"))
-    return offset
+
+
+class _Follower:
+    """New lines of one log file, across rotations.
+
+    A rotation copies the file's data from its first byte to ``NAME.log.1`` and then removes
+    that range in place: by moving the rest down (``COLLAPSE_RANGE``: offsets change) or by
+    punching a hole (they do not). So the follower counts in the log's whole stream of
+    bytes: the copies made since its last read hold the stream from where the file's data
+    began then, one after the other, and the file's data now begins where they end."""
+
+    def __init__(self, path: Path, offset: int, base: int, copy: int | None):
+        self.path = path
+        self.offset, self.base, self.copy = offset, base, copy  # as of the last read
+        self.partial = b""
+
+    def read(self) -> list[bytes]:
+        for _ in range(5):  # a rotation while reading: read again
+            got = self._read()
+            if got is not None:
+                break
+        else:
+            got = (self.offset, self.base, self.copy, b"")
+        self.offset, self.base, self.copy, data = got
+        *lines, self.partial = (self.partial + data).split(b"\n")
+        return lines
+
+    def _read(self) -> tuple[int, int, int | None, bytes] | None:
+        """(offset, base, newest copy, the bytes read), or None if a rotation interfered."""
+        copies = self._new_copies()
+        position = self.offset - self.base  # in the stream, from the base of the last read
+        chunks, start = [], 0
+        for copy in copies:
+            size = copy.stat().st_size
+            if position < start + size:
+                with copy.open("rb") as older:
+                    older.seek(max(0, position - start))
+                    chunks.append(older.read())
+            start += size
+        try:
+            log = self.path.open("rb")
+        except FileNotFoundError:
+            return 0, 0, None, b""
+        with log:
+            base = first_data(log.fileno())
+            if not copies and (log.seek(0, 2) < self.offset or base > self.offset):
+                # Cut without a copy (no older files kept, or a full disk): go on from the
+                # data that is left.
+                position, start = base - self.base, base - self.base
+            log.seek(base + max(0, position - start))
+            chunks.append(log.read())
+            offset = log.tell()
+        newest = _newest_copy(self.path)
+        if newest != (self._inode(copies[-1]) if copies else self.copy):
+            return None
+        return offset, base, newest, b"".join(chunks)
+
+    def _new_copies(self) -> list[Path]:
+        """The copies written since the last read, oldest first."""
+        found = []
+        for index in range(1, MAX_ROTATED + 1):
+            copy = rotated(self.path, index)
+            inode = self._inode(copy)
+            if inode is None or inode == self.copy:
+                break
+            found.append(copy)
+        return found[::-1]
+
+    @staticmethod
+    def _inode(path: Path) -> int | None:
+        try:
+            return path.stat().st_ino
+        except OSError:
+            return None
