@@ -75,7 +75,9 @@ def test_rotation_loses_no_line_of_a_fast_writer(cut, tmp_path, monkeypatch):
     kept = _kept_lines(logs / "worker-0.log")
     assert kept[0].startswith("--- trtl: starting worker-0")
     assert kept[1:] == expected  # on disk too, across the copies
-    assert len(list(logs.glob("worker-0.log.*"))) > 10
+    # Rotated more than once (how often depends on how often the reader ran: on a loaded
+    # machine it reads more at a time, and each copy is larger).
+    assert len(list(logs.glob("worker-0.log.*"))) > 1
 
 
 def test_a_chatty_process_is_rotated_and_its_lines_reach_the_terminal_once(tmp_path):
