@@ -215,12 +215,13 @@ def _may_start(cmdline: list[str], name: str | None) -> bool:
         return False
     if name is None:
         return True
+    given = None  # the last --name counts, as for click
     for i, arg in enumerate(args):
         if arg == "--name" and i + 1 < len(args):
-            return args[i + 1] == name
-        if arg.startswith("--name="):
-            return arg.removeprefix("--name=") == name
-    return True
+            given = args[i + 1]
+        elif arg.startswith("--name="):
+            given = arg.removeprefix("--name=")
+    return given is None or given == name
 
 
 def _state_home_of(environ: dict[str, str]) -> Path:

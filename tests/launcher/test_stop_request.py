@@ -36,3 +36,11 @@ def test_one_downs_end_leaves_the_other_downs_request_and_what_it_stopped():
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_start_given_its_name_twice_is_found_by_the_name_it_runs_under():
+    # click takes the last --name; down looked at the first and missed the start.
+    argv = ["/venv/bin/python", "/venv/bin/trtl", "up", "agg", "--name", "a", "--name=b"]
+    assert stop_request._may_start(argv, "b")
+    assert not stop_request._may_start(argv, "a")
+    assert stop_request._may_start([*argv[:-1], "--name", "c"], "c")
