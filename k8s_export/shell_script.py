@@ -131,13 +131,31 @@ def _logical_lines(script: str) -> list[_Line]:
     return lines
 
 
+# Operators of more than one character; shlex runs any operator characters together
+# (`args=( … );` gives `);`), so a run is cut into these, or single characters.
+_LONG_OPERATORS = ("&&", "||", ";;", "<<", ">>", ">&", "<&", "&>", ">|")
+
+
 def lex(text: str) -> list[str] | None:
     lexer = shlex.shlex(text, posix=True, punctuation_chars=OPERATORS)
     lexer.whitespace_split = True
     try:
-        return list(lexer)
+        words = list(lexer)
     except ValueError:  # an open quote: the line goes on
         return None
+    return [part for word in words for part in _operators(word)]
+
+
+def _operators(word: str) -> list[str]:
+    """A run of operator characters cut into operators; any other word as it is."""
+    if not word or not set(word) <= set(OPERATORS) or word in _LONG_OPERATORS:
+        return [word]
+    parts = []
+    while word:
+        size = 2 if word[:2] in _LONG_OPERATORS else 1
+        parts.append(word[:size])
+        word = word[size:]
+    return parts
 
 
 def protect(text: str) -> str:
@@ -199,7 +217,8 @@ def _statements(line: _Line) -> list[tuple[list[str], bool]]:
         out = [([*w, SENTINEL + "heredoc", line.heredoc] if "<<" in w else w, c)
                for w, c in out]  # fmt: skip
     for words, _ in out:
-        if words[0] in CONTROL or words[0].endswith("()") or words[1:3] == ["(", ")"]:
+        function = words[1:3] == ["(", ")"] and not words[0].endswith("=")  # not NAME=()
+        if words[0] in CONTROL or words[0].endswith("()") or function:
             raise ScriptError(line.number, line.text, "straight-line statements (trtl reads "
                               "no if/for/while/case or functions)")  # fmt: skip
     return out

@@ -56,3 +56,17 @@ def test_single_quotes_keep_a_dollar_and_continuations_join_lines():
     read = read_script("exec python3 -m dynamo.trtllm \\\n  --a '$A' \\\n  --b \"$A\"\n", ENV)
     assert read.argv == ["python3", "-m", "dynamo.trtllm", "--a", "$A", "--b", "1"]
     assert read.written == {"1": "$A"}
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        'args=(--a "$A" --b x); exec python3 -m dynamo.trtllm "${args[@]}"',
+        'args=(--a "$A" --b x)&& exec python3 -m dynamo.trtllm "${args[@]}"',
+        'set -e;args=(--a "$A");args+=(--b x);exec python3 -m dynamo.trtllm "${args[@]}"',
+    ],
+)
+def test_an_array_closed_right_before_a_separator_reads_as_bash_runs_it(script):
+    # Before: `);` lexed as one word, and the complete line was refused as "left open".
+    read = read_script(script, ENV)
+    assert read.argv == ["python3", "-m", "dynamo.trtllm", "--a", "1", "--b", "x"]
