@@ -25,6 +25,7 @@ a word that mixes quoted and unquoted parts is written back double-quoted as a w
 from __future__ import annotations
 
 import itertools
+import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -267,6 +268,10 @@ def _launch(out: ScriptLaunch, words, line: _Line, variables, arrays) -> None:
     out.line = _layout().launch_text(words[start + 3 :], breaks[start + 3 :])
 
 
+# $@, $*, $1 …, $#, $?, $$, $!: none has a value trtl can know (a single-quoted $ is SENTINEL).
+_SPECIAL = re.compile(r"\$\{?[@*#?!$0-9]")
+
+
 def _words(word: str, variables, arrays, line: _Line) -> list[tuple[str, str]]:
     """(as written, expanded) for one word; an array splice gives each element."""
     if word.startswith("${") and word.endswith(SPLICE):
@@ -276,6 +281,9 @@ def _words(word: str, variables, arrays, line: _Line) -> list[tuple[str, str]]:
         return list(arrays[name])
     if "$(" in word or "`" in word:
         raise ScriptError(line.number, line.text, "no command substitution in the launch")
+    if _SPECIAL.search(word):
+        raise ScriptError(line.number, line.text, "no positional or special parameters "
+                          "($@, $1 …): trtl does not know what the script is run with")  # fmt: skip
     return [(word, _expand(word, variables, line))]
 
 

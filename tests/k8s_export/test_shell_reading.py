@@ -70,3 +70,20 @@ def test_an_array_closed_right_before_a_separator_reads_as_bash_runs_it(script):
     # Before: `);` lexed as one word, and the complete line was refused as "left open".
     read = read_script(script, ENV)
     assert read.argv == ["python3", "-m", "dynamo.trtllm", "--a", "1", "--b", "x"]
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        'set -- --model m\nexec python3 -m dynamo.trtllm "$@"',
+        "exec python3 -m dynamo.trtllm --model m --seed $1",
+        'args=(--model m "${@}")\nexec python3 -m dynamo.trtllm "${args[@]}"',
+    ],
+)
+def test_the_scripts_own_arguments_are_refused_by_name(script):
+    # Before: "$@" went into the command as the two characters `$@`, and the user read
+    # "names no model (--model or --model-path)" about a script that names one.
+    with pytest.raises(ScriptError) as info:
+        read_script(script, ENV)
+    assert info.value.expected.startswith("no positional or special parameters"), info.value
+    assert read_script("exec python3 -m dynamo.trtllm --a '$1'", ENV).argv[-1] == "$1"
