@@ -4,14 +4,17 @@
 (``{Qwen/Qwen3-0.6B: ${MODEL_PATH}}``). Where the same value also stands elsewhere written
 otherwise (``--tensor-parallel-size "${TP}" … --seed 1``, TP being 1), a key by value alone
 would write the variable in both places, and a later change of TP would change the seed
-in the cluster too: those occurrences are keyed ``FLAG=VALUE`` by the flag before them.
+in the cluster too: those occurrences are keyed ``FLAG VALUE`` by the flag before them.
+A word ``--model="$M"`` is kept whole, and its value also as ``--model VALUE``: the
+profile passes flag and value as two words.
 """
 
 from __future__ import annotations
 
 
 def qualified(flag: str, value: str) -> str:
-    return f"{flag}={value}"
+    # A space: FLAG=VALUE is how a word `--flag=value` is keyed itself.
+    return f"{flag} {value}"
 
 
 def record(argv: list[str], raws: list[str | None]) -> dict[str, str]:
@@ -29,6 +32,10 @@ def record(argv: list[str], raws: list[str | None]) -> dict[str, str]:
         elif i and argv[i - 1].startswith("-"):
             out[qualified(argv[i - 1], value)] = raw
         # else: written literally on export (the value is the same in the cluster)
+        flag, eq, rest = value.partition("=")
+        raw_flag, raw_eq, raw_rest = raw.partition("=")
+        if flag.startswith("-") and eq and raw_eq and raw_flag == flag and raw_rest != rest:
+            out[qualified(flag, rest)] = raw_rest
     return out
 
 

@@ -351,7 +351,8 @@ class Launch(_Strict):
     written: dict[str, str] = Field(
         default_factory=dict,
         description="Argument value: as written, e.g. {Qwen/Qwen3-0.6B: ${MODEL_PATH}}; "
-        "FLAG=value where the same value also stands elsewhere written otherwise.",
+        "'FLAG value' (after that flag) where the same value also stands elsewhere written "
+        "otherwise, or the flag and its value were one word (--model=$M).",
     )
     omit: list[str] = Field(
         default_factory=list,

@@ -87,3 +87,9 @@ def test_the_scripts_own_arguments_are_refused_by_name(script):
         read_script(script, ENV)
     assert info.value.expected.startswith("no positional or special parameters"), info.value
     assert read_script("exec python3 -m dynamo.trtllm --a '$1'", ENV).argv[-1] == "$1"
+
+
+def test_a_flag_joined_to_its_variable_by_equals_keeps_the_variable():
+    read = read_script('args=(--a="$A" --b=x)\nexec python3 -m dynamo.trtllm "${args[@]}"', ENV)
+    assert read.argv[3:] == ["--a=1", "--b=x"]
+    assert read.written == {"--a=1": "--a=$A", "--a 1": "$A"}

@@ -450,3 +450,16 @@ def test_two_variables_of_one_value_each_come_back_in_their_place():
         'args=(--model Qwen/Qwen3-0.6B --tensor-parallel-size "${TP}")\n'
         'exec python3 -m dynamo.vllm "${args[@]}" --pipeline-parallel-size "${PP}"\n'
     )
+
+
+def test_a_flag_written_with_equals_and_a_variable_exports_the_same_command():
+    # A key FLAG=value for "the value after FLAG" was taken for the word `--model=…`
+    # itself: `--model="${M}"` came back as `--model "--model=${M}"`.
+    script = 'args=(--model="${M}" --seed=3)\nexec python3 -m dynamo.vllm "${args[@]}"\n'
+    doc = _SAME_VALUE.replace('[{name: TP, value: "1"}]', '[{name: M, value: "Qwen/Qwen3-0.6B"}]')
+    docs = list(yaml.safe_load_all(doc))
+    container = docs[0]["spec"]["components"][1]["podTemplate"]["spec"]["containers"][0]
+    container["args"] = [script]
+    profile = parse(copy.deepcopy(docs), notes=[])
+    got = scripts(render(profile)[-1])["worker"]
+    assert got.startswith('args=(--model "${M}" --seed=3)\n'), got
