@@ -107,17 +107,28 @@ def spellings(generated: list[str] | tuple[str, ...], original: list[str]) -> di
         name = flag_names([flag])[0]
         same = next((g for g in SPELLINGS if name in g), {name})
         theirs = next((written[n] for n in sorted(same) if n in written), None)
-        if theirs is not None and theirs.split("=", 1)[0] != flag:
-            out[flag] = theirs.split("=", 1)[0]
+        if theirs is None:
+            continue
+        # FLAG= where the original joined flag and value in one word (--max-model-len=4096).
+        target = theirs.split("=", 1)[0] + ("=" if "=" in theirs and "=" not in raw else "")
+        if target != flag:
+            out[flag] = target
     return out
 
 
 def respell(args: list[str], spelling: dict[str, str]) -> list[str]:
-    """``args`` with each flag in ``spelling`` written the original's way."""
-    out = []
-    for arg in args:
-        flag, eq, value = arg.partition("=")
-        out.append(spelling.get(flag, flag) + eq + value if flag in spelling else arg)
+    """``args`` with each flag in ``spelling`` written the original's way (``FLAG=``: joined
+    to its one value)."""
+    out: list[str] = []
+    for group in groups(args):
+        flag, eq, value = group[0].partition("=")
+        to = spelling.get(flag)
+        if to is None:
+            out += group
+        elif to.endswith("=") and not eq and len(group) == 2:
+            out.append(to + group[1])
+        else:
+            out += [to.removesuffix("=") + eq + value, *group[1:]]
     return out
 
 

@@ -462,4 +462,20 @@ def test_a_flag_written_with_equals_and_a_variable_exports_the_same_command():
     container["args"] = [script]
     profile = parse(copy.deepcopy(docs), notes=[])
     got = scripts(render(profile)[-1])["worker"]
-    assert got.startswith('args=(--model "${M}" --seed=3)\n'), got
+    assert got.startswith('args=("--model=${M}" --seed=3)\n'), got  # the same word to bash
+
+
+def test_a_flag_joined_to_its_value_comes_back_joined():
+    # Before: a flag trtl maps to a setting came back as two words (--max-model-len 4096).
+    docs = list(yaml.safe_load_all(_SAME_VALUE))
+    container = docs[0]["spec"]["components"][1]["podTemplate"]["spec"]["containers"][0]
+    container["command"] = ["python3", "-m", "dynamo.vllm"]
+    container["args"] = ["--model=Qwen/Qwen3-0.6B", "--max-model-len=4096", "--seed=1"]
+    profile = parse(copy.deepcopy(docs), notes=[])
+    assert _main(render(profile)[-1], "worker")["args"] == container["args"]
+    script = (
+        "args=(--model=Qwen/Qwen3-0.6B --max-model-len=4096)\n"
+        'exec python3 -m dynamo.vllm "${args[@]}"\n'
+    )
+    container["command"], container["args"] = ["/bin/bash", "-c"], [script]
+    assert scripts(render(parse(copy.deepcopy(docs), notes=[]))[-1])["worker"] == script
