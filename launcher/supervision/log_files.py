@@ -193,6 +193,7 @@ class _Follower:
 
     def _read(self) -> tuple[int, int, int | None, bytes] | None:
         """(offset, base, newest copy, the bytes read), or None if a rotation interfered."""
+        before = _newest_copy(self.path)
         copies = self._new_copies()
         position = self.offset - self.base  # in the stream, from the base of the last read
         chunks, start = [], 0
@@ -217,7 +218,7 @@ class _Follower:
             chunks.append(log.read())
             offset = log.tell()
         newest = _newest_copy(self.path)
-        if newest != (self._inode(copies[-1]) if copies else self.copy):
+        if newest != before:  # (the copies may also have been removed: that is no rotation)
             return None
         return offset, base, newest, b"".join(chunks)
 

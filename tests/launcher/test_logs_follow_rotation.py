@@ -61,3 +61,27 @@ def test_following_a_log_across_rotations_shows_every_line_once(case, tmp_path, 
     shown = [line.split()[3] for line in out.getvalue().splitlines() if "line" in line]
     assert shown == [f"{n:06d}" for n in range(5, writer.next)]
     assert (tmp_path / "worker-0.log.1").exists()  # it did rotate
+
+
+def test_following_goes_on_when_the_older_copies_are_removed(tmp_path, monkeypatch):
+    # The follower checks that no rotation happened while it read; with NAME.log.1 gone
+    # (removed by hand, or moved away) that check failed for ever and -f showed nothing.
+    writer = _Writer(tmp_path / "worker-0.log")
+    writer.write(3000)
+    writer.rotate()
+    steps = iter([lambda: rotated_copy.unlink(), lambda: writer.write(3)])
+    rotated_copy = tmp_path / "worker-0.log.1"
+
+    def running(_deployment: str) -> bool:
+        step = next(steps, None)
+        if step is not None:
+            step()
+        return step is not None
+
+    monkeypatch.setattr(log_files, "_running", running)
+    monkeypatch.setattr(log_files, "FOLLOW_INTERVAL", 0)
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    log_files.show_logs({"worker-0": writer.path}, count=1, follow=True, deployment="d")
+    shown = [line.split()[3] for line in out.getvalue().splitlines() if "line" in line]
+    assert shown == [f"{n:06d}" for n in range(2999, 3003)]
