@@ -101,8 +101,10 @@ class Runner:
             self.command = [*bench.TRTL, *args]
             argv = self.command
         else:
-            # What the console script runs, with the other tree first on sys.path.
-            argv = [bench.PYTHON, "-c", "from trtl.launcher.cli import main; main()", *args]
+            # The same entry (the console script, or `python -m trtl.launcher` with
+            # --trtl-tree), with the other tree first on sys.path: it starts from its own
+            # cached plan as this one does.
+            argv = [*bench.TRTL, *args]
             env, kwargs = {**self.env, "PYTHONPATH": tree}, {"cwd": tree}
         announced: list[float] = []
         start = time.perf_counter()

@@ -161,8 +161,10 @@ def test_a_cached_start_on_a_full_disk_leaves_it_to_the_validating_path(model, m
 
     args, _, plan = _save("agg", model)
     assert plan_cache.load(args) is not None
-    monkeypatch.setattr("trtl.launcher.supervision.log_rotation.free_bytes", lambda _path: 1024)
-    assert running.MIN_FREE > 1024
+    # A full disk, whoever asks (the early spawn and the supervisor both look).
+    full = os.statvfs_result((4096, 4096, 1000, 0, 0, 1000, 0, 0, 0, 255))  # nothing available
+    monkeypatch.setattr(os, "statvfs", lambda _path: full)
+    assert running.MIN_FREE > 0
     assert cached_up(args) is None
     assert not plan.run_dir.logs.exists()
     assert DeploymentLock(plan.run_dir).holder() is None  # nothing claimed the name
