@@ -30,11 +30,46 @@ def cached_up(args: list[str]) -> int | None:
         return None
     early = early_start.start(entry)  # None: it was not sure; the steps below say why
     try:
+        if early is not None:
+            _import_yielding()
         return _from_entry(entry, early)
     except KeyboardInterrupt:
         # Ctrl-C before the supervisor took over the signals: the processes die with this
         # one (their parent-death signal); nothing else to undo.
         return 130
+
+
+# What supervising imports (pathlib, dataclasses, threading, the supervisor...): 30-40 ms of
+# CPU while the processes just spawned start beside it.
+SUPERVISING_MODULES = (
+    "trtl.launcher.planning.plan_cache",
+    "trtl.launcher.deployments.running",
+    "trtl.launcher.deployments.lock",
+    "trtl.launcher.supervision.supervisor",
+    "trtl.launcher.terminal",
+)
+
+
+def _import_yielding() -> None:
+    """Import what supervising needs in a thread of the lowest priority (``yielding``),
+    waiting for it: the processes spawned a moment ago get the cores first. The main
+    thread keeps its priority: it spawns every restart."""
+    # Here, on the main thread: threading takes the thread that imports it for the main one.
+    import threading
+
+    from trtl.launcher.supervision.yielding import yield_cpu
+
+    def work() -> None:
+        yield_cpu()
+        for name in SUPERVISING_MODULES:
+            try:
+                __import__(name)
+            except Exception:  # the main thread imports it again and reports
+                continue
+
+    helper = threading.Thread(target=work, name="trtl-imports", daemon=True)
+    helper.start()
+    helper.join()
 
 
 def _from_entry(entry: dict, early: early_start.EarlyStart | None) -> int | None:

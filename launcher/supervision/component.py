@@ -31,6 +31,7 @@ from trtl.launcher.planning.plan_types import ProcessPlan
 from trtl.launcher.supervision import pdeath
 from trtl.launcher.supervision.log_rotation import DiskWatch, LogLimits, rotate
 from trtl.launcher.supervision.pdeath import Spawned
+from trtl.launcher.supervision.yielding import yield_cpu
 from trtl.profiles.errors import SupervisorError
 
 TAIL_LINES = 40
@@ -153,6 +154,7 @@ class Component:
 
     def _follow(self, offset: int, exited: threading.Event) -> None:
         """Follow the log file from ``offset`` until the process exited and all is read."""
+        yield_cpu()  # the processes first (yielding.py)
         partial = b""
         disk = DiskWatch(self.log_path.parent)
         checked = time.monotonic()

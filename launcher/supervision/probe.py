@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from trtl.launcher.supervision.port_owner import describe, in_tree, listeners
+from trtl.launcher.supervision.yielding import yield_cpu
 
 FAST_INTERVAL = 0.01  # while starting: readiness shows within 10 ms
 # Before any worker published its model card (file discovery: <dir>/v1/mdc/), the model
@@ -140,6 +141,7 @@ class Prober(threading.Thread):
         self._wake.set()
 
     def run(self) -> None:
+        yield_cpu()  # the processes first (yielding.py)
         client = _Client()
         try:
             fast = True
