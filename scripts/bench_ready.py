@@ -191,10 +191,10 @@ mark("plan (ports, argv, env)")
 from trtl.launcher.deployments import running
 running.claim(plan).release()
 mark("lock claim")
-from trtl.launcher.checks import preflight
+from trtl.launcher.checks import preflight, preflight_engines
 preflight.check_ports(plan)
 mark("preflight: ports")
-preflight.check_engines(plan)
+preflight_engines.check_engines(plan)
 mark("preflight: engine-import check")
 preflight.check_model(plan)
 mark("preflight: model")
