@@ -109,7 +109,7 @@ def _spawn(
         except OSError:
             pass  # a full disk: the marker is not worth a failure
         offset = os.fstat(log).st_size
-        proc = pdeath.spawn(argv, env, log)
+        proc = pdeath.spawn(argv, env, log, wait_exec=False)  # no thread runs yet
     finally:
         os.close(log)
     return proc, offset, time.monotonic()

@@ -113,10 +113,38 @@ _RESTORED_SIGNALS = tuple(
 )
 
 
-def spawn(argv: list[str], env: dict[str, str], log_fd: int) -> Spawned | Popen[bytes]:
+def spawn(
+    argv: list[str], env: dict[str, str], log_fd: int, *, wait_exec: bool = True
+) -> Spawned | Popen[bytes]:
     """Start ``argv`` in a session of its own, so that it dies with this process: stdin from
     /dev/null, stdout and stderr into ``log_fd``, no other descriptor of trtl's. Raises
-    OSError (FileNotFoundError, PermissionError, ...) when it cannot start."""
+    OSError (FileNotFoundError, PermissionError, ...) when it cannot start.
+
+    ``wait_exec=False``, only for a process without threads (``early_start``): ``fork``
+    instead of the vfork-style ``posix_spawn``, which holds the parent until the child has
+    exec'd. On two busy cores that wait is the child's turn on a core behind every process
+    already starting (3-16 ms each, serialised over the processes); a small process forks
+    in a fraction of a millisecond and goes on to the next. A program that then cannot be
+    exec'd exits 127 instead of raising (``spawn_args`` has checked that it exists)."""
+    if WRAPPED and not wait_exec:
+        wrapped, _ = spawn_args(argv)
+        inherited = [fd for fd in _inherited_fds() if fd != log_fd]
+        pid = os.fork()
+        if pid == 0:  # the child: only system calls until the exec, whatever happens
+            try:
+                os.setsid()
+                os.dup2(log_fd, 1)
+                os.dup2(log_fd, 2)
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                for fd in inherited:
+                    os.close(fd)
+                for signum in _RESTORED_SIGNALS:
+                    _signal.signal(signum, _signal.SIG_DFL)
+                os.execve(wrapped[0], wrapped, env)
+            finally:
+                os._exit(127)
+        return Spawned(pid, argv)
     if not WRAPPED:
         import subprocess
 

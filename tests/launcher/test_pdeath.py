@@ -33,7 +33,7 @@ POSIX_SPAWN_THEN_DIE = r"""
 import os, signal
 from trtl.launcher.supervision import pdeath
 fd = os.open(os.devnull, os.O_WRONLY)
-child = pdeath.spawn(["sleep", "60"], dict(os.environ), fd)
+child = pdeath.spawn(["sleep", "60"], dict(os.environ), fd, wait_exec=WAIT)
 print(child.pid, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)  # before anything else runs
 """
@@ -70,9 +70,11 @@ def test_a_child_spawned_through_setpriv_dies_when_its_parent_is_killed_at_once(
 
 
 @pytest.mark.skipif(not pdeath.WRAPPED, reason="needs setpriv (util-linux) and /bin/sh")
-def test_a_child_of_pdeath_spawn_dies_when_its_parent_is_killed_at_once():
+@pytest.mark.parametrize("wait_exec", [True, False], ids=["posix_spawn", "fork"])
+def test_a_child_of_pdeath_spawn_dies_when_its_parent_is_killed_at_once(wait_exec):
+    script = POSIX_SPAWN_THEN_DIE.replace("WAIT", repr(wait_exec))
     for _ in range(5):
-        _assert_dies(_spawn_then_die(dict(os.environ), POSIX_SPAWN_THEN_DIE))
+        _assert_dies(_spawn_then_die(dict(os.environ), script))
 
 
 def test_a_child_spawned_with_the_preexec_fallback_dies_too():
@@ -98,7 +100,8 @@ def test_a_program_that_does_not_exist_fails_to_spawn_as_before():
         pdeath.spawn_args(["/nonexistent/python", "-m", "dynamo.frontend"])
 
 
-def test_a_spawned_child_gets_a_session_its_log_and_nothing_else_of_its_parent(tmp_path):
+@pytest.mark.parametrize("wait_exec", [True, False], ids=["posix_spawn", "fork"])
+def test_a_spawned_child_gets_a_session_its_log_and_nothing_else_of_its_parent(tmp_path, wait_exec):
     log = tmp_path / "child.log"
     script = (
         "import os, signal, sys; "
@@ -110,7 +113,9 @@ def test_a_spawned_child_gets_a_session_its_log_and_nothing_else_of_its_parent(t
     os.set_inheritable(inherited_w, True)
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
-        child = pdeath.spawn([sys.executable, "-c", script], dict(os.environ), fd)
+        child = pdeath.spawn(
+            [sys.executable, "-c", script], dict(os.environ), fd, wait_exec=wait_exec
+        )
     finally:
         os.close(fd)
         os.close(inherited_w)
@@ -123,11 +128,13 @@ def test_a_spawned_child_gets_a_session_its_log_and_nothing_else_of_its_parent(t
     assert lines[1] == "to stderr"
 
 
-def test_a_spawned_child_does_not_inherit_pythons_ignored_sigpipe(tmp_path):
+@pytest.mark.parametrize("wait_exec", [True, False], ids=["posix_spawn", "fork"])
+def test_a_spawned_child_does_not_inherit_pythons_ignored_sigpipe(tmp_path, wait_exec):
     log = tmp_path / "child.log"
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:  # a shell: Python would ignore SIGPIPE again itself
-        child = pdeath.spawn(["/bin/sh", "-c", "grep ^SigIgn: /proc/$$/status"], {}, fd)
+        argv = ["/bin/sh", "-c", "grep ^SigIgn: /proc/$$/status"]
+        child = pdeath.spawn(argv, {}, fd, wait_exec=wait_exec)
     finally:
         os.close(fd)
     assert child.wait() == 0
