@@ -151,8 +151,9 @@ class Runner:
         outs = [(plan.run_dir.logs / f"{p.name}.log").open("wb") for p in plan.processes]
         port = int(plan.frontend_url.rsplit(":", 1)[1])
         start = time.perf_counter()
+        # Where trtl's processes run: trtl's working directory (the tree it runs from).
         procs = [
-            bench.spawn(p.argv, envs[p.name], out)
+            bench.spawn(p.argv, envs[p.name], out, cwd=bench._TREE)
             for p, out in zip(plan.processes, outs, strict=True)
         ]
         try:

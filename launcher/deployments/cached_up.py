@@ -28,8 +28,8 @@ def cached_up(args: list[str]) -> int | None:
     entry = read_entry(args)
     if entry is None:
         return None
-    early = early_start.start(entry)  # None: it was not sure; the steps below say why
     try:
+        early = early_start.start(entry)  # None: it was not sure; the steps below say why
         if early is not None:
             _import_yielding()
         return _from_entry(entry, early)
