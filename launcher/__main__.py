@@ -18,12 +18,13 @@ def main() -> None:
     args = sys.argv[1:]
     if args[:1] == ["up"] and not os.environ.get(NO_CACHE_ENV):
         from trtl.launcher.deployments.cached_up import cached_up
-        from trtl.launcher.planning import plan_cache
 
-        plan_cache.ENTRY_ARGS = args[1:]
         code = cached_up(args[1:])
         if code is not None:
             sys.exit(code)
+        from trtl.launcher.planning import plan_cache  # after: it imports pathlib, dataclasses
+
+        plan_cache.ENTRY_ARGS = args[1:]
     from trtl.launcher.cli import main as cli_main
 
     cli_main()

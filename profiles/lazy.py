@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-from typing import Any
+# Not `typing.TYPE_CHECKING`: importing typing (and collections.abc) would cost every
+# `trtl up` a few milliseconds before its first process starts.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 
 def lazy_exports(package: str, homes: dict[str, str]) -> Callable[[str], Any]:
@@ -12,6 +15,8 @@ def lazy_exports(package: str, homes: dict[str, str]) -> Callable[[str], Any]:
 
     def __getattr__(name: str) -> Any:
         if name in homes:
+            import importlib  # here: the package imports warnings, paid by every start
+
             return getattr(importlib.import_module(homes[name], package), name)
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 

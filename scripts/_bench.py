@@ -216,6 +216,10 @@ def prepare(args) -> tuple[Path, dict[str, str]]:
     print(f"bytecode:     {bytecode_note()}")
     model = ensure_tiny_model()
     env = bench_env()
+    # Exactly env, not env on top: what bench_env removed (PYTHONDONTWRITEBYTECODE, say)
+    # would otherwise stay here, and reach the bare launches (child_env reads os.environ)
+    # but not trtl's processes.
+    os.environ.clear()
     os.environ.update(env)
     return model, env
 

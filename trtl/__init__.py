@@ -15,15 +15,20 @@ YAML. Errors are ``trtl.TrtlError`` and its subclasses, the same the CLI reports
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 # In a source checkout the rooms (launcher/, profiles/, k8s_export/) sit beside this
 # folder; an installed wheel carries them inside it (pyproject's force-include). Either
 # way they import as trtl.launcher, trtl.profiles, trtl.k8s_export, so no generic
 # top-level name is installed into the user's environment.
-_HERE = Path(__file__).resolve().parent
-if not (_HERE / "launcher").is_dir() and (_HERE.parent / "launcher").is_dir():
-    __path__.append(str(_HERE.parent))
+# os.path, not pathlib: `trtl up` imports this first, and pathlib would cost every start
+# a few milliseconds before its first process is spawned.
+_HERE = os.path.dirname(os.path.realpath(__file__))
+_ROOT = os.path.dirname(_HERE)
+if not os.path.isdir(os.path.join(_HERE, "launcher")) and os.path.isdir(
+    os.path.join(_ROOT, "launcher")
+):
+    __path__.append(_ROOT)
 
 from trtl.profiles.lazy import lazy_exports  # noqa: E402 - needs the __path__ above
 

@@ -3,23 +3,82 @@
 ``trtl up`` in the foreground, run again with the same arguments, environment, profile
 files, model and Dynamo install (``plan_cache`` lists every input), takes its validated
 plan from the cache and spawns every process before importing anything else: no click,
-no pydantic, no YAML. The checks that depend on the moment still run first, as in the
-validating path (full disk, the claim on the name with its holder, the graph-size limit,
-its ports free); any doubt at all falls back to the ordinary command,
-which validates, checks and explains. ``python -m trtl.launcher`` (the console script) calls it.
+no pydantic, no YAML, not even pathlib or dataclasses (``supervision.early_start`` works on
+the plan's raw JSON; the supervisor adopts the processes afterwards). The checks that
+depend on the moment still run first, as in the validating path (full disk, the claim on
+the name with its holder, the graph-size limit, its ports free); any doubt at all falls
+back to the ordinary command, which validates, checks and explains. ``python -m
+trtl.launcher`` (the console script) calls it.
 """
 
 from __future__ import annotations
 
 import os
 
+TYPE_CHECKING = False  # not typing's: importing it would delay the first spawn
+if TYPE_CHECKING:
+    from trtl.launcher.supervision import early_start
+
 
 def cached_up(args: list[str]) -> int | None:
     """Run ``trtl up ARGS`` from the cached plan; None when it must take the normal path."""
-    from trtl.launcher.planning.plan_cache import load
+    from trtl.launcher.planning.plan_key import read_entry
+    from trtl.launcher.supervision import early_start
 
-    cached = load(args)
+    entry = read_entry(args)
+    if entry is None:
+        return None
+    try:
+        early = early_start.start(entry)  # None: it was not sure; the steps below say why
+        if early is not None:
+            _import_yielding()
+        return _from_entry(entry, early)
+    except KeyboardInterrupt:
+        # Ctrl-C before the supervisor took over the signals: the processes die with this
+        # one (their parent-death signal); nothing else to undo.
+        return 130
+
+
+# What supervising imports (pathlib, dataclasses, threading, the supervisor...): 30-40 ms of
+# CPU while the processes just spawned start beside it.
+SUPERVISING_MODULES = (
+    "trtl.launcher.planning.plan_cache",
+    "trtl.launcher.deployments.running",
+    "trtl.launcher.deployments.lock",
+    "trtl.launcher.supervision.supervisor",
+    "trtl.launcher.terminal",
+)
+
+
+def _import_yielding() -> None:
+    """Import what supervising needs in a thread of the lowest priority (``yielding``),
+    waiting for it: the processes spawned a moment ago get the cores first. The main
+    thread keeps its priority: it spawns every restart."""
+    # Here, on the main thread: threading takes the thread that imports it for the main one.
+    import threading
+
+    from trtl.launcher.supervision.yielding import yield_cpu
+
+    def work() -> None:
+        yield_cpu()
+        for name in SUPERVISING_MODULES:
+            try:
+                __import__(name)
+            except Exception:  # the main thread imports it again and reports
+                continue
+
+    helper = threading.Thread(target=work, name="trtl-imports", daemon=True)
+    helper.start()
+    helper.join()
+
+
+def _from_entry(entry: dict, early: early_start.EarlyStart | None) -> int | None:
+    from trtl.launcher.planning.plan_cache import from_entry
+
+    cached = from_entry(entry)
     if cached is None:
+        if early is not None:
+            early.abandon()
         return None
     plan = cached.plan
     from trtl.launcher.deployments import running
@@ -27,6 +86,14 @@ def cached_up(args: list[str]) -> int | None:
     from trtl.launcher.supervision.log_rotation import LogLimits
     from trtl.profiles.errors import TrtlError
 
+    limits = LogLimits()
+    if cached.log_max_bytes is not None and cached.log_keep is not None:
+        limits = LogLimits(max_bytes=cached.log_max_bytes, keep=cached.log_keep)
+    if early is not None:
+        from trtl.launcher.deployments.lock import DeploymentLock
+
+        lock = DeploymentLock.adopt(plan.run_dir, early.lock_fd)
+        return _supervise(running, cached, plan, lock, limits, early.started)
     # The same steps as the validating path, in its order: the full-disk check and the
     # claim on the name (the lock, its holder written), the graph-size limit; then, instead
     # of the whole preflight (engine, model and Dynamo are in the cache key), the ports.
@@ -43,9 +110,12 @@ def cached_up(args: list[str]) -> int | None:
     except TrtlError:
         lock.release()
         return None
-    limits = LogLimits()
-    if cached.log_max_bytes is not None and cached.log_keep is not None:
-        limits = LogLimits(max_bytes=cached.log_max_bytes, keep=cached.log_keep)
+    return _supervise(running, cached, plan, lock, limits, None)
+
+
+def _supervise(running, cached, plan, lock, limits, started: dict | None) -> int:
+    from trtl.profiles.errors import TrtlError
+
     try:
         return running.supervise(
             plan,
@@ -56,16 +126,13 @@ def cached_up(args: list[str]) -> int | None:
             live=True,
             verbose=cached.verbose,
             limits=limits,
+            started=started,
         )
     except TrtlError as exc:
         from trtl.launcher.terminal import error_line
 
         error_line(exc.message, exc.hint)
         return exc.exit_code
-    except KeyboardInterrupt:
-        # Ctrl-C before the supervisor took over the signals: the processes die with this
-        # one (their parent-death signal); nothing else to undo.
-        return 130
     except Exception as exc:  # as the CLI's root group does: one line, no traceback
         if os.environ.get("TRTL_DEBUG"):
             raise

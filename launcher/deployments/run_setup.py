@@ -2,8 +2,8 @@
 
 The run directory is private to the user. The discovery directory is emptied at every
 start: a registration left by a killed run would otherwise route requests to nothing.
-Engine configs the plan names are written as YAML. Children inherit trtl's environment
-(the HF token reaches them that way only) plus the plan's variables.
+Engine configs the plan names are written as YAML. Each child's environment follows
+``child_settings``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,13 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trtl.launcher.deployments.child_settings import (  # noqa: F401 - also named from here
+    DROPPED_ENV,
+    PRESENTATION_ENV,
+    QUIET_PROBES_LOG,
+    base_env,
+    process_env,
+)
 from trtl.launcher.deployments.lifecycle import DeploymentStatus
 from trtl.launcher.deployments.paths import RunDir
 from trtl.launcher.deployments.state import DeploymentState, ProcessState, make_private_dir
@@ -25,17 +32,6 @@ if TYPE_CHECKING:
     from trtl.profiles.schema import Profile, RestartPolicy
 
 SUPERVISOR_LOG = "supervisor.log"  # the background supervisor's output (`trtl up -d`)
-# A NATS_SERVER without a NATS server makes Dynamo retry for up to 120 s; file discovery and
-# the TCP request plane need none.
-DROPPED_ENV = ("NATS_SERVER",)
-# Log presentation, unless the user chose a DYN_LOG: no colour codes in log files, and
-# no line per trtl probe (the frontend logs every HTTP response at INFO, a worker's status
-# server every 503 "notready" as ERROR while it starts).
-PRESENTATION_ENV = {"DYN_SDK_DISABLE_ANSI_LOGGING": "1"}
-QUIET_PROBES_LOG = {
-    "frontend": "info,dynamo_llm::http::service::service_v2=warn",
-    "worker": "info,tower_http=off",
-}
 
 
 def prepare_run_dir(plan: Plan) -> None:
@@ -89,15 +85,8 @@ def _is_my_output(path: Path) -> bool:
 
 def child_env(plan: Plan) -> dict[str, dict[str, str]]:
     """The full environment of each process, by name."""
-    base = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV}
-    base.update(PRESENTATION_ENV, PYTHONUNBUFFERED="1")
-    envs = {}
-    for p in plan.processes:
-        env = {**base, **p.env}
-        kind = "frontend" if p.role == "frontend" else "worker"
-        env.setdefault("DYN_LOG", QUIET_PROBES_LOG[kind])
-        envs[p.name] = env
-    return envs
+    base = base_env(dict(os.environ))
+    return {p.name: process_env(base, p.role, p.env) for p in plan.processes}
 
 
 def restart_policy(profile: Profile, process: ProcessPlan) -> RestartPolicy:

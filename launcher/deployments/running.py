@@ -136,8 +136,10 @@ def supervise(
     live: bool,
     verbose: bool = False,
     limits: LogLimits | None = None,
+    started: dict | None = None,
 ) -> int:
-    """Run the supervisor here, holding ``lock``; return the exit code.
+    """Run the supervisor here, holding ``lock``; return the exit code. ``started``: the
+    processes ``early_start`` spawned already (``Supervisor.adopt``).
 
     Until ready the terminal shows the live table and only the processes' warnings and
     errors (everything with ``verbose``); after ready every line, unless ``quiet``."""
@@ -170,7 +172,10 @@ def supervise(
             follow(component)
         # Every process starts before anything else trtl does: on a small machine, each
         # millisecond trtl spends first (or beside them) delays the graph.
-        supervisor.start_processes()
+        if started:
+            supervisor.adopt(started)
+        else:
+            supervisor.start_processes()
         mux.start()  # the terminal has its own thread: a slow one holds nobody up
         for text in short_notes(plan):
             mux.info(f"note: {text}")

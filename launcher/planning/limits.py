@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 
-from trtl.profiles.errors import PlacementError
-
 MAX_PROCESSES = 128  # whatever the machine: a graph this big is a typo in replicas
 PROCESSES_PER_CORE = 8
 PROCESS_MEMORY_MIB = 256
@@ -41,6 +39,8 @@ def check_graph_size(count: int, profile: str, *, stated_only: bool = False) -> 
         (MAX_PROCESSES, f"trtl's maximum of {MAX_PROCESSES}") if stated_only else process_limit()
     )
     if count > limit:
+        from trtl.profiles.errors import PlacementError  # only here: it imports re
+
         raise PlacementError(
             f"{profile!r} has {count} processes; this machine runs at most {limit} ({why}).",
             hint="Lower the replicas, e.g. --set workers.ROLE.replicas=2.",

@@ -32,29 +32,22 @@ from __future__ import annotations
 
 import json
 import os
-import stat
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from trtl.launcher.deployments.paths import RunDir, state_home
+from trtl.launcher.planning.plan_key import (
+    CACHE_DIR,
+    CACHE_VERSION,
+    cache_key,
+    read_entry,
+    signature,
+)
 from trtl.launcher.planning.plan_types import Plan, ProcessPlan
 
-try:  # the built-in module: hashlib would first load OpenSSL, 2-3 ms of CPU at every start
-    from _blake2 import blake2b
-except ImportError:  # pragma: no cover - Pythons without it
-    from hashlib import blake2b
-
-CACHE_VERSION = 2
-CACHE_DIR = "plan-cache"
 CACHE_ENTRIES = 32  # the newest kept; one per distinct `trtl up` command line
-TRTL_ROOT = Path(__file__).resolve().parents[2]
-TRTL_PACKAGES = ("launcher", "profiles")
-# What a shell changes between two identical commands (`_` is the last command's path, the
-# size follows the window); the working directory is part of the key by itself.
-SHELL_NOISE = frozenset({"_", "SHLVL", "OLDPWD", "PWD", "COLUMNS", "LINES"})
 # Set by the console-script entry point: the `up` arguments exactly as typed. Only a command
 # started that way is cached (an in-process call, e.g. a test runner, has other argv).
 ENTRY_ARGS: list[str] | None = None
@@ -87,74 +80,7 @@ class CachedUp:
     log_keep: int | None = None
 
 
-# --- the key: what the command was given and runs with --------------------------------------
-
-
-def cache_key(args: list[str]) -> str:
-    """Hash of the arguments, working directory, environment, trtl itself and the machine."""
-    try:
-        affinity = sorted(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        affinity = []
-    material = [
-        CACHE_VERSION,
-        args,
-        os.getcwd(),
-        sorted((k, v) for k, v in os.environ.items() if k not in SHELL_NOISE),
-        sys.executable,
-        sys.version,
-        _trtl_stamp(),
-        _gpu_stamp(),
-        affinity,
-    ]
-    return blake2b(json.dumps(material).encode(), digest_size=32).hexdigest()
-
-
-def _trtl_stamp() -> list[Any]:
-    """Size and mtime of every file of trtl's packages: an edit or upgrade changes it."""
-    stamp: list[Any] = []
-    for package in TRTL_PACKAGES:
-        stack = [TRTL_ROOT / package]
-        while stack:
-            with os.scandir(stack.pop()) as entries:
-                for entry in sorted(entries, key=lambda e: e.name):
-                    if entry.is_dir(follow_symlinks=False):
-                        if entry.name != "__pycache__":
-                            stack.append(Path(entry.path))
-                    elif entry.name.endswith((".py", ".yaml", ".yml", ".json")):
-                        st = entry.stat()
-                        stamp.append([entry.path, st.st_size, st.st_mtime_ns])
-    return stamp
-
-
-def _gpu_stamp() -> list[str]:
-    """The GPUs present, as the driver lists them (no NVML: it takes 100 ms to start)."""
-    found: list[str] = []
-    for folder, prefix in (("/proc/driver/nvidia/gpus", ""), ("/dev", "nvidia")):
-        try:
-            found += sorted(f"{folder}/{n}" for n in os.listdir(folder) if n.startswith(prefix))
-        except OSError:
-            continue
-    return found
-
-
 # --- what the run read: checked when the entry is used ---------------------------------------
-
-
-def _signature(path: str, kind: str) -> Any:
-    """``content``: BLAKE2b hash of a file; ``listing``: a folder's entries with size and mtime;
-    ``stat``: size (files only) and mtime. None when it does not exist or cannot be read."""
-    try:
-        if kind == "content":
-            with open(path, "rb") as handle:
-                return blake2b(handle.read(), digest_size=32).hexdigest()
-        if kind == "listing":
-            with os.scandir(path) as entries:
-                return sorted([e.name, e.stat().st_size, e.stat().st_mtime_ns] for e in entries)
-        st = os.stat(path)
-        return [0 if stat.S_ISDIR(st.st_mode) else st.st_size, st.st_mtime_ns]
-    except (OSError, ValueError):
-        return None
 
 
 def _watched(profile_ref: str, plan: Plan, files_read: list[Path]) -> list[list[Any]]:
@@ -167,7 +93,7 @@ def _watched(profile_ref: str, plan: Plan, files_read: list[Path]) -> list[list[
     watched.append((_model_folder(plan.profile.model), "listing"))
     for python, paths in _python_paths(plan).items():
         watched += [(path, "stat") for path in [python, os.path.realpath(python), *paths]]
-    return [[path, kind, _signature(path, kind)] for path, kind in dict.fromkeys(watched)]
+    return [[path, kind, signature(path, kind)] for path, kind in dict.fromkeys(watched)]
 
 
 def _model_folder(model: str) -> str:
@@ -254,18 +180,14 @@ def _prune(folder: Path) -> None:
 
 def load(args: list[str]) -> CachedUp | None:
     """The cached plan for these ``up`` arguments if every input is unchanged, else None."""
+    return from_entry(read_entry(args))
+
+
+def from_entry(entry: dict[str, Any] | None) -> CachedUp | None:
+    """The ``CachedUp`` of an entry ``plan_key.read_entry`` returned (None: None)."""
+    if entry is None:
+        return None
     try:
-        path = state_home() / CACHE_DIR / f"{cache_key(args)}.json"
-        st = os.stat(path)
-        if stat.S_IMODE(st.st_mode) & 0o077 or st.st_uid != os.getuid():
-            return None  # only a file nobody else could have written
-        with open(path, encoding="utf-8") as handle:
-            entry = json.load(handle)
-        if entry.get("version") != CACHE_VERSION:
-            return None
-        for where, kind, signature in entry["watched"]:
-            if _signature(where, kind) != signature:  # None: still absent
-                return None
         options = entry["options"]
         return CachedUp(
             plan=_plan_from(entry["plan"]),

@@ -24,11 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from trtl.launcher.deployments.child_settings import start_marker
 from trtl.launcher.deployments.process_time import create_time_of
 from trtl.launcher.deployments.state import is_same_process, open_private_log
 from trtl.launcher.planning.plan_types import ProcessPlan
 from trtl.launcher.supervision import pdeath
 from trtl.launcher.supervision.log_rotation import DiskWatch, LogFile, LogLimits
+from trtl.launcher.supervision.pdeath import Spawned
+from trtl.launcher.supervision.yielding import yield_cpu
 from trtl.profiles.errors import SupervisorError
 
 TAIL_LINES = 40
@@ -89,7 +92,7 @@ class Component:
         self._env = env
         self._forward = forward_lines
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: Spawned | subprocess.Popen[bytes] | None = None
         self.pid: int | None = None
         self.create_time: float | None = None
         self.started_at: float | None = None  # monotonic
@@ -105,20 +108,11 @@ class Component:
         log = open_private_log(self.log_path)
         # Where this start's output begins: the tail thread reads from here on.
         with contextlib.suppress(OSError):  # a full disk: the marker is not worth a failure
-            log.write(f"--- trtl: starting {self.name} (start #{self.generation})\n".encode())
+            log.write(start_marker(self.name, self.generation))
         offset = os.fstat(log.fileno()).st_size
         try:
-            argv, preexec_fn = pdeath.spawn_args(self.plan.argv)
             with log:
-                self.proc = subprocess.Popen(
-                    argv,
-                    env=self._env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    preexec_fn=preexec_fn,  # None: vfork (see pdeath)
-                )
+                self.proc = pdeath.spawn(self.plan.argv, self._env, log.fileno())
         except OSError as exc:
             raise SupervisorError(
                 f"{self.name}: cannot start {self.plan.argv[0]}: {exc.strerror}.",
@@ -129,6 +123,17 @@ class Component:
         self._offset = offset
         if watch:
             self.watch()
+
+    def adopt(
+        self, proc: Spawned | subprocess.Popen[bytes], offset: int, started_at: float
+    ) -> None:
+        """Take over its first start, which ``early_start`` made (log marker written,
+        output from ``offset`` on); ``watch`` follows it from there."""
+        self.generation = 1
+        self.tail.clear()
+        self.proc, self.pid = proc, proc.pid
+        self.started_at = started_at
+        self._offset = offset
 
     def watch(self) -> None:
         """Start the threads that follow the log file and report the exit."""
@@ -149,6 +154,7 @@ class Component:
 
     def _follow(self, offset: int, exited: threading.Event) -> None:
         """Follow the log file from ``offset`` until the process exited and all is read."""
+        yield_cpu()  # the processes first (yielding.py)
         partial = b""
         disk = DiskWatch(self.log_path.parent)
         checked = time.monotonic()
@@ -284,7 +290,7 @@ class Component:
 
     def _wait(
         self,
-        proc: subprocess.Popen[bytes],
+        proc: Spawned | subprocess.Popen[bytes],
         reader: threading.Thread,
         exited: threading.Event,
         gen: int,

@@ -28,6 +28,7 @@ import sys
 import threading
 from typing import IO, Protocol
 
+from trtl.launcher.supervision.yielding import yield_cpu
 from trtl.launcher.terminal import use_colour
 
 COLOURS = ("36", "33", "35", "32", "34", "96", "93", "95", "92", "94")
@@ -248,6 +249,7 @@ class LogMux:
             self._broken = True
 
     def _write_loop(self) -> None:
+        yield_cpu()  # the processes first (yielding.py)
         while True:
             with self._queue:
                 while not (self._pending or self._skipped or self._closing):

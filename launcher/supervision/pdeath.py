@@ -16,15 +16,26 @@ the same guarantee as the old ``preexec_fn`` (which also compared ``getppid``). 
 
 The signal fires when the *thread* that spawned the child ends, so trtl spawns from its
 main thread, which lives as long as the supervisor.
+
+``spawn`` starts the wrapped process with ``os.posix_spawn`` (glibc's ``vfork``-style
+clone, as ``subprocess`` without a ``preexec_fn``) and returns a ``Spawned``, a
+``subprocess.Popen`` for what supervising needs (``pid``, ``poll``, ``wait``). This module
+imports only built-in modules: a repeated ``trtl up`` spawns every process through it
+before it imports anything else (``early_start``), and ``subprocess`` with ``signal``,
+``threading`` and ``selectors`` costs that start milliseconds a bare launch does not pay.
 """
 
 from __future__ import annotations
 
+import _signal
+import _thread
 import os
-import shutil
-import signal
 import sys
-from collections.abc import Callable
+
+TYPE_CHECKING = False  # not typing's: importing typing costs the first spawn milliseconds
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from subprocess import Popen
 
 _PR_SET_PDEATHSIG = 1
 SHELL = "/bin/sh"
@@ -40,7 +51,16 @@ def _find_setpriv() -> str | None:
     for path in ("/usr/bin/setpriv", "/bin/setpriv"):
         if os.access(path, os.X_OK):
             return path
-    return shutil.which("setpriv")
+    return _which("setpriv")
+
+
+def _which(program: str) -> str | None:
+    """``shutil.which`` for a plain name (shutil imports fnmatch and re)."""
+    for folder in os.get_exec_path():
+        path = os.path.join(folder, program)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
 
 
 SETPRIV = _find_setpriv()
@@ -53,7 +73,7 @@ def spawn_args(argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
     as spawning it directly would (the shell would only exit 127)."""
     if not WRAPPED:
         return argv, _die_with_parent(os.getpid())
-    program = argv[0] if os.sep in argv[0] else shutil.which(argv[0])
+    program = argv[0] if os.sep in argv[0] else _which(argv[0])
     if program is None or not os.path.isfile(program):
         raise FileNotFoundError(2, "No such file or directory", argv[0])
     if not os.access(program, os.X_OK):
@@ -79,9 +99,130 @@ def _die_with_parent(parent_pid: int) -> Callable[[], None]:
 
     def setup() -> None:
         if prctl is not None:
-            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            prctl(_PR_SET_PDEATHSIG, _signal.SIGKILL)
         # The parent may have died between fork and prctl: then nobody would kill us.
         if os.getppid() != parent_pid:
             os._exit(1)
 
     return setup
+
+
+# Python ignores these; a child must not inherit that (subprocess's restore_signals).
+_RESTORED_SIGNALS = tuple(
+    getattr(_signal, name) for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ") if hasattr(_signal, name)
+)
+
+
+def spawn(
+    argv: list[str], env: dict[str, str], log_fd: int, *, wait_exec: bool = True
+) -> Spawned | Popen[bytes]:
+    """Start ``argv`` in a session of its own, so that it dies with this process: stdin from
+    /dev/null, stdout and stderr into ``log_fd``, no other descriptor of trtl's. Raises
+    OSError (FileNotFoundError, PermissionError, ...) when it cannot start.
+
+    ``wait_exec=False``, only for a process without threads (``early_start``): ``fork``
+    instead of the vfork-style ``posix_spawn``, which holds the parent until the child has
+    exec'd. On two busy cores that wait is the child's turn on a core behind every process
+    already starting (3-16 ms each, serialised over the processes); a small process forks
+    in a fraction of a millisecond and goes on to the next. A program that then cannot be
+    exec'd exits 127 instead of raising (``spawn_args`` has checked that it exists)."""
+    if WRAPPED and not wait_exec:
+        wrapped, _ = spawn_args(argv)
+        inherited = [fd for fd in _inherited_fds() if fd != log_fd]
+        pid = os.fork()
+        if pid == 0:  # the child: only system calls until the exec, whatever happens
+            try:
+                os.setsid()
+                os.dup2(log_fd, 1)
+                os.dup2(log_fd, 2)
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                for fd in inherited:
+                    os.close(fd)
+                for signum in _RESTORED_SIGNALS:
+                    _signal.signal(signum, _signal.SIG_DFL)
+                os.execve(wrapped[0], wrapped, env)
+            finally:
+                os._exit(127)
+        return Spawned(pid, argv)
+    if not WRAPPED:
+        import subprocess
+
+        return subprocess.Popen(
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_fd,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent(os.getpid()),
+        )
+    wrapped, _ = spawn_args(argv)
+    # The log on 1 and 2 first: were it 0 itself (trtl started without stdin), /dev/null
+    # would otherwise replace it before it was copied.
+    actions: list[tuple[object, ...]] = [
+        (os.POSIX_SPAWN_DUP2, log_fd, 1),
+        (os.POSIX_SPAWN_DUP2, log_fd, 2),
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+    ]
+    # Python opens every descriptor close-on-exec; one trtl inherited open (from a shell or
+    # a test runner) would reach the child, where subprocess's close_fds closes it.
+    actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_fds() if fd != log_fd]
+    pid = os.posix_spawn(
+        wrapped[0], wrapped, env, file_actions=actions, setsid=True, setsigdef=_RESTORED_SIGNALS
+    )
+    return Spawned(pid, argv)
+
+
+def _inherited_fds() -> list[int]:
+    """This process's descriptors above 2 that an exec would pass on."""
+    found = []
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return found
+    for name in names:
+        fd = int(name)
+        if fd > 2:
+            try:
+                if os.get_inheritable(fd):
+                    found.append(fd)
+            except OSError:
+                continue  # the listing's own descriptor, closed by now
+    return found
+
+
+class Spawned:
+    """A child ``spawn`` started: the part of ``subprocess.Popen`` supervising uses, with
+    its semantics (``poll`` answers None while another thread waits; ``wait`` reaps)."""
+
+    def __init__(self, pid: int, args: list[str]):
+        self.pid = pid
+        self.args = args
+        self.returncode: int | None = None
+        self._waiting = _thread.allocate_lock()
+
+    def poll(self) -> int | None:
+        if self.returncode is None and self._waiting.acquire(False):
+            try:
+                if self.returncode is None:
+                    self._reap(os.WNOHANG)
+            finally:
+                self._waiting.release()
+        return self.returncode
+
+    def wait(self) -> int:
+        while self.returncode is None:
+            with self._waiting:
+                if self.returncode is None:
+                    self._reap(0)
+        return self.returncode
+
+    def _reap(self, flags: int) -> None:
+        try:
+            pid, status = os.waitpid(self.pid, flags)
+        except ChildProcessError:
+            self.returncode = 0  # reaped elsewhere (SIGCHLD ignored): as Popen says
+            return
+        if pid == self.pid:
+            self.returncode = os.waitstatus_to_exitcode(status)

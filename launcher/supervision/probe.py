@@ -27,7 +27,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from trtl.launcher.supervision.port_owner import describe, in_tree, listeners
+from trtl.launcher.supervision.port_owner import describe, held_by_tree, in_tree, listeners
+from trtl.launcher.supervision.yielding import yield_cpu
 
 FAST_INTERVAL = 0.01  # while starting: readiness shows within 10 ms
 # Before any worker published its model card (file discovery: <dir>/v1/mdc/), the model
@@ -119,6 +120,7 @@ class Prober(threading.Thread):
         self._listed: bool | None = None
         self._registered: dict[str, bool] = {}
         self._silent: dict[str, bool] = {}
+        self._workers_asked = -GATED_INTERVAL  # monotonic; see _poll
 
     def stop(self) -> None:
         self._halt.set()
@@ -140,6 +142,7 @@ class Prober(threading.Thread):
         self._wake.set()
 
     def run(self) -> None:
+        yield_cpu()  # the processes first (yielding.py)
         client = _Client()
         try:
             fast = True
@@ -175,6 +178,14 @@ class Prober(threading.Thread):
             self._listed = is_listed
             self._emit(ModelListed(is_listed))
         everyone = is_listed
+        # Until the model is listed the deployment is not ready whatever the workers say:
+        # their status servers are asked every GATED_INTERVAL only (their silence still
+        # shows), not at every 10 ms poll: half the requests while the graph starts, and
+        # each one costs the starting worker too. Listed, they are asked at once.
+        now = time.monotonic()
+        if not is_listed and now - self._workers_asked < GATED_INTERVAL:
+            return False
+        self._workers_asked = now
         for name, port in self.status_ports.items():
             answer = self._get(client, f"http://127.0.0.1:{port}/health")
             self._note_silence(name, answer)
@@ -195,6 +206,9 @@ class Prober(threading.Thread):
         if answer is None or self._pid_of is None or name in self._owned:
             return answer
         root = self._pid_of(name)
+        if root is not None and held_by_tree(port, root):  # the usual case, found cheaply
+            self._owned.add(name)
+            return answer
         held = listeners(port)
         if root is None or not held:
             # Who listens cannot be told right now (the table changed while it was read):

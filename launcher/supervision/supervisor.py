@@ -202,6 +202,20 @@ class Supervisor(LiveSurface):
         prepare_run_dir(self.plan)
         self._spawn_all()
 
+    def adopt(self, started: dict[str, tuple[object, int, float]]) -> None:
+        """Take over the processes ``early_start`` spawned (run dir prepared, every first
+        start made), by name: (process, its log offset, monotonic time of the spawn)."""
+        self._spawned = True
+        self.started = min(at for _, _, at in started.values())
+        try:
+            for name, component in self.components.items():
+                component.adopt(*started[name])  # type: ignore[attr-defined]  # a Component
+            for component in self.components.values():
+                component.watch()
+        except BaseException:
+            self._signal_all(signal.SIGKILL)
+            raise
+
     def _spawn_all(self) -> None:
         self._spawned = True
         self.started = self.clock()

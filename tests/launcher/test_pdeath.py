@@ -8,6 +8,7 @@ spawns ``sleep`` the way trtl does, prints its PID and SIGKILLs itself at once.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -26,6 +27,18 @@ os.kill(os.getpid(), signal.SIGKILL)  # before anything else runs
 """
 
 
+# The same through pdeath.spawn (os.posix_spawn), as a repeated `trtl up` starts its
+# processes before it imports anything else (early_start).
+POSIX_SPAWN_THEN_DIE = r"""
+import os, signal
+from trtl.launcher.supervision import pdeath
+fd = os.open(os.devnull, os.O_WRONLY)
+child = pdeath.spawn(["sleep", "60"], dict(os.environ), fd, wait_exec=WAIT)
+print(child.pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # before anything else runs
+"""
+
+
 def _gone(pid: int) -> bool:
     """No such process, or only its zombie (dead, waiting for whoever adopted it)."""
     try:
@@ -35,10 +48,8 @@ def _gone(pid: int) -> bool:
         return True
 
 
-def _spawn_then_die(env: dict[str, str]) -> int:
-    done = subprocess.run(
-        [sys.executable, "-c", SPAWN_THEN_DIE], env=env, capture_output=True, text=True
-    )
+def _spawn_then_die(env: dict[str, str], script: str = SPAWN_THEN_DIE) -> int:
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert done.returncode == -9, done.stderr
     return int(done.stdout.split()[0])
 
@@ -56,6 +67,14 @@ def _assert_dies(pid: int) -> None:
 def test_a_child_spawned_through_setpriv_dies_when_its_parent_is_killed_at_once():
     for _ in range(5):  # the kill lands at a different instant of the child's start each time
         _assert_dies(_spawn_then_die(dict(os.environ)))
+
+
+@pytest.mark.skipif(not pdeath.WRAPPED, reason="needs setpriv (util-linux) and /bin/sh")
+@pytest.mark.parametrize("wait_exec", [True, False], ids=["posix_spawn", "fork"])
+def test_a_child_of_pdeath_spawn_dies_when_its_parent_is_killed_at_once(wait_exec):
+    script = POSIX_SPAWN_THEN_DIE.replace("WAIT", repr(wait_exec))
+    for _ in range(5):
+        _assert_dies(_spawn_then_die(dict(os.environ), script))
 
 
 def test_a_child_spawned_with_the_preexec_fallback_dies_too():
@@ -79,3 +98,56 @@ def test_the_wrapped_program_runs_with_the_parent_death_signal_and_its_own_argv(
 def test_a_program_that_does_not_exist_fails_to_spawn_as_before():
     with pytest.raises(FileNotFoundError):
         pdeath.spawn_args(["/nonexistent/python", "-m", "dynamo.frontend"])
+
+
+@pytest.mark.parametrize("wait_exec", [True, False], ids=["posix_spawn", "fork"])
+def test_a_spawned_child_gets_a_session_its_log_and_nothing_else_of_its_parent(tmp_path, wait_exec):
+    log = tmp_path / "child.log"
+    script = (
+        "import os, signal, sys; "
+        "print(os.getsid(0) == os.getpid(), sys.stdin.read() == '', "
+        "len([f for f in os.listdir('/proc/self/fd') if int(f) > 2])); "
+        "print('to stderr', file=sys.stderr); sys.exit(3)"
+    )
+    inherited_r, inherited_w = os.pipe()  # a descriptor trtl was given open, say by a shell
+    os.set_inheritable(inherited_w, True)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        child = pdeath.spawn(
+            [sys.executable, "-c", script], dict(os.environ), fd, wait_exec=wait_exec
+        )
+    finally:
+        os.close(fd)
+        os.close(inherited_w)
+    assert child.wait() == 3 and child.poll() == 3
+    # The pipe's last writer was trtl's copy: the child never held it.
+    assert os.read(inherited_r, 1) == b""
+    os.close(inherited_r)
+    lines = log.read_text().splitlines()
+    assert lines[0] == "True True 1"  # above 2, only the listing's own descriptor
+    assert lines[1] == "to stderr"
+
+
+@pytest.mark.parametrize("wait_exec", [True, False], ids=["posix_spawn", "fork"])
+def test_a_spawned_child_does_not_inherit_pythons_ignored_sigpipe(tmp_path, wait_exec):
+    log = tmp_path / "child.log"
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:  # a shell: Python would ignore SIGPIPE again itself
+        argv = ["/bin/sh", "-c", "grep ^SigIgn: /proc/$$/status"]
+        child = pdeath.spawn(argv, {}, fd, wait_exec=wait_exec)
+    finally:
+        os.close(fd)
+    assert child.wait() == 0
+    ignored = int(log.read_text().split()[1], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1))
+
+
+def test_a_spawned_child_killed_by_a_signal_reports_it_as_popen_does(tmp_path):
+    fd = os.open(os.devnull, os.O_WRONLY)
+    try:
+        child = pdeath.spawn(["sleep", "60"], dict(os.environ), fd)
+    finally:
+        os.close(fd)
+    assert child.poll() is None
+    os.killpg(child.pid, 9)
+    assert child.wait() == -9

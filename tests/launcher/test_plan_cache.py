@@ -161,8 +161,39 @@ def test_a_cached_start_on_a_full_disk_leaves_it_to_the_validating_path(model, m
 
     args, _, plan = _save("agg", model)
     assert plan_cache.load(args) is not None
-    monkeypatch.setattr("trtl.launcher.supervision.log_rotation.free_bytes", lambda _path: 1024)
-    assert running.MIN_FREE > 1024
+    # A full disk, whoever asks (the early spawn and the supervisor both look).
+    full = os.statvfs_result((4096, 4096, 1000, 0, 0, 1000, 0, 0, 0, 255))  # nothing available
+    monkeypatch.setattr(os, "statvfs", lambda _path: full)
+    assert running.MIN_FREE > 0
     assert cached_up(args) is None
     assert not plan.run_dir.logs.exists()
     assert DeploymentLock(plan.run_dir).holder() is None  # nothing claimed the name
+
+
+def test_a_cached_start_whose_port_is_taken_leaves_it_to_the_validating_path(model):
+    import socket
+
+    from trtl.launcher.deployments.cached_up import cached_up
+    from trtl.launcher.deployments.lock import DeploymentLock
+
+    args, _, plan = _save("agg", model)
+    assert plan_cache.load(args) is not None
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 18500))  # the frontend's port
+        taken.listen()
+        assert cached_up(args) is None  # nothing spawned: the usual path names the holder
+    assert not plan.run_dir.logs.exists()
+    assert DeploymentLock(plan.run_dir).holder() is None
+
+
+def test_the_early_start_names_the_files_and_states_the_supervisor_uses():
+    from trtl.launcher.deployments import lock, running, state, stop_request
+    from trtl.launcher.deployments.lifecycle import DeploymentStatus
+    from trtl.launcher.supervision import early_start
+
+    assert early_start.LOCK_FILE == lock.LOCK_FILE
+    assert early_start.SUPERVISOR_ROLE == lock.SUPERVISOR
+    assert early_start.STATE_FILE == state.STATE_FILE
+    assert early_start.MIN_FREE == running.MIN_FREE
+    assert f"{stop_request.REQUEST_FILE}." == early_start.STOP_REQUEST_PREFIX
+    assert set(early_start.ENDED_STATES) == {DeploymentStatus.STOPPED, DeploymentStatus.FAILED}
