@@ -197,3 +197,29 @@ def test_the_early_start_names_the_files_and_states_the_supervisor_uses():
     assert early_start.MIN_FREE == running.MIN_FREE
     assert f"{stop_request.REQUEST_FILE}." == early_start.STOP_REQUEST_PREFIX
     assert set(early_start.ENDED_STATES) == {DeploymentStatus.STOPPED, DeploymentStatus.FAILED}
+
+
+def test_a_cached_start_asked_to_stop_by_a_down_spawns_nothing(model):
+    """A `trtl down` that began right after this start left its request before the early
+    spawn took the lock: the start spawns nothing and is cancelled (stop_request)."""
+    from trtl.launcher.deployments.cached_up import cached_up
+    from trtl.launcher.deployments.lock import DeploymentLock
+    from trtl.launcher.deployments.process_time import create_time_of
+    from trtl.launcher.deployments.state import make_private_dir
+    from trtl.launcher.deployments.stop_request import CANCELLED_FILE, REQUEST_FILE
+
+    args, _, plan = _save("agg", model)
+    assert plan_cache.load(args) is not None
+    down = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        make_private_dir(plan.run_dir.root)
+        request = plan.run_dir.root / f"{REQUEST_FILE}.{down.pid}"
+        request.write_text(f"{down.pid} {create_time_of(down.pid)}\n")
+        assert cached_up(args) is None  # the validating path then says it was cancelled
+        assert not plan.run_dir.logs.exists()
+        assert DeploymentLock(plan.run_dir).holder() is None
+        cancelled = (plan.run_dir.root / CANCELLED_FILE).read_text().split()
+        assert str(os.getpid()) in cancelled
+    finally:
+        down.kill()
+        down.wait()
