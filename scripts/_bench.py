@@ -241,12 +241,15 @@ def free_port() -> int:
 
 
 def spawn(argv: Sequence[str], env: dict[str, str], out, **kwargs) -> subprocess.Popen:
-    """Start ``argv`` in its own process group, remembered for cleanup."""
+    """Start ``argv`` in its own process group, remembered for cleanup. In this script's
+    session: trtl, its processes and a bare launch's all share the one autogroup (the
+    kernel's sched_autogroup: CPU is shared between sessions first), as a user's terminal
+    holds trtl or a hand-written launch script with its processes."""
     if _TREE and list(argv[: len(TRTL)]) == TRTL:
         kwargs.setdefault("cwd", _TREE)  # `python -m` puts the working directory first
     proc = subprocess.Popen(
         list(argv), env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-        start_new_session=True, **kwargs,
+        process_group=0, **kwargs,
     )  # fmt: skip
     _GROUPS.add(proc.pid)
     return proc

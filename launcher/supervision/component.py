@@ -1,6 +1,6 @@
 """One supervised process: spawn it, follow its output, notice its exit, signal its group.
 
-Each process runs in its own session (so its whole tree is one process group), with the
+Each process leads its own process group (its whole tree is signalled as one; see pdeath), with the
 plan's argv and environment, and dies with the supervisor (``PR_SET_PDEATHSIG``) even if
 trtl itself is killed with SIGKILL. Its stdout and stderr are its log file itself
 (``O_APPEND``): what it prints never waits for trtl, so a supervisor that is stopped

@@ -79,7 +79,7 @@ def _children(pid: int) -> list[int]:
 
 
 def in_tree(pid: int, root: int) -> bool:
-    """True when ``pid`` is ``root`` or in its process group (each component is a session)."""
+    """True when ``pid`` is ``root`` or in its process group (each component leads one)."""
     if pid == root:
         return True
     try:

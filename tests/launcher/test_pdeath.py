@@ -101,11 +101,12 @@ def test_a_program_that_does_not_exist_fails_to_spawn_as_before():
 
 
 @pytest.mark.parametrize("wait_exec", [True, False], ids=["posix_spawn", "fork"])
-def test_a_spawned_child_gets_a_session_its_log_and_nothing_else_of_its_parent(tmp_path, wait_exec):
+def test_a_spawned_child_gets_a_group_its_log_and_nothing_else_of_its_parent(tmp_path, wait_exec):
     log = tmp_path / "child.log"
     script = (
         "import os, signal, sys; "
-        "print(os.getsid(0) == os.getpid(), sys.stdin.read() == '', "
+        "print(os.getpgid(0) == os.getpid() and os.getsid(0) == int(sys.argv[1]), "
+        "sys.stdin.read() == '', "
         "len([f for f in os.listdir('/proc/self/fd') if int(f) > 2])); "
         "print('to stderr', file=sys.stderr); sys.exit(3)"
     )
@@ -114,7 +115,10 @@ def test_a_spawned_child_gets_a_session_its_log_and_nothing_else_of_its_parent(t
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         child = pdeath.spawn(
-            [sys.executable, "-c", script], dict(os.environ), fd, wait_exec=wait_exec
+            [sys.executable, "-c", script, str(os.getsid(0))],
+            dict(os.environ),
+            fd,
+            wait_exec=wait_exec,
         )
     finally:
         os.close(fd)
@@ -124,7 +128,9 @@ def test_a_spawned_child_gets_a_session_its_log_and_nothing_else_of_its_parent(t
     assert os.read(inherited_r, 1) == b""
     os.close(inherited_r)
     lines = log.read_text().splitlines()
-    assert lines[0] == "True True 1"  # above 2, only the listing's own descriptor
+    # Its own process group in trtl's session (pdeath's SESSIONS); above 2, only the
+    # listing's own descriptor.
+    assert lines[0] == "True True 1"
     assert lines[1] == "to stderr"
 
 
