@@ -146,24 +146,8 @@ def _supervise(running, cached, plan, lock, limits, started: dict | None) -> int
 
 
 def _ports_free(plan) -> bool:
-    """Every port of the plan can be bound now, on the host its process binds."""
-    import socket
+    """Every port of the plan can be bound now, on the host its process binds (the early
+    spawn's check, on the plan's processes)."""
+    from trtl.launcher.supervision.early_start import ports_free
 
-    for proc in plan.processes:
-        for kind, port in proc.ports.items():
-            host = _flag(proc.argv, "--http-host") if kind == "http" else None
-            host = host or proc.env.get("DYN_SYSTEM_HOST") or "127.0.0.1"
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    sock.bind((host, port))
-                except OSError:
-                    return False
-    return True
-
-
-def _flag(argv: list[str], flag: str) -> str | None:
-    for i, arg in enumerate(argv[:-1]):
-        if arg == flag:
-            return argv[i + 1]
-    return None
+    return ports_free([(p.name, p.role, p.argv, p.env, p.ports) for p in plan.processes])

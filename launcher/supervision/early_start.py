@@ -77,7 +77,7 @@ def start(entry: dict) -> EarlyStart | None:
     if lock_fd is None:
         return None
     try:
-        if _stop_requested(root) or not _ports_free(jobs) or _may_have_left(root):
+        if _stop_requested(root) or not ports_free(jobs) or _may_have_left(root):
             os.close(lock_fd)
             return None
         _prepare_run_dir(root)
@@ -173,7 +173,7 @@ def _stop_requested(root: str) -> bool:
     return any(n.startswith(STOP_REQUEST_PREFIX) for n in os.listdir(root))
 
 
-def _ports_free(jobs: list[tuple[str, str, list[str], dict, dict]]) -> bool:
+def ports_free(jobs: list[tuple[str, str, list[str], dict, dict]]) -> bool:
     """Every port of the plan can be bound now, on the host its process binds."""
     for _, _, argv, env, ports in jobs:
         for kind, port in ports.items():
