@@ -53,12 +53,7 @@ def test_following_a_log_across_rotations_shows_every_line_once(case, tmp_path, 
             writer.write(action[1]) if isinstance(action, tuple) else writer.rotate()
         return step is not None
 
-    monkeypatch.setattr(log_files, "_running", running)
-    monkeypatch.setattr(log_files, "FOLLOW_INTERVAL", 0)
-    out = io.StringIO()
-    monkeypatch.setattr(sys, "stdout", out)
-    log_files.show_logs({"worker-0": writer.path}, count=5, follow=True, deployment="d")
-    shown = [line.split()[3] for line in out.getvalue().splitlines() if "line" in line]
+    shown = _follow(monkeypatch, writer.path, running, count=5)
     assert shown == [f"{n:06d}" for n in range(5, writer.next)]
     assert (tmp_path / "worker-0.log.1").exists()  # it did rotate
 
@@ -78,10 +73,16 @@ def test_following_goes_on_when_the_older_copies_are_removed(tmp_path, monkeypat
             step()
         return step is not None
 
+    shown = _follow(monkeypatch, writer.path, running, count=1)
+    assert shown == [f"{n:06d}" for n in range(2999, 3003)]
+
+
+def _follow(monkeypatch, path, running, count: int) -> list[str]:
+    """``trtl logs -f`` of one log while ``running`` (called at each poll) says the
+    deployment runs: the line numbers it showed."""
     monkeypatch.setattr(log_files, "_running", running)
     monkeypatch.setattr(log_files, "FOLLOW_INTERVAL", 0)
     out = io.StringIO()
     monkeypatch.setattr(sys, "stdout", out)
-    log_files.show_logs({"worker-0": writer.path}, count=1, follow=True, deployment="d")
-    shown = [line.split()[3] for line in out.getvalue().splitlines() if "line" in line]
-    assert shown == [f"{n:06d}" for n in range(2999, 3003)]
+    log_files.show_logs({"worker-0": path}, count=count, follow=True, deployment="d")
+    return [line.split()[3] for line in out.getvalue().splitlines() if "line" in line]
