@@ -19,6 +19,10 @@ from pathlib import Path
 
 from trtl.profiles.errors import ProfileError
 
+TYPE_CHECKING = False  # not typing's: the cached start imports this module
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 # Like a profile name (profiles.schema.NAME_PATTERN), matched whole: `$` of re.match would
 # accept a trailing newline. With '_' as '-' it is a DNS-1123 label (Kubernetes' rule).
 DEPLOYMENT_NAME = re.compile(r"[a-z0-9]([a-z0-9_-]{0,38}[a-z0-9])?")
@@ -35,10 +39,14 @@ def check_name(name: object, flag: str = "deployment name") -> str:
     return name
 
 
-def state_home() -> Path:
-    """``$XDG_STATE_HOME/trtl`` (default ``~/.local/state/trtl``)."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "trtl"
+def state_home(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_STATE_HOME/trtl`` (default ``~/.local/state/trtl``), as a process with
+    ``environ`` (default: this one's) computes it."""
+    env = os.environ if environ is None else environ
+    if env.get("XDG_STATE_HOME"):
+        return Path(env["XDG_STATE_HOME"]) / "trtl"
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return home / ".local" / "state" / "trtl"
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,7 @@ def early_starters(name: str | None, run_dir: RunDir | None) -> list[psutil.Proc
         if not _may_start(info["cmdline"], name):
             continue
         with contextlib.suppress(psutil.Error):
-            if _state_home_of(proc.environ()) != root:
+            if state_home(proc.environ()) != root:
                 continue
             if run_dir is None or not past_claim(proc, run_dir):
                 found.append(proc)
@@ -222,14 +222,6 @@ def _may_start(cmdline: list[str], name: str | None) -> bool:
         elif arg.startswith("--name="):
             given = arg.removeprefix("--name=")
     return given is None or given == name
-
-
-def _state_home_of(environ: dict[str, str]) -> Path:
-    """``state_home()`` as that process computes it from its own environment."""
-    if environ.get("XDG_STATE_HOME"):
-        return Path(environ["XDG_STATE_HOME"]) / "trtl"
-    home = Path(environ["HOME"]) if environ.get("HOME") else Path.home()
-    return home / ".local" / "state" / "trtl"
 
 
 def past_claim(proc: psutil.Process, run_dir: RunDir) -> bool:
