@@ -67,7 +67,19 @@ def test_rotation_loses_no_line_of_a_fast_writer(cut, tmp_path, monkeypatch):
     logs = tmp_path / "logs"
     logs.mkdir()
     count = 150_000
-    code = f"import os\nfor i in range({count}):\n    os.write(1, b'line %06d\\n' % i)"
+    # Full speed within each chunk of 10,000 lines (~120 KB, past the limit); between
+    # chunks the writer waits until trtl rotated once more, so there are rotations to race
+    # with however the reader is scheduled on a loaded machine.
+    code = (
+        "import glob, os, time\n"
+        f"for i in range({count}):\n"
+        "    os.write(1, b'line %06d\\n' % i)\n"
+        f"    if i % 10000 == 9999 and i < {count - 1}:\n"
+        "        end = time.monotonic() + 60\n"
+        f"        while len(glob.glob({str(logs / 'worker-0.log.*')!r})) <= i // 10000"
+        " and time.monotonic() < end:\n"
+        "            time.sleep(0.001)\n"
+    )
     limits = LogLimits(max_bytes=64 * 1024, keep=100)  # ~1.8 MB: some 30 rotations, all kept
     _, seen = _component(code, logs, limits)
     expected = [f"line {i:06d}" for i in range(count)]
@@ -75,8 +87,7 @@ def test_rotation_loses_no_line_of_a_fast_writer(cut, tmp_path, monkeypatch):
     kept = _kept_lines(logs / "worker-0.log")
     assert kept[0].startswith("--- trtl: starting worker-0")
     assert kept[1:] == expected  # on disk too, across the copies
-    # Rotated more than once (how often depends on how often the reader ran: on a loaded
-    # machine it reads more at a time, and each copy is larger).
+    # Rotated at least once per chunk (the writer waited for each).
     assert len(list(logs.glob("worker-0.log.*"))) > 1
 
 
