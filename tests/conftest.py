@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
+
+from tests import leftovers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,6 +36,33 @@ settings.register_profile(
     "hunt", parent=settings.get_profile("deep"), max_examples=3000, derandomize=False
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the controller, or a run without xdist
+        leftovers.mark_run()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when it leaves processes behind, after killing them (xdist workers'
+    processes are counted by the controller once every worker has finished)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    # Processes on their way out (a `down` that just returned) get a moment to finish.
+    found = leftovers.leftovers()
+    if found:
+        psutil.wait_procs(found, timeout=15)
+        found = [p for p in found if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    if not found:
+        return
+    lines = "\n".join(f"  {leftovers.describe(p)}" for p in found)
+    leftovers.kill(found)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        message = f"\nprocesses left running by the tests (now killed):\n{lines}"
+        reporter.write_line(message, red=True)
+    if session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(autouse=True)
