@@ -31,6 +31,9 @@ def cached_up(args: list[str]) -> int | None:
     try:
         early = early_start.start(entry)  # None: it was not sure; the steps below say why
         if early is not None:
+            from trtl.launcher.supervision.quiet_start import wait_until_listed
+
+            wait_until_listed(entry["plan"], [proc.pid for proc, _, _ in early.started.values()])
             _import_yielding()
         return _from_entry(entry, early)
     except KeyboardInterrupt:

@@ -108,3 +108,39 @@ def test_a_repeated_up_starts_from_the_cached_plan_and_serves(tiny_model, home, 
         assert proc.returncode == 0, out
         assert "nothing left running" in out
     assert runs == [(True, "ready", 2), (False, "ready", 2)]
+
+
+def test_the_quiet_wait_ends_when_the_real_frontend_lists_the_model(tiny_model, home, deployments):
+    from trtl.launcher.supervision.quiet_start import wait_until_listed
+
+    name = "t-quiet"
+    deployments.append(name)
+    command = [sys.executable, "-m", "trtl.launcher", *up_args("agg", tiny_model, name, "-d")]
+    up = subprocess.run(command, env=trtl_env(home), capture_output=True, text=True, timeout=120)
+    assert up.returncode == 0, up.stdout + up.stderr
+    state = status(name, home)
+    plan = {"frontend_url": state["frontend_url"], "profile": {"model": str(tiny_model)}}
+    # No process to watch: they are the background supervisor's children, not this test's.
+    assert wait_until_listed(plan, [], limit=60) == "listed"
+    # Another model is never listed: the wait runs to its limit.
+    other = {**plan, "profile": {"model": "not-served"}}
+    assert wait_until_listed(other, [], limit=0.5) == "limit"
+
+
+def test_ctrl_c_during_a_cached_start_stops_every_process(tiny_model, home, deployments):
+    name = "t-quiet-int"
+    deployments.append(name)
+    args = up_args("agg", tiny_model, name, "--quiet")
+    proc = _start(args, home)
+    read_until(proc, "is ready after", timeout=60)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=40) == 0
+    # From the cached plan: interrupted while its processes start (the quiet wait).
+    proc = subprocess.Popen([sys.executable, "-m", "trtl.launcher", *args], env=trtl_env(home),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while len(_children(proc.pid)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=40) == 130
+    assert wait_for(lambda: _processes_of(_discovery(name)) == [], timeout=10)

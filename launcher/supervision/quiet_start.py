@@ -1,0 +1,92 @@
+"""After the early spawn: stay off the CPU until the frontend lists the model.
+
+On a machine with few cores every millisecond trtl runs while Dynamo's processes start
+delays them: importing the supervisor and setting it up costs 0.15-0.25 s of CPU, more
+than the 5 % a bare launch allows. So a repeated ``trtl up`` (``early_start``) first waits
+here, with only built-in modules loaded and asleep between cheap looks: until the
+frontend lists the model, a process exits (the supervisor must see to it at once), or
+QUIET_LIMIT_S has passed (a real engine loads for a minute: its output must not wait that
+long to reach the terminal). The supervisor then adopts the processes as before and makes
+its own, complete readiness check; nothing it does is skipped, only put off.
+"""
+
+from __future__ import annotations
+
+import _socket
+import os
+import time
+
+from trtl.launcher.planning.plan_key import loads
+
+# Longer than a mocker graph takes to be listed on a loaded 2-core machine (0.6-1.8 s),
+# short enough that a real engine's first lines are on the terminal almost at once.
+QUIET_LIMIT_S = 2.5
+LOOK_EVERY_S = 0.01  # a refused connection costs microseconds; a listing, the frontend ~0.1 ms
+ANSWER_TIMEOUT_S = 0.25
+
+
+def wait_until_listed(plan: dict, pids: list[int], limit: float = QUIET_LIMIT_S) -> str:
+    """Sleep until the model is listed ("listed"), a process has exited ("exited") or
+    ``limit`` seconds have passed ("limit"); "unknown" when the plan does not say where."""
+    try:
+        host, port = _address(str(plan["frontend_url"]))
+        profile = plan["profile"]
+        model = str(profile.get("served_name") or profile["model"])
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        return "unknown"
+    deadline = time.monotonic() + limit
+    while True:
+        if any(_exited(pid) for pid in pids):
+            return "exited"
+        if _listed(host, port, model):
+            return "listed"
+        if time.monotonic() >= deadline:
+            return "limit"
+        time.sleep(LOOK_EVERY_S)
+
+
+def _address(url: str) -> tuple[str, int]:
+    """``http://HOST:PORT`` (the plan's frontend_url) as (HOST, PORT)."""
+    rest = url.split("://", 1)[1].split("/", 1)[0]
+    host, _, port = rest.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _exited(pid: int) -> bool:
+    """Whether the child ``pid`` has ended, without reaping it: the supervisor waits for
+    it and reads its exit status."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def _listed(host: str, port: int, model: str) -> bool:
+    """``GET /v1/models`` answers 200 and lists ``model``."""
+    family = _socket.AF_INET6 if ":" in host else _socket.AF_INET
+    sock = _socket.socket(family, _socket.SOCK_STREAM)
+    try:
+        sock.settimeout(ANSWER_TIMEOUT_S)
+        sock.connect((host, port))
+        sock.sendall(
+            f"GET /v1/models HTTP/1.0\r\nHost: {host}:{port}\r\nAccept: application/json"
+            "\r\nConnection: close\r\n\r\n".encode()
+        )
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except OSError:
+        return False
+    finally:
+        sock.close()
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    if not head.startswith((b"HTTP/1.0 200", b"HTTP/1.1 200")):
+        return False
+    try:
+        listing = loads(body.decode("utf-8"))
+        return any(entry.get("id") == model for entry in listing["data"])
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+        return False
