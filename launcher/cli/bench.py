@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -98,7 +100,8 @@ def _run(targets: tuple[str, ...], as_json: bool, aiperf_version: str, options: 
         describe_plan=_plan_json,
     )
     try:
-        summary = session.run()
+        with _ctrl_c_interrupts():
+            summary = session.run()
     except KeyboardInterrupt:
         from trtl.launcher.bench.summary import read_summary
 
@@ -107,6 +110,21 @@ def _run(targets: tuple[str, ...], as_json: bool, aiperf_version: str, options: 
         return 130
     _print(summary, as_json, options["compare"])
     return 0 if summary.complete else 1
+
+
+@contextlib.contextmanager
+def _ctrl_c_interrupts() -> Iterator[None]:
+    """Ctrl-C (SIGINT) raises KeyboardInterrupt while bench runs, also when trtl started
+    with SIGINT ignored: a script's background job (``trtl bench … &`` without job control)
+    inherits it so, and Python then installs no handler of its own. Bench would run on with
+    graphs it started; as ``trtl up`` does, it takes SIGINT as a stop request whatever it
+    inherited."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if previous is not None:  # None: a handler not set from Python, not restorable
+            signal.signal(signal.SIGINT, previous)
 
 
 def _targets(refs: tuple[str, ...], options: dict) -> list:

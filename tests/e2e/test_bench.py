@@ -255,8 +255,11 @@ def test_unreachable_url_is_one_sentence(run_trtl) -> None:
 
 def test_ctrl_c_stops_the_graph_bench_started(tiny_model: Path, home: Path) -> None:
     out = home / "interrupted"
+    # Started with SIGINT ignored, as a script's background job (`trtl bench … &`) and
+    # everything a test run started that way inherit it: bench must stop on it all the same.
+    ignoring = ["/bin/sh", "-c", 'trap "" INT; exec "$@"', "sh"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "trtl.launcher",
+        [*ignoring, sys.executable, "-m", "trtl.launcher",
          *bench_args(tiny_model, "agg", "--concurrency", "1,2", "-o", str(out))],
         env=env_for(home),
         stdout=subprocess.PIPE,
