@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.up_helpers import read_until, status, trtl_env, up_args, wait_for
+from tests.e2e.up_helpers import processes_of, read_until, status, trtl_env, up_args, wait_for
 
 
 def _children(pid: int) -> list[int]:
@@ -29,22 +29,6 @@ def _children(pid: int) -> list[int]:
                 found += [
                     int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()
                 ]
-    return found
-
-
-def _processes_of(discovery: str) -> list[int]:
-    """Live processes (zombies excluded) whose environment names this discovery directory."""
-    mark = f"DYN_FILE_KV={discovery}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError):
-            stat = Path(f"/proc/{entry}/stat").read_bytes()
-            if stat.rsplit(b")", 1)[1].split()[0] == b"Z":
-                continue
-            if mark in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
-                found.append(int(entry))
     return found
 
 
@@ -82,10 +66,10 @@ def test_children_die_when_trtl_is_sigkilled_right_after_spawning(
         pass  # no sleep: the kill must land while trtl has only just spawned
     proc.kill()
     proc.wait()
-    spawned = _processes_of(_discovery(name))
-    assert wait_for(lambda: _processes_of(_discovery(name)) == [], timeout=10), spawned
+    spawned = processes_of(_discovery(name))
+    assert wait_for(lambda: processes_of(_discovery(name)) == [], timeout=10), spawned
     assert all(
-        not Path(f"/proc/{pid}/cmdline").exists() or pid not in _processes_of(_discovery(name))
+        not Path(f"/proc/{pid}/cmdline").exists() or pid not in processes_of(_discovery(name))
         for pid in spawned
     )
 
@@ -143,4 +127,4 @@ def test_ctrl_c_during_a_cached_start_stops_every_process(tiny_model, home, depl
         time.sleep(0.001)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=40) == 130
-    assert wait_for(lambda: _processes_of(_discovery(name)) == [], timeout=10)
+    assert wait_for(lambda: processes_of(_discovery(name)) == [], timeout=10)

@@ -98,6 +98,22 @@ def tree_alive(pids: list[int]) -> list[int]:
     return left
 
 
+def processes_of(discovery: str | Path) -> list[int]:
+    """Live processes (zombies excluded) whose environment names this discovery directory."""
+    mark = f"DYN_FILE_KV={discovery}".encode()  # every process of a deployment has it
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError):
+            stat = Path(f"/proc/{entry}/stat").read_bytes()
+            if stat.rsplit(b")", 1)[1].split()[0] == b"Z":
+                continue
+            if mark in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
+                found.append(int(entry))
+    return found
+
+
 def kill_groups(pids: list[int]) -> None:
     """Last-resort cleanup so a failing test never leaves processes behind."""
     for pid in pids:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ import httpx
 import psutil
 from trtl.launcher.planning.ports import free_ports
 
-from tests.e2e.up_helpers import kill_groups, tree_alive
+from tests.e2e.up_helpers import kill_groups, processes_of, tree_alive
 
 # Measured: listed after 73 s (agg) and 116 s (disagg) on a busy 2-core machine.
 READY_TIMEOUT_S = 600
@@ -118,8 +119,16 @@ def deployment(
         with contextlib.suppress(Exception):
             state = json.loads(trtl(home, "status", name, "--json").stdout)
             seen = {**seen, **collect_tree(state)}
-        trtl(home, "down", name, "--grace", "5", timeout=DOWN_TIMEOUT_S)
-        kill_groups(list(seen))  # last resort, so a failing test leaves nothing behind
+        try:
+            trtl(home, "down", name, "--grace", "5", timeout=DOWN_TIMEOUT_S)
+        finally:
+            # Last resort, so a failing test leaves nothing behind: also what a start that
+            # never returned spawned (no status to read; their environment names the run).
+            kill_groups(list(seen))
+            discovery = home / "state" / "trtl" / name / "discovery"
+            for pid in processes_of(discovery):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
 
 def down(dep: Deployment) -> subprocess.CompletedProcess[str]:
