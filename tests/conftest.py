@@ -52,7 +52,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     found = leftovers.leftovers()
     if found:
         psutil.wait_procs(found, timeout=15)
-        found = [p for p in found if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        found = leftovers.leftovers()  # looked up again: a process may end while it is asked
     if not found:
         return
     lines = "\n".join(f"  {leftovers.describe(p)}" for p in found)

@@ -46,6 +46,27 @@ def _discovery(name: str) -> str:
     return str(Path(os.environ["XDG_STATE_HOME"]) / "trtl" / name / "discovery")
 
 
+def _keep_plan(args: list[str], home: Path) -> None:
+    """``trtl up ARGS`` until ready, then Ctrl-C: the same command line again starts from
+    the plan it cached."""
+    proc = _start(args, home)
+    read_until(proc, "is ready after", timeout=60)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=40) == 0
+
+
+def _spawning(args: list[str], home: Path, children: int) -> subprocess.Popen[bytes]:
+    """``trtl up ARGS`` the moment it has ``children`` children: no sleep while waiting, so
+    what the test sends next lands while trtl has only just spawned."""
+    proc = subprocess.Popen([sys.executable, "-m", "trtl.launcher", *args], env=trtl_env(home),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while len(_children(proc.pid)) < children and proc.poll() is None:
+        if time.monotonic() > deadline:
+            break
+    return proc
+
+
 @pytest.mark.parametrize("start", ["validated", "cached"])
 def test_children_die_when_trtl_is_sigkilled_right_after_spawning(
     tiny_model, home, deployments, start
@@ -54,16 +75,8 @@ def test_children_die_when_trtl_is_sigkilled_right_after_spawning(
     deployments.append(name)
     args = up_args("agg", tiny_model, name, "--quiet")
     if start == "cached":
-        # The same command line twice: the second run starts from the cached plan.
-        proc = _start(args, home)
-        read_until(proc, "is ready after", timeout=60)
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=40) == 0
-    proc = subprocess.Popen([sys.executable, "-m", "trtl.launcher", *args], env=trtl_env(home),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not _children(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
-        pass  # no sleep: the kill must land while trtl has only just spawned
+        _keep_plan(args, home)
+    proc = _spawning(args, home, children=1)
     proc.kill()
     proc.wait()
     spawned = processes_of(_discovery(name))
@@ -115,16 +128,9 @@ def test_ctrl_c_during_a_cached_start_stops_every_process(tiny_model, home, depl
     name = "t-quiet-int"
     deployments.append(name)
     args = up_args("agg", tiny_model, name, "--quiet")
-    proc = _start(args, home)
-    read_until(proc, "is ready after", timeout=60)
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=40) == 0
+    _keep_plan(args, home)
     # From the cached plan: interrupted while its processes start (the quiet wait).
-    proc = subprocess.Popen([sys.executable, "-m", "trtl.launcher", *args], env=trtl_env(home),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while len(_children(proc.pid)) < 2 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.001)
+    proc = _spawning(args, home, children=2)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=40) == 130
     assert wait_for(lambda: processes_of(_discovery(name)) == [], timeout=10)
