@@ -86,6 +86,9 @@ class Deployment:
         """
         return status_of(self.home, self.name)
 
+    def process(self, name: str) -> dict[str, Any]:
+        return next(p for p in self.state["processes"] if p["name"] == name)
+
 
 def status_of(home: Path, name: str) -> dict[str, Any]:
     """What ``trtl status NAME --json`` prints, as a user with ``home`` would see it."""
@@ -98,9 +101,6 @@ def status_of(home: Path, name: str) -> dict[str, Any]:
     result = CliRunner().invoke(cli, ["status", name, "--json"], env=env)
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
-
-    def process(self, name: str) -> dict[str, Any]:
-        return next(p for p in self.state["processes"] if p["name"] == name)
 
 
 def collect_tree(state: dict[str, Any]) -> dict[int, str]:
