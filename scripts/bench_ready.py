@@ -77,6 +77,7 @@ class Runner:
         self.cpu: dict[str | None, list[float]] = {}
         self.command: list[str] = []
         self.ports: dict[str | None, int] = {}
+        self.same_plan = None  # bare(same_ports=True)'s plan, kept from its first launch
 
     # -- trtl up ------------------------------------------------------------------------
 
@@ -134,7 +135,9 @@ class Runner:
 
     # -- the bare launch ----------------------------------------------------------------
 
-    def bare(self) -> float:
+    def bare(self, same_ports: bool = False) -> float:
+        """``same_ports``: the plan of the first such launch every time (the same ports and
+        namespace from run to run, as trtl's cached plan has), else a fresh plan each time."""
         from trtl.launcher.deployments.run_setup import child_env, prepare_run_dir
         from trtl.launcher.planning.plan import PlanOptions, build_plan
         from trtl.profiles.loader import load_profile
@@ -142,10 +145,13 @@ class Runner:
         profile = load_profile(
             self.profile, model=self.model, engine=self.engine, overrides=self.overrides
         )
-        options = PlanOptions(
-            deployment=f"bare_{self.profile}", http_port=bench.free_port(), python=self.python
-        )
-        plan = build_plan(profile, options)
+        plan = self.same_plan if same_ports else None
+        if plan is None:
+            name = f"bare_same_{self.profile}" if same_ports else f"bare_{self.profile}"
+            options = PlanOptions(deployment=name, http_port=bench.free_port(), python=self.python)
+            plan = build_plan(profile, options)
+            if same_ports:
+                self.same_plan = plan
         envs = child_env(plan)
         prepare_run_dir(plan)  # the discovery dir, emptied: set-up a user does beforehand
         outs = [(plan.run_dir.logs / f"{p.name}.log").open("wb") for p in plan.processes]
@@ -309,6 +315,12 @@ def main() -> None:
         help="run trtl with TRTL_NO_PLAN_CACHE=1: every `trtl up` loads and validates its "
         "profile (the first start of a profile, or a changed one)",
     )
+    parser.add_argument(
+        "--bare-same-ports",
+        action="store_true",
+        help="also launch bare with one plan kept from run to run (the same ports and "
+        "namespace each time, as trtl's cached plan), interleaved with the others",
+    )
     bench.tree_option(parser)
     bench.bytecode_option(parser)
     args = parser.parse_args()
@@ -336,9 +348,18 @@ def main() -> None:
         if args.compare_tree:
             other = str(Path(args.compare_tree).resolve())
             variants.insert(1, ("other", functools.partial(runner.trtl, other)))
+        if args.bare_same_ports:
+            variants.append(("bare_same", functools.partial(runner.bare, True)))
         results = bench.interleave(variants, repeat, warmup)
         trtl, bare = bench.median(results["trtl"]), bench.median(results["bare"])
         print(f"{profile}: {bench.show(runner.command)}")
+        if args.bare_same_ports:
+            same = bench.median(results["bare_same"])
+            print(
+                f"  bare with the same ports each run: {same:.3f} s (trtl/that "
+                f"{trtl / same:.2f}, that/bare {same / bare:.2f}; "
+                f"{bench.spread(results['bare_same'])})"
+            )
         if args.compare_tree:
             med = bench.median(results["other"])
             cpu = bench.median(runner.cpu[None][-repeat:])

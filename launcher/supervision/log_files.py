@@ -74,7 +74,9 @@ def select_logs(state: DeploymentState, which: str | None) -> dict[str, Path]:
         return {SUPERVISOR: supervisor_log}
     chosen = [p for p in state.processes if which in (None, p.name, p.role)]
     if not chosen:
-        names = ", ".join(p.name for p in state.processes)
+        names = ", ".join(
+            [p.name for p in state.processes] + [SUPERVISOR] * supervisor_log.exists()
+        )
         raise SupervisorError(
             f"{state.deployment!r} has no process or role {which!r}.", hint=f"It has: {names}."
         )
