@@ -321,6 +321,12 @@ def main() -> None:
         help="also launch bare with one plan kept from run to run (the same ports and "
         "namespace each time, as trtl's cached plan), interleaved with the others",
     )
+    parser.add_argument(
+        "--reverse",
+        action="store_true",
+        help="run the launches of each round in the reverse order (bare first): a gap that "
+        "follows the position, not the launcher, is the method's",
+    )
     bench.tree_option(parser)
     bench.bytecode_option(parser)
     args = parser.parse_args()
@@ -350,6 +356,8 @@ def main() -> None:
             variants.insert(1, ("other", functools.partial(runner.trtl, other)))
         if args.bare_same_ports:
             variants.append(("bare_same", functools.partial(runner.bare, True)))
+        if args.reverse:
+            variants.reverse()
         results = bench.interleave(variants, repeat, warmup)
         trtl, bare = bench.median(results["trtl"]), bench.median(results["bare"])
         print(f"{profile}: {bench.show(runner.command)}")
