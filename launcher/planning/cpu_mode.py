@@ -57,6 +57,9 @@ def cpu_mode(
             "down (a starved worker can miss the NIXL handshake or its discovery keep-alive); "
             "run fewer replicas on this machine if workers drop out."
         )
+    split = any(runs_on_cpu(spec) and spec.mode in ("prefill", "decode") for spec in specs)
+    if split and eng.cpu_disagg_note:
+        notes.append(eng.cpu_disagg_note)
     return CpuMode(binds, gib, title, tuple(notes))
 
 

@@ -192,6 +192,13 @@ class VllmEngine(Engine):
     image_repository = "nvcr.io/nvidia/ai-dynamo/vllm-runtime"
     uses_gpus = True
     cpu_without_gpu = True
+    # Measured on a 2-core VM: docs/vllm-cpu.md.
+    cpu_disagg_note = (
+        "vLLM prefill/decode on CPU busy-poll for as long as they run, idle or not (NIXL's "
+        "progress thread and each vLLM worker's queue take about a core per worker): on a "
+        "machine with few cores everything else, `trtl status` included, slows to a crawl; "
+        "run disaggregated there only to see it work."
+    )
     needs_weights = True
     owned = OWNED
     local_env = LOCAL_ENV

@@ -166,11 +166,19 @@ def test_every_variable_trtl_adds_to_a_vllm_worker_is_listed(isolated_dirs):
             assert set(proc.env) <= listed, set(proc.env) - listed
 
 
+def test_a_prefill_decode_pair_on_cpu_warns_of_its_busy_polling(isolated_dirs):
+    # Measured (docs/vllm-cpu.md): both cores busy for the pair's whole life.
+    warning = "vLLM prefill/decode on CPU busy-poll for as long as they run"
+    assert any(note.startswith(warning) for note in plan("disagg").notes)
+    assert not any(note.startswith(warning) for note in plan("agg").notes)
+
+
 def test_trtl_plan_shows_the_cpu_run(run_trtl, isolated_dirs, monkeypatch):
     monkeypatch.setattr("trtl.launcher.gpus.inventory.read_inventory", lambda: NO_GPU)
     result = run_trtl("plan", "disagg", "--engine", "vllm")
     assert result.exit_code == 0, result.output
     assert "note: no GPU: vLLM runs on CPU" in result.stderr
+    assert "note: vLLM prefill/decode on CPU busy-poll" in result.stderr
     out = result.stdout
     assert "python -m dynamo.vllm" in out or "-m dynamo.vllm" in out
     assert "why   no GPU: vLLM runs on CPU, cores" in out
