@@ -34,12 +34,12 @@ def cpu_mode(
 ) -> CpuMode:
     """How the CPU replicas of ``specs`` run on ``cores`` (default: the ones trtl may use)."""
     usable = list(cores or sorted(_own_cores()))
+    on_cpu = [spec for spec in specs if runs_on_cpu(spec)]
     replicas = []
-    for spec in specs:
-        if runs_on_cpu(spec):
-            role = profile.workers[spec.role]
-            ranks = role.tensor_parallel_size * role.pipeline_parallel_size
-            replicas += [(f"{spec.role}-{i}", ranks) for i in range(spec.replicas)]
+    for spec in on_cpu:
+        role = profile.workers[spec.role]
+        ranks = role.tensor_parallel_size * role.pipeline_parallel_size
+        replicas += [(f"{spec.role}-{i}", ranks) for i in range(spec.replicas)]
     binds, shared = cpu_binds(replicas, usable)
     # The setting lives in the engine's own settings block (e.g. vllm.cpu_kv_cache_gib).
     gib = getattr(settings_block(profile), "cpu_kv_cache_gib", 1)
@@ -57,7 +57,7 @@ def cpu_mode(
             "down (a starved worker can miss the NIXL handshake or its discovery keep-alive); "
             "run fewer replicas on this machine if workers drop out."
         )
-    split = any(runs_on_cpu(spec) and spec.mode in ("prefill", "decode") for spec in specs)
+    split = any(spec.mode in ("prefill", "decode") for spec in on_cpu)
     if split and eng.cpu_disagg_note:
         notes.append(eng.cpu_disagg_note)
     return CpuMode(binds, gib, title, tuple(notes))
