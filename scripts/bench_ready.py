@@ -142,11 +142,11 @@ class Runner:
         from trtl.launcher.planning.plan import PlanOptions, build_plan
         from trtl.profiles.loader import load_profile
 
-        profile = load_profile(
-            self.profile, model=self.model, engine=self.engine, overrides=self.overrides
-        )
         plan = self.same_plan if same_ports else None
         if plan is None:
+            profile = load_profile(
+                self.profile, model=self.model, engine=self.engine, overrides=self.overrides
+            )
             name = f"bare_same_{self.profile}" if same_ports else f"bare_{self.profile}"
             options = PlanOptions(deployment=name, http_port=bench.free_port(), python=self.python)
             plan = build_plan(profile, options)
@@ -163,7 +163,7 @@ class Runner:
             for p, out in zip(plan.processes, outs, strict=True)
         ]
         try:
-            ready = bench.wait_listed(port, profile.served_name, self.timeout)
+            ready = bench.wait_listed(port, plan.profile.served_name, self.timeout)
         finally:
             for proc in procs:
                 bench.kill_group(proc.pid)
