@@ -33,34 +33,57 @@ def cpu_mode(
     profile: Profile, specs: list[ComponentSpec], cores: tuple[int, ...] | None = None
 ) -> CpuMode:
     """How the CPU replicas of ``specs`` run on ``cores`` (default: the ones trtl may use)."""
-    usable = list(cores or sorted(_own_cores()))
+    usable = sorted(cores or _own_cores())
     on_cpu = [spec for spec in specs if runs_on_cpu(spec)]
+    eng = engine(profile.engine)
+    title = eng.title
+    split = any(spec.mode in ("prefill", "decode") for spec in on_cpu)
+    busy_polls = split and eng.cpu_disagg_busy_polls
+    # Engines that busy-poll on every core leave nothing to the rest: beside a vLLM pair on
+    # 2 cores a 0.5 s CPU loop took 146 s and `trtl status` minutes (docs/vllm-cpu.md).
+    spare = usable[0] if busy_polls and len(usable) > 1 else None
+    engine_cores = [core for core in usable if core != spare]
     replicas = []
     for spec in on_cpu:
         role = profile.workers[spec.role]
         ranks = role.tensor_parallel_size * role.pipeline_parallel_size
         replicas += [(f"{spec.role}-{i}", ranks) for i in range(spec.replicas)]
-    binds, shared = cpu_binds(replicas, usable)
+    binds, shared = cpu_binds(replicas, engine_cores)
     # The setting lives in the engine's own settings block (e.g. vllm.cpu_kv_cache_gib).
     gib = getattr(settings_block(profile), "cpu_kv_cache_gib", 1)
-    eng = engine(profile.engine)
-    title = eng.title
     notes = [
         f"no GPU: {title} runs on CPU, {gib} GiB of KV cache per worker "
         f"({profile.engine}.cpu_kv_cache_gib); the --python must have a CPU build of {title} "
         f"({eng.install_hint(cpu_only=True)})"
     ]
+    if busy_polls:
+        notes.append(_busy_poll_note(title, spare, engine_cores))
     if shared:
         ranks = sum(count for _, count in replicas)
+        cores_said = f"{len(engine_cores)} CPU core" + ("s" if len(engine_cores) > 1 else "")
         notes.append(
-            f"{ranks} {title} engines share {len(usable)} CPU cores, so they slow each other "
+            f"{ranks} {title} engines share {cores_said}, so they slow each other "
             "down (a starved worker can miss the NIXL handshake or its discovery keep-alive); "
             "run fewer replicas on this machine if workers drop out."
         )
-    split = any(spec.mode in ("prefill", "decode") for spec in on_cpu)
-    if split and eng.cpu_disagg_note:
-        notes.append(eng.cpu_disagg_note)
     return CpuMode(binds, gib, title, tuple(notes))
+
+
+def _busy_poll_note(title: str, spare: int | None, engine_cores: list[int]) -> str:
+    said = (
+        f"{title} prefill/decode workers on CPU busy-poll about a core each for as long as "
+        "they run, idle or not"
+    )
+    if spare is None:
+        return (
+            f"{said}: on one core everything else, `trtl status` included, slows to a crawl; "
+            "run disaggregated here only to see it work."
+        )
+    return (
+        f"{said}: core {spare} is kept out of their binds for the frontend, trtl and your "
+        f"shell, the engines run on core{'s' if len(engine_cores) > 1 else ''} "
+        f"{_core_list(engine_cores)}."
+    )
 
 
 def cpu_reason(name: str, cpu: CpuMode | None) -> str | None:

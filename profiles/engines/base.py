@@ -142,8 +142,9 @@ class Engine(ABC):
     image_repository: str  # NVIDIA's runtime image the engine runs in
     uses_gpus: bool  # False: placement and NVML are skipped
     cpu_without_gpu: bool  # runs on CPU cores where the machine has no GPU
-    # What a prefill/decode pair costs the machine in that case, said at plan time.
-    cpu_disagg_note: str | None = None
+    # True: a prefill/decode pair on CPU busy-polls about a core per worker for as long as it
+    # runs, idle or not; trtl then keeps a core out of the engines' binds (cpu_mode).
+    cpu_disagg_busy_polls: bool = False
     needs_weights: bool  # False: reads only config, tokenizer and chat template
     owned: Mapping[str, str]  # flags profile fields decide -> which field
     local_env: Mapping[str, str]  # variables local_worker sets -> why

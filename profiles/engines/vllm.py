@@ -192,13 +192,9 @@ class VllmEngine(Engine):
     image_repository = "nvcr.io/nvidia/ai-dynamo/vllm-runtime"
     uses_gpus = True
     cpu_without_gpu = True
-    # Measured on a 2-core VM: docs/vllm-cpu.md.
-    cpu_disagg_note = (
-        "vLLM prefill/decode on CPU busy-poll for as long as they run, idle or not (NIXL's "
-        "progress thread and each vLLM worker's queue take about a core per worker): on a "
-        "machine with few cores everything else, `trtl status` included, slows to a crawl; "
-        "run disaggregated there only to see it work."
-    )
+    # NIXL 1.5.1's progress thread polls with no delay, and each vLLM worker polls its queue:
+    # measured on a 2-core VM in docs/vllm-cpu.md.
+    cpu_disagg_busy_polls = True
     needs_weights = True
     owned = OWNED
     local_env = LOCAL_ENV

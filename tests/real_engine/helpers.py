@@ -28,9 +28,9 @@ from tests.e2e.up_helpers import kill_groups, processes_of, tree_alive
 READY_TIMEOUT_S = 600
 # The first request after start took 20–26 s (the engine warms up on it); later ones < 1 s.
 REQUEST_TIMEOUT_S = 300
-# vLLM's own shutdown takes ~10–13 s per worker and trtl's grace default is 30 s, but on 2
-# cores a disaggregated pair starves every new process (see ``Deployment.status``): `down`
-# took 130 s here.
+# vLLM's own shutdown takes ~10–13 s per worker and trtl's grace default is 30 s; generous
+# because a disaggregated pair that starved the machine once made `down` take 130 s (see
+# ``Deployment.status``).
 DOWN_TIMEOUT_S = 600
 
 
@@ -79,10 +79,11 @@ class Deployment:
     def status(self) -> dict[str, Any]:
         """``trtl status NAME --json``, run by the CLI's own code in this process.
 
-        Not a new process: with a vLLM prefill/decode pair on 2 cores, NIXL's progress
-        threads (NIXL 1.5.1 polls with no delay) and vLLM's workers busy-poll both cores,
-        and starting any Python took 10 s to minutes (`trtl status` once 3 min for 0.8 s
-        of CPU): the test then measured the machine, not trtl.
+        Not a new process: a vLLM prefill/decode pair busy-polls (NIXL 1.5.1 polls with no
+        delay), and when it had both of 2 cores starting any Python took 10 s to minutes
+        (`trtl status` once 3 min for 0.8 s of CPU). trtl now leaves the pair's first core
+        free (docs/vllm-cpu.md); reading status here keeps the tests clear of the machine
+        whatever it runs.
         """
         return status_of(self.home, self.name)
 
