@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.up_helpers import kill_groups, status, trtl
+from tests.e2e.up_helpers import kill_groups, machine_report, status, trtl
 
 
 @pytest.fixture
@@ -29,5 +29,20 @@ def deployments(home: Path):
             state_pids.append(state["supervisor_pid"])
         except (AssertionError, ValueError):
             pass
-        trtl("down", name, "--grace", "2", home=home)
-        kill_groups(state_pids)
+        try:
+            trtl("down", name, "--grace", "2", home=home)
+        finally:
+            # Also when `down` itself failed or ran past its limit: nothing may outlive the
+            # test and slow down the ones after it.
+            kill_groups(state_pids)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failed end-to-end test also shows how busy the machine was and what the
+    supervisors logged: CI keeps nothing else of a run."""
+    report = yield
+    if report.failed and call.when in ("call", "teardown"):
+        tmp = getattr(item, "funcargs", {}).get("tmp_path")
+        report.sections.append(("machine and supervisor logs", machine_report(tmp)))
+    return report

@@ -152,12 +152,19 @@ def read_until(proc: subprocess.Popen, marker: str, timeout: float = 30) -> list
     raise AssertionError(f"{marker!r} not seen in:\n{''.join(lines)}")
 
 
-def wait_ready(name: str, home: Path, timeout: float = 20.0) -> dict:
+# Waits for a state change are generous: they cost only when the change does not come, and
+# CI shares two cores with whatever else runs.
+WAIT_S = 60.0
+
+
+def wait_ready(name: str, home: Path, timeout: float = WAIT_S) -> dict:
     """The deployment's status once it is ready."""
     return wait_for(lambda: (s := status(name, home))["state"] == "ready" and s, timeout)
 
 
-def wait_replaced(name: str, home: Path, process: str, old_pid: int, timeout: float = 20.0) -> dict:
+def wait_replaced(
+    name: str, home: Path, process: str, old_pid: int, timeout: float = WAIT_S
+) -> dict:
     """The status once ``process`` runs under a new PID and the deployment is ready again."""
     return wait_for(
         lambda: (
@@ -194,3 +201,26 @@ def deployment_pids(name: str) -> list[int]:
             if proc.environ().get("DYN_FILE_KV") == discovery and proc.status() != "zombie":
                 found.append(proc.pid)
     return found
+
+
+def machine_report(tmp: Path | None, lines: int = 40) -> str:
+    """Load, the busiest processes, and the last lines of every supervisor log under ``tmp``."""
+    out = [f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"]
+    procs = list(psutil.process_iter(["pid", "name", "cmdline"]))
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.cpu_percent(None)
+    time.sleep(0.5)
+    busy = []
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            busy.append((proc.cpu_percent(None), proc))
+    busy.sort(key=lambda pair: pair[0], reverse=True)
+    for percent, proc in busy[:8]:
+        cmd = " ".join(proc.info["cmdline"] or [proc.info["name"] or "?"])[:160]
+        out.append(f"  {percent:5.1f}% pid {proc.pid}: {cmd}")
+    for log in sorted(tmp.rglob("supervisor.log")) if tmp else []:
+        with contextlib.suppress(OSError):
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            out += [f"--- {log} (last {len(tail)} lines)", *tail]
+    return "\n".join(out)
