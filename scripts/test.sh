@@ -9,6 +9,7 @@
 # nothing from is fine then. TRTL_REAL_ENGINE=0 skips the real-engine tier and its set-up.
 # HYPOTHESIS_PROFILE=deep runs the property tests with many more examples (tests/conftest.py).
 source "$(dirname "$0")/_bootstrap.sh"
+env_s=$SECONDS # installing the locked environment
 set +e # from here on every step runs, and its result is collected
 # Ctrl-C means stop everything, not "go on with the next tier".
 tier_pid=
@@ -47,6 +48,17 @@ FAST_TEST_LIMIT_S=${TRTL_FAST_TEST_LIMIT_S:-600}
 REAL_TEST_LIMIT_S=${TRTL_REAL_TEST_LIMIT_S:-1500}
 FAST_TIER_LIMIT_S=${TRTL_FAST_TIER_LIMIT_S:-1800}
 REAL_TIER_LIMIT_S=${TRTL_REAL_TIER_LIMIT_S:-2400}
+# CI's own limit for the whole run: a step never runs past what is left of it (less a margin
+# for the summary), so a slow run still ends with its report instead of being cut off.
+BUDGET_S=${TRTL_CI_BUDGET_S:-5400}
+MARGIN_S=120
+
+# LIMIT, or what is left of the budget if that is less (at least 60 s).
+capped() {
+    local left=$((BUDGET_S - MARGIN_S - SECONDS))
+    ((left < 60)) && left=60
+    echo $(($1 < left ? $1 : left))
+}
 
 # Runs one pytest tier within LIMIT seconds and records
 # "<tier>: N passed, N failed, N skipped in T".
@@ -79,22 +91,27 @@ pytest_tier() {
 }
 
 lint
-pytest_tier "fast tier" "$FAST_TIER_LIMIT_S" -n 2 -m "not real_engine" --timeout="$FAST_TEST_LIMIT_S" "$@"
+pytest_tier "fast tier" "$(capped "$FAST_TIER_LIMIT_S")" -n 2 -m "not real_engine" --timeout="$FAST_TEST_LIMIT_S" "$@"
 if [[ ${TRTL_REAL_ENGINE:-1} == 0 ]]; then
     summaries+=("real-engine tier: not run (TRTL_REAL_ENGINE=0)")
 else
     # --foreground: the set-up stays in this terminal's process group, so Ctrl-C reaches it.
-    timeout --foreground --kill-after=30 "${TRTL_SETUP_LIMIT_S:-1200}" bash scripts/setup_vllm_cpu.sh
+    setup_start=$SECONDS
+    timeout --foreground --kill-after=30 "$(capped "${TRTL_SETUP_LIMIT_S:-1200}")" \
+        bash scripts/setup_vllm_cpu.sh
     setup_rc=$?
+    setup_s=$((SECONDS - setup_start))
     if [[ $setup_rc -eq 0 ]]; then
         # -v names each test as it starts: a slow one is seen while it runs.
-        pytest_tier "real-engine tier" "$REAL_TIER_LIMIT_S" -m real_engine -v --timeout="$REAL_TEST_LIMIT_S" "$@"
+        pytest_tier "real-engine tier" "$(capped "$REAL_TIER_LIMIT_S")" -m real_engine -v --timeout="$REAL_TEST_LIMIT_S" "$@"
     else
         summaries+=("real-engine tier: not run (scripts/setup_vllm_cpu.sh failed with exit $setup_rc; its reason is above)")
         failed=1
     fi
 fi
 
+took="took ${SECONDS}s of the ${BUDGET_S}s CI allows: the locked environment ${env_s}s"
+summaries+=("$took${setup_s:+, the vLLM venv ${setup_s}s}")
 echo
 for line in "${summaries[@]}"; do echo "test.sh | $line"; done
 exit $failed

@@ -113,6 +113,16 @@ def test_a_tier_past_its_limit_is_stopped_and_reported(tmp_path):
     ), summary(proc)
 
 
+def test_no_step_runs_past_what_is_left_of_cis_time(tmp_path):
+    # 150 s in all, 120 of them kept for the report: the tier gets the 60 s floor, not 1800.
+    proc = run_test_sh(tmp_path, SLOW, TRTL_REAL_ENGINE="0", TRTL_CI_BUDGET_S="150")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = summary(proc)
+    assert lines[1].startswith("test.sh | fast tier: FAILED (stopped after its limit of 60s): ")
+    assert lines[-1].startswith("test.sh | took "), lines
+    assert "s of the 150s CI allows: the locked environment " in lines[-1]
+
+
 def test_ctrl_c_stops_the_tier_and_the_script(tmp_path):
     (tmp_path / "test_two_tiers.py").write_text(SLOW)
     mark = tmp_path / "running"
