@@ -29,8 +29,9 @@ class Level:
     ttft_p50_ms: float
     ttft_p90_ms: float
     ttft_p99_ms: float
-    itl_p50_ms: float
-    itl_p99_ms: float
+    # None: every answer came in one chunk, so there was no gap between tokens to measure.
+    itl_p50_ms: float | None
+    itl_p99_ms: float | None
     requests_per_s: float
     output_tok_s: float
     output_tok_s_per_unit: float | None  # per GPU, or per worker process without GPUs
@@ -66,8 +67,11 @@ def read_level(artifact_dir: Path, concurrency: int, units: int | None) -> Level
         raise BenchError(f"aiperf left no readable results in {path} ({exc}).") from exc
 
     def stat(key: str, name: str = "avg") -> float:
+        return measured(key, name) or 0.0
+
+    def measured(key: str, name: str) -> float | None:
         value = (data.get(key) or {}).get(name)
-        return float(value) if value is not None else 0.0
+        return float(value) if value is not None else None
 
     output_tok_s = stat("output_token_throughput")
     return Level(
@@ -77,8 +81,8 @@ def read_level(artifact_dir: Path, concurrency: int, units: int | None) -> Level
         ttft_p50_ms=stat("time_to_first_token", "p50"),
         ttft_p90_ms=stat("time_to_first_token", "p90"),
         ttft_p99_ms=stat("time_to_first_token", "p99"),
-        itl_p50_ms=stat("inter_token_latency", "p50"),
-        itl_p99_ms=stat("inter_token_latency", "p99"),
+        itl_p50_ms=measured("inter_token_latency", "p50"),
+        itl_p99_ms=measured("inter_token_latency", "p99"),
         requests_per_s=stat("request_throughput"),
         output_tok_s=output_tok_s,
         output_tok_s_per_unit=output_tok_s / units if units else None,

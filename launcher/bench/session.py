@@ -22,6 +22,7 @@ from trtl.launcher.bench.figures import Level, read_level
 from trtl.launcher.bench.gpu_samples import GpuSampler
 from trtl.launcher.bench.loadgen import run_aiperf
 from trtl.launcher.bench.summary import BenchRun, BenchSummary, write_json, write_summary
+from trtl.launcher.bench.table import number
 from trtl.launcher.bench.targets import Target, check_serving, tokenizer_dir
 from trtl.launcher.bench.workload import Workload, aiperf_args
 from trtl.profiles.errors import TrtlError
@@ -209,7 +210,7 @@ class BenchSession:
             setattr(level, key, value)
         self.report.say(
             f"{text}: {time.monotonic() - began:.1f} s, TTFT p50 {level.ttft_p50_ms:.1f} ms, "
-            f"ITL p50 {level.itl_p50_ms:.2f} ms, {level.output_tok_s:.0f} tok/s, "
+            f"ITL p50 {number(level.itl_p50_ms)} ms, {level.output_tok_s:.0f} tok/s, "
             f"{level.errors} errors"
         )
         return level

@@ -106,7 +106,10 @@ def test_figures_are_positive_and_plausible(compared: Compared) -> None:
         assert run["per"] == "process" and run["workers"] == WORKERS[run["label"]]
         for lv in run["levels"]:
             assert 0 < lv["ttft_p50_ms"] <= lv["ttft_p90_ms"] <= lv["ttft_p99_ms"] < 30_000
-            assert 0 < lv["itl_p50_ms"] <= lv["itl_p99_ms"] < 10_000
+            # 0, or none at all, where aiperf saw no gap between tokens: a busy machine can
+            # stream the mocker's few tokens in one chunk (seen on CI); never negative or absurd.
+            itl = (lv["itl_p50_ms"], lv["itl_p99_ms"])
+            assert itl == (None, None) or 0 <= itl[0] <= itl[1] < 10_000, itl
             assert lv["requests_per_s"] > 0 and lv["output_tok_s"] > 0
             # Every answer is OSL tokens long (ignore_eos), so tokens/s = requests/s x OSL.
             assert lv["output_tok_s"] == pytest.approx(lv["requests_per_s"] * OSL, rel=0.05)

@@ -132,6 +132,17 @@ def test_level_figures_come_from_aiperf_json(tmp_path: Path) -> None:
         read_level(tmp_path / "missing", 1, units=1)
 
 
+def test_no_inter_token_latency_is_shown_as_none_not_zero(tmp_path: Path) -> None:
+    # aiperf leaves the figure out when every answer came in one chunk.
+    data = aiperf_json()
+    del data["inter_token_latency"]
+    (tmp_path / AIPERF_JSON).write_text(json.dumps(data))
+    level = read_level(tmp_path, 1, units=1)
+    assert level.itl_p50_ms is None and level.itl_p99_ms is None
+    assert level.ttft_p50_ms == 50.0
+    assert number(level.itl_p50_ms) == "-"
+
+
 def test_errors_fall_back_to_the_error_summary(tmp_path: Path) -> None:
     data = aiperf_json()
     del data["error_request_count"]

@@ -49,9 +49,9 @@ def test_every_level_finished_with_plausible_figures(benched) -> None:
     for lv in run["levels"]:
         assert lv["errors"] == 0 and lv["requests"] == REQUESTS
         assert 0 < lv["ttft_p50_ms"] <= lv["ttft_p99_ms"] < 120_000
-        # 0 where aiperf saw no gap between tokens: a busy CPU engine can stream its few
-        # tokens in one chunk (seen under load); never negative or absurd.
-        assert 0 <= lv["itl_p50_ms"] < 60_000
+        # 0, or none at all, where aiperf saw no gap between tokens: a busy CPU engine can
+        # stream its few tokens in one chunk (seen under load); never negative or absurd.
+        assert lv["itl_p50_ms"] is None or 0 <= lv["itl_p50_ms"] < 60_000
         # A real engine would stop at EOS; bench asks it to ignore EOS, so every answer is
         # OSL tokens long and tokens/s = requests/s x OSL.
         assert lv["output_tok_s"] == pytest.approx(lv["requests_per_s"] * OSL, rel=0.05)
