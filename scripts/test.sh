@@ -43,7 +43,7 @@ lint() {
 # CI stops the whole run at 90 minutes and then shows nothing of it; these bounds make a hang
 # a failure with a report instead. A test that runs past its limit fails with its stack
 # (pytest-timeout); a tier that runs past its limit is stopped (normal runs on 2 cores: fast
-# tier ~14 min, real-engine tier ~17 min).
+# tier ~14 min, real-engine tier ~14 min).
 FAST_TEST_LIMIT_S=${TRTL_FAST_TEST_LIMIT_S:-600}
 REAL_TEST_LIMIT_S=${TRTL_REAL_TEST_LIMIT_S:-1500}
 FAST_TIER_LIMIT_S=${TRTL_FAST_TIER_LIMIT_S:-1800}
