@@ -14,7 +14,8 @@ from pathlib import Path
 def counts(report: Path) -> str:
     """The passed/failed/skipped counts of every test suite in ``report``."""
     if not report.is_file():
-        return "no report (pytest did not get as far as running tests)"
+        # pytest writes it at the end: a run stopped at its limit leaves none either.
+        return "no report (pytest was stopped before writing one, or never ran a test)"
     root = ET.parse(report).getroot()
     suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
     total = sum(int(s.get("tests", 0)) for s in suites)
