@@ -14,6 +14,9 @@ from pathlib import Path
 import httpx
 import psutil
 from trtl.launcher.planning.ports import free_ports
+from trtl.launcher.supervision.log_files import SUPERVISOR_LOG, read_tail
+
+from tests.leftovers import describe
 
 
 def trtl_env(home: Path) -> dict[str, str]:
@@ -206,7 +209,7 @@ def deployment_pids(name: str) -> list[int]:
 def machine_report(tmp: Path | None, lines: int = 40) -> str:
     """Load, the busiest processes, and the last lines of every supervisor log under ``tmp``."""
     out = [f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"]
-    procs = list(psutil.process_iter(["pid", "name", "cmdline"]))
+    procs = list(psutil.process_iter())
     for proc in procs:
         with contextlib.suppress(psutil.Error):
             proc.cpu_percent(None)
@@ -216,11 +219,9 @@ def machine_report(tmp: Path | None, lines: int = 40) -> str:
         with contextlib.suppress(psutil.Error):
             busy.append((proc.cpu_percent(None), proc))
     busy.sort(key=lambda pair: pair[0], reverse=True)
-    for percent, proc in busy[:8]:
-        cmd = " ".join(proc.info["cmdline"] or [proc.info["name"] or "?"])[:160]
-        out.append(f"  {percent:5.1f}% pid {proc.pid}: {cmd}")
-    for log in sorted(tmp.rglob("supervisor.log")) if tmp else []:
+    out += [f"  {percent:5.1f}% {describe(proc)}" for percent, proc in busy[:8]]
+    for log in sorted(tmp.rglob(SUPERVISOR_LOG)) if tmp else []:
         with contextlib.suppress(OSError):
-            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            tail, _ = read_tail(log, lines)
             out += [f"--- {log} (last {len(tail)} lines)", *tail]
     return "\n".join(out)
