@@ -12,7 +12,10 @@ For each built-in profile, alternately (A B A B ...):
         `build_plan` + `child_env`, the same as `trtl plan P --engine mocker --json` plus
         trtl's fixed child settings) started directly, all at once, each writing to a log
         file, timed from the first start until `/v1/models` lists the model.
-Both are polled by this script every 5 ms. The ratio trtl/bare of the medians is the figure.
+Both are polled by this script every 5 ms. The figures: the ratio trtl/bare of the medians,
+and the median of each round's own ratio trtl/bare (the "paired ratio") with its 90 %
+bootstrap interval; with `--bare-same-ports` the same for two identical bare launches
+(A/A), which shows what the method resolves on this machine.
 
 It then tells where trtl's extra time goes: when trtl spawned its first process (from
 /proc start times), when trtl itself announced readiness (its "is ready after" line: the
@@ -291,6 +294,11 @@ def phases(
     return out
 
 
+def _paired_cells(paired: tuple[float, float, float]) -> list[str]:
+    ratio, low, high = paired
+    return [f"{ratio:.3f}", f"{low:.3f}–{high:.3f}"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 repetition, no warm-up")
@@ -342,6 +350,7 @@ def main() -> None:
     print(f"readiness: GET /v1/models lists the model, polled every {every:g} ms\n")
 
     rows = []
+    paired_rows: list[list[str]] = []
     details = []
     compared: list[list[str]] = []
     runners: list[Runner] = []
@@ -361,6 +370,7 @@ def main() -> None:
         results = bench.interleave(variants, repeat, warmup)
         trtl, bare = bench.median(results["trtl"]), bench.median(results["bare"])
         print(f"{profile}: {bench.show(runner.command)}")
+        paired = bench.paired_ratio(results["trtl"], results["bare"])
         if args.bare_same_ports:
             same = bench.median(results["bare_same"])
             print(
@@ -368,6 +378,10 @@ def main() -> None:
                 f"{trtl / same:.2f}, that/bare {same / bare:.2f}; "
                 f"{bench.spread(results['bare_same'])})"
             )
+            a_a = bench.paired_ratio(results["bare_same"], results["bare"])
+            paired_rows.append([profile, *_paired_cells(paired), *_paired_cells(a_a)])
+        else:
+            paired_rows.append([profile, *_paired_cells(paired)])
         if args.compare_tree:
             med = bench.median(results["other"])
             cpu = bench.median(runner.cpu[None][-repeat:])
@@ -388,6 +402,11 @@ def main() -> None:
     print()
     bench.table(["profile", "trtl s", "bare s", "ratio", "extra s", "trtl min–max",
                  "bare min–max"], rows)  # fmt: skip
+    print(f"\neach round's own ratio (median of {repeat}, 90 % bootstrap interval):")
+    header = ["profile", "paired trtl/bare", "interval"]
+    if args.bare_same_ports:
+        header += ["A/A: bare same ports / bare", "A/A interval"]
+    bench.table(header, paired_rows)
     if compared:
         print(f"\nthis tree against {args.compare_tree} (medians, s):")
         bench.table(["profile", "trtl", "other", "bare", "ratio", "other ratio", "1st spawn",

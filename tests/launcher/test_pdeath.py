@@ -1,4 +1,5 @@
-"""Children die with trtl: the setpriv wrapper (vfork spawn) and the preexec_fn fallback.
+"""Children die with trtl: the setpriv wrapper (vfork spawn), the forked child that arms
+the signal itself (a repeated `trtl up`'s first start) and the preexec_fn fallback.
 
 The hard case is the first instant: trtl killed right after it spawned a child, before the
 wrapper could arm the parent-death signal. Each test starts a small Python program that
@@ -72,6 +73,7 @@ def test_a_child_spawned_through_setpriv_dies_when_its_parent_is_killed_at_once(
 @pytest.mark.skipif(not pdeath.WRAPPED, reason="needs setpriv (util-linux) and /bin/sh")
 @pytest.mark.parametrize("wait_exec", [True, False], ids=["posix_spawn", "fork"])
 def test_a_child_of_pdeath_spawn_dies_when_its_parent_is_killed_at_once(wait_exec):
+    # fork: the child arms the signal itself (prctl), then checks its parent is still there
     script = POSIX_SPAWN_THEN_DIE.replace("WAIT", repr(wait_exec))
     for _ in range(5):
         _assert_dies(_spawn_then_die(dict(os.environ), script))
@@ -93,6 +95,36 @@ def test_the_wrapped_program_runs_with_the_parent_death_signal_and_its_own_argv(
     assert preexec_fn is None  # no preexec_fn: subprocess spawns with vfork
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     assert out.split(" ", 1) == ["9", "['a b', '$HOME']\n"]  # SIGKILL; arguments untouched
+
+
+@pytest.mark.skipif(pdeath._raw_prctl() is None, reason="needs Linux's prctl")
+def test_a_forked_child_arms_the_signal_itself_and_runs_the_program_without_a_wrapper(tmp_path):
+    """The first start of a repeated `trtl up`: no setpriv, no shell, the program's own
+    argv from the first instant (ps shows what runs), and SIGKILL armed across its exec."""
+    probe = (
+        "import ctypes, os, sys; v = ctypes.c_int(); "
+        "ctypes.CDLL(None).prctl(2, ctypes.byref(v)); "
+        "print(v.value, sys.argv[1:], os.getppid() == int(sys.argv[1]))"
+    )
+    log = tmp_path / "child.log"
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        child = pdeath.spawn(
+            [sys.executable, "-c", probe, str(os.getpid()), "a b"], {}, fd, wait_exec=False
+        )
+    finally:
+        os.close(fd)
+    assert child.wait() == 0
+    assert log.read_text() == f"9 ['{os.getpid()}', 'a b'] True\n"
+
+
+def test_a_forked_spawn_of_a_program_that_does_not_exist_raises_before_forking():
+    fd = os.open(os.devnull, os.O_WRONLY)
+    try:
+        with pytest.raises(FileNotFoundError):
+            pdeath.spawn(["/nonexistent/python"], {}, fd, wait_exec=False)
+    finally:
+        os.close(fd)
 
 
 def test_a_program_that_does_not_exist_fails_to_spawn_as_before():
