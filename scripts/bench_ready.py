@@ -335,6 +335,12 @@ def main() -> None:
         help="run the launches of each round in the reverse order (bare first): a gap that "
         "follows the position, not the launcher, is the method's",
     )
+    parser.add_argument(
+        "--raw",
+        metavar="FILE",
+        help="also write every launch's seconds to ready, by profile and launcher, as JSON "
+        "(scripts/pool_ready.py pools several such files into one paired ratio)",
+    )
     bench.tree_option(parser)
     bench.bytecode_option(parser)
     args = parser.parse_args()
@@ -350,6 +356,7 @@ def main() -> None:
     print(f"readiness: GET /v1/models lists the model, polled every {every:g} ms\n")
 
     rows = []
+    raw: dict[str, dict[str, list[float]]] = {}
     paired_rows: list[list[str]] = []
     details = []
     compared: list[list[str]] = []
@@ -368,6 +375,7 @@ def main() -> None:
         if args.reverse:
             variants.reverse()
         results = bench.interleave(variants, repeat, warmup)
+        raw[profile] = results
         trtl, bare = bench.median(results["trtl"]), bench.median(results["bare"])
         print(f"{profile}: {bench.show(runner.command)}")
         paired = bench.paired_ratio(results["trtl"], results["bare"])
@@ -413,6 +421,10 @@ def main() -> None:
                      "other 1st spawn", "trtl CPU", "other CPU"], compared)  # fmt: skip
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\nload average at the end: {load}")
+    if args.raw:
+        meta = {**bench.machine_info(), "argv": sys.argv[1:], "load at the end": load}
+        Path(args.raw).write_text(json.dumps({"run": meta, "seconds": raw}, indent=1) + "\n")
+        print(f"every launch's seconds: {args.raw}")
     print("\nwhere trtl's time goes (medians, s; this tree):")
     bench.table(["profile", "launch→1st spawn", "1st spawn→listed", "bare listed",
                  "trtl announces", "announce lag", "trtl CPU"], details)  # fmt: skip
