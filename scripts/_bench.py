@@ -31,9 +31,12 @@ if str(REPO) not in sys.path:  # scripts run as `python scripts/bench_x.py`
     sys.path.insert(0, str(REPO))
 
 PYTHON = sys.executable
-# The console script users run; `python -m trtl.launcher` where it is not installed.
+# The console script users run; where it is not installed, or with --trtl-tree, the same
+# three lines through `python -c`. Not `python -m trtl.launcher`: runpy and importlib.util
+# cost every start ~8 ms (measured) that the console script does not pay.
+CONSOLE_SCRIPT = "import sys; from trtl.launcher.__main__ import main; sys.exit(main())"
 _SCRIPT = Path(sys.executable).with_name("trtl")
-TRTL = [str(_SCRIPT)] if _SCRIPT.exists() else [PYTHON, "-m", "trtl.launcher"]
+TRTL = [str(_SCRIPT)] if _SCRIPT.exists() else [PYTHON, "-c", CONSOLE_SCRIPT]
 TINY_MODEL = REPO / ".cache" / "tiny-model"
 # The real engine's tier: scripts/setup_vllm_cpu.sh builds both.
 TINY_REAL_MODEL = REPO / ".cache" / "tiny-real-model"
@@ -163,11 +166,12 @@ def tree_option(parser) -> None:
 
 
 def use_tree(tree: str | None) -> None:
-    """Run `python -m trtl.launcher` from ``tree`` (ahead of the installed checkout on sys.path)."""
+    """Run trtl from ``tree`` (ahead of the installed checkout on sys.path), through the
+    console script's lines (``python -c``, whose sys.path starts with the working directory)."""
     global _TREE
     if tree:
         _TREE = str(Path(tree).resolve())
-        TRTL[:] = [PYTHON, "-m", "trtl.launcher"]
+        TRTL[:] = [PYTHON, "-c", CONSOLE_SCRIPT]
         print(f"trtl from:     {_TREE}")
 
 
@@ -260,7 +264,7 @@ def spawn(argv: Sequence[str], env: dict[str, str], out, **kwargs) -> subprocess
     kernel's sched_autogroup: CPU is shared between sessions first), as a user's terminal
     holds trtl or a hand-written launch script with its processes."""
     if _TREE and list(argv[: len(TRTL)]) == TRTL:
-        kwargs.setdefault("cwd", _TREE)  # `python -m` puts the working directory first
+        kwargs.setdefault("cwd", _TREE)  # `python -c` puts the working directory first
     proc = subprocess.Popen(
         list(argv), env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
         process_group=0, **kwargs,

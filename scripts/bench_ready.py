@@ -105,7 +105,7 @@ class Runner:
             self.command = [*bench.TRTL, *args]
             argv = self.command
         else:
-            # The same entry (the console script, or `python -m trtl.launcher` with
+            # The same entry (the console script, or its lines through `python -c` with
             # --trtl-tree), with the other tree first on sys.path: it starts from its own
             # cached plan as this one does.
             argv = [*bench.TRTL, *args]
@@ -346,6 +346,7 @@ def main() -> None:
     args = parser.parse_args()
     repeat, warmup = (1, 0) if args.quick else (args.repeat, 1)
     bench.print_header("time to ready: trtl up vs the bare launch", sys.argv)
+    at_start = bench.machine_info()
     model, env = bench.prepare(args)
     if args.engine == "vllm":
         model = bench.TINY_REAL_MODEL
@@ -422,7 +423,7 @@ def main() -> None:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\nload average at the end: {load}")
     if args.raw:
-        meta = {**bench.machine_info(), "argv": sys.argv[1:], "load at the end": load}
+        meta = {**at_start, "argv": sys.argv[1:], "load at the end": load}
         Path(args.raw).write_text(json.dumps({"run": meta, "seconds": raw}, indent=1) + "\n")
         print(f"every launch's seconds: {args.raw}")
     print("\nwhere trtl's time goes (medians, s; this tree):")

@@ -21,11 +21,17 @@ import _bench as bench  # scripts/ is on sys.path when a script runs
 
 
 def pool(paths: list[Path]) -> dict[str, dict[str, list[float]]]:
+    """Per profile: every run's trtl and bare rounds, and as "a_a_same"/"a_a_bare" the
+    rounds of the runs that also launched bare with the same ports (their A/A pairs)."""
     pooled: dict[str, dict[str, list[float]]] = {}
     for path in paths:
         for profile, launches in json.loads(path.read_text())["seconds"].items():
-            for launcher, seconds in launches.items():
-                pooled.setdefault(profile, {}).setdefault(launcher, []).extend(seconds)
+            into = pooled.setdefault(profile, {})
+            for launcher in ("trtl", "bare"):
+                into.setdefault(launcher, []).extend(launches[launcher])
+            if "bare_same" in launches:
+                into.setdefault("a_a_same", []).extend(launches["bare_same"])
+                into.setdefault("a_a_bare", []).extend(launches["bare"])
     return pooled
 
 
@@ -43,16 +49,15 @@ def main() -> None:
         ratio, low, high = bench.paired_ratio(trtl, bare)
         row = [profile, str(len(trtl)), f"{bench.median(trtl) / bench.median(bare):.3f}",
                f"{ratio:.3f}", f"{low:.3f}–{high:.3f}"]  # fmt: skip
-        same = launches.get("bare_same", [])
-        if len(same) == len(bare):
-            a_ratio, a_low, a_high = bench.paired_ratio(same, bare)
-            row += [f"{a_ratio:.3f}", f"{a_low:.3f}–{a_high:.3f}"]
+        if "a_a_same" in launches:
+            a_ratio, a_low, a_high = bench.paired_ratio(launches["a_a_same"], launches["a_a_bare"])
+            row += [f"{a_ratio:.3f}", f"{a_low:.3f}–{a_high:.3f}", str(len(launches["a_a_same"]))]
         else:
-            row += ["-", "-"]
+            row += ["-", "-", "0"]
         rows.append(row)
     print()
     bench.table(["profile", "rounds", "ratio of medians", "paired trtl/bare", "90 % interval",
-                 "A/A paired", "A/A interval"], rows)  # fmt: skip
+                 "A/A paired", "A/A interval", "A/A rounds"], rows)  # fmt: skip
 
 
 if __name__ == "__main__":
