@@ -106,11 +106,12 @@ _raw_prctl_cache: list[Callable[[int, int], int] | None] = []
 
 
 def _raw_prctl() -> Callable[[int, int], int] | None:
-    """libc's ``prctl`` through ``_ctypes`` alone: ``ctypes`` itself imports ``struct`` and
-    builds its classes (3-4 ms of a repeated ``trtl up``'s start); this costs ~0.5 ms."""
+    """libc's ``prctl`` through ``_ctypes`` alone (None off Linux): ``ctypes`` itself
+    imports ``struct`` and builds its classes (3-4 ms of a repeated ``trtl up``'s start);
+    this costs ~0.5 ms."""
     if not _raw_prctl_cache:
         _raw_prctl_cache.append(None)
-        if sys.platform.startswith("linux") and not os.environ.get("TRTL_NO_RAW_PRCTL"):
+        if sys.platform.startswith("linux"):
             try:
                 import _ctypes
 
@@ -130,20 +131,8 @@ def _raw_prctl() -> Callable[[int, int], int] | None:
     return _raw_prctl_cache[0]
 
 
-def _load_prctl() -> Callable[..., int] | None:
-    # Resolved before any fork: the child may only call it, not look it up.
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
 def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    prctl = _load_prctl()
+    prctl = _raw_prctl()  # resolved before any fork: the child may only call it
 
     def setup() -> None:
         if os.getpgid(0) != os.getpid():  # not already a group's leader (a session's, say)
