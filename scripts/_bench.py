@@ -84,12 +84,15 @@ def machine_info() -> dict[str, str]:
     }
 
 
-def print_header(title: str, argv: Sequence[str]) -> None:
+def print_header(title: str, argv: Sequence[str]) -> dict[str, str]:
+    """Print the run's title, command and machine; return the machine's description."""
     print(f"# {title}")
     print(f"run: {shlex.join([Path(argv[0]).name, *argv[1:]])}")
-    for key, value in machine_info().items():
+    info = machine_info()
+    for key, value in info.items():
         print(f"{key + ':':<14}{value}")
     print()
+    return info
 
 
 def show(argv: Sequence[str]) -> str:
@@ -134,6 +137,12 @@ def paired_ratio(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, 
     draw = random.Random(18)
     medians = sorted(statistics.median(draw.choices(ratios, k=len(ratios))) for _ in range(2000))
     return statistics.median(ratios), medians[100], medians[1899]
+
+
+def paired_cells(paired: tuple[float, float, float]) -> list[str]:
+    """``paired_ratio``'s result as two table cells: the ratio and its interval."""
+    ratio, low, high = paired
+    return [f"{ratio:.3f}", f"{low:.3f}–{high:.3f}"]
 
 
 def spread(values: Sequence[float]) -> str:

@@ -294,11 +294,6 @@ def phases(
     return out
 
 
-def _paired_cells(paired: tuple[float, float, float]) -> list[str]:
-    ratio, low, high = paired
-    return [f"{ratio:.3f}", f"{low:.3f}–{high:.3f}"]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 repetition, no warm-up")
@@ -345,8 +340,7 @@ def main() -> None:
     bench.bytecode_option(parser)
     args = parser.parse_args()
     repeat, warmup = (1, 0) if args.quick else (args.repeat, 1)
-    bench.print_header("time to ready: trtl up vs the bare launch", sys.argv)
-    at_start = bench.machine_info()
+    at_start = bench.print_header("time to ready: trtl up vs the bare launch", sys.argv)
     model, env = bench.prepare(args)
     if args.engine == "vllm":
         model = bench.TINY_REAL_MODEL
@@ -388,9 +382,9 @@ def main() -> None:
                 f"{bench.spread(results['bare_same'])})"
             )
             a_a = bench.paired_ratio(results["bare_same"], results["bare"])
-            paired_rows.append([profile, *_paired_cells(paired), *_paired_cells(a_a)])
+            paired_rows.append([profile, *bench.paired_cells(paired), *bench.paired_cells(a_a)])
         else:
-            paired_rows.append([profile, *_paired_cells(paired)])
+            paired_rows.append([profile, *bench.paired_cells(paired)])
         if args.compare_tree:
             med = bench.median(results["other"])
             cpu = bench.median(runner.cpu[None][-repeat:])

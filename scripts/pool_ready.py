@@ -46,12 +46,11 @@ def main() -> None:
     rows = []
     for profile, launches in pool(paths).items():
         trtl, bare = launches["trtl"], launches["bare"]
-        ratio, low, high = bench.paired_ratio(trtl, bare)
         row = [profile, str(len(trtl)), f"{bench.median(trtl) / bench.median(bare):.3f}",
-               f"{ratio:.3f}", f"{low:.3f}–{high:.3f}"]  # fmt: skip
+               *bench.paired_cells(bench.paired_ratio(trtl, bare))]  # fmt: skip
         if "a_a_same" in launches:
-            a_ratio, a_low, a_high = bench.paired_ratio(launches["a_a_same"], launches["a_a_bare"])
-            row += [f"{a_ratio:.3f}", f"{a_low:.3f}–{a_high:.3f}", str(len(launches["a_a_same"]))]
+            a_a = bench.paired_ratio(launches["a_a_same"], launches["a_a_bare"])
+            row += [*bench.paired_cells(a_a), str(len(launches["a_a_same"]))]
         else:
             row += ["-", "-", "0"]
         rows.append(row)
