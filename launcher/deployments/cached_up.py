@@ -18,6 +18,7 @@ import os
 TYPE_CHECKING = False  # not typing's: importing it would delay the first spawn
 if TYPE_CHECKING:
     from trtl.launcher.supervision import early_start
+    from trtl.launcher.supervision.quiet_start import HeldStops
 
 
 def cached_up(args: list[str]) -> int | None:
@@ -28,17 +29,24 @@ def cached_up(args: list[str]) -> int | None:
     entry = read_entry(args)
     if entry is None:
         return None
+    from trtl.launcher.supervision.quiet_start import HeldStops, wait_until_listed
+
+    stops = HeldStops()  # from here a stop waits for the supervisor, which drains
     try:
         early = early_start.start(entry)  # None: it was not sure; the steps below say why
-        if early is not None:
-            from trtl.launcher.supervision.quiet_start import wait_until_listed
-
-            wait_until_listed(entry["plan"], [proc.pid for proc, _, _ in early.started.values()])
-            _import_yielding()
-        return _from_entry(entry, early)
+        if early is None:
+            stops.give_back()  # nothing spawned: a stop now acts as in the ordinary path
+        else:
+            pids = [proc.pid for proc, _, _ in early.started.values()]
+            if wait_until_listed(entry["plan"], pids, stops=stops) != "stopped":
+                _import_yielding()
+        code = _from_entry(entry, early, stops)
+        if code is None and early is not None:
+            stops.give_back()  # abandoned: the ordinary path starts afresh
+        return code
     except KeyboardInterrupt:
-        # Ctrl-C before the supervisor took over the signals: the processes die with this
-        # one (their parent-death signal); nothing else to undo.
+        # Ctrl-C with nothing spawned or the processes abandoned (their parent-death
+        # signal ends them with this process): nothing else to undo.
         return 130
 
 
@@ -75,7 +83,7 @@ def _import_yielding() -> None:
     helper.join()
 
 
-def _from_entry(entry: dict, early: early_start.EarlyStart | None) -> int | None:
+def _from_entry(entry: dict, early: early_start.EarlyStart | None, stops: HeldStops) -> int | None:
     from trtl.launcher.planning.plan_cache import from_entry
 
     cached = from_entry(entry)
@@ -96,7 +104,7 @@ def _from_entry(entry: dict, early: early_start.EarlyStart | None) -> int | None
         from trtl.launcher.deployments.lock import DeploymentLock
 
         lock = DeploymentLock.adopt(plan.run_dir, early.lock_fd)
-        return _supervise(running, cached, plan, lock, limits, early.started)
+        return _supervise(running, cached, plan, lock, limits, early.started, stops.received)
     # The same steps as the validating path, in its order: the full-disk check and the
     # claim on the name (the lock, its holder written), the graph-size limit; then, instead
     # of the whole preflight (engine, model and Dynamo are in the cache key), the ports.
@@ -113,10 +121,12 @@ def _from_entry(entry: dict, early: early_start.EarlyStart | None) -> int | None
     except TrtlError:
         lock.release()
         return None
-    return _supervise(running, cached, plan, lock, limits, None)
+    return _supervise(running, cached, plan, lock, limits, None, None)
 
 
-def _supervise(running, cached, plan, lock, limits, started: dict | None) -> int:
+def _supervise(
+    running, cached, plan, lock, limits, started: dict | None, stops: list[int] | None
+) -> int:
     from trtl.profiles.errors import TrtlError
 
     try:
@@ -130,6 +140,7 @@ def _supervise(running, cached, plan, lock, limits, started: dict | None) -> int
             verbose=cached.verbose,
             limits=limits,
             started=started,
+            stops_before=stops,
         )
     except TrtlError as exc:
         from trtl.launcher.terminal import error_line

@@ -137,9 +137,12 @@ def supervise(
     verbose: bool = False,
     limits: LogLimits | None = None,
     started: dict | None = None,
+    stops_before: list[int] | None = None,
 ) -> int:
     """Run the supervisor here, holding ``lock``; return the exit code. ``started``: the
-    processes ``early_start`` spawned already (``Supervisor.adopt``).
+    processes ``early_start`` spawned already (``Supervisor.adopt``); ``stops_before``: the
+    list where the stop signals that arrived meanwhile are kept (``quiet_start.HeldStops``),
+    read once the supervisor has taken the signal handlers over.
 
     Until ready the terminal shows the live table and only the processes' warnings and
     errors (everything with ``verbose``); after ready every line, unless ``quiet``."""
@@ -172,6 +175,8 @@ def supervise(
             follow(component)
         # Every process starts before anything else trtl does: on a small machine, each
         # millisecond trtl spends first (or beside them) delays the graph.
+        if stops_before is not None:
+            supervisor.stops_before = stops_before
         if started:
             supervisor.adopt(started)
         else:

@@ -4,7 +4,8 @@ On a machine with few cores every millisecond trtl runs while Dynamo's processes
 delays them: importing the supervisor and setting it up costs 0.15-0.25 s of CPU, more
 than the 5 % a bare launch allows. So a repeated ``trtl up`` (``early_start``) first waits
 here, with only built-in modules loaded and asleep between cheap looks: until the
-frontend lists the model, a process exits (the supervisor must see to it at once), or
+frontend lists the model, a process exits (the supervisor must see to it at once), a stop
+signal arrives (``HeldStops``: the supervisor then stops every process gracefully), or
 QUIET_LIMIT_S has passed (a real engine loads for a minute: its output must not wait that
 long to reach the terminal). The supervisor then adopts the processes as before and makes
 its own, complete readiness check; nothing it does is skipped, only put off.
@@ -12,6 +13,7 @@ its own, complete readiness check; nothing it does is skipped, only put off.
 
 from __future__ import annotations
 
+import _signal
 import _socket
 import os
 import time
@@ -27,9 +29,44 @@ LOOK_EVERY_S = 0.025
 ANSWER_TIMEOUT_S = 0.25
 
 
-def wait_until_listed(plan: dict, pids: list[int], limit: float = QUIET_LIMIT_S) -> str:
-    """Sleep until the model is listed ("listed"), a process has exited ("exited") or
-    ``limit`` seconds have passed ("limit"); "unknown" when the plan does not say where."""
+STOP_SIGNALS = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP)  # as the supervisor's
+
+
+class HeldStops:
+    """Ctrl-C, SIGTERM (what ``trtl down`` sends) and SIGHUP, kept from the moment the
+    processes are spawned until the supervisor takes the handlers over: with Python's
+    defaults trtl would die at once and its processes with it, by the parent-death
+    signal's SIGKILL, without draining or recording their end. ``received`` lists them in
+    order; the supervisor stops gracefully on them (``Supervisor.stops_before``)."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._previous = {signum: _signal.getsignal(signum) for signum in STOP_SIGNALS}
+        for signum in STOP_SIGNALS:
+            _signal.signal(signum, self._keep)
+
+    def _keep(self, signum: int, _frame: object) -> None:
+        self.received.append(signum)
+
+    def arrived(self) -> bool:
+        return bool(self.received)
+
+    def give_back(self) -> None:
+        """The handlers as they were, and the first signal kept delivered again: the start
+        takes the ordinary path, which reacts as it would have (SIGINT raises
+        KeyboardInterrupt, SIGTERM ends the process)."""
+        for signum, handler in self._previous.items():
+            _signal.signal(signum, handler)
+        if self.received:
+            os.kill(os.getpid(), self.received[0])
+
+
+def wait_until_listed(
+    plan: dict, pids: list[int], limit: float = QUIET_LIMIT_S, stops: HeldStops | None = None
+) -> str:
+    """Sleep until the model is listed ("listed"), a process has exited ("exited"), a stop
+    signal arrived ("stopped") or ``limit`` seconds have passed ("limit"); "unknown" when
+    the plan does not say where."""
     try:
         host, port = _address(str(plan["frontend_url"]))
         profile = plan["profile"]
@@ -38,6 +75,8 @@ def wait_until_listed(plan: dict, pids: list[int], limit: float = QUIET_LIMIT_S)
         return "unknown"
     deadline = time.monotonic() + limit
     while True:
+        if stops is not None and stops.arrived():
+            return "stopped"
         if any(_exited(pid) for pid in pids):
             return "exited"
         if _listed(host, port, model):

@@ -132,6 +132,9 @@ class Supervisor(LiveSurface):
         self.live = LiveChanges(self)
         self.control: ControlServer | None = None
         self._spawned = False
+        # Stop signals that arrived before run() took the handlers over (a cached start's
+        # quiet wait keeps them, quiet_start.HeldStops): run() acts on them first.
+        self.stops_before: list[int] = []
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -139,6 +142,8 @@ class Supervisor(LiveSurface):
         """Run until a stop request or an unrecoverable failure; always stops everything."""
         self.start_processes()
         previous = self._install_signals()
+        for signum in self.stops_before:
+            self.events.put(StopRequested(signum))
         try:
             self.begin(supervisor_pid, supervisor_create_time)
             self.control = ControlServer(self.plan.run_dir.root, self.events.put)

@@ -124,13 +124,33 @@ def test_the_quiet_wait_ends_when_the_real_frontend_lists_the_model(tiny_model, 
     assert wait_until_listed(other, [], limit=0.5) == "limit"
 
 
-def test_ctrl_c_during_a_cached_start_stops_every_process(tiny_model, home, deployments):
-    name = "t-quiet-int"
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_during_a_cached_start_drains_every_process_and_records_the_end(
+    tiny_model, home, deployments, sig
+):
+    # Ctrl-C, or SIGTERM as `trtl down` sends, while the processes of a cached start are
+    # still starting (the quiet wait, before the supervisor exists): the supervisor takes
+    # over and stops them as at any other time, SIGTERM and a drain, and records it;
+    # trtl does not die at once and take them along with the parent-death SIGKILL.
+    name = f"t-quiet-{sig.name.lower()}"
     deployments.append(name)
     args = up_args("agg", tiny_model, name, "--quiet")
     _keep_plan(args, home)
-    # From the cached plan: interrupted while its processes start (the quiet wait).
-    proc = _spawning(args, home, children=2)
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=40) == 130
-    assert wait_for(lambda: processes_of(_discovery(name)) == [], timeout=10)
+    command = [sys.executable, "-m", "trtl.launcher", *args]
+    proc = subprocess.Popen(
+        command, env=trtl_env(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    deadline = time.monotonic() + 60
+    while len(_children(proc.pid)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        pass
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert f"{sig.name}: stopping" in out and "nothing left running" in out, out
+    state = status(name, home)
+    assert state["state"] == "stopped"
+    # Each process was asked with SIGTERM (a process still importing ends by it: -15), not
+    # killed with SIGKILL (-9).
+    ends = [(p["state"], p["exit_code"]) for p in state["processes"]]
+    assert all(s == "stopped" and code != -9 for s, code in ends) and len(ends) == 2, ends
+    assert processes_of(_discovery(name)) == []
