@@ -40,13 +40,17 @@ def cached_up(args: list[str]) -> int | None:
             pids = [proc.pid for proc, _, _ in early.started.values()]
             if wait_until_listed(entry["plan"], pids, stops=stops) != "stopped":
                 _import_yielding()
-        code = _from_entry(entry, early, stops)
+        try:
+            code = _from_entry(entry, early, stops)
+        finally:
+            stops.release()  # the supervisor has ended: Ctrl-C acts as Python's again
         if code is None and early is not None:
             stops.give_back()  # abandoned: the ordinary path starts afresh
         return code
     except KeyboardInterrupt:
-        # Ctrl-C with nothing spawned or the processes abandoned (their parent-death
-        # signal ends them with this process): nothing else to undo.
+        # A Ctrl-C given back (nothing spawned, the processes abandoned, or a second one
+        # before the supervisor took over: they end with this process by their
+        # parent-death signal), or one while a start without early spawn spawns.
         return 130
 
 

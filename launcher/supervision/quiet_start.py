@@ -37,26 +37,39 @@ class HeldStops:
     processes are spawned until the supervisor takes the handlers over: with Python's
     defaults trtl would die at once and its processes with it, by the parent-death
     signal's SIGKILL, without draining or recording their end. ``received`` lists them in
-    order; the supervisor stops gracefully on them (``Supervisor.stops_before``)."""
+    order; the supervisor stops gracefully on them (``Supervisor.stops_before``). A second
+    one before that acts at once, as the supervisor's second Ctrl-C: the handlers are
+    given back and it is delivered again (trtl ends, its processes by their SIGKILL). A
+    signal ignored when trtl started (``nohup``'s SIGHUP) stays ignored."""
 
     def __init__(self) -> None:
         self.received: list[int] = []
-        self._previous = {signum: _signal.getsignal(signum) for signum in STOP_SIGNALS}
+        self._previous = {}
         for signum in STOP_SIGNALS:
-            _signal.signal(signum, self._keep)
+            previous = _signal.getsignal(signum)
+            if previous is not _signal.SIG_IGN:
+                self._previous[signum] = previous
+                _signal.signal(signum, self._keep)
 
     def _keep(self, signum: int, _frame: object) -> None:
         self.received.append(signum)
+        if len(self.received) > 1:
+            self.release()
+            os.kill(os.getpid(), signum)
 
     def arrived(self) -> bool:
         return bool(self.received)
+
+    def release(self) -> None:
+        """The handlers as they were (the supervisor has handled what was kept)."""
+        for signum, handler in self._previous.items():
+            _signal.signal(signum, handler)
 
     def give_back(self) -> None:
         """The handlers as they were, and the first signal kept delivered again: the start
         takes the ordinary path, which reacts as it would have (SIGINT raises
         KeyboardInterrupt, SIGTERM ends the process)."""
-        for signum, handler in self._previous.items():
-            _signal.signal(signum, handler)
+        self.release()
         if self.received:
             os.kill(os.getpid(), self.received[0])
 
