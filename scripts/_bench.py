@@ -145,6 +145,18 @@ def paired_cells(paired: tuple[float, float, float]) -> list[str]:
     return [f"{ratio:.3f}", f"{low:.3f}–{high:.3f}"]
 
 
+def end_run(at_start: dict[str, str], seconds: dict, raw: str | None) -> None:
+    """Print the load average at the end and, with ``--raw FILE``, write every launch's
+    ``seconds`` with the run's description (``print_header``'s, the argv, the load at the
+    end) as JSON, the form ``pool_ready.py`` reads."""
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\nload average at the end: {load}")
+    if raw:
+        meta = {**at_start, "argv": sys.argv[1:], "load at the end": load}
+        Path(raw).write_text(json.dumps({"run": meta, "seconds": seconds}, indent=1) + "\n")
+        print(f"every launch's seconds: {raw}")
+
+
 def spread(values: Sequence[float]) -> str:
     """min–max, to show how noisy a median is."""
     return f"{min(values):.3f}–{max(values):.3f}" if values else "-"

@@ -26,7 +26,6 @@ bootstrap interval) and trtl's against the Python launcher's.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import subprocess
@@ -36,6 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import _bench as bench  # scripts/ is on sys.path when a script runs
+import bench_ready
 
 Job = tuple[Sequence[str], dict[str, str], str]  # argv, environment, log file
 
@@ -91,7 +91,6 @@ class Launchers:
     """One profile's four launches, each returning seconds to ready."""
 
     def __init__(self, profile: str, model: Path, env: dict[str, str], home: Path):
-        import bench_ready
         from trtl.launcher.deployments.run_setup import child_env
         from trtl.launcher.planning.plan import PlanOptions, build_plan
         from trtl.profiles.loader import load_profile
@@ -129,12 +128,15 @@ class Launchers:
         proc = bench.spawn(argv, self.env, subprocess.DEVNULL)
         try:
             ready = bench.wait_listed(
-                self.port, self.plan.profile.served_name, 60.0, alive=lambda: proc.poll() is None
+                self.port,
+                self.plan.profile.served_name,
+                bench_ready.READY_TIMEOUT,
+                alive=lambda: proc.poll() is None,
             )
         finally:
             bench.kill_group(proc.pid)
             bench.reap([proc])
-        time.sleep(0.5)  # as bench_ready: the exits must not overlap the next launch
+        time.sleep(bench_ready.SETTLE)  # the exits must not overlap the next launch
         return ready - start
 
 
@@ -172,12 +174,7 @@ def main() -> None:
             rows.append([profile, f"{a} / {b}", *bench.paired_cells(paired)])
     print(f"\neach round's own ratio (median of {args.repeat}, 90 % bootstrap interval):")
     bench.table(["profile", "launchers", "paired ratio", "interval"], rows)
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"\nload average at the end: {load}")
-    if args.raw:
-        meta = {**at_start, "argv": sys.argv[1:], "load at the end": load}
-        Path(args.raw).write_text(json.dumps({"run": meta, "seconds": raw}, indent=1) + "\n")
-        print(f"every launch's seconds: {args.raw}")
+    bench.end_run(at_start, raw, args.raw)
 
 
 if __name__ == "__main__":

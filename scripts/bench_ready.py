@@ -414,12 +414,7 @@ def main() -> None:
         print(f"\nthis tree against {args.compare_tree} (medians, s):")
         bench.table(["profile", "trtl", "other", "bare", "ratio", "other ratio", "1st spawn",
                      "other 1st spawn", "trtl CPU", "other CPU"], compared)  # fmt: skip
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"\nload average at the end: {load}")
-    if args.raw:
-        meta = {**at_start, "argv": sys.argv[1:], "load at the end": load}
-        Path(args.raw).write_text(json.dumps({"run": meta, "seconds": raw}, indent=1) + "\n")
-        print(f"every launch's seconds: {args.raw}")
+    bench.end_run(at_start, raw, args.raw)
     print("\nwhere trtl's time goes (medians, s; this tree):")
     bench.table(["profile", "launch→1st spawn", "1st spawn→listed", "bare listed",
                  "trtl announces", "announce lag", "trtl CPU"], details)  # fmt: skip
