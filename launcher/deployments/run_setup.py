@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +23,7 @@ from trtl.launcher.deployments.child_settings import (  # noqa: F401 - also name
 )
 from trtl.launcher.deployments.lifecycle import DeploymentStatus
 from trtl.launcher.deployments.paths import RunDir
+from trtl.launcher.deployments.set_aside import set_aside
 from trtl.launcher.deployments.state import DeploymentState, ProcessState, make_private_dir
 from trtl.launcher.planning.plan_types import Plan, ProcessPlan
 from trtl.profiles.errors import SupervisorError
@@ -36,14 +36,15 @@ SUPERVISOR_LOG = "supervisor.log"  # the background supervisor's output (`trtl u
 
 def prepare_run_dir(plan: Plan) -> None:
     """Create the private run dir, empty discovery, a fresh logs dir (the last run's logs
-    become the previous ones) and the engine configs. Raises SupervisorError on a full disk."""
+    become the previous ones) and the engine configs; the old discovery and the older logs
+    are set aside (``set_aside``). Raises SupervisorError on a full disk."""
     run_dir = plan.run_dir
     try:
         make_private_dir(run_dir.root)
-        shutil.rmtree(run_dir.discovery, ignore_errors=True)
+        set_aside(str(run_dir.root), str(run_dir.discovery))  # deleted once it serves
         keep_supervisor_log(run_dir)
         if run_dir.logs.exists():
-            shutil.rmtree(run_dir.previous_logs, ignore_errors=True)
+            set_aside(str(run_dir.root), str(run_dir.previous_logs))
             run_dir.logs.rename(run_dir.previous_logs)
         for path in (run_dir.discovery, run_dir.logs, run_dir.engine_configs):
             make_private_dir(path)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from trtl.launcher.deployments.lifecycle import DeploymentStatus
 from trtl.launcher.deployments.lock import STARTER, SUPERVISOR, DeploymentLock
+from trtl.launcher.deployments.set_aside import remove_set_aside
 from trtl.launcher.deployments.state import DeploymentState, read_state
 from trtl.launcher.planning.plan_types import Plan
 from trtl.launcher.supervision.log_rotation import LogLimits
@@ -162,12 +163,16 @@ def supervise(
             mux.attach(component, line_events=component.plan.role == "frontend")
             component.limits = limits or LogLimits()
 
+        def ready(state: DeploymentState) -> None:
+            _ready(mux, view, plan, state)
+            _tidy_later(plan)
+
         supervisor = Supervisor(
             plan,
             mux,
             timeout=timeout,
             grace=grace,
-            on_ready=lambda state: _ready(mux, view, plan, state),
+            on_ready=ready,
             on_change=view.update if view else None,
             on_spawn=follow,  # processes apply, scale and restart start, too
         )
@@ -193,6 +198,7 @@ def supervise(
             if view:
                 view.stop()
             mux.close()
+            remove_set_aside(str(plan.run_dir.root))  # what the tidy thread did not reach
         if supervisor.left:
             mux.info(f"warning: processes {supervisor.left} survived SIGKILL")
         elif outcome.exit_code == 0:
@@ -202,6 +208,21 @@ def supervise(
         return outcome.exit_code
     finally:
         lock.release()
+
+
+def _tidy_later(plan: Plan) -> None:
+    """Delete what this start set aside (the last run's discovery and older logs) in a
+    thread of the lowest priority, now that the graph serves. A daemon: what it has not
+    reached when supervising ends, ``supervise`` deletes then."""
+    import threading
+
+    from trtl.launcher.supervision.yielding import yield_cpu
+
+    def tidy() -> None:
+        yield_cpu()
+        remove_set_aside(str(plan.run_dir.root))
+
+    threading.Thread(target=tidy, name="trtl-tidy", daemon=True).start()
 
 
 def _stop_leftovers(plan: Plan) -> None:

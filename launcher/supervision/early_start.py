@@ -22,6 +22,7 @@ import time
 
 from trtl.launcher.deployments.child_settings import base_env, process_env, start_marker
 from trtl.launcher.deployments.process_time import create_time_of
+from trtl.launcher.deployments.set_aside import set_aside
 from trtl.launcher.planning.limits import process_limit
 from trtl.launcher.planning.plan_key import loads, state_root
 from trtl.launcher.supervision import pdeath
@@ -221,13 +222,14 @@ def _may_have_left(root: str) -> bool:
 
 
 def _prepare_run_dir(root: str) -> None:
-    """A fresh discovery dir and logs dir (the last run's logs become the previous ones)."""
+    """A fresh discovery dir and logs dir (the last run's logs become the previous ones);
+    the old ones set aside, as the ordinary path does."""
     discovery, logs = os.path.join(root, "discovery"), os.path.join(root, "logs")
     previous = os.path.join(root, "logs.previous")
     _private_dir(root)
-    _remove_tree(discovery)
+    set_aside(root, discovery)
     if os.path.exists(logs):
-        _remove_tree(previous)
+        set_aside(root, previous)
         os.rename(logs, previous)
     for path in (discovery, logs, os.path.join(root, "engine")):
         _private_dir(path)
@@ -241,26 +243,3 @@ def _private_dir(path: str) -> None:
         os.chmod(state, 0o700)
     os.makedirs(path, 0o700, exist_ok=True)
     os.chmod(path, 0o700)
-
-
-def _remove_tree(path: str) -> None:
-    """``shutil.rmtree(path, ignore_errors=True)`` (shutil imports re): never through a
-    symbolic link."""
-    if os.path.islink(path):
-        return
-    try:
-        entries = list(os.scandir(path))
-    except OSError:
-        return
-    for entry in entries:
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                _remove_tree(entry.path)
-            else:
-                os.unlink(entry.path)
-        except OSError:
-            pass
-    try:  # noqa: SIM105
-        os.rmdir(path)
-    except OSError:
-        pass

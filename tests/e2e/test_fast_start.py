@@ -105,6 +105,10 @@ def test_a_repeated_up_starts_from_the_cached_plan_and_serves(tiny_model, home, 
         assert proc.returncode == 0, out
         assert "nothing left running" in out
     assert runs == [(True, "ready", 2), (False, "ready", 2)]
+    # The first run's logs are the previous ones; what the cached start set aside is gone.
+    root = Path(_discovery(name)).parent
+    assert (root / "logs.previous" / "frontend.log").stat().st_size > 0
+    assert list(root.glob(".old.*")) == []
 
 
 def test_the_quiet_wait_ends_when_the_real_frontend_lists_the_model(tiny_model, home, deployments):

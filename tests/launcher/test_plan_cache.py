@@ -223,3 +223,37 @@ def test_a_cached_start_asked_to_stop_by_a_down_spawns_nothing(model):
     finally:
         down.kill()
         down.wait()
+
+
+def test_a_start_sets_the_last_run_aside_in_one_rename_and_tidying_deletes_it(model):
+    """Both starts rename the last run's discovery and older logs out of the way (deleting
+    them file by file delayed the first spawn); ``remove_set_aside`` deletes them, and
+    whatever a killed run left too."""
+    from trtl.launcher.deployments.run_setup import prepare_run_dir
+    from trtl.launcher.deployments.set_aside import remove_set_aside
+    from trtl.launcher.supervision import early_start
+
+    _, _, plan = _save("agg", model)
+    root = plan.run_dir.root
+    for prepare in (lambda: early_start._prepare_run_dir(str(root)), lambda: prepare_run_dir(plan)):
+        for folder, name in (("discovery", "v1/mdc/old"), ("logs", "frontend.log"),
+                             ("logs.previous", "older.log")):  # fmt: skip
+            (root / folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / folder / name).write_text("the last run's\n")
+        (root / ".old.99999.discovery" / "v1").mkdir(parents=True)  # a killed run's
+
+        prepare()
+
+        assert list((root / "discovery").iterdir()) == []
+        assert list((root / "logs").iterdir()) == []
+        assert (root / "logs.previous" / "frontend.log").read_text() == "the last run's\n"
+        assert not (root / "logs.previous" / "older.log").exists()
+        pid = os.getpid()
+        assert {p.name for p in root.glob(".old.*")} == {
+            ".old.99999.discovery",
+            f".old.{pid}.discovery",
+            f".old.{pid}.logs.previous",
+        }
+        assert (root / f".old.{pid}.discovery" / "v1" / "mdc" / "old").exists()
+        remove_set_aside(str(root))
+        assert list(root.glob(".old.*")) == []
