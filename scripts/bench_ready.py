@@ -142,6 +142,7 @@ class Runner:
         """``same_ports``: the plan of the first such launch every time (the same ports and
         namespace from run to run, as trtl's cached plan has), else a fresh plan each time."""
         from trtl.launcher.deployments.run_setup import child_env, prepare_run_dir
+        from trtl.launcher.deployments.set_aside import remove_set_aside
         from trtl.launcher.planning.plan import PlanOptions, build_plan
         from trtl.profiles.loader import load_profile
 
@@ -157,6 +158,7 @@ class Runner:
                 self.same_plan = plan
         envs = child_env(plan)
         prepare_run_dir(plan)  # the discovery dir, emptied: set-up a user does beforehand
+        remove_set_aside(str(plan.run_dir.root))  # what trtl's supervisor deletes later
         outs = [(plan.run_dir.logs / f"{p.name}.log").open("wb") for p in plan.processes]
         port = int(plan.frontend_url.rsplit(":", 1)[1])
         start = time.perf_counter()
