@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from trtl.launcher.supervision.port_owner import describe, held_by_tree, in_tree, listeners
+from trtl.launcher.supervision.quiet_start import CARDS, has_entries
 from trtl.launcher.supervision.yielding import yield_cpu
 
 FAST_INTERVAL = 0.01  # while starting: readiness shows within 10 ms
@@ -40,7 +41,6 @@ FAST_INTERVAL = 0.01  # while starting: readiness shows within 10 ms
 CARD_CHECK = 0.01
 GATED_INTERVAL = 0.1
 LATE_SHARE = 0.01
-CARDS = ("v1", "mdc")
 SLOW_INTERVAL = 1.0  # once up: cheap enough to idle at well under 1 % of a core
 TIMED_OUT = "timed out"  # what _get returns when a process accepted but never answered
 
@@ -149,7 +149,7 @@ class Prober(threading.Thread):
             gated, polled = self.cards is not None, -GATED_INTERVAL
             began = time.monotonic()
             while not self._halt.is_set():
-                if gated and not _has_entries(self.cards):
+                if gated and not has_entries(self.cards):
                     now = time.monotonic()
                     late = (now - began) * LATE_SHARE
                     if now - polled < min(GATED_INTERVAL + 10 * late, SLOW_INTERVAL):
@@ -231,14 +231,6 @@ class Prober(threading.Thread):
     def _get(client: _Client, url: str) -> tuple[int, object] | str | None:
         """(status, JSON body or None); TIMED_OUT when nothing answered; None when refused."""
         return client.get(url)
-
-
-def _has_entries(folder: str | None) -> bool:
-    try:
-        with os.scandir(folder) as entries:
-            return next(entries, None) is not None
-    except OSError:
-        return False
 
 
 class _Client:

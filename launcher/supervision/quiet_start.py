@@ -27,6 +27,10 @@ QUIET_LIMIT_S = 2.5
 # trtl 0.065 ms (measured): every 10 ms that was 1.6 % of a core taken from the start.
 LOOK_EVERY_S = 0.025
 ANSWER_TIMEOUT_S = 0.25
+# Where file discovery keeps the model cards (<discovery>/v1/mdc/): until a worker has
+# published one the model cannot be listed, so a look is then one directory read, not a
+# request to the frontend while it starts (the prober gates the same way).
+CARDS = ("v1", "mdc")
 
 
 STOP_SIGNALS = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP)  # as the supervisor's
@@ -86,13 +90,15 @@ def wait_until_listed(
         model = str(profile.get("served_name") or profile["model"])
     except (KeyError, IndexError, TypeError, ValueError, AttributeError):
         return "unknown"
+    run_dir = plan.get("run_dir")
+    cards = os.path.join(str(run_dir), "discovery", *CARDS) if run_dir else None
     deadline = time.monotonic() + limit
     while True:
         if stops is not None and stops.arrived():
             return "stopped"
         if any(_exited(pid) for pid in pids):
             return "exited"
-        if _listed(host, port, model):
+        if (cards is None or has_entries(cards)) and _listed(host, port, model):
             return "listed"
         if time.monotonic() >= deadline:
             return "limit"
@@ -113,6 +119,15 @@ def _exited(pid: int) -> bool:
         return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:
         return True
+
+
+def has_entries(folder: str | None) -> bool:
+    """Whether ``folder`` exists and holds anything."""
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is not None
+    except OSError:
+        return False
 
 
 def _listed(host: str, port: int, model: str) -> bool:

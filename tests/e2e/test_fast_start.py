@@ -111,7 +111,9 @@ def test_a_repeated_up_starts_from_the_cached_plan_and_serves(tiny_model, home, 
     assert list(root.glob(".old.*")) == []
 
 
-def test_the_quiet_wait_ends_when_the_real_frontend_lists_the_model(tiny_model, home, deployments):
+def test_the_quiet_wait_ends_when_the_real_frontend_lists_the_model(
+    tiny_model, home, deployments, tmp_path
+):
     from trtl.launcher.supervision.quiet_start import wait_until_listed
 
     name = "t-quiet"
@@ -126,6 +128,11 @@ def test_the_quiet_wait_ends_when_the_real_frontend_lists_the_model(tiny_model, 
     # Another model is never listed: the wait runs to its limit.
     other = {**plan, "profile": {"model": "not-served"}}
     assert wait_until_listed(other, [], limit=0.5) == "limit"
+    # With the run dir known, the frontend is asked only once a worker's model card is in
+    # discovery: this one has its cards; an empty run dir has none, so it never asks.
+    run_dir = str(Path(_discovery(name)).parent)
+    assert wait_until_listed({**plan, "run_dir": run_dir}, [], limit=60) == "listed"
+    assert wait_until_listed({**plan, "run_dir": str(tmp_path)}, [], limit=0.5) == "limit"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
