@@ -225,6 +225,8 @@ mark("spawn all processes")
 for c in sup.components.values():
     c.signal_group(9)
 print("PHASES" + json.dumps([(n, b - a, d - c) for (_, a, c), (n, b, d) in zip(t, t[1:])]))
+from trtl.launcher.deployments.set_aside import remove_set_aside
+remove_set_aside(str(plan.run_dir.root))  # as trtl's supervisor does once ready
 """
 
 

@@ -23,7 +23,7 @@ from trtl.launcher.deployments.child_settings import (  # noqa: F401 - also name
 )
 from trtl.launcher.deployments.lifecycle import DeploymentStatus
 from trtl.launcher.deployments.paths import RunDir
-from trtl.launcher.deployments.set_aside import set_aside
+from trtl.launcher.deployments.set_aside import remove_set_aside, set_aside
 from trtl.launcher.deployments.state import DeploymentState, ProcessState, make_private_dir
 from trtl.launcher.planning.plan_types import Plan, ProcessPlan
 from trtl.profiles.errors import SupervisorError
@@ -56,6 +56,7 @@ def prepare_run_dir(plan: Plan) -> None:
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
+        remove_set_aside(str(run_dir.root))  # trtl's own old logs: the next start has room
         raise SupervisorError(
             f"the disk holding {run_dir.root} is full; trtl cannot write the run's files.",
             hint="Free some space there, or set XDG_STATE_HOME to a directory on another disk.",

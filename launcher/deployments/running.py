@@ -198,7 +198,6 @@ def supervise(
             if view:
                 view.stop()
             mux.close()
-            remove_set_aside(str(plan.run_dir.root))  # what the tidy thread did not reach
         if supervisor.left:
             mux.info(f"warning: processes {supervisor.left} survived SIGKILL")
         elif outcome.exit_code == 0:
@@ -207,13 +206,16 @@ def supervise(
             mux.info("stopped every process; nothing left running")
         return outcome.exit_code
     finally:
+        # Whatever ended it (a failed spawn too): what the tidy thread did not reach.
+        remove_set_aside(str(plan.run_dir.root))
         lock.release()
 
 
 def _tidy_later(plan: Plan) -> None:
-    """Delete what this start set aside (the last run's discovery and older logs) in a
-    thread of the lowest priority, now that the graph serves. A daemon: what it has not
-    reached when supervising ends, ``supervise`` deletes then."""
+    """Delete what starts set aside in the run dir (this one's: the last run's discovery
+    and older logs; and what killed runs left) in a thread of the lowest priority, now
+    that the graph serves. A daemon: what it has not reached when supervising ends,
+    ``supervise`` deletes then."""
     import threading
 
     from trtl.launcher.supervision.yielding import yield_cpu
@@ -269,6 +271,10 @@ def check_disk(plan: Plan) -> None:
     while not where.exists() and where != where.parent:
         where = where.parent
     free = free_bytes(where)
+    if free is not None and free < MIN_FREE and plan.run_dir.root.exists():
+        # Old logs a failed or killed start set aside may be what fills it: trtl's own.
+        remove_set_aside(str(plan.run_dir.root))
+        free = free_bytes(where)
     if free is not None and free < MIN_FREE:
         raise PreflightError(
             f"the disk holding {where} is full ({free / MIB:.1f} MiB free); "

@@ -4,7 +4,7 @@ A start needs an empty discovery directory and turns the last run's logs into th
 previous ones, dropping the older previous ones. Deleting them file by file before the
 first spawn delayed every start: 150 MB of logs took 66 ms here, and a graph may keep up
 to 200 MiB per process (``LogLimits``). A rename takes one system call, so a start sets
-them aside (``.old.<pid>.<name>`` in the run directory) and the supervisor deletes them
+them aside (``.old.<pid>.<ns>.<name>`` in the run directory) and the supervisor deletes them
 once the graph serves, at the lowest priority, and again as it ends. Built-in modules
 only: the cached start (``supervision.early_start``) uses it before its first spawn.
 """
@@ -12,6 +12,7 @@ only: the cached start (``supervision.early_start``) uses it before its first sp
 from __future__ import annotations
 
 import os
+import time
 
 PREFIX = ".old."
 
@@ -20,11 +21,13 @@ def set_aside(root: str, path: str) -> None:
     """Move ``path`` (in the run directory ``root``) out of the way; absent is fine."""
     if os.path.islink(path):
         return  # never through a symbolic link (as remove_tree)
+    # Unique: a start abandoned for the ordinary path sets aside again in the same process.
+    unique = f"{os.getpid()}.{time.monotonic_ns()}"
     try:
-        os.rename(path, os.path.join(root, f"{PREFIX}{os.getpid()}.{os.path.basename(path)}"))
+        os.rename(path, os.path.join(root, f"{PREFIX}{unique}.{os.path.basename(path)}"))
     except FileNotFoundError:
         pass
-    except OSError:  # one of that name left by a killed run of a reused pid, say
+    except OSError:  # another file system (a mount on it), say
         remove_tree(path)
 
 

@@ -29,8 +29,11 @@ LOOK_EVERY_S = 0.025
 ANSWER_TIMEOUT_S = 0.25
 # Where file discovery keeps the model cards (<discovery>/v1/mdc/): until a worker has
 # published one the model cannot be listed, so a look is then one directory read, not a
-# request to the frontend while it starts (the prober gates the same way).
+# request to the frontend while it starts (the prober gates the same way). Every
+# ASK_ANYWAY-th look asks all the same: were the cards ever kept elsewhere, the wait would
+# otherwise last its whole limit.
 CARDS = ("v1", "mdc")
+ASK_ANYWAY = 10
 
 
 STOP_SIGNALS = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP)  # as the supervisor's
@@ -93,12 +96,15 @@ def wait_until_listed(
     run_dir = plan.get("run_dir")
     cards = os.path.join(str(run_dir), "discovery", *CARDS) if run_dir else None
     deadline = time.monotonic() + limit
+    looks = 0
     while True:
         if stops is not None and stops.arrived():
             return "stopped"
         if any(_exited(pid) for pid in pids):
             return "exited"
-        if (cards is None or has_entries(cards)) and _listed(host, port, model):
+        looks += 1
+        ask = cards is None or looks % ASK_ANYWAY == 0 or has_entries(cards)
+        if ask and _listed(host, port, model):
             return "listed"
         if time.monotonic() >= deadline:
             return "limit"

@@ -148,3 +148,27 @@ def test_starting_on_a_full_disk_is_one_sentence(small_disk, tiny_model, home):
     assert result.returncode != 0
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
     assert "is full" in result.stderr and "XDG_STATE_HOME" in result.stderr, result.stderr
+
+
+def test_old_logs_trtl_set_aside_do_not_keep_the_next_start_off_a_full_disk(
+    small_disk, tiny_model, home, deployments
+):
+    """A killed start leaves the older logs it set aside (``.old.*``, deleted once a graph
+    is ready); when they are what fills the disk, the next start deletes them and starts."""
+    name = "t-aside-full"
+    deployments.append(name)
+    aside = Path(os.environ["XDG_STATE_HOME"]) / "trtl" / name / ".old.1.2.logs.previous"
+    aside.mkdir(parents=True)
+    fd = os.open(aside / "worker-0.log", os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, b"\0" * 65536)
+    except OSError:
+        pass  # the disk is full
+    finally:
+        os.close(fd)
+    result = trtl(*up_args("agg", tiny_model, name, "-d"), home=home)
+    assert result.returncode == 0, result.stderr
+    assert not aside.exists()
+    down = trtl("down", name, home=home, timeout=60)
+    assert down.returncode == 0, down.stderr
