@@ -263,6 +263,17 @@ def prepare(args) -> tuple[Path, dict[str, str]]:
     return model, env
 
 
+def fresh_run_dir(plan) -> None:
+    """A bare launch's set-up, as a user's before a hand-written launch: the run directory
+    prepared as trtl prepares it (an empty discovery dir, fresh logs), and what that set
+    aside deleted at once (trtl's supervisor deletes it once ready, off the clock too)."""
+    from trtl.launcher.deployments.run_setup import prepare_run_dir
+    from trtl.launcher.deployments.set_aside import remove_set_aside
+
+    prepare_run_dir(plan)
+    remove_set_aside(str(plan.run_dir.root))
+
+
 def ensure_tiny_model() -> Path:
     if not (TINY_MODEL / "config.json").exists():
         builder = REPO / "scripts" / "make_tiny_model.py"

@@ -120,11 +120,7 @@ class Launchers:
         return self._launch(self.python_argv)
 
     def _launch(self, argv: list[str]) -> float:
-        from trtl.launcher.deployments.run_setup import prepare_run_dir
-        from trtl.launcher.deployments.set_aside import remove_set_aside
-
-        prepare_run_dir(self.plan)  # an empty discovery dir, as every other launch finds
-        remove_set_aside(str(self.plan.run_dir.root))  # what trtl's supervisor deletes later
+        bench.fresh_run_dir(self.plan)  # an empty discovery dir, as every other launch finds
         start = time.perf_counter()
         # Its processes stay in its process group: killing the group stops them all.
         proc = bench.spawn(argv, self.env, subprocess.DEVNULL)

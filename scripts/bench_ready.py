@@ -141,8 +141,7 @@ class Runner:
     def bare(self, same_ports: bool = False) -> float:
         """``same_ports``: the plan of the first such launch every time (the same ports and
         namespace from run to run, as trtl's cached plan has), else a fresh plan each time."""
-        from trtl.launcher.deployments.run_setup import child_env, prepare_run_dir
-        from trtl.launcher.deployments.set_aside import remove_set_aside
+        from trtl.launcher.deployments.run_setup import child_env
         from trtl.launcher.planning.plan import PlanOptions, build_plan
         from trtl.profiles.loader import load_profile
 
@@ -157,8 +156,7 @@ class Runner:
             if same_ports:
                 self.same_plan = plan
         envs = child_env(plan)
-        prepare_run_dir(plan)  # the discovery dir, emptied: set-up a user does beforehand
-        remove_set_aside(str(plan.run_dir.root))  # what trtl's supervisor deletes later
+        bench.fresh_run_dir(plan)
         outs = [(plan.run_dir.logs / f"{p.name}.log").open("wb") for p in plan.processes]
         port = int(plan.frontend_url.rsplit(":", 1)[1])
         start = time.perf_counter()

@@ -271,7 +271,7 @@ def check_disk(plan: Plan) -> None:
     while not where.exists() and where != where.parent:
         where = where.parent
     free = free_bytes(where)
-    if free is not None and free < MIN_FREE and plan.run_dir.root.exists():
+    if free is not None and free < MIN_FREE:
         # Old logs a failed or killed start set aside may be what fills it: trtl's own.
         remove_set_aside(str(plan.run_dir.root))
         free = free_bytes(where)
