@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import ProfileError
+from .names import NAME_RULE, name_from
 from .overrides import apply_overrides
 from .schema import Profile, nested_model
 from .validation_text import describe_errors
@@ -149,8 +150,9 @@ def _load_chain(path: Path, cwd: Path | None, chain: list[Path]) -> Sourced:
     source = load_yaml_file(path)
     _refuse_kubernetes_resource(source, path)
     data = dict(source.data)
-    # A profile's name is its own: a file without `name:` is named after the file.
-    data.setdefault("name", path.stem)
+    if "name" not in data:
+        # A profile's name is its own: a file without `name:` is named after the file.
+        data["name"] = _name_of_file(path)
     parent_ref = data.pop("extends", None)
     own = Sourced(data, source.origins, path)
     if parent_ref is None:
@@ -171,8 +173,23 @@ def _load_chain(path: Path, cwd: Path | None, chain: list[Path]) -> Sourced:
         except ProfileError as exc:
             raise ProfileError(f"{source.origin(('extends',))}: {exc.message}", exc.hint) from exc
     parent = _load_chain(parent_path, cwd, [*chain, here])
+    # Its name, and where it was written, are the parent's own: an error about this
+    # profile's name must never point into the parent.
     parent.data.pop("name", None)
+    parent.origins.pop(("name",), None)
     return deep_merge(parent, own)
+
+
+def _name_of_file(path: Path) -> str:
+    """The name of a profile file without ``name:``: its file name, made valid
+    (``MyDisagg.yaml`` -> ``mydisagg``); raises ProfileError if nothing valid is left."""
+    derived = name_from(path.stem)
+    if derived is None:
+        raise ProfileError(
+            f"{path}: the profile's name comes from the file name {path.stem!r}, which has "
+            f"no letter or digit to make one of; add `name: …` to the file ({NAME_RULE})."
+        )
+    return derived
 
 
 def _refuse_kubernetes_resource(source: Sourced, path: Path) -> None:

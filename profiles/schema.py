@@ -8,11 +8,13 @@ validated ``Profile`` feeds the local plan (``launcher``) and the Kubernetes exp
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -22,6 +24,7 @@ from pydantic import (
 )
 
 from .engines import engine_names
+from .names import NAME_PATTERN
 
 # The engine registry decides the choices; the first is the default.
 Engine = Literal[engine_names()]  # type: ignore[valid-type]
@@ -31,11 +34,15 @@ WorkerMode = Literal["agg", "prefill", "decode"]
 KvTransferBackend = Literal["DEFAULT", "UCX", "NIXL", "MPI"]
 
 DEFAULT_MODEL = "Qwen/Qwen3-0.6B"
-NAME_PATTERN = r"^[a-z0-9]([a-z0-9_-]{0,38}[a-z0-9])?$"
 ROLE_PATTERN = r"^[a-z]([a-z0-9_-]{0,30}[a-z0-9])?$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # What the DGD CRD accepts as a component name (the operator lower-cases it for Services).
 COMPONENT_NAME_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?$"
+# A Kubernetes resource quantity, as the DGD CRD checks it (cpu "500m", memory "20Gi").
+QUANTITY_PATTERN = re.compile(
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
 
 
 def _scalar_to_str(value: Any) -> Any:
@@ -215,15 +222,40 @@ class SglangSettings(_Strict):
     )
 
 
+def quantity_problem(value: str) -> str | None:
+    """Why ``value`` is not a Kubernetes quantity (with the likely fix), or None if it is one."""
+    text = value.strip()
+    if QUANTITY_PATTERN.fullmatch(text) and text == value:
+        return None
+    match = re.fullmatch(r"([0-9.]+)\s*([KMGTPE])i?B?", text, flags=re.IGNORECASE)
+    if match and QUANTITY_PATTERN.fullmatch(match[1]):
+        fix = f"{match[1]}{match[2].upper()}i"
+    else:
+        number = re.match(r"[0-9]+(\.[0-9]+)?", text)
+        fix = f"{number[0]}" if number else "e.g. 16Gi, 500m or 2"
+    return f"{value!r} is not a Kubernetes quantity; use {fix}"
+
+
+def _quantity(value: str | None) -> str | None:
+    problem = None if value is None else quantity_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+Quantity = Annotated[Arg, AfterValidator(_quantity)]
+
+
 class Resources(_Strict):
     """Kubernetes quantities, e.g. cpu "10", memory "20Gi"."""
 
-    cpu: Arg | None = None
-    memory: Arg | None = None
-    other: dict[str, Arg] = Field(
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+    other: dict[str, Quantity] = Field(
         default_factory=dict,
         description='More resources by their Kubernetes name, e.g. {"ephemeral-storage": "50Gi"} '
-        "(GPUs come from the role's gpus).",
+        "(whole GPUs come from the role's gpus; a GPU resource named here, such as a MIG "
+        'slice {"nvidia.com/mig-1g.18gb": "1"} or {"nvidia.com/gpu": "0"}, replaces them).',
     )
 
 
@@ -278,7 +310,9 @@ class PodSettings(_Strict):
     working_dir: str | None = Field(None, description="Working directory in the image.")
     node_selector: dict[str, str] | None = None
     tolerations: list[KubeObject] | None = None
-    shared_memory: Arg | None = Field(None, description='/dev/shm size, e.g. "16Gi"; "0": none.')
+    shared_memory: Quantity | None = Field(
+        None, description='/dev/shm size, e.g. "16Gi"; "0": none.'
+    )
     volumes: list[KubeObject] | None = None
     volume_mounts: list[KubeObject] | None = Field(None, description="Mounts in the container.")
     labels: dict[str, str] | None = Field(None, description="Labels of the generated pods.")
@@ -385,6 +419,16 @@ class Launch(_Strict):
     )
     in_cluster: bool = Field(
         True, description="false: the cluster graph has no such component (a worker-only DGD)."
+    )
+    scaled_to_zero: bool = Field(
+        False,
+        description="The cluster runs no replica of it (replicas: 0); locally it runs its "
+        "replicas, and the export writes 0 again.",
+    )
+    no_gpu_limit: bool = Field(
+        False,
+        description="The cluster container names no GPU resource (no nvidia.com/gpu limit); the "
+        "export adds none, while the local run uses the role's gpus.",
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .names import NAME_PATTERN, name_problem
 from .overrides import looks_secret
 from .schema import ENV_NAME_PATTERN
 from .yaml_source import Sourced
@@ -72,6 +73,8 @@ def _sentence(error: dict[str, Any], loc: tuple[Any, ...], fields_at: Callable) 
         and error.get("ctx", {}).get("pattern") == ENV_NAME_PATTERN
     ):
         return f"{value!r} is not a valid environment variable name."
+    if kind == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == NAME_PATTERN:
+        return name_problem(str(value)) + "."
     if kind == "string_pattern_mismatch" and "[key]" in map(str, error["loc"]):
         return (
             f"{value!r} is not a valid name: use lowercase letters, digits, '-' and '_', "
