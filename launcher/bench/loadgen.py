@@ -3,13 +3,16 @@
 aiperf comes with the ``trtl[bench]`` extra. It runs offline against a local tokenizer
 directory, but only without ``HF_HUB_OFFLINE=1`` in its environment (it then refuses local
 paths), so that variable is dropped for aiperf alone. It runs in its own process group, so
-Ctrl-C reaches trtl first and trtl stops aiperf, then the graphs it started.
+Ctrl-C reaches trtl first and trtl stops aiperf, then the graphs it started. It dies with
+trtl, also when trtl is killed with SIGKILL: it is started with the parent-death signal
+(``supervision.pdeath``), and aiperf's own services die with it (they arm the same signal).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from trtl.launcher.bench.errors import BenchError
+from trtl.launcher.supervision.pdeath import spawn_args
 
 LOG_FILE = "aiperf.log"
 INSTALL_HINT = "Install it with `pip install 'trtl[bench]'` (or `uv sync --extra bench`)."
@@ -58,9 +62,11 @@ def run_aiperf(
     """
     artifact_dir.mkdir(parents=True, exist_ok=True)
     log_path = artifact_dir / LOG_FILE
+    argv, preexec_fn = spawn_args([sys.executable, "-m", "aiperf", *args])
     with open(log_path, "wb") as log:
         child = subprocess.Popen(
-            [sys.executable, "-m", "aiperf", *args],
+            argv,
+            preexec_fn=preexec_fn,  # None where setpriv arms the parent-death signal
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -94,18 +100,19 @@ def _stop(child: subprocess.Popen) -> None:
 
 
 def failure_reason(log_path: Path) -> str:
-    """aiperf's own account of a failure: its 'Reason:' box, else its last ERROR line."""
+    """aiperf's own account of a failure: its 'Reason:' box, else its last ERROR line, else
+    the exception a traceback ended with, else its last line of text (box borders apart)."""
     try:
         lines = log_path.read_text(errors="replace").splitlines()
     except OSError:
         return "no output"
     for i, line in enumerate(lines):
-        text = line.strip("│ ").strip()
+        text = _unboxed(line)
         if text.startswith("Reason:"):
             # The reason box wraps over several lines; it ends at an empty box line.
             parts = [text.removeprefix("Reason:").strip()]
             for more in lines[i + 1 : i + 6]:
-                more = more.strip("│╰─╯ ").strip()
+                more = _unboxed(more)
                 if not more:
                     break
                 parts.append(more)
@@ -113,4 +120,20 @@ def failure_reason(log_path: Path) -> str:
     errors = [line for line in lines if " ERROR " in line or line.startswith("Error")]
     if errors:
         return errors[-1].split(" ERROR ", 1)[-1].strip()
-    return lines[-1].strip() if lines else "no output"
+    raised = [m for line in lines if (m := EXCEPTION_LINE.match(line))]
+    if raised:
+        return f"{raised[-1]['type']}: {raised[-1]['text'].strip()}"
+    texts = [text for line in lines if (text := _unboxed(line))]
+    return texts[-1] if texts else "no output"
+
+
+# The last line of a traceback: ``package.module.SomeError: what happened``.
+EXCEPTION_LINE = re.compile(
+    r"^(?:[A-Za-z_][\w]*\.)*(?P<type>[A-Za-z_]\w*(?:Error|Exception)): (?P<text>.+)"
+)
+BOX_CHARS = "│╭╮╰╯─┃━┏┓┗┛ "
+
+
+def _unboxed(line: str) -> str:
+    """A line of text without rich's box drawing around it ('' for a border line)."""
+    return line.strip(BOX_CHARS).strip()
