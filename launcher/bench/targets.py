@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from trtl.launcher.planning.plan import Plan
 
 
+ENDPOINT_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/models")
+
+
 @dataclass(frozen=True)
 class StartOptions:
     """The ``trtl up`` choices a profile target is started with (see running.detached_args)."""
@@ -113,16 +116,41 @@ def from_plan(plan: Plan, profile_ref: str, start: StartOptions, tokenizer: str 
 def from_url(url: str, model: str | None, tokenizer: str | None) -> Target:
     """A frontend trtl did not start: no placement known. Raises TrtlError subclasses."""
     url = base_url(url)
+    if url.endswith(ENDPOINT_PATHS):
+        raise BenchError(
+            f"--url {url} names an endpoint; give the frontend's base URL "
+            f"({url.rsplit('/v1/', 1)[0]}): aiperf adds the path itself.",
+            exit_code=2,
+        )
     listed = served_models(url)  # one sentence if nothing listens there
     if not listed:
         raise BenchError(f"the frontend at {url} serves no model yet.", hint="Wait until it does.")
     model = model or listed[0]
-    return Target(
-        label=url.split("://", 1)[-1],
-        url=url,
-        model=model,
-        tokenizer=tokenizer_dir(tokenizer or model),
-    )
+    target = Target(label=url.split("://", 1)[-1], url=url, model=model, tokenizer="")
+    check_serving(target, listed)  # a model it does not serve is named before its tokenizer
+    target.tokenizer = tokenizer or tokenizer_dir(model)
+    return target
+
+
+# What Hugging Face's AutoTokenizer loads a tokenizer from (one of them is enough).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+TOKENIZER_FIX = "give the directory that holds the model's tokenizer.json or tokenizer_config.json"
+
+
+def given_tokenizer(path: str) -> str:
+    """``--tokenizer DIR`` checked as aiperf will load it, before anything starts: a
+    directory holding a tokenizer. Raises BenchError (exit 2)."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        what = "is not a directory" if folder.exists() else "does not exist"
+        raise BenchError(f"--tokenizer {path} {what}; {TOKENIZER_FIX}.", exit_code=2)
+    if not has_tokenizer(folder):
+        raise BenchError(f"--tokenizer {path} holds no tokenizer; {TOKENIZER_FIX}.", exit_code=2)
+    return str(folder.resolve())
+
+
+def has_tokenizer(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in TOKENIZER_FILES)
 
 
 def tokenizer_dir(model: str, *, must_exist: bool = True) -> str:
@@ -134,14 +162,20 @@ def tokenizer_dir(model: str, *, must_exist: bool = True) -> str:
     """
     from trtl.launcher.checks.model_fetch import cached_snapshot, hf_cache_dir, is_local_path
 
+    found: Path | None = None
     if is_local_path(model):
         path = Path(model).expanduser()
-        if path.is_dir():
-            return str(path.resolve())
+        found = path.resolve() if path.is_dir() else None
     else:
-        cached = cached_snapshot(model, hf_cache_dir(os.environ))
-        if cached is not None:
-            return str(cached)
+        found = cached_snapshot(model, hf_cache_dir(os.environ))
+    if found is not None:
+        if not has_tokenizer(found):
+            raise BenchError(
+                f"the model directory {found} holds no tokenizer for aiperf.",
+                hint="Give --tokenizer DIR, a directory with the model's tokenizer.json.",
+                exit_code=2,
+            )
+        return str(found)
     if not must_exist:
         return model
     raise BenchError(
@@ -152,9 +186,10 @@ def tokenizer_dir(model: str, *, must_exist: bool = True) -> str:
     )
 
 
-def check_serving(target: Target) -> None:
-    """The frontend answers and lists the target's model. Raises TrtlError subclasses."""
-    listed = served_models(target.url)
+def check_serving(target: Target, listed: list[str] | None = None) -> None:
+    """The frontend answers (``listed``: what it answered already) and lists the target's
+    model. Raises TrtlError subclasses."""
+    listed = served_models(target.url) if listed is None else listed
     if target.model not in listed:
         shown = ", ".join(repr(m) for m in listed) or "nothing"
         raise BenchError(
