@@ -6,18 +6,24 @@ exactly as ``trtl up -d`` starts one (``launcher.deployments.running``) and stop
 fails, a graph that never becomes servable, Ctrl-C. A graph that fails ends its own sweep;
 the next graph still runs. After every level the summary is written, so what finished is
 kept. Plots are drawn at the end from what there is.
+
+A stop signal (``Interrupted``, see ``interrupts``) ends the whole bench, also while a
+graph starts: the graph is stopped, the summary says ``interrupted``, and it is re-raised.
+A level that fails because the graph itself failed says so, with the graph's own reason.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from trtl.launcher.bench.errors import BenchError, Interrupted
 from trtl.launcher.bench.figures import Level, read_level
 from trtl.launcher.bench.gpu_samples import GpuSampler
 from trtl.launcher.bench.loadgen import run_aiperf
@@ -25,7 +31,12 @@ from trtl.launcher.bench.summary import BenchRun, BenchSummary, write_json, writ
 from trtl.launcher.bench.table import number
 from trtl.launcher.bench.targets import Target, check_serving, tokenizer_dir
 from trtl.launcher.bench.workload import Workload, aiperf_args
-from trtl.profiles.errors import TrtlError
+from trtl.launcher.deployments.lifecycle import SERVABLE
+from trtl.launcher.deployments.state import DeploymentState
+from trtl.profiles.errors import SupervisorError, TrtlError
+
+if TYPE_CHECKING:
+    from trtl.launcher.planning.plan import Plan
 
 STOP_FIND_S = 10.0  # how long a just-started supervisor may take to write its state
 
@@ -51,12 +62,22 @@ class BenchSession:
     machine: dict[str, Any]
     describe_plan: Callable[[Any], dict[str, Any]] = lambda plan: plan.to_json()
     sampler: Callable[[list[int]], GpuSampler] = lambda gpus: GpuSampler(gpus)
+    # A block a stop signal must not cut short (StopSignals.shielded): a graph's stop.
+    shield: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext
 
     def run(self) -> BenchSummary:
         """Benchmark every target; the summary says what finished. Re-raises Ctrl-C after
-        stopping what bench started and writing the summary."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        write_json(self.directory / "machine.json", self.machine)
+        stopping what bench started and writing the summary. Raises BenchError (exit 2)
+        when the results directory cannot be written, before anything starts."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            write_json(self.directory / "machine.json", self.machine)
+        except OSError as exc:
+            raise BenchError(
+                f"cannot write the results directory {self.directory} ({exc.strerror}); "
+                "give -o a directory you can write to.",
+                exit_code=2,
+            ) from exc
         summary = BenchSummary(self.workload)
         try:
             for target in self.targets:
@@ -93,7 +114,14 @@ class BenchSession:
             self._record(target, graph_dir)
             check_serving(target)
             for concurrency in self.workload.concurrency:
-                level = self._level(target, run, concurrency, graph_dir)
+                before = graph_health(target)
+                try:
+                    level = self._level(target, run, concurrency, graph_dir)
+                except BenchError as exc:
+                    failed = graph_failed(target, concurrency, before)
+                    if failed is None:
+                        raise
+                    raise failed from exc
                 run.levels.append(level)
                 write_summary(self.directory, summary)
         except TrtlError as exc:
@@ -101,19 +129,21 @@ class BenchSession:
             self.report.say(f"{target.label}: failed: {exc.message}")
             if exc.hint:
                 self.report.say(f"{target.label}: {exc.hint}")
-        except KeyboardInterrupt:
-            run.error = "interrupted (Ctrl-C)"
+        except KeyboardInterrupt as exc:
+            name = exc.name if isinstance(exc, Interrupted) else "Ctrl-C"
+            run.error = f"interrupted ({name})"
             raise
         finally:
             if started:
-                self._stop(target)
+                with self.shield():
+                    self._stop(target)
 
     def _preflight(self, target: Target) -> None:
         """trtl up's checks: nothing is started (nor stopped) when one fails."""
         from trtl.launcher.deployments import running
 
         assert target.plan is not None and target.start is not None
-        running.refuse_if_running(target.plan)
+        refuse_if_running(target.plan)
         if not target.checked:
             running.preflight(target.plan, offline=target.start.offline)
 
@@ -134,14 +164,22 @@ class BenchSession:
         # Without `trtl up -d`'s banner (curl, chat) on stdout, which is for data here
         # (--json): bench prints its own line instead.
         with self.report.waiting(f"{target.label}: waiting until servable"):
-            detached.start_detached(
-                plan,
-                args,
-                timeout=opts.timeout,
-                overrides=opts.overrides,
-                offline=opts.offline,
-                announce=False,
-            )
+            try:
+                detached.start_detached(
+                    plan,
+                    args,
+                    timeout=opts.timeout,
+                    overrides=opts.overrides,
+                    offline=opts.offline,
+                    announce=False,
+                )
+            except SupervisorError as exc:
+                # The start takes the stop signals itself while it waits (it stops the
+                # supervisor): the user meant the whole bench, not this graph alone.
+                signum = cancelled_by(exc)
+                if signum is not None:
+                    raise Interrupted(signum) from exc
+                raise
         state = read_state(plan.run_dir)
         after = f" after {state.ready_after:.2f} s" if state and state.ready_after else ""
         self.report.say(f"{target.label}: ready{after} at {target.url}")
@@ -222,6 +260,78 @@ class BenchSession:
             draw_all(summary, self.directory)
         except ImportError as exc:
             self.report.say(f"no plots: matplotlib is missing ({exc}); pip install 'trtl[bench]'")
+
+
+def refuse_if_running(plan: Plan) -> None:
+    """trtl up's "already running" refusal, with a fix bench has (it has no --name).
+    Raises PreflightError."""
+    from trtl.launcher.deployments import running
+    from trtl.profiles.errors import PreflightError
+
+    try:
+        running.refuse_if_running(plan)
+    except PreflightError as exc:
+        name = plan.deployment
+        raise PreflightError(
+            exc.message,
+            hint=f"Stop it with `trtl down {name}` (a bench that was killed leaves its graph "
+            f"running), or benchmark it as it runs: `trtl bench {name}`.",
+            exit_code=exc.exit_code,
+        ) from exc
+
+
+def cancelled_by(exc: SupervisorError) -> int | None:
+    """The signal that stopped a start, for ``start_detached``'s "stopped by a signal"
+    error (exit code 128 + the signal, the message led by its name); else None."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        name = signal.Signals(signum).name
+        if exc.exit_code == 128 + signum and exc.message.startswith(f"{name}: "):
+            return signum
+    return None
+
+
+def graph_health(target: Target) -> dict[str, int] | None:
+    """Each process's restarts so far, for a deployment trtl runs; None for a bare URL or a
+    deployment that is not servable (or whose state cannot be read)."""
+    state = _deployment_state(target)
+    if state is None or state.state not in SERVABLE:
+        return None
+    return {p.name: p.restarts for p in state.processes}
+
+
+def graph_failed(
+    target: Target, concurrency: int, before: dict[str, int] | None
+) -> BenchError | None:
+    """Why a level failed when it was the graph's doing: its deployment failed or stopped, or
+    a process of it restarted, while the level ran. None when the graph looks as before."""
+    state = _deployment_state(target)
+    if state is None or before is None:
+        return None
+    if state.state in SERVABLE:
+        restarted = [p for p in state.processes if p.restarts > before.get(p.name, 0)]
+        if not restarted:
+            return None
+        first = restarted[0]
+        code = f" (exit code {first.exit_code})" if first.exit_code is not None else ""
+        reason = state.message or f"{first.name} exited{code} and was restarted"
+    else:
+        reason = state.message or f"it is {state.state}"
+    return BenchError(
+        f"the graph failed during concurrency {concurrency}: {reason.rstrip('.')}; "
+        f"see `trtl logs {target.deployment}`."
+    )
+
+
+def _deployment_state(target: Target) -> DeploymentState | None:
+    from trtl.launcher.deployments.paths import RunDir
+    from trtl.launcher.deployments.state import read_state
+
+    if not target.deployment:
+        return None
+    try:
+        return read_state(RunDir.for_deployment(target.deployment))
+    except (SupervisorError, OSError, ValueError):
+        return None
 
 
 def safe_name(label: str) -> str:

@@ -203,3 +203,19 @@ def default_directory(labels: list[str]) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = "-vs-".join(labels)[:80] or "bench"
     return state_home() / "bench" / f"{stamp}-{name}"
+
+
+def check_output(directory: Path) -> None:
+    """``-o DIR`` can be the results directory: a directory, or a path that can become one,
+    that this user can write. Checked before anything is planned or started; creating it
+    (``BenchSession.run``) is the last word. Raises BenchError (exit 2)."""
+    fix = "give -o a new directory, or one you can write to"
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is" if existing == directory else f"is under {existing}, which is"
+        raise BenchError(f"-o {directory} {what} not a directory; {fix}.", exit_code=2)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "" if existing == directory else f" ({existing})"
+        raise BenchError(f"-o {directory}: you cannot write there{where}; {fix}.", exit_code=2)

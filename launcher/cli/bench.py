@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from trtl.launcher.cli.options import load, plan_for, profile_options
 from trtl.launcher.terminal import style, table_console
+
+if TYPE_CHECKING:
+    from trtl.launcher.bench.interrupts import StopSignals
+    from trtl.launcher.bench.session import BenchSession
 
 
 @click.command(context_settings={"ignore_unknown_options": False})
@@ -65,15 +68,47 @@ def bench(*, targets: tuple[str, ...], as_json: bool, **options) -> None:
         raise click.UsageError("give deployment names or profiles, or --url, e.g. trtl bench agg")
     if len(set(targets)) != len(targets):
         raise click.UsageError("each graph once: a profile or name is given twice")
+    if options["dataset_type"] and not options["input_file"]:
+        raise click.UsageError("--dataset-type describes --input-file: give both, or neither")
     code = _run(targets, as_json, aiperf_version, options)
     click.get_current_context().exit(code)
 
 
 def _run(targets: tuple[str, ...], as_json: bool, aiperf_version: str, options: dict) -> int:
+    """Bench under ``StopSignals``: SIGINT, SIGTERM or SIGHUP stops what it started and
+    exits 128 + the signal, also before the first graph starts (nothing runs then)."""
+    from trtl.launcher.bench.errors import Interrupted
+    from trtl.launcher.bench.interrupts import StopSignals
+
+    session = None
+    with StopSignals() as stops:
+        try:
+            session = _session(targets, aiperf_version, options, stops)
+            summary = session.run()
+        except KeyboardInterrupt as exc:
+            code = exc.exit_code if isinstance(exc, Interrupted) else 130
+            name = exc.name if isinstance(exc, Interrupted) else "SIGINT"
+            if session is None or not (session.directory / "summary.json").is_file():
+                _say(f"interrupted ({name}): nothing was started")
+                return code
+            from trtl.launcher.bench.summary import read_summary
+
+            _say(f"interrupted ({name}): every graph bench started is stopped")
+            _print(read_summary(session.directory), as_json, options["compare"])
+            return code
+    _print(summary, as_json, options["compare"])
+    return 0 if summary.complete else 1
+
+
+def _session(
+    targets: tuple[str, ...], aiperf_version: str, options: dict, stops: StopSignals
+) -> BenchSession:
     from trtl.launcher.bench.session import BenchSession, Reporter
-    from trtl.launcher.bench.summary import default_directory, machine_info
+    from trtl.launcher.bench.summary import check_output, default_directory, machine_info
     from trtl.launcher.bench.workload import make_workload
 
+    if options["output"]:  # before a graph is planned (and its model maybe downloaded)
+        check_output(Path(options["output"]).expanduser().absolute())
     resolved = _targets(targets, options)
     workload = make_workload(
         has_gpus=any(t.gpus for t in resolved),
@@ -91,40 +126,15 @@ def _run(targets: tuple[str, ...], as_json: bool, aiperf_version: str, options: 
         if options["output"]
         else default_directory([t.label for t in resolved])
     )
-    session = BenchSession(
+    return BenchSession(
         resolved,
         workload,
         out.expanduser().resolve(),
         Reporter(_say, _waiting),
         machine_info(aiperf_version),
         describe_plan=_plan_json,
+        shield=stops.shielded,
     )
-    try:
-        with _ctrl_c_interrupts():
-            summary = session.run()
-    except KeyboardInterrupt:
-        from trtl.launcher.bench.summary import read_summary
-
-        _say("interrupted: every graph bench started is stopped")
-        _print(read_summary(session.directory), as_json, options["compare"])
-        return 130
-    _print(summary, as_json, options["compare"])
-    return 0 if summary.complete else 1
-
-
-@contextlib.contextmanager
-def _ctrl_c_interrupts() -> Iterator[None]:
-    """Ctrl-C (SIGINT) raises KeyboardInterrupt while bench runs, also when trtl started
-    with SIGINT ignored: a script's background job (``trtl bench … &`` without job control)
-    inherits it so, and Python then installs no handler of its own. Bench would run on with
-    graphs it started; as ``trtl up`` does, it takes SIGINT as a stop request whatever it
-    inherited."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        if previous is not None:  # None: a handler not set from Python, not restorable
-            signal.signal(signal.SIGINT, previous)
 
 
 def _targets(refs: tuple[str, ...], options: dict) -> list:
@@ -133,8 +143,9 @@ def _targets(refs: tuple[str, ...], options: dict) -> list:
     from trtl.launcher.planning.ports import free_ports
     from trtl.profiles.errors import ProfileError
 
+    tokenizer = t.given_tokenizer(options["tokenizer"]) if options["tokenizer"] else None
     if options["url"]:
-        target = t.from_url(options["url"], options["model"], options["tokenizer"])
+        target = t.from_url(options["url"], options["model"], tokenizer)
         t.check_serving(target)  # before anything is written
         return [target]
     start = t.StartOptions(
@@ -146,7 +157,7 @@ def _targets(refs: tuple[str, ...], options: dict) -> list:
     for ref in refs:
         state = t.running_deployment(ref)
         if state is not None:
-            found.append(t.from_state(state, options["tokenizer"]))
+            found.append(t.from_state(state, tokenizer))
             t.check_serving(found[-1])
             continue
         try:
@@ -159,7 +170,7 @@ def _targets(refs: tuple[str, ...], options: dict) -> list:
             profile, name=f"bench-{profile.name}", port=port, gpus=options["gpus"],
             python=options["python"], share_gpus=options["share_gpus"],
         )  # fmt: skip
-        found.append(t.from_plan(plan, ref, start, options["tokenizer"]))
+        found.append(t.from_plan(plan, ref, start, tokenizer))
     _preflight([target for target in found if target.plan is not None], options["offline"])
     labels = [target.label for target in found]
     if len(set(labels)) != len(labels):
@@ -170,10 +181,11 @@ def _targets(refs: tuple[str, ...], options: dict) -> list:
 def _preflight(targets: list, offline: bool) -> None:
     """trtl up's checks for every profile before the first starts: a graph that cannot
     start is named now, not after the others ran for minutes. Raises PreflightError."""
+    from trtl.launcher.bench.session import refuse_if_running
     from trtl.launcher.deployments import running
 
     for target in targets:
-        running.refuse_if_running(target.plan)
+        refuse_if_running(target.plan)
         running.preflight(target.plan, offline=offline)
         target.checked = True
 
