@@ -20,6 +20,16 @@ import re
 HF_TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9]{30,}")
 
 
+# A message is one line: a value the user typed thousands of characters long is shown by
+# its start.
+MAX_SHOWN = 80
+
+
+def brief(text: str, limit: int = MAX_SHOWN) -> str:
+    """``text`` cut to ``limit`` characters, ``…`` marking the cut (for messages)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class TrtlError(Exception):
     """A failure trtl can explain in one sentence, with an optional hint on the fix."""
 

@@ -163,7 +163,9 @@ def _load_chain(path: Path, cwd: Path | None, chain: list[Path]) -> Sourced:
         parent_path = (path.parent / Path(parent_ref).expanduser()).resolve()
         if not parent_path.is_file():
             raise ProfileError(
-                f"{source.origin(('extends',))}: extends {parent_ref}, but there is no such file."
+                f"{source.origin(('extends',))}: extends {parent_ref}, but "
+                f"{path.parent / parent_ref} does not exist: a path in extends is relative to "
+                "the folder of the profile that names it."
             )
     else:
         below = path if parent_ref == path.stem else None

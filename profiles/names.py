@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from .errors import brief
+
 MAX_NAME_LENGTH = 40
 NAME_PATTERN = rf"^[a-z0-9]([a-z0-9_-]{{0,{MAX_NAME_LENGTH - 2}}}[a-z0-9])?$"
 NAME_RULE = (
@@ -30,6 +32,7 @@ def name_problem(name: str) -> str:
     characters."""
     if len(name) > MAX_NAME_LENGTH and re.fullmatch(r"[a-z0-9]([a-z0-9_-]*[a-z0-9])?", name):
         return (
-            f"{name!r} is {len(name)} characters long; a profile name has at most {MAX_NAME_LENGTH}"
+            f"{brief(repr(name))} is {len(name)} characters long; a profile name has at "
+            f"most {MAX_NAME_LENGTH}"
         )
-    return f"{name!r} is not valid: {NAME_RULE}"
+    return f"{brief(repr(name))} is not valid: {NAME_RULE}"

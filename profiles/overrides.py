@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .errors import HF_TOKEN_PATTERN, ProfileError
+from .errors import HF_TOKEN_PATTERN, ProfileError, brief
 from .schema import Profile, nested_model
 from .secret_args import secret_name
 from .yaml_source import Sourced, deep_merge, load_yaml_value
@@ -38,13 +38,18 @@ def _printable(text: str) -> str:
     return text if text.isprintable() else repr(text)
 
 
+def _label(text: str) -> str:
+    """A ``--set`` assignment as messages name it: masked, printable and brief."""
+    return brief(_printable(shown(text)))
+
+
 def parse_assignment(text: str) -> tuple[list[str], Any]:
     """Split ``a.b.c=value`` into its path and YAML value; raises ProfileError."""
     key, sep, raw = text.partition("=")
     path = key.strip().split(".")
     if not sep or not key.strip() or any(not part for part in path):
         raise ProfileError(
-            f"--set {shown(text)!r}: expected dotted.key=value, "
+            f"--set {brief(shown(text))!r}: expected dotted.key=value, "
             "e.g. --set workers.decode.replicas=2."
         )
     try:
@@ -54,7 +59,9 @@ def parse_assignment(text: str) -> tuple[list[str], Any]:
         # The reason may quote the value: only where the value itself may be shown.
         reason = exc.message.split(": ", 1)[-1].rstrip(".")  # without "the value:1"
         why = f" ({reason})" if shown(text) == text else ""
-        raise ProfileError(f"--set {shown(text)!r}: the value is not valid YAML{why}.") from exc
+        raise ProfileError(
+            f"--set {brief(shown(text))!r}: the value is not valid YAML{why}."
+        ) from exc
     return path, value
 
 
@@ -62,11 +69,18 @@ def apply_overrides(base: Sourced, assignments: list[str]) -> Sourced:
     """Apply ``--set`` assignments in order; raises ProfileError for unknown paths."""
     for text in assignments:
         path, value = parse_assignment(text)
+        if path[0] == "extends":
+            # The chain is merged before --set applies: a new base would be silently ignored.
+            base_name = value if isinstance(value, str) and value else "NAME"
+            raise ProfileError(
+                "--set extends: the base of a profile cannot be overridden; write a profile "
+                f"file with `extends: {brief(_printable(base_name))}`."
+            )
         _check_path(path, base.data, text)
         nested: Any = value
         for part in reversed(path):
             nested = {part: nested}
-        label = f"--set {_printable(shown(text))}"
+        label = f"--set {_label(text)}"
         top = Sourced(nested, {tuple(path[:i]): label for i in range(1, len(path) + 1)})
         base = deep_merge(base, top)
     return base
@@ -83,7 +97,7 @@ def _check_path(path: list[str], data: dict[str, Any], text: str) -> None:
         if part not in fields:
             where = ".".join(path[: depth + 1])
             raise ProfileError(
-                f"--set {_printable(shown(text))}: the profile has no setting {where!r}."
+                f"--set {_label(text)}: the profile has no setting {where!r}."
                 f"{_suggest(part, fields)}"
             )
         node = node.get(part) if isinstance(node, dict) else None
@@ -95,7 +109,7 @@ def _check_path(path: list[str], data: dict[str, Any], text: str) -> None:
             if not isinstance(node, dict) or role not in node:
                 known = ", ".join(sorted(node)) if isinstance(node, dict) and node else "none"
                 raise ProfileError(
-                    f"--set {_printable(shown(text))}: there is no worker role {role!r} "
+                    f"--set {_label(text)}: there is no worker role {role!r} "
                     f"(roles: {known}); "
                     "add it in a profile file."
                 )

@@ -420,10 +420,11 @@ class Launch(_Strict):
     in_cluster: bool = Field(
         True, description="false: the cluster graph has no such component (a worker-only DGD)."
     )
-    scaled_to_zero: bool = Field(
-        False,
-        description="The cluster runs no replica of it (replicas: 0); locally it runs its "
-        "replicas, and the export writes 0 again.",
+    replicas: int | None = Field(
+        None,
+        ge=0,
+        description="The cluster's replicas where the local run differs: 0 (scaled to zero; "
+        "locally the role runs its replicas), or a frontend's (trtl runs one locally).",
     )
     no_gpu_limit: bool = Field(
         False,
@@ -527,7 +528,14 @@ class Profile(_Strict):
                     f"{engine}.role_extra_args names {', '.join(unknown)}, which is not a "
                     f"worker role (roles: {', '.join(self.workers)})"
                 )
-        modes = {role.mode for role in self.workers.values()}
+        return self
+
+    @field_validator("workers")
+    @classmethod
+    def _roles_fit_together(cls, workers: dict[str, WorkerRole]) -> dict[str, WorkerRole]:
+        # A field check, so the message names where `workers` was last changed (the --set or
+        # the file that removed a role), not the top of the profile.
+        modes = {role.mode for role in workers.values()}
         if "agg" in modes and len(modes) > 1:
             raise ValueError(
                 "workers mix agg with prefill/decode roles; use either agg roles, "
@@ -539,7 +547,7 @@ class Profile(_Strict):
                 f"a disaggregated graph needs a {missing} role too: Dynamo lists the model "
                 "only once prefill and decode workers are both there"
             )
-        return self
+        return workers
 
 
 def nested_model(annotation: Any) -> tuple[type[BaseModel] | None, type[BaseModel] | None]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .errors import brief
 from .names import NAME_PATTERN, name_problem
 from .overrides import looks_secret
 from .schema import ENV_NAME_PATTERN
@@ -57,32 +58,38 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
 def _sentence(error: dict[str, Any], loc: tuple[Any, ...], fields_at: Callable) -> str:
     kind = error["type"]
     value = error.get("input")
+    quoted = brief(repr(value))
     if kind == "extra_forbidden":
         known = fields_at(loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), known, n=1)
         guess = f"; did you mean '{close[0]}'?" if close else "."
         listed = f" Known fields: {', '.join(known)}." if known else ""
         return f"unknown field{guess}{listed}"
+    if kind == "too_short" and loc == ("workers",):
+        return (
+            "no worker role is left; a profile needs at least one "
+            "(e.g. workers: {worker: {mode: agg}})."
+        )
     if kind == "missing":
         return "required, but missing."
     if kind == "literal_error":
         choices = error.get("ctx", {}).get("expected", "")
-        return f"must be one of {choices.replace(' or ', ', ')}, not {value!r}."
+        return f"must be one of {choices.replace(' or ', ', ')}, not {quoted}."
     if (
         kind == "string_pattern_mismatch"
         and error.get("ctx", {}).get("pattern") == ENV_NAME_PATTERN
     ):
-        return f"{value!r} is not a valid environment variable name."
+        return f"{quoted} is not a valid environment variable name."
     if kind == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == NAME_PATTERN:
         return name_problem(str(value)) + "."
     if kind == "string_pattern_mismatch" and "[key]" in map(str, error["loc"]):
         return (
-            f"{value!r} is not a valid name: use lowercase letters, digits, '-' and '_', "
+            f"{quoted} is not a valid name: use lowercase letters, digits, '-' and '_', "
             "starting with a letter."
         )
     if kind == "string_pattern_mismatch":
-        return f"{value!r} is not valid: use lowercase letters, digits, '-' and '_'."
+        return f"{quoted} is not valid: use lowercase letters, digits, '-' and '_'."
     message = error["msg"].removeprefix("Value error, ")
     if kind in {"value_error", "assertion_error"}:
         return message.rstrip(".") + "."
-    return f"{message.rstrip('.')} (got {value!r})."
+    return f"{message.rstrip('.')} (got {quoted})."

@@ -87,3 +87,59 @@ def test_a_name_error_is_never_blamed_on_the_parent(run_trtl, isolated_dirs):
     (isolated_dirs / "child.yaml").write_text("extends: base.yaml\nname: Child.Name\n")
     line = one_error(run_trtl("plan", "child.yaml", "--engine", "mocker"))
     assert line.startswith("error: child.yaml:2: name: 'Child.Name' is not valid")
+
+
+# --- 9. --set extends -------------------------------------------------------------------------
+
+
+def test_set_extends_is_refused_not_ignored(run_trtl):
+    line = one_error(run_trtl("plan", "agg", "--engine", "mocker", "--set", "extends=disagg"))
+    assert line == (
+        "error: --set extends: the base of a profile cannot be overridden; write a profile "
+        "file with `extends: disagg`."
+    )
+
+
+# --- 10. messages that blamed the wrong place or said too much --------------------------------
+
+
+def test_removing_a_role_with_set_is_blamed_on_the_set(run_trtl):
+    line = one_error(
+        run_trtl("plan", "disagg", "--engine", "mocker", "--set", "workers.decode=null")
+    )
+    assert line.startswith(
+        "error: --set workers.decode=null: workers: a disaggregated graph needs a decode role too"
+    )
+
+
+def test_removing_the_last_role_says_so_in_trtls_words(run_trtl):
+    line = one_error(run_trtl("plan", "agg", "--engine", "mocker", "--set", "workers.worker=null"))
+    assert line.startswith(
+        "error: --set workers.worker=null: workers: no worker role is left; a profile needs "
+        "at least one"
+    )
+
+
+def test_a_missing_extends_path_says_paths_are_relative_to_the_profile(run_trtl, isolated_dirs):
+    (isolated_dirs / "p").mkdir()
+    (isolated_dirs / "p" / "b.yaml").write_text("extends: agg\n")
+    (isolated_dirs / "p" / "c.yaml").write_text("extends: p/b.yaml\n")
+    line = one_error(run_trtl("plan", "p/c.yaml", "--engine", "mocker"))
+    assert line == (
+        "error: p/c.yaml:1: extends p/b.yaml, but p/p/b.yaml does not exist: a path in extends "
+        "is relative to the folder of the profile that names it."
+    )
+
+
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        "frontend.http_port=" + "9" * 5000 + "x",
+        "mocker.speedup_ratio=" + "x" * 5000,
+        "fooo=" + "x" * 5000,
+    ],
+)
+def test_a_set_error_does_not_echo_a_value_thousands_of_characters_long(run_trtl, assignment):
+    line = one_error(run_trtl("plan", "agg", "--engine", "mocker", "--set", assignment))
+    assert len(line) < 400, line
+    assert "…" in line
