@@ -27,7 +27,13 @@ from trtl.launcher.bench.errors import BenchError, Interrupted
 from trtl.launcher.bench.figures import Level, read_level
 from trtl.launcher.bench.gpu_samples import GpuSampler
 from trtl.launcher.bench.loadgen import run_aiperf
-from trtl.launcher.bench.summary import BenchRun, BenchSummary, write_json, write_summary
+from trtl.launcher.bench.summary import (
+    OUTPUT_FIX,
+    BenchRun,
+    BenchSummary,
+    write_json,
+    write_summary,
+)
 from trtl.launcher.bench.table import number
 from trtl.launcher.bench.targets import Target, check_serving, tokenizer_dir
 from trtl.launcher.bench.workload import Workload, aiperf_args
@@ -75,7 +81,7 @@ class BenchSession:
         except OSError as exc:
             raise BenchError(
                 f"cannot write the results directory {self.directory} ({exc.strerror}); "
-                "give -o a directory you can write to.",
+                f"{OUTPUT_FIX}.",
                 exit_code=2,
             ) from exc
         summary = BenchSummary(self.workload)

@@ -29,6 +29,7 @@ from trtl.launcher.bench.workload import Workload
 SUMMARY_JSON = "summary.json"
 SUMMARY_CSV = "summary.csv"
 MACHINE_JSON = "machine.json"
+OUTPUT_FIX = "give -o a new directory, or one you can write to"
 
 
 @dataclass
@@ -209,7 +210,7 @@ def check_output(directory: Path) -> None:
     """``-o DIR`` can be the results directory: a directory, or a path that can become one,
     that this user can write. Checked before anything is planned or started; creating it
     (``BenchSession.run``) is the last word. Raises BenchError (exit 2)."""
-    fix = "give -o a new directory, or one you can write to"
+    fix = OUTPUT_FIX
     existing = directory
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
