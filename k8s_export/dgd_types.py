@@ -24,6 +24,7 @@ from .names import KIND
 class Kind(NamedTuple):
     what: str  # "a string", for the message
     ok: Callable[[Any], bool]
+    floor: int | None = None  # the least value a number of this kind may have
 
 
 def _is_int(value: Any) -> bool:
@@ -32,6 +33,7 @@ def _is_int(value: Any) -> bool:
 
 STR = Kind("a string", lambda v: isinstance(v, str))
 INT = Kind("an integer", _is_int)
+REPLICAS = Kind("an integer", _is_int, floor=0)  # the CRD's minimum; 0 scales to zero
 BOOL = Kind("true or false", lambda v: isinstance(v, bool))
 # Args and env values: Kubernetes wants strings, trtl reads numbers and booleans as text.
 SCALAR = Kind("a string", lambda v: isinstance(v, (str, int, float)))
@@ -58,14 +60,14 @@ POD = {
     "volumes": [{"name": STR, "configMap": {"name": STR, "items": [{"key": STR, "path": STR}]}}],
 }  # fmt: skip
 COMPONENT = {
-    "name": STR, "type": STR, "replicas": INT, "sharedMemorySize": QUANTITY,
+    "name": STR, "type": STR, "replicas": REPLICAS, "sharedMemorySize": QUANTITY,
     "podTemplate": {"metadata": META, "spec": POD},
 }  # fmt: skip
 # v1alpha1 names GPUs "gpu", but a Kubernetes-style "nvidia.com/gpu" is read as GPUs too.
 ALPHA_QUANTITIES = {"gpu": GPUS, "nvidia.com/gpu": GPUS, "gpuType": STR,
                     "custom": {"*": QUANTITY}, "*": QUANTITY}  # fmt: skip
 SERVICE = {
-    "componentType": STR, "subComponentType": STR, "replicas": INT, "dynamoNamespace": STR,
+    "componentType": STR, "subComponentType": STR, "replicas": REPLICAS, "dynamoNamespace": STR,
     "envs": ENV, "envFromSecret": STR,
     "resources": {"requests": ALPHA_QUANTITIES, "limits": ALPHA_QUANTITIES},
     "livenessProbe": MAP, "readinessProbe": MAP, "extraPodMetadata": META,
@@ -113,6 +115,8 @@ def _check(value: Any, rule: Any, path: str, label: str) -> None:
             _check(item, rule[0], f"{path}[{i}]", label)
     elif not rule.ok(value):
         _fail(label, path, rule.what, value)
+    elif rule.floor is not None and value < rule.floor:
+        _fail(label, path, f"{rule.what} of {rule.floor} or more", value)
 
 
 def _what(rule: Any) -> str:

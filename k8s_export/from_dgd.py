@@ -47,6 +47,7 @@ def parse(
     docs: list[dict[str, Any]], *, label: str = "<input>", notes: list | None = None
 ) -> Profile:
     """The profile a DGD (with its ConfigMaps) describes. Raises ProfileError."""
+    from .dgd_fields import check_fields
     from .dgd_types import check_types
     from .residual import ANNOTATION, apply_residual
     from .secrets import scrub
@@ -57,6 +58,7 @@ def parse(
     dgd = copy.deepcopy(dgd)  # the caller's documents stay as they are (export reads them)
     scrub(dgd, "", notes)
     graph, _ = from_document(dgd, label)
+    check_fields(dgd, label)
     residual = (graph.metadata.get("annotations") or {}).get(ANNOTATION)
     data = graph_data(graph, configs, label, notes)
     if residual:
@@ -84,7 +86,10 @@ def _split(docs: list[dict[str, Any]], label: str) -> tuple[dict, dict[str, dict
             hint="Give a file with `kind: DynamoGraphDeployment`, e.g. from `trtl export --k8s`.",
         )
     if len(graphs) > 1:
-        raise ProfileError(f"{label} holds {len(graphs)} DynamoGraphDeployments; import one.")
+        raise ProfileError(
+            f"{label} holds {len(graphs)} DynamoGraphDeployments; trtl reads one per file.",
+            hint="Split the file: one DynamoGraphDeployment (with its ConfigMaps) per file.",
+        )
     configs = {
         str((d.get("metadata") or {}).get("name")): d for d in docs if d.get("kind") == "ConfigMap"
     }
@@ -109,7 +114,7 @@ def graph_data(graph: Graph, configs: dict, label: str, notes: list[str]) -> dic
     if frontend_c.name:
         originals["frontend"] = fe_read.args if fe_read else []
         if fe_read is None:  # the operator's default command: written back as none
-            settings["launch"] = {"no_command": True}
+            settings["launch"] = {**(settings["launch"] or {}), "no_command": True}
     per_role: dict[str, dict[str, Any]] = {"frontend": settings}
     reads: dict[str, WorkerRead] = {}
     for c in worker_cs:
@@ -134,10 +139,18 @@ def graph_data(graph: Graph, configs: dict, label: str, notes: list[str]) -> dic
         per_role[name]["component_name"] = _carried(c.name, k8s_name(name))
         originals[name] = launch.args
         derived = wild_gpus.from_flags(launch.module, launch.args, reads[name].role)
+        limit = per_role[name]["gpus"]
         per_role[name]["gpus"] = wild_gpus.replica_gpus(
-            per_role[name]["gpus"], wild_gpus.nodes(c.extra), derived, c.name, notes
+            limit, wild_gpus.nodes(c.extra), derived, c.name, notes
         )
+        if wild_gpus.no_gpu_limit(c.name, per_role[name], limit, reads[name], notes):
+            per_role[name]["launch"] = {**(per_role[name]["launch"] or {}), "no_gpu_limit": True}
     settings["component_name"] = _carried(frontend_c.name, "frontend")
+    if frontend_c.replicas not in (None, 1):
+        notes.append(
+            f"component {frontend_c.name}: replicas {frontend_c.replicas}; trtl runs one "
+            f"frontend locally, and the export writes {frontend_c.replicas} again."
+        )
     if fe_read is None and not frontend_c.name:
         settings["launch"] = {"in_cluster": False}
     data = _graph_fields(graph, reads, label, notes)
@@ -176,18 +189,20 @@ def _classify(graph: Graph, label: str, notes: list[str]) -> tuple[Component, li
             workers.append(c)
         else:
             notes.append(f"left out component {c.name} of type {c.type}: trtl does not run it.")
-    if not frontends and workers:
-        frontends.append(frontend_less(notes))
-    if len(frontends) != 1:
+    if len(frontends) > 1:
         raise ProfileError(
             f"{label}: the DynamoGraphDeployment {graph.name!r} has {len(frontends)} "
             "frontends; trtl runs exactly one (type frontend) to serve the model."
         )
     if not workers:
+        what = "components" if not graph.components else "worker components"
         raise ProfileError(
-            f"{label}: the DynamoGraphDeployment {graph.name!r} has no worker components, "
-            "so nothing would serve the model."
+            f"{label}: the DynamoGraphDeployment {graph.name!r} has no {what}, so nothing "
+            "would serve the model.",
+            hint="Give it worker components (type worker, or prefill and decode).",
         )
+    if not frontends:
+        frontends.append(frontend_less(notes))
     return frontends[0], workers
 
 

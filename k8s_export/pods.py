@@ -27,6 +27,7 @@ CONTAINER_OWNED = {
     "livenessProbe", "readinessProbe", "startupProbe",
 }  # fmt: skip
 POD_OWNED = {"nodeSelector", "tolerations", "volumes", "imagePullSecrets"}
+MIG_PREFIX = "nvidia.com/mig-"  # a MIG slice, e.g. nvidia.com/mig-1g.18gb
 PROBE_PATHS = {"liveness": "/live", "readiness": "/health", "startup": "/live"}
 # The ports the operator gives Dynamo: the frontend's HTTP port, a worker's status port.
 PROBE_PORTS = {"frontend": 8000, "worker": 9090}
@@ -55,22 +56,36 @@ def resources(spec: ResourceSpec | None, gpus: int) -> dict[str, Any]:
         if r is not None:
             values.update({k: v for k, v in (("cpu", r.cpu), ("memory", r.memory)) if v})
             values.update(r.other)
-        if part == "limits" and gpus:
+        if part == "limits" and gpus and gpu_resource(values) is None:
             values[GPU] = str(gpus)
         if values:
             out[part] = values
     return out
 
 
+def gpu_resource(values: dict[str, Any]) -> str | None:
+    """The GPU resource ``values`` name (``nvidia.com/gpu`` or a MIG slice), if any.
+
+    Named in a role's resources, it replaces the whole GPUs the role's ``gpus`` would ask for.
+    """
+    return next((k for k in values if k == GPU or k.startswith(MIG_PREFIX)), None)
+
+
 def read_resources(res: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
-    """(ResourceSpec data, GPUs per replica) from Kubernetes ``resources``."""
+    """(ResourceSpec data, GPUs per replica) from Kubernetes ``resources``.
+
+    Whole GPUs become the count; ``nvidia.com/gpu: 0`` (no GPU) stays a resource of its
+    own, as MIG slices do, so the export writes it as it was.
+    """
     spec: dict[str, Any] = {}
     gpus = None
     for part in ("requests", "limits"):
         values = dict(res.get(part) or {})
-        gpu = values.pop(GPU, None)
-        if gpu is not None and (part == "limits" or gpus is None):
-            gpus = int(str(gpu))
+        gpu = values.get(GPU)
+        if gpu is not None and int(str(gpu)) > 0:
+            del values[GPU]
+            if part == "limits" or gpus is None:
+                gpus = int(str(gpu))
         if values:
             part_data: dict[str, Any] = {
                 k: str(values.pop(k)) for k in ("cpu", "memory") if k in values

@@ -48,8 +48,11 @@ def read_worker(
     command = WorkerCommand(c.name, c.type, list(cmd.args), router_mode, label, config)
     read = eng.read(command, notes)
     replicas = 1 if c.replicas is None else int(c.replicas)
-    if replicas < 1:
-        notes.append(f"component {c.name}: replicas {replicas} becomes 1 (trtl runs at least one).")
+    if replicas < 1:  # 0: scaled to zero (k8s.launch.replicas keeps it for the export)
+        notes.append(
+            f"component {c.name}: replicas 0 (scaled to zero in the cluster); trtl runs 1 "
+            "locally, and the export writes 0 again."
+        )
         replicas = 1
     read.role = {"mode": _mode(c, read.role.pop("mode_arg", None), label), "replicas": replicas,
                  **read.role}  # fmt: skip

@@ -198,6 +198,12 @@ def _k8s_resources(alpha: dict[str, Any]) -> dict[str, Any]:
 
 def from_document(doc: dict[str, Any], label: str) -> tuple[Graph, ApiVersion]:
     """Read a DGD object of either version; raises ProfileError for what is not one."""
+    if doc.get("apiVersion") is None:
+        raise ProfileError(
+            f"{label}: the DynamoGraphDeployment has no apiVersion.",
+            hint="Add `apiVersion: nvidia.com/v1beta1` (spec.components) or "
+            "`apiVersion: nvidia.com/v1alpha1` (spec.services).",
+        )
     try:
         version = api_version(str(doc.get("apiVersion", "")))
     except Exception as exc:

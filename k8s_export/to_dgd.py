@@ -124,6 +124,12 @@ def _component_name(profile: Profile, spec: ComponentSpec) -> str:
     return "frontend" if spec.component == "frontend" else k8s_name(spec.role)
 
 
+def _replicas(own: RoleK8s, spec: ComponentSpec) -> int:
+    """The local replicas, unless import kept the cluster's own (0, or a frontend's)."""
+    kept = own.launch.replicas if own.launch else None
+    return spec.replicas if kept is None else kept
+
+
 def _own(profile: Profile, spec: ComponentSpec) -> RoleK8s:
     return profile.frontend.k8s if spec.component == "frontend" else profile.workers[spec.role].k8s
 
@@ -165,7 +171,7 @@ def _component(
     return Component(
         name=_component_name(profile, spec),
         type=component_type(profile, spec, TYPES[spec.mode or "agg"]),
-        replicas=spec.replicas,
+        replicas=_replicas(own, spec),
         container=container,
         pod=pods.pod(eff, volumes, where),
         labels=dict(own.labels or {}),
@@ -206,6 +212,8 @@ def _container(
     graph_resources = profile.k8s.frontend_resources if frontend else profile.k8s.worker_resources
     # A multinode replica spreads its GPUs over nodeCount pods: the limit is per pod.
     per_pod = spec.gpus // nodes(eff["component"] or {})
+    if own.launch and own.launch.no_gpu_limit:  # the cluster gave it none (import kept that)
+        per_pod = 0
     res = pods.resources(own.resources or graph_resources, per_pod)
     if res:
         container["resources"] = res

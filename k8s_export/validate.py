@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from trtl.profiles.errors import ExportError, ProfileError
-from trtl.profiles.schema import COMPONENT_NAME_PATTERN
+from trtl.profiles.schema import COMPONENT_NAME_PATTERN, QUANTITY_PATTERN, quantity_problem
 
 from .names import DNS_LABEL, KIND, MAX_COMPONENTS, api_version
 
@@ -155,4 +155,7 @@ def describe(error: Any) -> str:
         extra = re.findall(r"'([^']+)'", error.message)
         field = extra[0] if extra else "?"
         return f"{path + '.' if path else ''}{field}: unknown field"
+    if error.validator == "pattern" and error.validator_value == QUANTITY_PATTERN.pattern:
+        # The CRD's quantity regex means nothing to a reader; say what the value is not.
+        return f"{path}: {quantity_problem(str(error.instance))}"
     return f"{path or '(document)'}: {error.message}"

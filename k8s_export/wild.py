@@ -67,7 +67,7 @@ def read_launch(
     if not command and not _is_python(argv):
         module = _module_of(backend) if kind != "frontend" else FRONTEND_MODULE
         if module is None:
-            raise _unrecognised(name, argv, label)
+            raise _args_only(name, backend, label)
         return LaunchRead(module, argv, {**launch, "no_command": True})
     if len(argv) >= 3 and _is_python(argv):
         if argv[0] != "python3":
@@ -144,10 +144,22 @@ def _unrecognised(name: str, argv: list[str], label: str) -> ProfileError:
     import shlex
 
     shown = shlex.join(argv[:4]) + (" …" if len(argv) > 4 else "")
+    modules = "|".join(["frontend", *(e.module.removeprefix("dynamo.") for e in ENGINES.values())])
     return ProfileError(
         f"{label}: component {name!r} runs `{shown}`, a command trtl does not recognise.",
-        hint="trtl reads `python3 -m dynamo.<frontend|trtllm|vllm|mocker> …` commands, "
-        "plain or in a shell script.",
+        hint=f"trtl reads `python3 -m dynamo.<{modules}> …` commands, plain or in a shell script.",
+    )
+
+
+def _args_only(name: str, backend: str | None, label: str) -> ProfileError:
+    """A worker with args and no command: the image's entrypoint runs its backendFramework."""
+    frameworks = ", ".join(e.framework for e in ENGINES.values() if e.framework)
+    said = f"is {backend!r}" if backend is not None else "is not set"
+    return ProfileError(
+        f"{label}: component {name!r} gives only args, so spec.backendFramework names its "
+        f"engine, but spec.backendFramework {said}.",
+        hint=f"Set spec.backendFramework to one of {frameworks}, or give the component "
+        "`command: [python3, -m, dynamo.<engine>]`.",
     )
 
 

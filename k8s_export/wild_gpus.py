@@ -12,7 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from trtl.profiles.engines import engine_of_module
+from trtl.profiles.engines import engine, engine_of_module
+from trtl.profiles.engines.base import RoleRead
+
+from .pods import gpu_resource
+from .shapes import GPU
 
 TENSOR = ("--tensor-parallel-size", "-tp", "--tp", "--tp-size")
 PIPELINE = ("--pipeline-parallel-size", "-pp", "--pp-size")
@@ -48,6 +52,44 @@ def _flag(args: list[str], names: tuple[str, ...]) -> int | None:
             text = value if eq else (args[i + 1] if i + 1 < len(args) else "")
             return int(text) if text.isdigit() else None
     return None
+
+
+def no_gpu_limit(
+    name: str, settings: dict[str, Any], limit: int | None, read: RoleRead, notes: list[str]
+) -> bool:
+    """Whether the export must add no ``nvidia.com/gpu`` (the cluster gave the worker none).
+
+    A MIG slice or an explicit ``nvidia.com/gpu: 0`` stays in ``resources.limits.other``
+    and replaces the whole GPUs on export by itself; a container with no GPU limit at all
+    needs ``k8s.launch.no_gpu_limit``. Locally the worker still runs on the role's GPUs.
+    """
+    if not engine(read.engine).uses_gpus:  # the export of a mocker asks for none anyway
+        return False
+    limits = (settings["resources"].get("limits") or {}).get("other") or {}
+    named = gpu_resource(limits)
+    if named is None and limit is not None:
+        return False
+    role = read.role
+    parallel = (role.get("tensor_parallel_size") or 1) * (role.get("pipeline_parallel_size") or 1)
+    local = settings["gpus"] or parallel
+    gpus = f"{local} GPU" + ("s" if local > 1 else "")
+    if named == GPU:  # nvidia.com/gpu: 0
+        notes.append(
+            f"component {name}: the cluster gives it no GPU (nvidia.com/gpu: 0); locally it "
+            f"runs on {gpus}, and the export writes the limit as it was."
+        )
+        return False
+    if named is not None:
+        notes.append(
+            f"component {name}: the cluster gives it {named}: {limits[named]} rather than "
+            f"whole GPUs; locally it runs on {gpus}, and the export writes the limit as it was."
+        )
+        return False
+    notes.append(
+        f"component {name}: the cluster gives it no GPU (no nvidia.com/gpu limit); locally "
+        f"it runs on {gpus}, and the export adds no GPU limit."
+    )
+    return True
 
 
 def replica_gpus(

@@ -31,6 +31,9 @@ def launch_record(read: LaunchRead | None, c: Component, mode: str | None) -> di
     record = {k: v for k, v in (read.launch if read else {}).items() if v not in ({}, [], None)}
     if mode and c.type in TYPES.values() and c.type != TYPES[mode]:
         record["component_type"] = c.type
+    if c.replicas == 0 or (mode is None and c.replicas not in (None, 1)):
+        # Scaled to zero, or a frontend's count: trtl runs one locally, the export writes it.
+        record["replicas"] = c.replicas
     return record or None
 
 
