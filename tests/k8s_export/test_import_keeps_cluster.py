@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 import yaml
 from k8s_helpers import CRD
-from trtl.k8s_export import dgd_fields
 
 WORKER: dict[str, Any] = {
     "name": "VllmWorker",
@@ -182,6 +181,8 @@ def test_a_component_name_used_twice_is_refused(run_trtl, isolated_dirs):
 
 
 def test_the_field_lists_are_the_crds():
+    from trtl.k8s_export import dgd_fields
+
     crd = yaml.safe_load(CRD.read_text())
     for entry in crd["spec"]["versions"]:
         version = entry["name"]
