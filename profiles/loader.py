@@ -27,6 +27,7 @@ from .errors import ProfileError
 from .names import NAME_RULE, name_from
 from .overrides import apply_overrides
 from .schema import Profile, nested_model
+from .typed_text import refuse_retyped
 from .validation_text import describe_errors
 from .yaml_source import Sourced, deep_merge, load_yaml_file
 
@@ -149,6 +150,7 @@ def _load_chain(path: Path, cwd: Path | None, chain: list[Path]) -> Sourced:
         raise ProfileError(f"Profiles extend each other in a loop: {loop}.")
     source = load_yaml_file(path)
     _refuse_kubernetes_resource(source, path)
+    refuse_retyped(source)
     data = dict(source.data)
     if "name" not in data:
         # A profile's name is its own: a file without `name:` is named after the file.

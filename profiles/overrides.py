@@ -3,7 +3,7 @@
 A path must name a setting the format has (``workers.decode.replicas``), or a new key
 inside a free-form mapping (``env.DYN_LOG``, ``workers.decode.engine_config.max_batch_size``).
 Values are read as YAML scalars, so ``2`` is a number, ``true`` a boolean and
-``[a, b]`` a list.
+``[a, b]`` a list; env values and extra_args items keep the text typed (``2.10``, ``on``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pydantic import BaseModel
 from .errors import HF_TOKEN_PATTERN, ProfileError, brief
 from .schema import Profile, nested_model
 from .secret_args import secret_name
-from .yaml_source import Sourced, deep_merge, load_yaml_value
+from .typed_text import as_typed
+from .yaml_source import KeyPath, Sourced, deep_merge, load_yaml_value
 
 
 def looks_secret(key: str, value: str) -> bool:
@@ -54,7 +55,8 @@ def parse_assignment(text: str) -> tuple[list[str], Any]:
         )
     try:
         # As strict as a profile file: no timestamps, binary, deep nesting or alias bombs.
-        value = load_yaml_value(raw, "the value") if raw.strip() else ""
+        texts: dict[KeyPath, str] = {}
+        value = load_yaml_value(raw, "the value", texts) if raw.strip() else ""
     except ProfileError as exc:
         # The reason may quote the value: only where the value itself may be shown.
         reason = exc.message.split(": ", 1)[-1].rstrip(".")  # without "the value:1"
@@ -62,7 +64,8 @@ def parse_assignment(text: str) -> tuple[list[str], Any]:
         raise ProfileError(
             f"--set {brief(shown(text))!r}: the value is not valid YAML{why}."
         ) from exc
-    return path, value
+    # env values and extra_args items are text: `env.V=2.10` is 2.10, not the number 2.1.
+    return path, as_typed(value, texts, tuple(path))
 
 
 def apply_overrides(base: Sourced, assignments: list[str]) -> Sourced:

@@ -45,7 +45,7 @@ QUANTITY_PATTERN = re.compile(
 )
 
 
-def _scalar_to_str(value: Any) -> Any:
+def scalar_text(value: Any) -> Any:
     # YAML reads `DYN_LOG: 1` or `--set env.X=true` as int/bool; env values are strings.
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -54,10 +54,10 @@ def _scalar_to_str(value: Any) -> Any:
     return value
 
 
-EnvValue = Annotated[str, BeforeValidator(_scalar_to_str)]
+EnvValue = Annotated[str, BeforeValidator(scalar_text)]
 EnvName = Annotated[str, Field(pattern=ENV_NAME_PATTERN)]
 Env = dict[EnvName, EnvValue]
-Arg = Annotated[str, BeforeValidator(_scalar_to_str)]
+Arg = Annotated[str, BeforeValidator(scalar_text)]
 
 
 class _Strict(BaseModel):

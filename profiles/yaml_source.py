@@ -26,6 +26,10 @@ class Sourced:
     origins: dict[KeyPath, str] = field(default_factory=dict)
     # Directory that relative paths inside the file are read from.
     origin_file: Path | None = None
+    # The text of each plain scalar YAML typed as something else than a string (`1.10`,
+    # `yes`, `8000`), of the file just read: env values and extra_args items are text, and
+    # `typed_text` checks that typing did not change them. Merging does not carry it.
+    texts: dict[KeyPath, str] = field(default_factory=dict)
 
     def origin(self, path: KeyPath) -> str | None:
         """The origin of the longest prefix of ``path`` that has one."""
@@ -94,16 +98,25 @@ def load_yaml_file(path: Path) -> Sourced:
 def load_yaml_text(text: str, label: str, path: Path | None = None) -> Sourced:
     """Parse YAML text into a mapping with origins named after ``label``."""
     origins: dict[KeyPath, str] = {}
-    data = _load(text, label, origins, mapping=True)
-    return Sourced(data, origins, path)
+    texts: dict[KeyPath, str] = {}
+    data = _load(text, label, origins, mapping=True, texts=texts)
+    return Sourced(data, origins, path, texts)
 
 
-def load_yaml_value(text: str, label: str) -> Any:
-    """One YAML value (a ``--set`` value), with the same limits as a file; raises ProfileError."""
-    return _load(text, label, {}, mapping=False)
+def load_yaml_value(text: str, label: str, texts: dict[KeyPath, str] | None = None) -> Any:
+    """One YAML value (a ``--set`` value), with the same limits as a file; raises ProfileError.
+
+    ``texts`` receives the text of each plain scalar typed as no string (see ``Sourced``)."""
+    return _load(text, label, {}, mapping=False, texts=texts)
 
 
-def _load(text: str, label: str, origins: dict[KeyPath, str], mapping: bool) -> Any:
+def _load(
+    text: str,
+    label: str,
+    origins: dict[KeyPath, str],
+    mapping: bool,
+    texts: dict[KeyPath, str] | None = None,
+) -> Any:
     try:
         # The reader rejects control characters already while the loader is built.
         loader = PlainLoader(text)
@@ -112,7 +125,9 @@ def _load(text: str, label: str, origins: dict[KeyPath, str], mapping: bool) -> 
     try:
         node = loader.get_single_node()
         if not mapping:
-            return None if node is None else _construct(loader, node, (), label, {}, _Budget())
+            if node is None:
+                return None
+            return _construct(loader, node, (), label, {}, _Budget(), texts)
         if node is None:
             raise ProfileError(f"{label}: the file is empty; a profile is a YAML mapping.")
         if not isinstance(node, yaml.MappingNode):
@@ -120,7 +135,7 @@ def _load(text: str, label: str, origins: dict[KeyPath, str], mapping: bool) -> 
                 f"{label}:{node.start_mark.line + 1}: a profile is a YAML mapping "
                 f"(key: value lines), not a {_kind(node)}."
             )
-        return _construct(loader, node, (), label, origins, _Budget())
+        return _construct(loader, node, (), label, origins, _Budget(), texts)
     except RecursionError as exc:
         # PyYAML composes nodes recursively: thousands of levels exhaust the stack first.
         raise ProfileError(
@@ -170,6 +185,7 @@ def _construct(
     label: str,
     origins: dict,
     budget: _Budget,
+    texts: dict[KeyPath, str] | None = None,
 ) -> Any:
     where = f"{label}:{node.start_mark.line + 1}"
     if len(path) > MAX_DEPTH:
@@ -198,14 +214,22 @@ def _construct(
                 )
             child = (*path, key)
             origins[child] = f"{label}:{key_node.start_mark.line + 1}"
-            result[key] = _construct(loader, value_node, child, label, origins, budget)
+            result[key] = _construct(loader, value_node, child, label, origins, budget, texts)
         return result
     if isinstance(node, yaml.SequenceNode):
         return [
-            _construct(loader, item, (*path, i), label, origins, budget)
+            _construct(loader, item, (*path, i), label, origins, budget, texts)
             for i, item in enumerate(node.value)
         ]
-    return _scalar(loader, node, label)
+    value = _scalar(loader, node, label)
+    if (
+        texts is not None
+        and node.style is None
+        and value is not None
+        and not isinstance(value, str)
+    ):
+        texts[path] = node.value
+    return value
 
 
 def _scalar(loader: yaml.SafeLoader, node: yaml.Node, label: str) -> Any:

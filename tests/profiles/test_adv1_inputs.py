@@ -143,3 +143,79 @@ def test_a_set_error_does_not_echo_a_value_thousands_of_characters_long(run_trtl
     line = one_error(run_trtl("plan", "agg", "--engine", "mocker", "--set", assignment))
     assert len(line) < 400, line
     assert "…" in line
+
+
+# --- 3. YAML 1.1 typing of env values and extra_args items -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "read_as"),
+    [
+        ("yes", "the boolean true"),
+        ("0755", "the number 493"),
+        ("1.10", "the number 1.1"),
+        ("12:30", "the number 750"),
+        ("0x1F", "the number 31"),
+    ],
+)
+def test_an_env_value_yaml_would_change_is_refused_with_the_fix(
+    run_trtl, isolated_dirs, written, read_as
+):
+    (isolated_dirs / "p.yaml").write_text(f"extends: agg\nenv:\n  D: {written}\n")
+    for command in (("plan", "p.yaml", "--engine", "mocker"), ("export", "--k8s", "p.yaml")):
+        line = one_error(run_trtl(*command))
+        assert (
+            line
+            == f"error: p.yaml:3: env.D: {written} is read as {read_as}; quote it: D: '{written}'."
+        )
+
+
+def test_an_extra_args_item_yaml_would_change_is_refused(run_trtl, isolated_dirs):
+    (isolated_dirs / "p.yaml").write_text(
+        "extends: agg\nfrontend:\n  extra_args: [--some-flag, 'yes', --other,\n    1.10]\n"
+    )
+    line = one_error(run_trtl("plan", "p.yaml", "--engine", "mocker"))
+    assert line == (
+        "error: p.yaml:4: frontend.extra_args.3: 1.10 is read as the number 1.1; quote it: '1.10'."
+    )
+
+
+def test_values_whose_text_stays_as_written_are_accepted(run_trtl, isolated_dirs):
+    """`PORT: 8000` is what people write; trtl passes exactly that text on."""
+    (isolated_dirs / "p.yaml").write_text(
+        "extends: agg\nenv: {PORT: 8000, DEBUG: true, RATIO: 1.5, Q: '1.10', N: -3}\n"
+        "mocker:\n  extra_args: [--x, 2, --y, '0755']\n"
+    )
+    plan = plan_json(run_trtl, "p.yaml")
+    worker = next(p for p in plan["processes"] if p["role"] == "worker")
+    env = worker["env"]
+    assert (env["PORT"], env["DEBUG"], env["RATIO"], env["Q"], env["N"]) == (
+        "8000", "true", "1.5", "1.10", "-3",
+    )  # fmt: skip
+    at = worker["argv"].index("--x")
+    assert worker["argv"][at : at + 4] == ["--x", "2", "--y", "0755"]
+
+
+def test_set_keeps_the_text_typed_for_env_and_extra_args(run_trtl):
+    plan = plan_json(
+        run_trtl,
+        "agg",
+        "--set", "env.NCCL_VER=2.10",
+        "--set", "workers.worker.env.MODE=0755",
+        "--set", "env.OTHER={}".replace("{}", "'quoted'"),
+        "--set", "frontend.extra_args=[--x, on, --y, 1.10]",
+    )  # fmt: skip
+    frontend = next(p for p in plan["processes"] if p["role"] == "frontend")
+    worker = next(p for p in plan["processes"] if p["role"] == "worker")
+    assert worker["env"]["NCCL_VER"] == "2.10"
+    assert worker["env"]["MODE"] == "0755"
+    assert worker["env"]["OTHER"] == "quoted"
+    assert frontend["argv"][frontend["argv"].index("--x") : frontend["argv"].index("--x") + 4] == [
+        "--x", "on", "--y", "1.10",
+    ]  # fmt: skip
+
+
+def test_the_export_carries_the_env_text_typed(run_trtl):
+    result = run_trtl("export", "--k8s", "agg", "--set", "env.NCCL_VER=2.10")
+    assert result.exit_code == 0, result.output
+    assert "value: '2.10'" in result.stdout
