@@ -94,6 +94,12 @@ def _unique(name: str, seen: dict[str, str], path: str, label: str) -> None:
     seen[key] = name
 
 
+def did_you_mean(key: str, known: set[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest known field, or nothing."""
+    close = difflib.get_close_matches(str(key), sorted(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _known(
     mapping: dict, known: set[str], path: str, version: str, label: str, what: str = ""
 ) -> None:
@@ -107,8 +113,7 @@ def _known(
                 f"DynamoGraphDeployment calls it spec.{RENAMED[key]}.",
                 hint=f"Rename it to {RENAMED[key]}, or change apiVersion to nvidia.com/{other}.",
             )
-        close = difflib.get_close_matches(str(key), sorted(known), n=1)
-        guess = f" (did you mean {close[0]!r}?)" if close else ""
+        guess = did_you_mean(key, known)
         raise ProfileError(
             f"{label}: {path}.{key} is not a field of "
             f"{what or f'a nvidia.com/{version} DynamoGraphDeployment'}{guess}.",

@@ -14,6 +14,7 @@ from typing import Any
 from trtl.profiles.errors import ExportError
 from trtl.profiles.schema import K8sSettings, PodSettings, Probe, Probes, ResourceSpec
 
+from .dgd_fields import POD as POD_FIELDS
 from .shapes import GPU
 
 # Settings that a role inherits from the graph-wide k8s section unless it sets its own.
@@ -133,9 +134,20 @@ def read_probes(container: dict[str, Any], port: int) -> dict[str, Any] | None:
     return found or None
 
 
-def pass_through(target: dict[str, Any], extra: dict[str, Any] | None, owned: set, where: str):
-    """Add pass-through fields to ``target``; raises ExportError for a field trtl decides."""
+def pass_through(
+    target: dict[str, Any], extra: dict[str, Any] | None, owned: set, where: str, known: set[str]
+):
+    """Add pass-through fields to ``target``; raises ExportError for a field trtl decides,
+    or one Kubernetes lacks (``known``: the fields of that object)."""
+    from .dgd_fields import did_you_mean
+
+    what = "a Kubernetes container" if "containers" not in known else "a pod spec"
     for key, value in (extra or {}).items():
+        if key not in known:
+            raise ExportError(
+                f"{where}.{key} is not a field of {what}{did_you_mean(key, known)}.",
+                hint="Remove it or fix its spelling: the cluster would refuse it.",
+            )
         if key in owned:
             raise ExportError(
                 f"{where}.{key} is decided by trtl; set it through the profile instead.",
@@ -159,7 +171,7 @@ def pod(eff: dict[str, Any], volumes: list[dict[str, Any]], where: str) -> dict[
         out["volumes"] = all_volumes
     if eff["image_pull_secrets"]:
         out["imagePullSecrets"] = [{"name": name} for name in eff["image_pull_secrets"]]
-    pass_through(out, eff["pod"], POD_OWNED, f"{where}.pod")
+    pass_through(out, eff["pod"], POD_OWNED, f"{where}.pod", POD_FIELDS)
     return out
 
 

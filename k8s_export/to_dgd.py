@@ -21,6 +21,7 @@ from trtl.profiles.legacy import translate_env
 from trtl.profiles.schema import Profile, RoleK8s
 
 from . import configmaps, pods
+from .dgd_fields import CONTAINER as CONTAINER_FIELDS
 from .images import default_image
 from .names import DNS_LABEL, MAX_COMPONENTS, ApiVersion, api_version, dns_label, k8s_name
 from .shapes import Component, Graph, check_pass_through, to_document
@@ -166,7 +167,13 @@ def _component(
     where = _place(spec) + ".k8s"
     eff = pods.effective(profile.k8s, own)
     container = _container(profile, spec, own, eff, graph_env, cm_name)
-    pods.pass_through(container, eff["container"], pods.CONTAINER_OWNED, f"{where}.container")
+    pods.pass_through(
+        container,
+        eff["container"],
+        pods.CONTAINER_OWNED,
+        f"{where}.container",
+        CONTAINER_FIELDS,
+    )
     volumes = [configmaps.volume(cm_name, spec.role)] if cm_name else []
     return Component(
         name=_component_name(profile, spec),

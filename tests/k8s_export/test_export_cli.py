@@ -65,12 +65,26 @@ def test_crd_errors_name_the_field_and_write_nothing(run_trtl, isolated_dirs):
     out = isolated_dirs / "out.yaml"
     result = run_trtl(
         "export", "--k8s", "agg", "--image", IMAGE, "--crd", str(CRD), "-o", str(out),
+        "--set", "workers.worker.k8s.container.stdin=maybe",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "spec.components[1].podTemplate.spec.containers[0].stdin: 'maybe' is not of type" in (
+        result.stderr
+    )
+    assert not out.exists()
+
+
+def test_a_pass_through_typo_is_named_in_the_profile_without_crd(run_trtl, isolated_dirs):
+    out = isolated_dirs / "out.yaml"
+    result = run_trtl(
+        "export", "--k8s", "agg", "--image", IMAGE, "-o", str(out),
         "--set", "workers.worker.k8s.container.imagePullPolcy=x",
     )  # fmt: skip
     assert result.exit_code == 2
-    assert "spec.components[1].podTemplate.spec.containers[0].imagePullPolcy: unknown field" in (
-        result.stderr
-    )
+    assert result.stderr.startswith(
+        "error: workers.worker.k8s.container.imagePullPolcy is not a field of a Kubernetes "
+        "container (did you mean 'imagePullPolicy'?)."
+    ), result.stderr
     assert not out.exists()
 
 
