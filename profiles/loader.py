@@ -29,7 +29,7 @@ from .overrides import apply_overrides
 from .schema import Profile, nested_model
 from .typed_text import refuse_retyped
 from .validation_text import describe_errors
-from .yaml_source import Sourced, deep_merge, load_yaml_file
+from .yaml_source import Sourced, deep_merge, is_stream, load_yaml_file
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 MAX_EXTENDS_DEPTH = 16
@@ -134,7 +134,8 @@ def load_raw(ref: str, cwd: Path | None = None) -> Sourced:
     """The merged YAML data of ``ref`` and its ``extends`` chain, not yet validated."""
     if is_file_reference(ref):
         path = Path(ref).expanduser()
-        if not path.is_file():
+        # A pipe (`trtl plan /dev/stdin`, `<(kubectl get dgd x -o yaml)`) is read like a file.
+        if not (path.is_file() or is_stream(path)):
             raise ProfileError(
                 f"{ref}: no such profile file.",
                 hint="Give a path to a YAML profile, or a name from `trtl profiles`.",

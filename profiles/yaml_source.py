@@ -7,6 +7,7 @@ from a key path (``("workers", "decode", "replicas")``) to its origin. Merging p
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,13 +72,41 @@ MAX_CRD_BYTES = 16 * 1024 * 1024
 FILES_READ: list[Path] = []
 
 
+# The text of each pipe or other non-regular file read (`trtl plan /dev/stdin`, `<(cmd)`),
+# by its device and inode: it can be read only once, and a command may look at it twice
+# (DGD or profile?). A new pipe, even at the same /dev/fd/N, is another inode.
+_STREAMS: dict[tuple[int, int], bytes] = {}
+
+
+def _stream_key(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def is_stream(path: Path) -> bool:
+    """Whether ``path`` is something to read that is no regular file: a pipe, /dev/stdin,
+    /dev/fd/N. Such a file is read once, and its text kept for this process."""
+    return _stream_key(path) is not None
+
+
 def read_text_file(path: Path, limit: int = MAX_INPUT_BYTES) -> str:
     """A UTF-8 file's text; raises ProfileError naming the file if it cannot be read or is
-    larger than ``limit`` bytes (MAX_INPUT_BYTES for profiles and DGDs)."""
+    larger than ``limit`` bytes (MAX_INPUT_BYTES for profiles and DGDs). A pipe is read
+    once (see ``is_stream``)."""
     FILES_READ.append(path)
     try:
-        with path.open("rb") as handle:
-            data = handle.read(limit + 1)
+        key = _stream_key(path)
+        data = _STREAMS.get(key) if key is not None else None
+        if data is None:
+            with path.open("rb") as handle:
+                data = handle.read(limit + 1)
+            if key is not None:
+                _STREAMS[key] = data
         if len(data) > limit:
             raise ProfileError(
                 f"{path} is larger than {limit // 1024} KiB; profiles and "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -40,7 +41,11 @@ def load(profile_ref: str, engine: str | None, model: str | None, overrides: tup
     from trtl.launcher import api
 
     notes: list[str] = []
-    profile = api.load(profile_ref, engine=engine, model=model, set=overrides, notes=notes)
+    stream = _stream_path(profile_ref)
+    if stream is not None:
+        profile = _load_stream(stream, engine, model, overrides, notes)
+    else:
+        profile = api.load(profile_ref, engine=engine, model=model, set=overrides, notes=notes)
     if notes:
         from trtl.launcher.terminal import note_line
 
@@ -49,6 +54,31 @@ def load(profile_ref: str, engine: str | None, model: str | None, overrides: tup
     else:
         _say_override(profile_ref)
     return profile
+
+
+def _stream_path(profile_ref: str) -> Path | None:
+    """The path of a pipe given as PROFILE (/dev/stdin, `<(kubectl get dgd x -o yaml)`)."""
+    from trtl.profiles.loader import is_file_reference
+    from trtl.profiles.yaml_source import is_stream
+
+    path = Path(profile_ref).expanduser()
+    return path if is_file_reference(profile_ref) and is_stream(path) else None
+
+
+def _load_stream(
+    path: Path, engine: str | None, model: str | None, overrides: tuple[str, ...], notes: list
+):
+    """A profile or DGD from a pipe: read once (``yaml_source.is_stream``), as a file is."""
+    from trtl.k8s_export import is_kubernetes_file, load_dgd
+    from trtl.launcher import api
+    from trtl.launcher.planning import plan_cache
+
+    # A cached plan is checked against its files' content, which a pipe no longer has on
+    # the next run: `trtl up /dev/stdin` must never start the plan of yesterday's input.
+    plan_cache.ENTRY_ARGS = None
+    if is_kubernetes_file(path):
+        return load_dgd(path, overrides=overrides, model=model, engine=engine, notes=notes)
+    return api.load(str(path), engine=engine, model=model, set=overrides, notes=notes)
 
 
 def _say_override(profile_ref: str) -> None:

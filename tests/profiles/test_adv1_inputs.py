@@ -5,6 +5,11 @@ profile names from file names, YAML 1.1 typing of env and extra_args, profiles f
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -219,3 +224,81 @@ def test_the_export_carries_the_env_text_typed(run_trtl):
     result = run_trtl("export", "--k8s", "agg", "--set", "env.NCCL_VER=2.10")
     assert result.exit_code == 0, result.output
     assert "value: '2.10'" in result.stdout
+
+
+# --- 7. profiles and DGDs from a pipe ----------------------------------------------------------
+
+DGD = """\
+apiVersion: nvidia.com/v1beta1
+kind: DynamoGraphDeployment
+metadata: {name: demo}
+spec:
+  backendFramework: trtllm
+  components:
+  - {name: Frontend, type: frontend, replicas: 1}
+  - name: TRTLLMWorker
+    type: worker
+    replicas: 1
+    podTemplate: {spec: {containers: [{name: main, image: nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.6.1, command: [python3, -m, dynamo.trtllm], args: [--model-path, Qwen/Qwen3-0.6B], resources: {limits: {nvidia.com/gpu: "1"}}}]}}
+"""  # noqa: E501
+
+
+@contextmanager
+def piped(text: str) -> Iterator[str]:
+    """``/dev/fd/N`` of a pipe holding ``text``, as a shell's ``<(cat FILE)`` gives it."""
+    read, write = os.pipe()
+    os.write(write, text.encode())
+    os.close(write)
+    try:
+        yield f"/dev/fd/{read}"
+    finally:
+        os.close(read)
+
+
+@pytest.mark.parametrize("text", ["extends: agg\nname: piped\n", DGD])
+def test_plan_reads_a_profile_or_a_dgd_from_a_pipe(run_trtl, isolated_dirs, text):
+    (isolated_dirs / "f.yaml").write_text(text)
+    with piped(text) as path:
+        plans = [plan_json(run_trtl, ref) for ref in ("f.yaml", path)]
+    # The same graph (free ports are picked afresh for each plan).
+    shown = [(p["deployment"], [(q["name"], q["argv"]) for q in p["processes"]]) for p in plans]
+    assert shown[0] == shown[1]
+
+
+def test_export_reads_a_dgd_from_a_pipe(run_trtl, isolated_dirs):
+    (isolated_dirs / "f.yaml").write_text(DGD)
+    expected = run_trtl("export", "--k8s", "f.yaml").stdout
+    with piped(DGD) as path:
+        result = run_trtl("export", "--k8s", path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == expected.replace("from f.yaml.", f"from {path}.")
+
+
+def test_an_error_in_a_piped_profile_names_the_given_path(run_trtl):
+    with piped("extends: agg\nenv: {A: yes}\n") as path:
+        line = one_error(run_trtl("plan", path, "--engine", "mocker"))
+    assert line == f"error: {path}:2: env.A: yes is read as the boolean true; quote it: A: 'yes'."
+
+
+def test_plan_reads_dev_stdin(isolated_dirs):
+    proc = subprocess.run(
+        [sys.executable, "-m", "trtl.launcher", "plan", "/dev/stdin", "--engine", "mocker"],
+        input=DGD,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("deployment  demo  (profile demo, engine mocker")
+
+
+def test_a_plan_from_a_pipe_is_never_cached(run_trtl, monkeypatch):
+    """The cache checks its files' content on the next `trtl up`; a pipe has none by then, so
+    `trtl up /dev/stdin` would start the plan of the previous input."""
+    from trtl.launcher.planning import plan_cache
+
+    monkeypatch.setattr(plan_cache, "ENTRY_ARGS", ["/dev/fd/9"])
+    with piped("extends: agg\n") as path:
+        plan_json(run_trtl, path)
+    assert plan_cache.ENTRY_ARGS is None
