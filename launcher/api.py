@@ -7,9 +7,10 @@ deployment started from Python is seen by ``trtl status``/``trtl down`` and the 
 (``attach``).
 
 Errors are the ``TrtlError`` tree of ``profiles.errors`` (``ProfileError`` for a bad
-profile, ``PlacementError`` for GPUs/ports, ``PreflightError`` before anything starts,
-``SupervisorError`` while running, ``ExportError`` for DGD files); the CLI turns the same
-exceptions into its one-line messages.
+profile, argument or DGD file, ``PlacementError`` for GPUs/ports, ``PreflightError`` before
+anything starts, ``SupervisorError`` while running, ``ExportError`` for a profile that
+cannot be exported); the CLI turns the same exceptions into its one-line messages.
+Arguments are checked first (``api_arguments``), so a wrong type is one of those too.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def load(
     profile: ProfileLike,
     *,
     engine: str | None = None,
-    model: str | None = None,
+    model: str | os.PathLike[str] | None = None,
     set: Iterable[str] = (),  # the CLI's --set KEY=VALUE overrides, by the same name
     notes: list[str] | None = None,
 ) -> Profile:
@@ -46,7 +47,9 @@ def load(
     was read (settings left out) are appended to ``notes``. Raises ProfileError or
     ExportError.
     """
-    overrides = tuple(set)
+    from trtl.launcher.api_arguments import profile_choices
+
+    model, overrides = profile_choices(profile, engine, model, set)
     if isinstance(profile, Mapping) or _is_profile(profile):
         return _from_data(profile, engine=engine, model=model, overrides=overrides)
     from trtl.profiles.loader import is_file_reference, load_profile
@@ -94,7 +97,7 @@ def plan(
     profile: ProfileLike,
     *,
     engine: str | None = None,
-    model: str | None = None,
+    model: str | os.PathLike[str] | None = None,
     set: Iterable[str] = (),  # the CLI's --set KEY=VALUE overrides, by the same name
     name: str | None = None,
     port: int | None = None,
@@ -106,9 +109,13 @@ def plan(
     """The local plan ``trtl plan`` shows: every process, its argv, env, GPUs and ports.
 
     Raises ProfileError, PlacementError."""
-    resolved = profile if _is_profile(profile) and not tuple(set) else None
+    from trtl.launcher import api_arguments as checks
+
+    model, overrides = checks.profile_choices(profile, engine, model, set)
+    python = checks.local_choices(name, port, gpus, python, host)
+    resolved = profile if _is_profile(profile) and not overrides else None
     if resolved is None:
-        resolved = load(profile, engine=engine, model=model, set=set)
+        resolved = load(profile, engine=engine, model=model, set=overrides)
     return plan_for(
         resolved, name=name, port=port, gpus=gpus, python=python, share_gpus=share_gpus, host=host
     )
@@ -228,8 +235,8 @@ class Deployment:
             return [f"{self.name!r} is not running"]
 
     def _runs(self) -> bool:
+        from trtl.launcher.deployments.lock import DeploymentLock
         from trtl.launcher.deployments.paths import RunDir
-        from trtl.launcher.deployments.state import DeploymentLock
 
         return DeploymentLock(RunDir.for_deployment(self.name)).held_elsewhere()
 
@@ -238,12 +245,12 @@ def up(
     profile: ProfileLike,
     *,
     engine: str | None = None,
-    model: str | None = None,
+    model: str | os.PathLike[str] | None = None,
     set: Iterable[str] = (),  # the CLI's --set KEY=VALUE overrides, by the same name
     name: str | None = None,
     port: int | None = None,
     gpus: str | None = None,
-    python: str | None = None,
+    python: str | os.PathLike[str] | None = None,
     share_gpus: bool = False,
     host: str = "127.0.0.1",
     timeout: float = DEFAULT_TIMEOUT,
@@ -257,13 +264,26 @@ def up(
         with trtl.up("agg", engine="mocker", model=path, port=8123) as d:
             openai.OpenAI(base_url=d.url, api_key="-").chat.completions.create(...)
 
-    Raises the TrtlError that ``trtl up`` reports; nothing is left running then, also when
-    the wait is interrupted (KeyboardInterrupt stops the start before it is re-raised).
+    The graph belongs to the calling process: its supervisor stops it (as ``trtl down``
+    does) once this process is gone, however it ended (``os._exit``, SIGKILL, SIGTERM), so
+    an abrupt end leaves nothing running; ``trtl up -d`` starts one that outlives its
+    shell. ``up`` may be called from any thread; only in the main thread does Ctrl-C
+    reach it.
+
+    Raises the TrtlError that ``trtl up`` reports (ProfileError or PlacementError for a
+    wrong argument, before anything starts); nothing is left running then. A stop signal
+    while it waits (Ctrl-C, SIGTERM) stops the start first, then goes on to the handler it
+    interrupted: Ctrl-C raises KeyboardInterrupt.
     """
+    from trtl.launcher import api_arguments as checks
     from trtl.launcher.deployments import detached
     from trtl.profiles.errors import SupervisorError
 
-    overrides = tuple(set)
+    model, overrides = checks.profile_choices(profile, engine, model, set)
+    python = checks.local_choices(name, port, gpus, python, host)
+    timeout = checks.seconds("timeout", timeout, checks.TIMEOUT_RANGE)
+    if grace is not None:
+        grace = checks.seconds("grace", grace, checks.GRACE_RANGE)
     resolved = load(profile, engine=engine, model=model, set=overrides)
     the_plan = plan_for(
         resolved, name=name, port=port, gpus=gpus, python=python, share_gpus=share_gpus, host=host
@@ -284,13 +304,25 @@ def up(
             overrides=overrides,
             offline=offline,
             announce=False,
+            owned=True,
         )
-    except (SupervisorError, KeyboardInterrupt):
+    except (SupervisorError, KeyboardInterrupt) as exc:
         # A start that failed once the supervisor ran (not a refused name or a failed
         # check: those started nothing) leaves nothing behind.
         deployment.stop(grace=2.0)
+        if isinstance(exc, detached.StartStopped):
+            _pass_on(exc.signum)
         raise
     return deployment
+
+
+def _pass_on(signum: int) -> None:
+    """The stop signal that ended a start, to the handler the start held it from: Python's
+    own SIGINT handler raises KeyboardInterrupt here, SIGTERM's default ends the process.
+    A handler that returns leaves the StartStopped error to be raised."""
+    import signal
+
+    signal.raise_signal(signum)
 
 
 def _profile_ref(given: Any, resolved: Profile) -> str:
@@ -324,7 +356,7 @@ def export_k8s(
     profile: ProfileLike,
     *,
     engine: str | None = None,
-    model: str | None = None,
+    model: str | os.PathLike[str] | None = None,
     set: Iterable[str] = (),  # the CLI's --set KEY=VALUE overrides, by the same name
     version: str = "v1beta1",
     image: str | None = None,
@@ -344,20 +376,40 @@ def export_k8s(
 def import_dgd(source: str | os.PathLike[str], *, notes: list[str] | None = None) -> Profile:
     """A DynamoGraphDeployment as a profile: ``source`` is a file path or the YAML text.
 
-    Raises ExportError for a file trtl cannot read (the CLI's one-line message)."""
+    A path (a PathLike, or one line that is no YAML mapping, names a file or ends in
+    .yaml/.yml/.json) that does not exist is ``PATH: no such file``. Raises ProfileError
+    for a file or text trtl cannot read (the CLI's one-line message)."""
     import tempfile
 
     from trtl import k8s_export
 
-    text = os.fspath(source)
     found: list[str] = []
-    if "\n" not in text and Path(text).expanduser().is_file():
-        profile = k8s_export.read_dgd(Path(text).expanduser(), found)
+    path = _dgd_path(source)
+    if path is not None:
+        profile = k8s_export.read_dgd(path, found)
     else:
         with tempfile.TemporaryDirectory(prefix="trtl-dgd-") as tmp:
-            path = Path(tmp) / "dgd.yaml"
-            path.write_text(text)
-            profile = k8s_export.read_dgd(path, found)
+            text_file = Path(tmp) / "dgd.yaml"
+            text_file.write_text(os.fspath(source))
+            profile = k8s_export.read_dgd(text_file, found)
     if notes is not None:
         notes.extend(found)
     return profile
+
+
+def _dgd_path(source: object) -> Path | None:
+    """The file ``import_dgd`` reads, or None when ``source`` is the YAML text itself."""
+    from trtl.profiles.errors import ProfileError
+
+    if isinstance(source, os.PathLike):
+        return Path(source).expanduser()
+    if not isinstance(source, str):
+        raise ProfileError(f"source={source!r} is not a DGD file path or YAML text.")
+    if "\n" in source or not source.strip():
+        return None
+    path = Path(source.strip()).expanduser()
+    # One line of YAML that could be a DGD is a mapping: a flow one or `key: value`.
+    mapping = source.lstrip().startswith("{") or ": " in source
+    if path.exists() or path.suffix.lower() in (".yaml", ".yml", ".json") or not mapping:
+        return path
+    return None

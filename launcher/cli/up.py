@@ -96,6 +96,7 @@ def up(
     with detached.failures_recorded(name if supervise else None):
         if supervise:
             overrides = detached.overrides_from_env()
+            detached.watch_owner()  # a start from `trtl.up` ends with the Python that made it
         profile = load(profile_ref, engine, model, overrides)
         plan = plan_for(
             profile,

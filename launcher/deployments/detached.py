@@ -7,6 +7,10 @@ ready, or with the reason the supervisor wrote there. Ctrl-C, SIGTERM (what ``tr
 sends to whoever holds the lock) and SIGHUP stop the start at any point: before the
 supervisor runs, nothing is started; after, the supervisor is asked to stop, and the
 command returns once nothing of it runs. A second Ctrl-C makes the supervisor kill at once.
+
+A start with an owner (``trtl.up`` from Python) hands the supervisor the owner's pid and
+start time: the supervisor stops the graph once that process is gone (``watch_owner``),
+however it ended. ``trtl up -d`` has no owner: its graph outlives the shell.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,17 +43,32 @@ from trtl.launcher.supervision.log_rotation import LogLimits
 from trtl.profiles.errors import SupervisorError, TrtlError
 
 OVERRIDES_ENV = "TRTL_OVERRIDES"
+OWNER_ENV = "TRTL_OWNER"  # "PID CREATE_TIME" of the process whose end stops the graph
+OWNER_CHECK_S = 1.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+class StartStopped(SupervisorError):
+    """A stop signal ended the start (the CLI exits 128 + ``signum``)."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message, exit_code=128 + signum)
+        self.signum = signum
+
+
 class StopRequests:
-    """Signals that ask to stop the start: the handler only counts them (the loop acts)."""
+    """Signals that ask to stop the start: the handler only counts them (the loop acts).
+
+    Only the main thread can take signals over; a start from another thread (the library
+    called from a worker thread) leaves them as they are, and relies on its owner tie."""
 
     def __init__(self) -> None:
         self.signals: list[int] = []
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> StopRequests:
+        if threading.current_thread() is not threading.main_thread():
+            return self
         for signum in STOP_SIGNALS:
             self._previous[signum] = signal.signal(signum, self._count)
         return self
@@ -69,19 +89,21 @@ def start_detached(
     overrides: tuple[str, ...] = (),
     offline: bool = False,
     announce: bool = True,
+    owned: bool = False,
 ) -> int:
     """Claim, check, start the background supervisor; wait until ready or failed.
 
-    ``announce`` prints where the supervisor logs and the ready banner (the CLI does; the
-    library API stays silent). Returns the exit code; raises TrtlError with the reason it
-    failed."""
+    ``announce`` prints where the supervisor logs, the ready banner and how a stop signal
+    is handled (the CLI does; the library API stays silent). ``owned`` ties the supervisor
+    to this process: it stops the graph once this process is gone. Returns the exit code;
+    raises TrtlError with the reason it failed (StartStopped for a stop signal)."""
     with StopRequests() as stops:
         lock = claim(plan)
         try:
             preflight(plan, offline=offline)
             if stops.signals:
                 raise _cancelled(plan, stops.signals[0], started=False)
-            child = _spawn(plan, args, lock.fd, overrides)
+            child = _spawn(plan, args, lock.fd, overrides, owned)
         finally:
             lock.release()  # the child holds it now (or nobody, if it was never started)
         if announce:
@@ -93,10 +115,14 @@ def start_detached(
 
 
 def _spawn(
-    plan: Plan, args: list[str], lock_fd: int | None, overrides: tuple[str, ...]
+    plan: Plan, args: list[str], lock_fd: int | None, overrides: tuple[str, ...], owned: bool
 ) -> subprocess.Popen[bytes]:
     assert lock_fd is not None
     keep_supervisor_log(plan.run_dir)  # the last run's, for `trtl logs --previous`
+    env = {**os.environ, LOCK_FD_ENV: str(lock_fd), OVERRIDES_ENV: json.dumps(list(overrides))}
+    env.pop(OWNER_ENV, None)  # a supervisor's own children have no owner of their own
+    if owned:
+        env[OWNER_ENV] = _owner_mark()
     with open_private_log(plan.run_dir.root / SUPERVISOR_LOG, append=False) as log:
         return subprocess.Popen(
             [sys.executable, "-m", "trtl.launcher", *args],
@@ -105,12 +131,37 @@ def _spawn(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             pass_fds=(lock_fd,),
-            env={
-                **os.environ,
-                LOCK_FD_ENV: str(lock_fd),
-                OVERRIDES_ENV: json.dumps(list(overrides)),
-            },
+            env=env,
         )
+
+
+def _owner_mark() -> str:
+    """This process, as ``watch_owner`` recognises it: a pid alone could be reused."""
+    from trtl.launcher.deployments.process_time import create_time_of
+
+    return f"{os.getpid()} {create_time_of(os.getpid())!r}"
+
+
+def watch_owner() -> None:
+    """In the background supervisor: stop the graph (SIGTERM to itself, as `trtl down`
+    does) once the process that started it with ``owned`` is gone, however it ended.
+    A supervisor without an owner (``trtl up -d``) runs until stopped."""
+    mark = os.environ.pop(OWNER_ENV, None)
+    if mark:
+        pid, create_time = mark.split(" ", 1)
+        args = (int(pid), float(create_time))
+        threading.Thread(target=_stop_without, args=args, name="trtl-owner", daemon=True).start()
+
+
+def _stop_without(pid: int, create_time: float) -> None:
+    from trtl.launcher.deployments.state import is_same_process
+
+    # Asleep first: the graph starts now, and the check's psutil import would slow it.
+    time.sleep(OWNER_CHECK_S)
+    while is_same_process(pid, create_time):  # a zombie counts as gone
+        time.sleep(OWNER_CHECK_S)
+    print(f"trtl      | the process that started this deployment (pid {pid}) is gone", flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _wait(
@@ -124,7 +175,7 @@ def _wait(
     log_path = plan.run_dir.root / SUPERVISOR_LOG
     while True:
         if stops.signals:
-            return _stop_start(plan, child, stops)
+            return _stop_start(plan, child, stops, announce)
         code = child.poll()
         state = quiet_read(plan)
         fresh = state if state is not None and state.supervisor_pid == child.pid else None
@@ -139,12 +190,17 @@ def _wait(
         time.sleep(0.02)
 
 
-def _stop_start(plan: Plan, child: subprocess.Popen[bytes], stops: StopRequests) -> int:
+def _stop_start(
+    plan: Plan, child: subprocess.Popen[bytes], stops: StopRequests, announce: bool
+) -> int:
     """Pass the stop on to the supervisor (each further signal again: the second makes it
     kill at once), wait until it ended, and say so."""
     name = signal.Signals(stops.signals[0]).name
     again = "; press Ctrl-C again to kill at once" if stops.signals[0] == signal.SIGINT else ""
-    note(f"{name}: stopping the start of {plan.deployment!r} (supervisor pid {child.pid}){again}")
+    if announce:
+        note(
+            f"{name}: stopping the start of {plan.deployment!r} (supervisor pid {child.pid}){again}"
+        )
     passed = 0
     while child.poll() is None:
         for _ in range(len(stops.signals) - passed):
@@ -155,12 +211,10 @@ def _stop_start(plan: Plan, child: subprocess.Popen[bytes], stops: StopRequests)
     raise _cancelled(plan, stops.signals[0], started=True)
 
 
-def _cancelled(plan: Plan, signum: int, *, started: bool) -> SupervisorError:
+def _cancelled(plan: Plan, signum: int, *, started: bool) -> StartStopped:
     name = signal.Signals(signum).name
     what = "stopped; nothing of it runs" if started else "cancelled before anything started"
-    return SupervisorError(
-        f"{name}: the start of {plan.deployment!r} was {what}.", exit_code=128 + signum
-    )
+    return StartStopped(f"{name}: the start of {plan.deployment!r} was {what}.", signum)
 
 
 def detached_args(
