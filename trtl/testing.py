@@ -11,14 +11,18 @@ What runs comes from, in order: indirect parametrisation
 (``@pytest.mark.parametrize("trtl_deployment", ["agg", {"profile": "disagg"}],
 indirect=True)``), the ``--trtl-profile/--trtl-engine/--trtl-model`` options, the
 ``TRTL_PROFILE/TRTL_ENGINE/TRTL_MODEL`` environment variables, then ``agg`` on the mocker
-with the profile's model. The frontend gets a free port unless one is given. The graph is
-started once per session (``trtl_deployment``) or per module
-(``trtl_module_deployment``) and always stopped at the end.
+with the profile's model. Each fixture instance gets a free port and a deployment name of
+its own (``agg-pytest-PID-N``) unless one is given, so fixtures of one session, xdist
+workers and sessions side by side never collide. The graph is started once per session
+(``trtl_deployment``) or per module (``trtl_module_deployment``) and always stopped at the
+end, also when the test process ends abruptly (``trtl.up`` ties the graph to it).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +31,7 @@ import pytest
 import trtl
 
 DEFAULTS = {"profile": "agg", "engine": "mocker", "model": None}
+_INSTANCES = itertools.count(1)  # fixture instances started by this process
 
 
 def deployment_options(request: pytest.FixtureRequest) -> dict[str, Any]:
@@ -46,7 +51,21 @@ def deployment_options(request: pytest.FixtureRequest) -> dict[str, Any]:
         from trtl.launcher.planning.ports import free_ports
 
         options["port"] = free_ports(1, exclude=set())[0]
+    if options.get("name") is None:
+        options["name"] = unique_name(options["profile"])
     return options
+
+
+def unique_name(profile: object) -> str:
+    """A deployment name no other fixture instance uses while this process runs: the
+    profile's (for ``trtl ps``), this process's pid and a count, within the 40 characters
+    a deployment name may have."""
+    suffix = f"-pytest-{os.getpid()}-{next(_INSTANCES)}"
+    base = profile.get("name", "") if isinstance(profile, dict) else getattr(profile, "name", "")
+    if isinstance(profile, (str, os.PathLike)):
+        base = os.path.splitext(os.path.basename(os.fspath(profile)))[0]
+    base = re.sub(r"[^a-z0-9_-]+", "-", str(base).lower()).strip("-_") or "trtl"
+    return base[: 40 - len(suffix)].rstrip("-_") + suffix
 
 
 def _start(request: pytest.FixtureRequest) -> Iterator[trtl.Deployment]:
