@@ -13,6 +13,7 @@ import re
 from typing import NamedTuple
 
 from trtl.profiles.errors import ExportError
+from trtl.profiles.names import name_from
 
 GROUP = "nvidia.com"
 KIND = "DynamoGraphDeployment"
@@ -78,6 +79,5 @@ def role_name(component: str) -> str:
 
 
 def profile_name(name: str) -> str:
-    """A DGD name as a profile name (at most 40 characters, as profile names are)."""
-    cleaned = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_")
-    return cleaned[:40].rstrip("-_") or "imported"
+    """A DGD name as a profile name (the profile rule's normalisation), or "imported"."""
+    return name_from(name) or "imported"
