@@ -6,7 +6,8 @@ to Kubernetes — from Python.
     with trtl.up("agg", engine="mocker", model="path/to/model", port=8123) as d:
         print(d.url, d.served_model_name)      # http://127.0.0.1:8123/v1 …
         print(d.chat("Hello!"))
-    # every process is stopped here, whatever ended the block
+    # every process is stopped here, whatever ended the block; and should this Python
+    # end abruptly (os._exit, SIGKILL), the graph's supervisor stops it by itself
 
 ``trtl.plan`` shows what would run, ``trtl.attach`` reaches a deployment that the CLI
 started, ``trtl.export_k8s``/``trtl.import_dgd`` convert to and from DynamoGraphDeployment

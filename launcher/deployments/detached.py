@@ -160,7 +160,7 @@ def _stop_without(pid: int, create_time: float) -> None:
     time.sleep(OWNER_CHECK_S)
     while is_same_process(pid, create_time):  # a zombie counts as gone
         time.sleep(OWNER_CHECK_S)
-    print(f"trtl      | the process that started this deployment (pid {pid}) is gone", flush=True)
+    note(f"the process that started this deployment (pid {pid}) is gone: stopping it")
     os.kill(os.getpid(), signal.SIGTERM)
 
 
