@@ -92,27 +92,49 @@ def _nothing_left(name: str, pids: list[int]) -> bool:
     return not tree_alive(pids) and not deployment_pids(name)
 
 
-def test_ctrl_c_while_up_waits_raises_keyboard_interrupt_and_leaves_nothing(
-    tiny_model: Path, home: Path, tmp_path: Path
-):
-    # Before: ImportError from Deployment.stop, and (with that fixed) a SupervisorError
-    # with exit code 130 instead of the KeyboardInterrupt the docstring promises; and a
-    # "note: SIGINT: stopping the start" on stderr from a library that says nothing.
-    name, port = "api-ctrl-c", free_ports(1, exclude=set())[0]
+def _signal_waiting_up(
+    signum: int, name: str, tiny_model: Path, home: Path, tmp_path: Path
+) -> tuple[subprocess.Popen[str], str, str, list[int]]:
+    """Send ``signum`` to a Python waiting in ``trtl.up`` for a started graph; return
+    the caller once it ended, its output and the graph's pids."""
+    port = free_ports(1, exclude=set())[0]
     python = slow_python(tmp_path, 60)  # the worker registers late: up() is still waiting
     caller = _caller(_CTRL_C_SCRIPT, home, str(tiny_model), str(port), name, str(python))
     pids: list[int] = []
     try:
         wait_for(lambda: (s := _state(name)) and s.supervisor_pid and s.processes[0].pid, 60)
         pids = _graph_pids(name)
-        caller.send_signal(signal.SIGINT)
+        caller.send_signal(signum)
         out, err = caller.communicate(timeout=120)
     finally:
         if caller.poll() is None:
             caller.kill()
         kill_groups(pids)
+    return caller, out, err, pids
+
+
+def test_ctrl_c_while_up_waits_raises_keyboard_interrupt_and_leaves_nothing(
+    tiny_model: Path, home: Path, tmp_path: Path
+):
+    # Before: ImportError from Deployment.stop, and (with that fixed) a SupervisorError
+    # with exit code 130 instead of the KeyboardInterrupt the docstring promises; and a
+    # "note: SIGINT: stopping the start" on stderr from a library that says nothing.
+    name = "api-ctrl-c"
+    _, out, err, pids = _signal_waiting_up(signal.SIGINT, name, tiny_model, home, tmp_path)
     assert out == "KeyboardInterrupt\n", out + err
     assert "note:" not in err, err
+    assert _nothing_left(name, pids)
+
+
+def test_sigterm_while_up_waits_ends_the_caller_as_sigterm_does_and_leaves_nothing(
+    tiny_model: Path, home: Path, tmp_path: Path
+):
+    # The start is stopped first, then SIGTERM does what the caller set it to do (here
+    # Python's default: end the process), not an exception the caller never asked for.
+    name = "api-sigterm"
+    caller, out, err, pids = _signal_waiting_up(signal.SIGTERM, name, tiny_model, home, tmp_path)
+    assert caller.returncode == -signal.SIGTERM, out + err
+    assert out == "" and "note:" not in err, out + err
     assert _nothing_left(name, pids)
 
 
