@@ -120,7 +120,7 @@ def _spawn(
     assert lock_fd is not None
     keep_supervisor_log(plan.run_dir)  # the last run's, for `trtl logs --previous`
     env = {**os.environ, LOCK_FD_ENV: str(lock_fd), OVERRIDES_ENV: json.dumps(list(overrides))}
-    env.pop(OWNER_ENV, None)  # a supervisor's own children have no owner of their own
+    env.pop(OWNER_ENV, None)  # only an owned start ties its supervisor, never an inherited mark
     if owned:
         env[OWNER_ENV] = _owner_mark()
     with open_private_log(plan.run_dir.root / SUPERVISOR_LOG, append=False) as log:
