@@ -20,8 +20,13 @@ profile and planned: the first fraction of a second, seconds on a loaded machine
 Why this cannot miss: the request is written before ``down`` reads the lock, and a start
 reads the request after it took the lock. Either the start took the lock first (``down``
 then sees it holding the lock, or its supervisor), or it reads the request (and cancels).
-Start times (``create_time_of``, the same clock on both sides) keep a request from
-cancelling a start begun after ``down``; a request whose ``down`` is gone is ignored.
+One rule decides which starts a ``down`` waits for and which obey its request,
+``begun_before``: the start's start tick is no later than the ``down``'s, both read with
+``create_time_of`` (the same clock and the same sum on both sides, so they compare
+exactly). A start begun in the same tick counts as begun before, and is cancelled; one begun
+a tick later goes its way, and ``down`` does not wait for it. A request whose ``down`` is
+gone is ignored. Only a Python running the ``trtl`` script (or ``-m trtl.launcher``) is a
+start: a wrapper such as ``timeout 200 trtl up`` never claims a name.
 """
 
 from __future__ import annotations
@@ -103,11 +108,15 @@ def requester(run_dir: RunDir) -> int | None:
             pid, started = int(fields[0]), float(fields[1])
         except (OSError, ValueError, IndexError):
             continue
-        # Both times are start ticks on one clock: a `down` begun in the same tick as this
-        # start came "right after" it, and stops it.
-        if mine is not None and started >= mine and is_same_process(pid, started):
+        if begun_before(mine, started) and is_same_process(pid, started):
             return pid
     return None
+
+
+def begun_before(start: float | None, down: float | None) -> bool:
+    """Whether a start begun at ``start`` is one a ``down`` begun at ``down`` stops (both
+    from ``create_time_of``): the one rule of both sides. The same tick counts as before."""
+    return start is not None and down is not None and start <= down
 
 
 def record_cancelled(run_dir: RunDir) -> None:
@@ -140,13 +149,14 @@ def early_starters(name: str | None, run_dir: RunDir | None) -> list[psutil.Proc
     mine = create_time_of(me)
     root = state_home()
     found = []
-    for proc in psutil.process_iter(["pid", "uids", "cmdline", "create_time"]):
+    for proc in psutil.process_iter(["pid", "uids", "cmdline"]):
         info = proc.info
         if proc.pid == me or not info["cmdline"] or info["uids"] is None:
             continue
-        if info["uids"].real != os.getuid() or mine is None or info["create_time"] > mine + 0.05:
+        if info["uids"].real != os.getuid() or not _may_start(info["cmdline"], name):
             continue
-        if not _may_start(info["cmdline"], name):
+        # The start's own clock (`requester`): psutil's create_time may differ in the last bit.
+        if not begun_before(create_time_of(proc.pid), mine):
             continue
         with contextlib.suppress(psutil.Error):
             if state_home(proc.environ()) != root:
@@ -206,11 +216,7 @@ def _locks_held(proc: psutil.Process) -> list[Path] | None:
 def _may_start(cmdline: list[str], name: str | None) -> bool:
     """A ``trtl up`` command line (console script or ``-m trtl.launcher``) that starts
     ``name``, or does not say which name (its profile decides); not the detached supervisor."""
-    args = None
-    for i, arg in enumerate(cmdline):
-        if os.path.basename(arg) == "trtl" or (arg == "trtl.launcher" and cmdline[i - 1] == "-m"):
-            args = cmdline[i + 1 :]
-            break
+    args = _trtl_args(cmdline)
     if not args or args[0] != "up" or "--supervise" in args:
         return False
     if name is None:
@@ -245,3 +251,30 @@ def past_claim(proc: psutil.Process, run_dir: RunDir) -> bool:
         return True
     except psutil.Error:
         return False
+
+
+# Python's options that take the next argument as their value.
+_VALUE_OPTIONS = {"-W", "-X", "--check-hash-based-pycs"}
+
+
+def _trtl_args(cmdline: list[str]) -> list[str] | None:
+    """The arguments of ``trtl`` when ``cmdline`` is trtl itself: a Python running the
+    ``trtl`` script or ``-m trtl.launcher`` (its first argument after the interpreter's
+    options), or a ``trtl`` executable. None for anything else, such as a wrapper
+    (``timeout 200 trtl up``, ``uv run trtl up``) that only starts one."""
+    first = os.path.basename(cmdline[0])
+    if first == "trtl":
+        return cmdline[1:]
+    if not first.startswith("python"):
+        return None
+    i = 1
+    while i < len(cmdline) and cmdline[i].startswith("-"):
+        if cmdline[i] == "-m":
+            module = cmdline[i + 1 : i + 2]
+            return cmdline[i + 2 :] if module == ["trtl.launcher"] else None
+        if cmdline[i] == "-c":
+            return None
+        i += 2 if cmdline[i] in _VALUE_OPTIONS else 1
+    if i < len(cmdline) and os.path.basename(cmdline[i]) == "trtl":
+        return cmdline[i + 1 :]
+    return None
