@@ -63,15 +63,24 @@ def apply(
                    offline=offline, supervise=False)  # fmt: skip
         return
     running = live_client.running_plan(state)
-    options = _options(ctx, running, name=deployment, port=port, host=host, gpus=gpus,
-                       python=python, share_gpus=share_gpus)  # fmt: skip
+    options = _options(ctx, running, name=deployment, port=port or _profile_port(profile, running),
+                       host=host, gpus=gpus, python=python, share_gpus=share_gpus)  # fmt: skip
     new, diff = live_client.compare(running, live_client.replan(profile, options, state))
     live_client.refuse_blockers(diff, deployment)
+    live_client.refuse_too_big(running, new, "Lower the replicas in the profile.")
     _show(diff, running, new, dry_run)
     if dry_run or not diff.actions:
         return
     answer = live_client.submit(state, new)
     click.echo(answer["message"])
+
+
+def _profile_port(profile, running) -> int | None:
+    """The frontend port the profile asks for, where it changed it: the running port
+    otherwise (which `up --port` may have set). A changed port is refused as a blocker, as
+    `--port` is: without this, the profile's new port was dropped ("nothing to change")."""
+    wanted = profile.frontend.http_port
+    return wanted if wanted != running.profile.frontend.http_port else None
 
 
 def _options(ctx: click.Context, running, *, name, port, host, gpus, python, share_gpus):

@@ -24,6 +24,9 @@ def scale(*, name: str, counts: tuple[str, ...]) -> None:
         running, live_client.replan(profile, options_of(running), state)
     )
     live_client.refuse_blockers(diff, name)
+    live_client.refuse_too_big(
+        running, new, f"Scale to fewer replicas, e.g. `trtl scale {name} ROLE=2`."
+    )
     if not diff.actions:
         click.echo(f"{name}: nothing to change")
         return

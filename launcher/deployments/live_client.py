@@ -82,6 +82,17 @@ def compare(running: Plan, new: Plan) -> tuple[Plan, PlanDiff]:
     return aligned, diff_plans(running, aligned)
 
 
+def refuse_too_big(running: Plan, new: Plan, hint: str) -> None:
+    """Refuse to grow the graph past what this machine runs, in the words of ``trtl up``
+    (a live graph must not reach a size its next ``up`` refuses). Raises PlacementError."""
+    from trtl.launcher.planning.limits import check_graph_size
+
+    if len(new.processes) > len(running.processes):
+        check_graph_size(
+            len(new.processes), new.profile.name, running=len(running.processes), hint=hint
+        )
+
+
 def refuse_blockers(diff: PlanDiff, deployment: str) -> None:
     """A change no in-place apply can make: say so, and what to do. Raises ProfileError."""
     if diff.blockers:

@@ -7,13 +7,18 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.e2e.up_helpers import (
     deployment_pids,
+    free_ports,
+    pids_of,
     read_until,
+    status,
     trtl,
     trtl_env,
     up_args,
+    up_detached,
 )
 
 
@@ -40,3 +45,67 @@ def test_down_without_a_name_ignores_a_wrapper_of_trtl_up(tiny_model, home, depl
     assert f"'{name}' stopped; nothing left running" in down.stderr, down.stderr
     assert "has not claimed" not in down.stderr
     assert deployment_pids(name) == []
+
+
+def _one_core(*args: str, home) -> subprocess.CompletedProcess[str]:
+    """``trtl ARGS`` on one CPU core: this machine then runs at most 8 processes."""
+    return subprocess.run(
+        [shutil.which("taskset"), "-c", "0", sys.executable, "-m", "trtl.launcher", *args],
+        env=trtl_env(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_scale_and_apply_refuse_a_graph_up_would_refuse(tiny_model, home, deployments):
+    # adv2 #2: `scale` (and `apply`) grew a live graph past the limit `up` enforces: 65
+    # processes on two cores, a deployment its next `up` refuses.
+    name = "t-too-big"
+    deployments.append(name)
+    before = up_detached("agg", tiny_model, name, home)
+    refused = "'agg' has 9 processes; this machine runs at most 8 (8 per CPU core, 1 core)."
+    scaled = _one_core("scale", name, "worker=8", home=home)
+    assert scaled.returncode == 2, scaled.stdout + scaled.stderr
+    assert scaled.stderr.startswith(f"error: {refused}\n"), scaled.stderr
+    up = _one_core(*up_args("agg", tiny_model, "t-too-big-up", "-d", "--set",
+                            "workers.worker.replicas=8"), home=home)  # fmt: skip
+    assert up.returncode == 2 and up.stderr.startswith(f"error: {refused}\n"), up.stderr
+    for dry in ((), ("--dry-run",)):
+        applied = _one_core("apply", "agg", "--engine", "mocker", "--model", str(tiny_model),
+                            "--name", name, "--set", "workers.worker.replicas=8", *dry,
+                            home=home)  # fmt: skip
+        assert applied.returncode == 2, applied.stdout + applied.stderr
+        assert applied.stderr.startswith(f"error: {refused}\n"), applied.stderr
+    # Untouched: the same processes serve. Growing within the limit still works.
+    assert pids_of(status(name, home)) == pids_of(before)
+    grown = _one_core("scale", name, "worker=2", home=home)
+    assert grown.returncode == 0, grown.stderr
+    assert len(status(name, home)["processes"]) == 3
+
+
+def test_apply_refuses_a_frontend_port_changed_in_the_profile(tiny_model, home, deployments):
+    # adv2 #3: a new frontend.http_port in the profile file was dropped: "nothing to
+    # change", exit 0, the frontend still on the old port.
+    name = "t-port-file"
+    deployments.append(name)
+    old, new = free_ports(2, exclude=set())
+    profiles = Path.cwd() / ".trtl" / "profiles"
+    profiles.mkdir(parents=True)
+    mine = profiles / "mine.yaml"
+    text = "extends: agg\nengine: mocker\nmodel: {model}\nfrontend: {{http_port: {port}}}\n"
+    mine.write_text(text.format(model=tiny_model, port=old))
+    started = trtl("up", "mine", "-d", "--name", name, home=home)
+    assert started.returncode == 0, started.stderr
+    before = status(name, home)
+    mine.write_text(text.format(model=tiny_model, port=new))
+    for dry in (("--dry-run",), ()):
+        applied = trtl("apply", "mine", "--name", name, *dry, home=home)
+        assert applied.returncode == 2, applied.stdout + applied.stderr
+        assert applied.stderr.startswith(
+            f"error: apply cannot change the frontend address (http://127.0.0.1:{old} -> "
+            f"http://127.0.0.1:{new}) of the running '{name}' in place"
+        ), applied.stderr
+        assert "nothing to change" not in applied.stderr
+    after = status(name, home)
+    assert after["frontend_url"].endswith(f":{old}") and pids_of(after) == pids_of(before), after
