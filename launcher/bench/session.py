@@ -1,11 +1,12 @@
 """The benchmark loop: for each graph, start it (if bench owns it), sweep, stop it.
 
 Graphs run one after another with the same workload. A graph bench started is started
-exactly as ``trtl up -d`` starts one (``launcher.deployments.running``) and stopped as
-``trtl down`` stops one (``launcher.deployments.stop``), whatever happens: a level that
-fails, a graph that never becomes servable, Ctrl-C. A graph that fails ends its own sweep;
-the next graph still runs. After every level the summary is written, so what finished is
-kept. Plots are drawn at the end from what there is.
+exactly as ``trtl up -d`` starts one (``launcher.deployments.detached``), but tied to bench
+as ``trtl.up()`` ties it to its caller (its supervisor stops it once bench is gone, also
+after a SIGKILL), and stopped as ``trtl down`` stops one (``launcher.deployments.stop``),
+whatever happens: a level that fails, a graph that never becomes servable, Ctrl-C. A
+graph that fails ends its own sweep; the next graph still runs. After every level the
+summary is written, so what finished is kept. Plots are drawn at the end from what there is.
 
 A stop signal (``Interrupted``, see ``interrupts``) ends the whole bench, also while a
 graph starts: the graph is stopped, the summary says ``interrupted``, and it is re-raised.
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -178,14 +178,14 @@ class BenchSession:
                     overrides=opts.overrides,
                     offline=opts.offline,
                     announce=False,
+                    # Tied to bench: killed with SIGKILL, bench cannot stop it; its
+                    # supervisor then stops the graph itself once bench is gone.
+                    owned=True,
                 )
-            except SupervisorError as exc:
+            except detached.StartStopped as exc:
                 # The start takes the stop signals itself while it waits (it stops the
                 # supervisor): the user meant the whole bench, not this graph alone.
-                signum = cancelled_by(exc)
-                if signum is not None:
-                    raise Interrupted(signum) from exc
-                raise
+                raise Interrupted(exc.signum) from exc
         state = read_state(plan.run_dir)
         after = f" after {state.ready_after:.2f} s" if state and state.ready_after else ""
         self.report.say(f"{target.label}: ready{after} at {target.url}")
@@ -284,16 +284,6 @@ def refuse_if_running(plan: Plan) -> None:
             f"running), or benchmark it as it runs: `trtl bench {name}`.",
             exit_code=exc.exit_code,
         ) from exc
-
-
-def cancelled_by(exc: SupervisorError) -> int | None:
-    """The signal that stopped a start, for ``start_detached``'s "stopped by a signal"
-    error (exit code 128 + the signal, the message led by its name); else None."""
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        name = signal.Signals(signum).name
-        if exc.exit_code == 128 + signum and exc.message.startswith(f"{name}: "):
-            return signum
-    return None
 
 
 def graph_health(target: Target) -> dict[str, int] | None:

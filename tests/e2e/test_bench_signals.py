@@ -111,7 +111,7 @@ def supervisor_of(home: Path, name: str) -> bool:
     return False
 
 
-def test_sigkill_of_bench_takes_aiperf_with_it(tiny_model: Path, home: Path) -> None:
+def test_sigkill_of_bench_takes_aiperf_and_the_graph_with_it(tiny_model: Path, home: Path) -> None:
     out = home / "killed"
     proc = start_bench(home, tiny_model, out, "agg", "--concurrency", "1", "--requests", "200")
     pids: list[int] = []
@@ -125,6 +125,11 @@ def test_sigkill_of_bench_takes_aiperf_with_it(tiny_model: Path, home: Path) -> 
         with contextlib.suppress(AssertionError):
             wait_for(lambda: not alive(aiperf), timeout=30)
         assert alive(aiperf) == []
+        # The graph's supervisor is tied to bench (the library's owner tie): it stops the
+        # graph once bench is gone.
+        with contextlib.suppress(AssertionError):
+            wait_for(lambda: not tree_alive(pids), timeout=60)
+        assert tree_alive(pids) == []
     finally:
         proc.kill()
         kill_groups(pids)

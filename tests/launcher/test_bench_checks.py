@@ -14,8 +14,6 @@ import pytest
 from trtl.launcher.bench.errors import Interrupted
 from trtl.launcher.bench.interrupts import StopSignals
 from trtl.launcher.bench.loadgen import failure_reason
-from trtl.launcher.bench.session import cancelled_by
-from trtl.profiles.errors import SupervisorError
 
 # --- -o: checked before any graph is planned or started -----------------------------------
 
@@ -160,12 +158,3 @@ def test_a_stop_in_progress_finishes_before_the_signal_ends_bench() -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, [])
         done.append("stopped")  # not cut short
     assert done == ["stopped"] and caught.value.exit_code == 129
-
-
-def test_a_start_stopped_by_a_signal_is_told_from_a_failed_start() -> None:
-    cancelled = SupervisorError(
-        "SIGTERM: the start of 'bench-agg' was stopped; nothing of it runs.", exit_code=143
-    )
-    assert cancelled_by(cancelled) == signal.SIGTERM
-    failed = SupervisorError("'bench-agg' failed to start: worker-0 exited", exit_code=143)
-    assert cancelled_by(failed) is None
