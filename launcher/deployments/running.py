@@ -8,6 +8,7 @@ supervisor with a live table and reports how it ended. ``detached.py`` is the ``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -270,6 +271,11 @@ def check_disk(plan: Plan) -> None:
     where = plan.run_dir.root if plan.run_dir.root.exists() else state_home()
     while not where.exists() and where != where.parent:
         where = where.parent
+    with contextlib.suppress(OSError):
+        if os.statvfs(where).f_flag & os.ST_RDONLY:  # before "full": such a disk has no room
+            from trtl.launcher.deployments.state import unwritable_state
+
+            raise unwritable_state(state_home(), "read-only file system")
     free = free_bytes(where)
     if free is not None and free < MIN_FREE:
         # Old logs a failed or killed start set aside may be what fills it: trtl's own.

@@ -10,6 +10,7 @@ another program is never mistaken for ours.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import time
@@ -26,7 +27,7 @@ from trtl.launcher.deployments.lifecycle import (
     move,
 )
 from trtl.launcher.deployments.paths import RunDir, state_home
-from trtl.profiles.errors import SupervisorError
+from trtl.profiles.errors import PreflightError, SupervisorError
 
 STATE_FILE = "state.json"
 # Deployment states, as `trtl status --json` reports them.
@@ -161,11 +162,25 @@ def make_private_dir(path: Path) -> None:
     """Create ``path`` (and parents) readable by the user only; under the state root, the
     root too (``mkdir -p`` would leave it 0755: a list of deployment names for anyone)."""
     root = state_home()
-    if path == root or root in path.parents:
-        root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        root.chmod(0o700)
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.chmod(0o700)
+    try:
+        if path == root or root in path.parents:
+            root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            root.chmod(0o700)
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.chmod(0o700)
+    except OSError as exc:
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise unwritable_state(root, exc.strerror) from exc
+        raise
+
+
+def unwritable_state(root: Path, why: str) -> PreflightError:
+    """The error for a state directory trtl cannot write (a read-only file system, no
+    permission): the user's environment, not a trtl bug."""
+    return PreflightError(
+        f"trtl cannot write its state directory {root} ({why.lower()}).",
+        hint="Set XDG_STATE_HOME to a writable directory.",
+    )
 
 
 def open_private_log(path: Path, *, append: bool = True) -> BinaryIO:

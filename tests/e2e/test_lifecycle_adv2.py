@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.up_helpers import (
     deployment_pids,
     free_ports,
@@ -109,3 +111,36 @@ def test_apply_refuses_a_frontend_port_changed_in_the_profile(tiny_model, home, 
         assert "nothing to change" not in applied.stderr
     after = status(name, home)
     assert after["frontend_url"].endswith(f":{old}") and pids_of(after) == pids_of(before), after
+
+
+@pytest.fixture
+def read_only_state(tmp_path, monkeypatch):
+    """XDG_STATE_HOME on a read-only file system (a tmpfs mounted read-only: needs root)."""
+    where = tmp_path / "read-only"
+    where.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=64m", "tmpfs", str(where)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs: {mounted.stderr.decode().strip()}")
+    monkeypatch.setenv("XDG_STATE_HOME", str(where))
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=True)
+
+
+def test_a_read_only_state_directory_gets_one_sentence(tiny_model, home, read_only_state):
+    # adv2 #5: "internal error: OSError: [Errno 30] Read-only file system … This is a trtl
+    # bug", exit 1.
+    said = (
+        f"error: trtl cannot write its state directory {read_only_state / 'trtl'} "
+        "(read-only file system).\nSet XDG_STATE_HOME to a writable directory.\n"
+    )
+    for extra in (("-d",), ()):
+        result = trtl(*up_args("agg", tiny_model, "t-ro", *extra), home=home)
+        assert (result.returncode, result.stderr) == (2, said), result.stdout + result.stderr
+        assert deployment_pids("t-ro") == []
+    listed = trtl("ps", home=home)  # reading needs no writing
+    assert listed.returncode == 0 and "no deployment is running" in listed.stderr, listed
+    assert list(read_only_state.iterdir()) == []
