@@ -15,11 +15,14 @@ with the profile's model. Each fixture instance gets a free port and a deploymen
 its own (``agg-pytest-PID-N``) unless one is given, so fixtures of one session, xdist
 workers and sessions side by side never collide. The graph is started once per session
 (``trtl_deployment``) or per module (``trtl_module_deployment``) and always stopped at the
-end, also when the test process ends abruptly (``trtl.up`` ties the graph to it).
+end, also when the test process ends abruptly (``trtl.up`` ties the graph to it). Their
+state and logs (``trtl logs NAME``) stay until the next session starts.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
 import os
 import re
@@ -32,6 +35,7 @@ import trtl
 
 DEFAULTS = {"profile": "agg", "engine": "mocker", "model": None}
 _INSTANCES = itertools.count(1)  # fixture instances started by this process
+_FIXTURE_NAME = re.compile(r".+-pytest-(\d+)-\d+")  # what unique_name makes
 
 
 def deployment_options(request: pytest.FixtureRequest) -> dict[str, Any]:
@@ -68,7 +72,26 @@ def unique_name(profile: object) -> str:
     return base[: 40 - len(suffix)].rstrip("-_") + suffix
 
 
+@functools.cache  # once per test process
+def forget_ended_sessions() -> None:
+    """Remove the state and logs of fixture deployments whose test process has ended, so
+    that ``trtl ps --all`` and the disk do not gain one per session: a session's logs are
+    kept until the next session starts."""
+    import psutil
+
+    from trtl.launcher.deployments.forget import forget_deployment
+    from trtl.launcher.deployments.paths import state_home
+
+    home = state_home()
+    for name in sorted(os.listdir(home)) if home.is_dir() else []:
+        match = _FIXTURE_NAME.fullmatch(name)
+        if match and not psutil.pid_exists(int(match.group(1))):
+            with contextlib.suppress(trtl.TrtlError, OSError):  # one still running stays
+                forget_deployment(name)
+
+
 def _start(request: pytest.FixtureRequest) -> Iterator[trtl.Deployment]:
+    forget_ended_sessions()
     options = deployment_options(request)
     profile = options.pop("profile")
     with trtl.up(profile, **options) as deployment:

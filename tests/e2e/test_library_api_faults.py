@@ -232,18 +232,22 @@ def test_the_fixtures_of_one_session_and_of_xdist_workers_do_not_collide(
     )
     env = {**trtl_env(home), "TRTL_MODEL": str(tiny_model), "PYTHONPATH": str(ROOT)}
     flags = ["-p", "no:cacheprovider", "-n", "2", "--dist", "loadfile"]
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", *flags, str(tests)],
-        cwd=tests,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "2 passed" in done.stdout
-    states = sorted((Path(os.environ["XDG_STATE_HOME"]) / "trtl").glob("*/state.json"))
-    assert len(states) == 3, states  # one per fixture instance: a session one per worker
-    for path in states:
-        assert path.parent.name.startswith("agg-pytest-")
-        assert '"state": "stopped"' in path.read_text()
+    runs = []
+    for _ in range(2):  # the second session forgets the first one's stopped deployments
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", *flags, str(tests)],
+            cwd=tests,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "2 passed" in done.stdout
+        states = sorted((Path(os.environ["XDG_STATE_HOME"]) / "trtl").glob("*/state.json"))
+        assert len(states) == 3, states  # one per fixture instance: a session one per worker
+        for path in states:
+            assert path.parent.name.startswith("agg-pytest-")
+            assert '"state": "stopped"' in path.read_text()
+        runs.append({path.parent.name for path in states})
+    assert not runs[0] & runs[1]
