@@ -15,6 +15,16 @@ NO_CACHE_ENV = "TRTL_NO_PLAN_CACHE"  # set to anything: always validate (and nev
 
 def main() -> None:
     """Console-script entry point."""
+    try:
+        _main()
+    except KeyboardInterrupt:
+        # A Ctrl-C while trtl imports, before the command line handles it: one line, not
+        # a traceback through click's imports.
+        print("interrupted (Ctrl-C)", file=sys.stderr, flush=True)
+        sys.exit(130)
+
+
+def _main() -> None:
     args = sys.argv[1:]
     if args[:1] == ["up"] and not os.environ.get(NO_CACHE_ENV):
         from trtl.launcher.deployments.cached_up import cached_up

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from typing import NoReturn
 
 import click
 from trtl.launcher.terminal import error_line
@@ -69,6 +70,11 @@ class TrtlGroup(click.Group):
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except KeyboardInterrupt:
+            # Before: click's bare "Aborted!" and exit 1. A command that stops processes on
+            # Ctrl-C (up, bench) handles it itself and says so; this is a Ctrl-C before or
+            # outside that.
+            interrupted()
         except BrokenPipeError:
             closed_pipe_exit()
         except Exception as exc:
@@ -88,6 +94,12 @@ class TrtlGroup(click.Group):
 @click.version_option(package_name="trtl", prog_name="trtl")
 def cli() -> None:
     """Run NVIDIA Dynamo serving graphs locally, and export the same graph to Kubernetes."""
+
+
+def interrupted() -> NoReturn:
+    """Exit on a Ctrl-C no command handled: one line and 130, the shell's convention."""
+    print("interrupted (Ctrl-C)", file=sys.stderr, flush=True)
+    sys.exit(130)
 
 
 def closed_pipe_exit() -> None:
