@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 from trtl.launcher.deployments import stop_request
 from trtl.launcher.deployments.paths import RunDir
@@ -101,6 +102,7 @@ def test_a_down_waits_for_exactly_the_starts_its_request_cancels(tmp_path):
     for _ in range(20):
         pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "text": True}
         down = subprocess.Popen([sys.executable, "-c", _FAKE_DOWN], **pipes)
+        time.sleep(0.012)  # a clock tick (10 ms): the start begins a tick or two later
         up = subprocess.Popen([str(script), "up", "agg", "--name", "x"], **pipes)
         try:
             later = create_time_of(up.pid) > create_time_of(down.pid)
