@@ -1,4 +1,4 @@
-"""Regressions of the adversarial report adv1: what import reads, export writes back.
+"""What import reads, export writes back (found by an adversarial test of import/export).
 
 GPU limits the cluster had (a MIG slice, ``nvidia.com/gpu: 0``, none), replicas of 0,
 fields the CRD lacks, duplicate component names and Kubernetes quantities: each either

@@ -1,4 +1,4 @@
-"""Ctrl-C before a command handles it (adv2 #7): one line and exit 130, never a traceback
+"""Ctrl-C before a command handles it: one line and exit 130, never a traceback
 through the imports nor click's bare "Aborted!" with exit 1.
 
 The Ctrl-C comes at a fixed point: the real SIGINT, sent by the trtl process to itself as a

@@ -48,7 +48,7 @@ def test_a_start_given_its_name_twice_is_found_by_the_name_it_runs_under():
 
 
 def test_a_wrapper_of_trtl_up_is_no_start_but_trtl_itself_is():
-    # adv2 #1: `timeout 200 trtl up …` was listed as a start that never claimed its name,
+    # Before the fix: `timeout 200 trtl up …` was listed as a start that never claimed its name,
     # and `trtl down` waited 120 s for it.
     up = ["up", "agg", "--name", "a"]
     assert stop_request._may_start(["/venv/bin/python3.11", "/venv/bin/trtl", *up], "a")
@@ -88,7 +88,7 @@ sys.stdin.readline()
 
 
 def test_a_down_waits_for_exactly_the_starts_its_request_cancels(tmp_path):
-    # adv2 #1: `down` counted a start begun up to 50 ms after it as begun before it and
+    # Before the fix: `down` counted a start begun up to 50 ms after it as begun before it and
     # waited for it, but the start obeyed only a `down` begun no later than itself: it
     # took the name, and `down` hung 120 s, then said the start had not claimed it. Retried
     # until the start begins in a later tick than the `down` (the window of the old bug);

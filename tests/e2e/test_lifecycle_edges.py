@@ -1,4 +1,4 @@
-"""Lifecycle defects of the adv2 report, with the real frontend and mocker: a `down` that
+"""Lifecycle defects an adversarial test found, with the real frontend and mocker: a `down` that
 waited for a wrapper of `trtl up`, a graph grown past the machine's limit by `scale`, a
 profile's new frontend port ignored by `apply`, a read-only state directory."""
 
@@ -25,7 +25,7 @@ from tests.e2e.up_helpers import (
 
 
 def test_down_without_a_name_ignores_a_wrapper_of_trtl_up(tiny_model, home, deployments):
-    # adv2 #1: `timeout 200 trtl up …` was counted as a start that had not claimed its
+    # Before the fix: `timeout 200 trtl up …` was counted as a start that had not claimed its
     # name yet: `down` waited 120 s for it to claim one, then failed (exit 1) and left the
     # deployment running.
     name = "t-wrapped"
@@ -61,7 +61,7 @@ def _one_core(*args: str, home) -> subprocess.CompletedProcess[str]:
 
 
 def test_scale_and_apply_refuse_a_graph_up_would_refuse(tiny_model, home, deployments):
-    # adv2 #2: `scale` (and `apply`) grew a live graph past the limit `up` enforces: 65
+    # Before the fix: `scale` (and `apply`) grew a live graph past the limit `up` enforces: 65
     # processes on two cores, a deployment its next `up` refuses.
     name = "t-too-big"
     deployments.append(name)
@@ -87,7 +87,7 @@ def test_scale_and_apply_refuse_a_graph_up_would_refuse(tiny_model, home, deploy
 
 
 def test_apply_refuses_a_frontend_port_changed_in_the_profile(tiny_model, home, deployments):
-    # adv2 #3: a new frontend.http_port in the profile file was dropped: "nothing to
+    # Before the fix: a new frontend.http_port in the profile file was dropped: "nothing to
     # change", exit 0, the frontend still on the old port.
     name = "t-port-file"
     deployments.append(name)
@@ -131,7 +131,7 @@ def read_only_state(tmp_path, monkeypatch):
 
 
 def test_a_read_only_state_directory_gets_one_sentence(tiny_model, home, read_only_state):
-    # adv2 #5: "internal error: OSError: [Errno 30] Read-only file system … This is a trtl
+    # Before the fix: "internal error: OSError: [Errno 30] Read-only file system … This is a trtl
     # bug", exit 1.
     said = (
         f"error: trtl cannot write its state directory {read_only_state / 'trtl'} "

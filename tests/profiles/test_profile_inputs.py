@@ -1,4 +1,4 @@
-"""Inputs from the first adversarial test (adv1) that trtl read wrongly or explained badly:
+"""Profile inputs an adversarial test found trtl reading wrongly or explaining badly:
 profile names from file names, YAML 1.1 typing of env and extra_args, profiles from pipes,
 ``--set extends``, and messages that blamed the wrong file."""
 
