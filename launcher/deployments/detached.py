@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import click
+from trtl.launcher.deployments import stop_request
 from trtl.launcher.deployments.lifecycle import SERVABLE
 from trtl.launcher.deployments.run_setup import SUPERVISOR_LOG, keep_supervisor_log
 from trtl.launcher.deployments.running import (
@@ -197,6 +198,9 @@ def _stop_start(
     kill at once), wait until it ended, and say so."""
     name = signal.Signals(stops.signals[0]).name
     again = "; press Ctrl-C again to kill at once" if stops.signals[0] == signal.SIGINT else ""
+    down = stop_request.requester(plan.run_dir) if stops.signals[0] == signal.SIGTERM else None
+    if down is not None:
+        name = f"`trtl down` (pid {down})"
     if announce:
         note(
             f"{name}: stopping the start of {plan.deployment!r} (supervisor pid {child.pid}){again}"
@@ -211,9 +215,15 @@ def _stop_start(
     raise _cancelled(plan, stops.signals[0], started=True)
 
 
-def _cancelled(plan: Plan, signum: int, *, started: bool) -> StartStopped:
-    name = signal.Signals(signum).name
+def _cancelled(plan: Plan, signum: int, *, started: bool) -> SupervisorError:
     what = "stopped; nothing of it runs" if started else "cancelled before anything started"
+    down = stop_request.requester(plan.run_dir) if signum == signal.SIGTERM else None
+    if down is not None:  # the SIGTERM was `trtl down`'s (it left a request): say so
+        what = what.replace("; ", f" by `trtl down` (pid {down}); ", 1)
+        if not started:
+            what = f"cancelled by `trtl down` (pid {down}) before anything started"
+        return SupervisorError(f"the start of {plan.deployment!r} was {what}.")
+    name = signal.Signals(signum).name
     return StartStopped(f"{name}: the start of {plan.deployment!r} was {what}.", signum)
 
 

@@ -77,7 +77,7 @@ def stop_deployment(name: str | None, grace: float | None = None) -> list[str]:
 
 def _stop(name: str, run_dir: RunDir, grace: float | None, starters: list) -> list[str]:
     state, unreadable = _read(run_dir)
-    lines = _stop_holders(name, run_dir, grace)
+    lines = _stop_holders(name, run_dir, grace, requested=bool(starters))
     if starters:
         lines += _wait_early_starters(name, run_dir, starters)
     groups = set(discovered_groups(run_dir))
@@ -133,8 +133,9 @@ def _read(run_dir: RunDir, as_written: bool = False) -> tuple[DeploymentState | 
         return None, True
 
 
-def _stop_holders(name: str, run_dir: RunDir, grace: float | None) -> list[str]:
-    """Stop whoever holds the deployment's lock, and then whoever it handed it to."""
+def _stop_holders(name: str, run_dir: RunDir, grace: float | None, requested: bool) -> list[str]:
+    """Stop whoever holds the deployment's lock, and then whoever it handed it to
+    (``requested``: this ``down`` has posted its stop request already)."""
     lines: list[str] = []
     stopped: set[int] = set()
     for _ in range(MAX_HOLDERS):
@@ -143,9 +144,18 @@ def _stop_holders(name: str, run_dir: RunDir, grace: float | None) -> list[str]:
             break
         if holder.role == STARTER:
             lines.append(f"stopping the start of {name!r} (`trtl up` pid {holder.pid})")
+            # A request as before the claim (unless this `down` left one already): the start
+            # it ends reads it and says `trtl down` stopped it, not a SIGTERM from nowhere.
+            if not requested:
+                stop_request.post(run_dir)
+            try:
+                _stop_process(holder.pid, holder.create_time, grace)
+            finally:
+                if not requested:
+                    stop_request.withdraw(run_dir)
         else:
             lines.append(f"stopping {name!r} (supervisor pid {holder.pid})")
-        _stop_process(holder.pid, holder.create_time, grace)
+            _stop_process(holder.pid, holder.create_time, grace)
         stopped.add(holder.pid)
     return lines
 

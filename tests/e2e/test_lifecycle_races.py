@@ -102,6 +102,8 @@ def test_down_right_after_up_d_stops_that_start(
     assert up.returncode != 0, out + err
     assert "is ready" not in out
     assert f"the start of '{name}' was" in err or "was stopped" in err, err
+    # `down` stopped it, not a SIGTERM of the user's (it used to say "SIGTERM: …", exit 143).
+    assert "SIGTERM" not in err and up.returncode == 1, (up.returncode, err)
     time.sleep(2)  # had it gone on, its worker would register now
     assert deployment_pids(name) == []
     assert _port_free(_port_of(up))
