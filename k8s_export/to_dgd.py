@@ -37,6 +37,9 @@ from .wild_gpus import nodes
 
 TYPES = {"agg": "worker", "prefill": "prefill", "decode": "decode"}
 
+# What import writes for a role the cluster runs another count of (k8s.launch.replicas).
+IMPORTED_REPLICAS = 1
+
 
 def render(
     profile: Profile,
@@ -126,9 +129,11 @@ def _component_name(profile: Profile, spec: ComponentSpec) -> str:
 
 
 def _replicas(own: RoleK8s, spec: ComponentSpec) -> int:
-    """The local replicas, unless import kept the cluster's own (0, or a frontend's)."""
+    """The local replicas, unless import kept the cluster's own (0, or a frontend's) and
+    the role still runs the one replica import wrote: a count set since (``--set
+    workers.R.replicas=3``) is the one to export."""
     kept = own.launch.replicas if own.launch else None
-    return spec.replicas if kept is None else kept
+    return kept if kept is not None and spec.replicas == IMPORTED_REPLICAS else spec.replicas
 
 
 def _own(profile: Profile, spec: ComponentSpec) -> RoleK8s:

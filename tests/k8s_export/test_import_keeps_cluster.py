@@ -114,6 +114,19 @@ def test_replicas_0_is_run_once_locally_and_exported_as_0(run_trtl, isolated_dir
     assert plan.exit_code == 0 and "vllm-worker-0" in plan.output, plan.output
 
 
+def test_replicas_set_after_importing_0_are_the_ones_exported(run_trtl, isolated_dirs):
+    with open("dgd.yaml", "w") as f:
+        yaml.safe_dump(_dgd(replicas=0), f)
+    assert run_trtl("import", "dgd.yaml", "-o", "mine.yaml").exit_code == 0
+    exported = run_trtl(
+        "export", "--k8s", "mine.yaml", "--set", "workers.vllm-worker.replicas=3", "-o", "out.yaml"
+    )
+    assert exported.exit_code == 0, exported.output
+    with open("out.yaml") as f:
+        out = [d for d in yaml.safe_load_all(f) if d][-1]
+    assert out["spec"]["components"][1]["replicas"] == 3  # not the 0 kept by import
+
+
 def test_a_frontend_of_two_replicas_is_exported_with_two(run_trtl, isolated_dirs, crd_validators):
     dgd = _dgd()
     dgd["spec"]["components"][0]["replicas"] = 2
