@@ -53,10 +53,11 @@ def load(
     if isinstance(profile, Mapping) or _is_profile(profile):
         return _from_data(profile, engine=engine, model=model, overrides=overrides)
     from trtl.profiles.loader import is_file_reference, load_profile
+    from trtl.profiles.yaml_source import is_stream
 
     ref = os.fspath(profile)
     path = Path(ref).expanduser()
-    if is_file_reference(ref) and path.is_file():
+    if is_file_reference(ref) and (path.is_file() or is_stream(path)):
         from trtl.k8s_export import is_kubernetes_file
 
         if is_kubernetes_file(path):
@@ -289,7 +290,7 @@ def up(
         resolved, name=name, port=port, gpus=gpus, python=python, share_gpus=share_gpus, host=host
     )
     grace = resolved.stop_grace if grace is None else grace
-    ref = _profile_ref(profile, resolved)
+    ref = profile_ref_for_child(profile, resolved, the_plan.deployment)
     child_args = detached.detached_args(
         ref, the_plan, engine, model, overrides, gpus, python, timeout, grace, offline
     )
@@ -325,21 +326,28 @@ def _pass_on(signum: int) -> None:
     signal.raise_signal(signum)
 
 
-def _profile_ref(given: Any, resolved: Profile) -> str:
-    """What the background supervisor re-reads: the caller's reference, or for a profile
-    built in code a private file holding it."""
+def profile_ref_for_child(given: Any, resolved: Profile, deployment: str) -> str:
+    """What the background supervisor re-reads: the caller's reference; for a profile built
+    in code, or one read from a pipe (which the supervisor cannot read again), a private
+    file holding the resolved profile, one per deployment, written whole or not at all."""
     if isinstance(given, (str, os.PathLike)):
-        return os.fspath(given)
+        from trtl.profiles.yaml_source import is_stream
+
+        ref = os.fspath(given)
+        if not is_stream(Path(ref).expanduser()):
+            return ref
     import yaml
     from trtl.launcher.deployments.paths import state_home
     from trtl.launcher.deployments.state import make_private_dir
 
     folder = state_home() / "api-profiles"
     make_private_dir(folder)
-    path = folder / f"{resolved.name}.yaml"
-    path.write_text(
+    path = folder / f"{deployment}.yaml"
+    tmp = folder / f".{deployment}.yaml.{os.getpid()}"
+    tmp.write_text(
         yaml.safe_dump(resolved.model_dump(mode="json", exclude_none=True), sort_keys=False)
     )
+    tmp.replace(path)
     return str(path)
 
 

@@ -69,15 +69,12 @@ def _load_stream(
     path: Path, engine: str | None, model: str | None, overrides: tuple[str, ...], notes: list
 ):
     """A profile or DGD from a pipe: read once (``yaml_source.is_stream``), as a file is."""
-    from trtl.k8s_export import is_kubernetes_file, load_dgd
     from trtl.launcher import api
     from trtl.launcher.planning import plan_cache
 
     # A cached plan is checked against its files' content, which a pipe no longer has on
     # the next run: `trtl up /dev/stdin` must never start the plan of yesterday's input.
     plan_cache.ENTRY_ARGS = None
-    if is_kubernetes_file(path):
-        return load_dgd(path, overrides=overrides, model=model, engine=engine, notes=notes)
     return api.load(str(path), engine=engine, model=model, set=overrides, notes=notes)
 
 

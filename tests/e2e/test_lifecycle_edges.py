@@ -144,3 +144,27 @@ def test_a_read_only_state_directory_gets_one_sentence(tiny_model, home, read_on
     listed = trtl("ps", home=home)  # reading needs no writing
     assert listed.returncode == 0 and "no deployment is running" in listed.stderr, listed
     assert list(read_only_state.iterdir()) == []
+
+
+@pytest.mark.parametrize("source", ["profile", "dgd"])
+def test_up_d_serves_a_profile_or_dgd_read_from_a_pipe(source, tiny_model, home, deployments):
+    # Before the fix: the background supervisor read the pipe again, which was used up:
+    # "'p' failed to start: /dev/stdin: the file is empty".
+    name = f"t-pipe-{source}"
+    deployments.append(name)
+    if source == "profile":
+        text = (Path(__file__).parents[2] / "profiles" / "builtin" / "agg.yaml").read_text()
+    else:
+        exported = trtl("export", "--k8s", "agg", "--engine", "mocker", home=home)
+        assert exported.returncode == 0, exported.stderr
+        text = exported.stdout
+    args = up_args("/dev/stdin", tiny_model, name, "-d")
+    started = subprocess.run(
+        [sys.executable, "-m", "trtl.launcher", *args], input=text, env=trtl_env(home),
+        capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    assert status(name, home)["state"] == "ready"
+    stopped = trtl("down", name, home=home)
+    assert stopped.returncode == 0, stopped.stderr
+    assert deployment_pids(name) == []

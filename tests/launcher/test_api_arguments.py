@@ -8,6 +8,9 @@ ImportError.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,3 +79,15 @@ def test_import_dgd_still_reads_yaml_text():
 def test_stopping_a_deployment_that_never_ran_says_so():
     # Before: ImportError (DeploymentLock from the wrong module), on every failed start.
     assert trtl.Deployment("never-ran").stop() == ["'never-ran' is not running"]
+
+
+def test_load_reads_a_dgd_from_a_pipe_as_the_cli_does(tmp_path: Path):
+    # Before: trtl.load("/dev/stdin") took a piped DGD for a profile and refused it.
+    script = "import trtl; p = trtl.load('/dev/stdin', engine='mocker'); print(p.name, *p.workers)"
+    dgd = trtl.export_k8s("agg", image="nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:1.6.1")
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")}
+    read = subprocess.run(
+        [sys.executable, "-c", script], input=dgd, env=env, capture_output=True, text=True
+    )
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.split() == ["agg", "worker"]
