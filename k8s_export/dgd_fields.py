@@ -5,7 +5,7 @@ otherwise ride along in the profile's pass-through mappings: the local run would
 and ``trtl export`` refuse it, long after the file it came from. So import names it against
 that file, as it names a field of the wrong type (``dgd_types``), and refuses two
 components of one name (the operator's Services would clash). The field lists are the
-CRD's (``tests/k8s_export/test_dgd_fields.py`` checks them against it).
+CRD's (``tests/k8s_export/test_import_keeps_cluster.py`` checks them against it).
 """
 
 from __future__ import annotations

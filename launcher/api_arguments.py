@@ -15,8 +15,9 @@ from collections.abc import Iterable, Mapping
 
 from trtl.profiles.errors import PlacementError, ProfileError
 
-TIMEOUT_RANGE = (1.0, 7 * 86400.0)  # trtl up --timeout
-GRACE_RANGE = (0.0, 3600.0)  # trtl up --grace
+# trtl up's --timeout and --grace take these too: the background supervisor parses them again.
+TIMEOUT_RANGE = (1, 7 * 86400)
+GRACE_RANGE = (0, 3600)
 
 
 def check_profile(profile: object) -> None:

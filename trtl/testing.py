@@ -68,8 +68,10 @@ def unique_name(profile: object) -> str:
     base = profile.get("name", "") if isinstance(profile, dict) else getattr(profile, "name", "")
     if isinstance(profile, (str, os.PathLike)):
         base = os.path.splitext(os.path.basename(os.fspath(profile)))[0]
-    base = re.sub(r"[^a-z0-9_-]+", "-", str(base).lower()).strip("-_") or "trtl"
-    return base[: 40 - len(suffix)].rstrip("-_") + suffix
+    from trtl.profiles.names import MAX_NAME_LENGTH, name_from
+
+    base = name_from(str(base)) or "trtl"
+    return base[: MAX_NAME_LENGTH - len(suffix)].rstrip("-_") + suffix
 
 
 @functools.cache  # once per test process

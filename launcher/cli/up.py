@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import click
+from trtl.launcher.api_arguments import GRACE_RANGE, TIMEOUT_RANGE
 from trtl.launcher.cli.options import load, plan_for, plan_options, profile_options
 
 DEFAULT_TIMEOUT = 1800.0  # real TensorRT-LLM engines load for minutes
@@ -44,7 +45,7 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> 
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=1, max=7 * 86400),
+    type=click.FloatRange(*TIMEOUT_RANGE),
     default=DEFAULT_TIMEOUT,
     callback=_finite,
     show_default=True,
@@ -52,7 +53,7 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> 
 )
 @click.option(
     "--grace",
-    type=click.FloatRange(min=0, max=3600),
+    type=click.FloatRange(*GRACE_RANGE),
     default=None,
     callback=_finite,
     help="Seconds processes get to drain on stop before SIGKILL (default: the profile's, 30).",

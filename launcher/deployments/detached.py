@@ -71,6 +71,8 @@ class StopRequests:
         if threading.current_thread() is not threading.main_thread():
             return self
         for signum in STOP_SIGNALS:
+            if signal.getsignal(signum) is signal.SIG_IGN:
+                continue  # ignored when trtl started (`nohup`'s SIGHUP): it stays ignored
             self._previous[signum] = signal.signal(signum, self._count)
         return self
 
@@ -122,8 +124,9 @@ def _spawn(
     keep_supervisor_log(plan.run_dir)  # the last run's, for `trtl logs --previous`
     env = {**os.environ, LOCK_FD_ENV: str(lock_fd), OVERRIDES_ENV: json.dumps(list(overrides))}
     env.pop(OWNER_ENV, None)  # only an owned start ties its supervisor, never an inherited mark
-    if owned:
-        env[OWNER_ENV] = _owner_mark()
+    mark = _owner_mark() if owned else None
+    if mark is not None:
+        env[OWNER_ENV] = mark
     with open_private_log(plan.run_dir.root / SUPERVISOR_LOG, append=False) as log:
         return subprocess.Popen(
             [sys.executable, "-m", "trtl.launcher", *args],
@@ -136,11 +139,14 @@ def _spawn(
         )
 
 
-def _owner_mark() -> str:
-    """This process, as ``watch_owner`` recognises it: a pid alone could be reused."""
+def _owner_mark() -> str | None:
+    """This process, as ``watch_owner`` recognises it: a pid alone could be reused. None
+    where its start time cannot be read (no /proc): then no tie, rather than a supervisor
+    that takes its owner for gone at once."""
     from trtl.launcher.deployments.process_time import create_time_of
 
-    return f"{os.getpid()} {create_time_of(os.getpid())!r}"
+    started = create_time_of(os.getpid())
+    return None if started is None else f"{os.getpid()} {started!r}"
 
 
 def watch_owner() -> None:
