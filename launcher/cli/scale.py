@@ -51,6 +51,8 @@ def _parse(counts: tuple[str, ...]) -> dict[str, int]:
     wanted = {}
     for item in counts:
         role, _, number = item.partition("=")
+        if role and number.startswith("-") and number[1:].isdigit():
+            raise ProfileError(f"{item!r}: a replica count is 0 or more.")
         if not role or not number.isdigit():
             raise ProfileError(
                 f"{item!r} is not ROLE=N; give a worker role and a replica count, e.g. decode=2."

@@ -97,10 +97,15 @@ def refuse_blockers(diff: PlanDiff, deployment: str) -> None:
     """A change no in-place apply can make: say so, and what to do. Raises ProfileError."""
     if diff.blockers:
         raise ProfileError(
-            f"apply cannot change {'; '.join(diff.blockers)} of the running {deployment!r} "
+            f"apply cannot change {_listed(diff.blockers)} of the running {deployment!r} "
             "in place; the deployment was left as it is.",
             hint=f"Restart it with the new settings: `trtl down {deployment}`, then `trtl up`.",
         )
+
+
+def _listed(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def submit(state: DeploymentState, new: Plan) -> dict[str, Any]:

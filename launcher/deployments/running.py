@@ -165,7 +165,7 @@ def supervise(
             component.limits = limits or LogLimits()
 
         def ready(state: DeploymentState) -> None:
-            _ready(mux, view, plan, state)
+            _ready(mux, view, plan, state, detached=not live)  # not live: `up -d`'s supervisor
             _tidy_later(plan)
 
         supervisor = Supervisor(
@@ -297,11 +297,13 @@ def inherited_lock(plan: Plan) -> DeploymentLock:
     return DeploymentLock.adopt(plan.run_dir, int(inherited))
 
 
-def _ready(mux: LogMux, view: _LiveTable | None, plan: Plan, state: DeploymentState) -> None:
+def _ready(
+    mux: LogMux, view: _LiveTable | None, plan: Plan, state: DeploymentState, detached: bool
+) -> None:
     if view:
         view.stop(final=True)
     mux.ready()
-    mux.info(ready_banner(plan, state))
+    mux.info(ready_banner(plan, state, detached=detached))
 
 
 def ready_banner(plan: Plan, state: DeploymentState, detached: bool = False) -> str:

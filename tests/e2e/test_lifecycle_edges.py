@@ -4,6 +4,7 @@ profile's new frontend port ignored by `apply`, a read-only state directory."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from tests.e2e.up_helpers import (
     trtl_env,
     up_args,
     up_detached,
+    wait_for,
 )
 
 
@@ -165,6 +167,9 @@ def test_up_d_serves_a_profile_or_dgd_read_from_a_pipe(source, tiny_model, home,
     )  # fmt: skip
     assert started.returncode == 0, started.stderr
     assert status(name, home)["state"] == "ready"
+    log = Path(os.environ["XDG_STATE_HOME"]) / "trtl" / name / "supervisor.log"
+    banner = wait_for(lambda: "stop: " in log.read_text() and log.read_text())
+    assert f"stop: trtl down {name}" in banner  # no Ctrl-C: nothing reaches it by one
     stopped = trtl("down", name, home=home)
     assert stopped.returncode == 0, stopped.stderr
     assert deployment_pids(name) == []

@@ -173,6 +173,7 @@ def test_refusals_leave_the_deployment_untouched(tiny_model, home, deployments):
         (["scale", name, "decode=0"], 2, "it is the only decode role"),
         (["scale", name, "nope=2"], 2, "has no worker role 'nope'"),
         (["scale", name, "decode=x"], 2, "is not ROLE=N"),
+        (["scale", name, "decode=-1"], 2, "'decode=-1': a replica count is 0 or more."),
         ([*same, "--set", "workers.decode.replicas=0"], 2, "replicas"),
         ([*same, "--model", str(tiny_model) + "/"], 2, "cannot change the model"),
         (["restart", name, "nope"], 2, "has no role or process 'nope'"),

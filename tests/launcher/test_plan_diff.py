@@ -146,3 +146,17 @@ def test_control_socket_is_owner_only_and_answers(tmp_path):
         server.stop()
     with pytest.raises(SupervisorError, match="the supervisor of 'd' is not answering"):
         ask(deep, "d", "describe", timeout=5)
+
+
+def test_two_changes_apply_cannot_make_are_named_in_one_sentence():
+    from trtl.launcher.deployments.live_client import refuse_blockers
+    from trtl.launcher.planning.diff import PlanDiff
+    from trtl.profiles.errors import ProfileError
+
+    diff = PlanDiff(blockers=["the model (a -> b)", "the served model name (a -> b)"])
+    with pytest.raises(ProfileError) as raised:
+        refuse_blockers(diff, "mine")
+    assert str(raised.value).startswith(
+        "apply cannot change the model (a -> b) and the served model name (a -> b) of the "
+        "running 'mine' in place"
+    )
