@@ -96,7 +96,8 @@ def _stop(name: str, run_dir: RunDir, grace: float | None, starters: list) -> li
             raise SupervisorError(
                 f"no deployment named {name!r} has run here.", hint="`trtl ps` lists them."
             )
-        lines.append(f"{name!r} is not running ({state.state})")
+        _mark_stopped(run_dir)
+        return [f"{name!r} is not running ({state.state}); nothing to stop"]
     _mark_stopped(run_dir)
     lines.append(f"{name!r} stopped; nothing left running")
     return lines

@@ -182,7 +182,8 @@ def test_a_state_file_whose_supervisor_died_reads_as_failed(home):
     assert "Traceback" not in seen.stdout + seen.stderr
     down = trtl("down", "t-stale", home=home)
     assert down.returncode == 0, down.stderr
-    assert "'t-stale' is not running (failed)" in down.stderr
+    assert "'t-stale' is not running (failed); nothing to stop" in down.stderr
+    assert "stopped; nothing left running" not in down.stderr  # it said both before
     assert status("t-stale", home)["state"] == "stopped"  # `down` closed the vanished run
 
 
