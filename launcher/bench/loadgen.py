@@ -73,6 +73,7 @@ def run_aiperf(
             env=aiperf_env(),
             start_new_session=True,
         )
+        watchdog = _group_watchdog(child.pid)
         try:
             while child.poll() is None:
                 if tick:
@@ -81,11 +82,43 @@ def run_aiperf(
         except BaseException:
             _stop(child)
             raise
+        finally:
+            watchdog()
     if child.returncode != 0:
         raise BenchError(
             f"aiperf failed (exit code {child.returncode}): {failure_reason(log_path)}",
             hint=f"Its output is in {log_path}.",
         )
+
+
+# Waits for EOF on its stdin, which only trtl holds open, then kills aiperf's group.
+WATCHDOG = 'cat >/dev/null; kill -9 "-$1" 2>/dev/null; exit 0'  # dash: no `--`, no -s
+
+
+def _group_watchdog(group: int) -> Callable[[], None]:
+    """Kill aiperf's process group once trtl is gone, however it ended: aiperf's services
+    arm the parent-death signal, but the workers it forks to check the tokenizer in each
+    level's first seconds do not, and a SIGKILLed trtl left them behind. A shell in a
+    session of its own reads a pipe whose write end only trtl holds; the kernel closes it
+    when trtl dies. Returns what ends the watch (at the level's end: the group is gone)."""
+    read, write = os.pipe()
+    try:
+        shell = subprocess.Popen(
+            ["/bin/sh", "-c", WATCHDOG, "trtl-aiperf-watchdog", str(group)],
+            stdin=read, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+    except OSError:  # no /bin/sh: aiperf's own parent-death signals still hold
+        os.close(write)
+        return lambda: None
+    finally:
+        os.close(read)
+
+    def end() -> None:
+        os.close(write)
+        shell.wait()
+
+    return end
 
 
 def _stop(child: subprocess.Popen) -> None:

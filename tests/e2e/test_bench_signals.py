@@ -6,7 +6,9 @@ nothing bench started runs afterwards."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -133,6 +135,58 @@ def test_sigkill_of_bench_takes_aiperf_and_the_graph_with_it(tiny_model: Path, h
     finally:
         proc.kill()
         kill_groups(pids)
+
+
+def test_sigkill_of_bench_in_a_levels_first_moment_leaves_no_aiperf_process(
+    tiny_model: Path, home: Path
+) -> None:
+    # Before the watchdog: the pool workers aiperf forks to check the tokenizer (no
+    # parent-death signal) outlived a bench killed in a level's first seconds.
+    out = home / "killed-early"
+    proc = start_bench(home, tiny_model, out, "agg", "--concurrency", "1", "--requests", "200")
+    pids: list[int] = []
+    group = 0
+    try:
+        read_until(proc, "ready after")
+        pids = deployment_pids(home, "bench-agg")
+        checking = functools.partial(_aiperf_checking_its_tokenizer, proc.pid)
+        group = wait_for(checking, timeout=60, interval=0.01)
+        proc.kill()
+        proc.wait()
+        with contextlib.suppress(AssertionError):
+            wait_for(lambda: not in_session(group), timeout=30)
+        assert in_session(group) == []
+        with contextlib.suppress(AssertionError):
+            wait_for(lambda: not tree_alive(pids), timeout=60)
+        assert tree_alive(pids) == []
+    finally:
+        proc.kill()
+        kill_groups(pids)
+        if group:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+
+
+def _aiperf_checking_its_tokenizer(bench: int) -> int | None:
+    """aiperf's pid while it checks the tokenizer: a forked copy of it runs (its command
+    line still ``… -m aiperf profile …``), before its services rename themselves."""
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process(bench).children():
+            if "-m aiperf profile" in " ".join(child.cmdline()):
+                forks = [" ".join(c.cmdline()) for c in child.children()]
+                if any("-m aiperf profile" in fork for fork in forks):
+                    return child.pid
+    return None
+
+
+def in_session(session: int) -> list[str]:
+    """What still runs in aiperf's session (it starts one of its own), zombies excluded."""
+    left = []
+    for p in psutil.process_iter(["cmdline", "status"]):
+        with contextlib.suppress(OSError, psutil.Error):
+            if os.getsid(p.pid) == session and p.info["status"] != psutil.STATUS_ZOMBIE:
+                left.append(f"{p.pid}: {' '.join(p.info['cmdline'] or [])[:150]}")
+    return left
 
 
 def alive(procs: list[psutil.Process]) -> list[str]:
