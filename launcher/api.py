@@ -297,6 +297,7 @@ def up(
     if share_gpus:
         child_args.append("--share-gpus")
     deployment = Deployment(the_plan.deployment)
+    spawned: list[bool] = []
     try:
         detached.start_detached(
             the_plan,
@@ -306,11 +307,14 @@ def up(
             offline=offline,
             announce=False,
             owned=True,
+            on_spawned=lambda: spawned.append(True),
         )
     except (SupervisorError, KeyboardInterrupt) as exc:
-        # A start that failed once the supervisor ran (not a refused name or a failed
-        # check: those started nothing) leaves nothing behind.
-        deployment.stop(grace=2.0)
+        # A start that failed once the supervisor ran leaves nothing behind; one refused
+        # before (the name taken, a failed check) started nothing, and the name may be
+        # another start's now.
+        if spawned:
+            deployment.stop(grace=2.0)
         if isinstance(exc, detached.StartStopped):
             _pass_on(exc.signum)
         raise

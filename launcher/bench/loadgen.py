@@ -73,8 +73,9 @@ def run_aiperf(
             env=aiperf_env(),
             start_new_session=True,
         )
-        watchdog = _group_watchdog(child.pid)
+        watchdog = _no_watch
         try:
+            watchdog = _group_watchdog(child.pid)  # inside: a stop now still stops aiperf
             while child.poll() is None:
                 if tick:
                     tick()
@@ -95,6 +96,10 @@ def run_aiperf(
 WATCHDOG = 'cat >/dev/null; kill -9 "-$1" 2>/dev/null; exit 0'  # dash: no `--`, no -s
 
 
+def _no_watch() -> None:
+    pass
+
+
 def _group_watchdog(group: int) -> Callable[[], None]:
     """Kill aiperf's process group once trtl is gone, however it ended: aiperf's services
     arm the parent-death signal, but the workers it forks to check the tokenizer in each
@@ -110,7 +115,7 @@ def _group_watchdog(group: int) -> Callable[[], None]:
         )  # fmt: skip
     except OSError:  # no /bin/sh: aiperf's own parent-death signals still hold
         os.close(write)
-        return lambda: None
+        return _no_watch
     finally:
         os.close(read)
 

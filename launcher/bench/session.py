@@ -111,12 +111,11 @@ class BenchSession:
     def _graph(self, target: Target, run: BenchRun, summary: BenchSummary) -> None:
         graph_dir = self.directory / safe_name(target.label)
         graph_dir.mkdir(parents=True, exist_ok=True)
-        started = False
+        started: list[bool] = []  # set once bench's supervisor runs: from then on it is stopped
         try:
             if target.plan is not None:
                 self._preflight(target)
-                started = True  # from here on, whatever happens, it is stopped
-                self._start(target)
+                self._start(target, on_spawned=lambda: started.append(True))
             self._record(target, graph_dir)
             check_serving(target)
             for concurrency in self.workload.concurrency:
@@ -153,7 +152,7 @@ class BenchSession:
         if not target.checked:
             running.preflight(target.plan, offline=target.start.offline)
 
-    def _start(self, target: Target) -> None:
+    def _start(self, target: Target, on_spawned: Callable[[], None]) -> None:
         from trtl.launcher.deployments import detached
         from trtl.launcher.deployments.state import read_state
 
@@ -181,6 +180,9 @@ class BenchSession:
                     # Tied to bench: killed with SIGKILL, bench cannot stop it; its
                     # supervisor then stops the graph itself once bench is gone.
                     owned=True,
+                    # Not before: a name another start took in the meantime is not bench's
+                    # to stop.
+                    on_spawned=on_spawned,
                 )
             except detached.StartStopped as exc:
                 # The start takes the stop signals itself while it waits (it stops the

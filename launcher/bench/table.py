@@ -142,7 +142,8 @@ def footer(summary: BenchSummary, compare: bool | None = None) -> list[str]:
     for run in summary.runs:
         if run.error:
             done = ",".join(str(level.concurrency) for level in run.levels) or "none"
-            lines.append(f"{run.label}: stopped early ({run.error}); finished levels: {done}")
+            why = run.error.rstrip(".")
+            lines.append(f"{run.label}: stopped early ({why}); finished levels: {done}")
         if run.unit == "process":
             lines.append(f"{run.label}: no GPU; throughput is per worker process")
     if comparing(summary, compare):

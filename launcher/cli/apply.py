@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from trtl.launcher.api_arguments import GRACE_RANGE, TIMEOUT_RANGE
 from trtl.launcher.cli.options import load, plan_options, profile_options
 from trtl.launcher.cli.up import DEFAULT_TIMEOUT, up
 
@@ -14,12 +15,12 @@ from trtl.launcher.cli.up import DEFAULT_TIMEOUT, up
 @click.option("--dry-run", is_flag=True, help="Print what would change (a diff); change nothing.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=1, max=7 * 86400),
+    type=click.FloatRange(*TIMEOUT_RANGE),
     default=DEFAULT_TIMEOUT,
     show_default=True,
     help="If the deployment is not running: seconds to wait until it is servable.",
 )
-@click.option("--grace", type=click.FloatRange(min=0, max=3600), default=None, hidden=True)
+@click.option("--grace", type=click.FloatRange(*GRACE_RANGE), default=None, hidden=True)
 @click.option("--offline", is_flag=True, help="Never download the model; fail if it is missing.")
 @click.pass_context
 def apply(

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -81,7 +81,9 @@ class StopRequests:
 
     def __exit__(self, *_exc: object) -> None:
         for signum, handler in self._previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+            # None: a handler set outside Python, which cannot be put back; the default is
+            # the nearest.
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)  # type: ignore[arg-type]
 
 
 def start_detached(
@@ -93,13 +95,17 @@ def start_detached(
     offline: bool = False,
     announce: bool = True,
     owned: bool = False,
+    on_spawned: Callable[[], None] | None = None,
 ) -> int:
     """Claim, check, start the background supervisor; wait until ready or failed.
 
     ``announce`` prints where the supervisor logs, the ready banner and how a stop signal
     is handled (the CLI does; the library API stays silent). ``owned`` ties the supervisor
-    to this process: it stops the graph once this process is gone. Returns the exit code;
-    raises TrtlError with the reason it failed (StartStopped for a stop signal)."""
+    to this process: it stops the graph once this process is gone. ``on_spawned`` is
+    called once the supervisor runs: before, a failure (the name taken by another start, a
+    check) started nothing, and the caller must not stop the deployment of that name.
+    Returns the exit code; raises TrtlError with the reason it failed (StartStopped for a
+    stop signal)."""
     with StopRequests() as stops:
         lock = claim(plan)
         try:
@@ -107,6 +113,8 @@ def start_detached(
             if stops.signals:
                 raise _cancelled(plan, stops.signals[0], started=False)
             child = _spawn(plan, args, lock.fd, overrides, owned)
+            if on_spawned is not None:
+                on_spawned()  # from here the graph is this start's to stop
         finally:
             lock.release()  # the child holds it now (or nobody, if it was never started)
         if announce:
@@ -187,6 +195,8 @@ def _wait(
         state = quiet_read(plan)
         fresh = state if state is not None and state.supervisor_pid == child.pid else None
         if fresh is not None and fresh.state in SERVABLE:
+            if stops.signals:  # one came while this pass read the state: it still counts
+                return _stop_start(plan, child, stops, announce)
             if announce:
                 click.echo(ready_banner(plan, fresh, detached=True))
             return 0

@@ -93,6 +93,7 @@ def test_a_signal_while_a_graph_starts_ends_the_whole_bench(
         pids = deployment_pids(home, "bench-agg")
         assert proc.returncode == 128 + signum, rest
         assert "disagg: starting" not in rest  # the next graph never starts
+        assert "agg: ready" not in rest  # the signal came during the start itself
         assert f"interrupted ({signal.Signals(signum).name})" in rest
         assert tree_alive(pids) == []
         summary = json.loads((out / "summary.json").read_text())

@@ -19,6 +19,7 @@ from trtl.launcher.bench.summary import BenchRun, BenchSummary, read_summary, wr
 from trtl.launcher.bench.table import number, rows
 from trtl.launcher.bench.targets import Target
 from trtl.launcher.bench.workload import Workload, aiperf_args, make_workload, parse_concurrency
+from trtl.profiles.errors import PreflightError
 
 
 def aiperf_json(ttft: float = 50.0, tok_s: float = 200.0, errors: int = 0) -> dict:
@@ -210,8 +211,9 @@ class FakeSession(BenchSession):
     def _preflight(self, target: Target) -> None:
         self.events.append(f"preflight {target.label}")
 
-    def _start(self, target: Target) -> None:
+    def _start(self, target: Target, on_spawned) -> None:
         self.events.append(f"start {target.label}")
+        on_spawned()  # its supervisor runs: from here bench stops it
 
     def _stop(self, target: Target) -> None:
         self.events.append(f"stop {target.label}")
@@ -289,3 +291,22 @@ def test_a_failed_preflight_stops_nothing(tmp_path, monkeypatch) -> None:
     summary = session.run()
     assert all(run.error and "already running" in run.error for run in summary.runs)
     assert session.events == []  # not ours to stop
+
+
+def test_a_name_taken_by_another_start_at_the_claim_is_not_stopped(tmp_path, monkeypatch) -> None:
+    # Before: bench counted a graph as its own before the claim; another start that took the
+    # name between bench's check and its claim had its graph stopped by bench.
+    def refused(self, target: Target, on_spawned) -> None:
+        self.events.append(f"start {target.label}")
+        if target.label == "agg":
+            raise PreflightError("deployment 'bench-agg' is already running (supervisor pid 1).")
+        on_spawned()
+
+    monkeypatch.setattr(FakeSession, "_start", refused)
+    session = fake_session(tmp_path, monkeypatch, lambda label, level: None)
+    summary = session.run()
+    assert summary.runs[0].error and "already running" in summary.runs[0].error
+    assert session.events == [
+        "preflight agg", "start agg",
+        "preflight disagg", "start disagg", "stop disagg",
+    ]  # fmt: skip
