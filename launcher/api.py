@@ -290,9 +290,8 @@ def up(
         resolved, name=name, port=port, gpus=gpus, python=python, share_gpus=share_gpus, host=host
     )
     grace = resolved.stop_grace if grace is None else grace
-    ref = profile_ref_for_child(profile, resolved, the_plan.deployment)
     child_args = detached.detached_args(
-        ref, the_plan, engine, model, overrides, gpus, python, timeout, grace, offline
+        profile, the_plan, engine, model, overrides, gpus, python, timeout, grace, offline
     )
     if share_gpus:
         child_args.append("--share-gpus")
@@ -328,31 +327,6 @@ def _pass_on(signum: int) -> None:
     import signal
 
     signal.raise_signal(signum)
-
-
-def profile_ref_for_child(given: Any, resolved: Profile, deployment: str) -> str:
-    """What the background supervisor re-reads: the caller's reference; for a profile built
-    in code, or one read from a pipe (which the supervisor cannot read again), a private
-    file holding the resolved profile, one per deployment, written whole or not at all."""
-    if isinstance(given, (str, os.PathLike)):
-        from trtl.profiles.yaml_source import is_stream
-
-        ref = os.fspath(given)
-        if not is_stream(Path(ref).expanduser()):
-            return ref
-    import yaml
-    from trtl.launcher.deployments.paths import state_home
-    from trtl.launcher.deployments.state import make_private_dir
-
-    folder = state_home() / "api-profiles"
-    make_private_dir(folder)
-    path = folder / f"{deployment}.yaml"
-    tmp = folder / f".{deployment}.yaml.{os.getpid()}"
-    tmp.write_text(
-        yaml.safe_dump(resolved.model_dump(mode="json", exclude_none=True), sort_keys=False)
-    )
-    tmp.replace(path)
-    return str(path)
 
 
 def attach(name: str, *, stop_on_exit: bool = False) -> Deployment:

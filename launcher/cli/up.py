@@ -115,11 +115,8 @@ def up(
                 live=False, limits=limits,
             )  # fmt: skip
         elif detach:
-            from trtl.launcher.api import profile_ref_for_child
-
-            child_ref = profile_ref_for_child(profile_ref, profile, plan.deployment)
             child_args = detached.detached_args(
-                child_ref, plan, engine, model, overrides, gpus, python, timeout, grace, offline,
+                profile_ref, plan, engine, model, overrides, gpus, python, timeout, grace, offline,
                 limits,
             )  # fmt: skip
             if share_gpus:

@@ -244,7 +244,7 @@ def _cancelled(plan: Plan, signum: int, *, started: bool) -> SupervisorError:
 
 
 def detached_args(
-    profile_ref: str,
+    profile_ref: object,
     plan: Plan,
     engine: str | None,
     model: str | None,
@@ -256,8 +256,10 @@ def detached_args(
     offline: bool,
     limits: LogLimits | None = None,
 ) -> list[str]:
-    """The ``trtl up`` command line the background supervisor runs: the same choices."""
-    ref = str(Path(profile_ref).resolve()) if Path(profile_ref).is_file() else profile_ref
+    """The ``trtl up`` command line the background supervisor runs: the same choices.
+    ``profile_ref`` is what the caller gave (a name or path, or a profile built in code)."""
+    ref = child_profile_ref(profile_ref, plan)
+    ref = str(Path(ref).resolve()) if Path(ref).is_file() else ref
     args = ["up", ref, "--supervise", "--name", plan.deployment]
     args += ["--port", str(int(plan.frontend_url.rsplit(":", 1)[1])), "--host", plan.http_host]
     args += ["--timeout", str(timeout), "--grace", str(grace)]
@@ -273,6 +275,31 @@ def detached_args(
     if limits is not None:
         args += ["--log-size", f"{limits.max_bytes / 2**20:g}", "--log-files", str(limits.keep)]
     return args
+
+
+def child_profile_ref(given: object, plan: Plan) -> str:
+    """What the background supervisor re-reads: the caller's reference; for a profile built
+    in code, or one read from a pipe (which the supervisor cannot read again), a private
+    file holding the resolved profile, one per deployment, written whole or not at all."""
+    if isinstance(given, (str, os.PathLike)):
+        from trtl.profiles.yaml_source import is_stream
+
+        ref = os.fspath(given)
+        if not is_stream(Path(ref).expanduser()):
+            return ref
+    import yaml
+    from trtl.launcher.deployments.paths import state_home
+    from trtl.launcher.deployments.state import make_private_dir
+
+    folder = state_home() / "api-profiles"
+    make_private_dir(folder)
+    path = folder / f"{plan.deployment}.yaml"
+    tmp = folder / f".{plan.deployment}.yaml.{os.getpid()}"
+    tmp.write_text(
+        yaml.safe_dump(plan.profile.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    )
+    tmp.replace(path)
+    return str(path)
 
 
 def overrides_from_env() -> tuple[str, ...]:
