@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -125,14 +126,10 @@ def test_sigkill_of_bench_takes_aiperf_and_the_graph_with_it(tiny_model: Path, h
         proc.kill()
         proc.wait()
         # The kernel's parent-death signal: nobody is left to stop aiperf otherwise.
-        with contextlib.suppress(AssertionError):
-            wait_for(lambda: not alive(aiperf), timeout=30)
-        assert alive(aiperf) == []
+        assert_soon_none_left(functools.partial(alive, aiperf), timeout=30)
         # The graph's supervisor is tied to bench (the library's owner tie): it stops the
         # graph once bench is gone.
-        with contextlib.suppress(AssertionError):
-            wait_for(lambda: not tree_alive(pids), timeout=60)
-        assert tree_alive(pids) == []
+        assert_soon_none_left(functools.partial(tree_alive, pids), timeout=60)
     finally:
         proc.kill()
         kill_groups(pids)
@@ -154,12 +151,8 @@ def test_sigkill_of_bench_in_a_levels_first_moment_leaves_no_aiperf_process(
         group = wait_for(checking, timeout=60, interval=0.01)
         proc.kill()
         proc.wait()
-        with contextlib.suppress(AssertionError):
-            wait_for(lambda: not in_session(group), timeout=30)
-        assert in_session(group) == []
-        with contextlib.suppress(AssertionError):
-            wait_for(lambda: not tree_alive(pids), timeout=60)
-        assert tree_alive(pids) == []
+        assert_soon_none_left(functools.partial(in_session, group), timeout=30)
+        assert_soon_none_left(functools.partial(tree_alive, pids), timeout=60)
     finally:
         proc.kill()
         kill_groups(pids)
@@ -188,6 +181,13 @@ def in_session(session: int) -> list[str]:
             if os.getsid(p.pid) == session and p.info["status"] != psutil.STATUS_ZOMBIE:
                 left.append(f"{p.pid}: {' '.join(p.info['cmdline'] or [])[:150]}")
     return left
+
+
+def assert_soon_none_left(left: Callable[[], list[str]], timeout: float) -> None:
+    """Wait up to ``timeout`` s until ``left()`` lists nothing, then show what it lists."""
+    with contextlib.suppress(AssertionError):
+        wait_for(lambda: not left(), timeout=timeout)
+    assert left() == []
 
 
 def alive(procs: list[psutil.Process]) -> list[str]:
