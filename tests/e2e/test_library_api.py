@@ -145,7 +145,18 @@ def test_the_pytest_fixture_works_when_enabled(
         "HOME": str(home),
         "PYTHONPATH": str(ROOT),
     }
-    done = subprocess.run(
+    done = downstream_pytest(tests, env, *flags)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
+    states = sorted((Path(env["XDG_STATE_HOME"]) / "trtl").glob("*/state.json"))
+    assert states, "the fixture's deployment left no state"
+    for path in states:
+        assert '"state": "stopped"' in path.read_text()
+
+
+def downstream_pytest(tests: Path, env: dict[str, str], *flags: str) -> subprocess.CompletedProcess:
+    """A downstream project's pytest run over ``tests`` (its own folder), as its user runs it."""
+    return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *flags, str(tests)],
         cwd=tests,
         env=env,
@@ -153,9 +164,3 @@ def test_the_pytest_fixture_works_when_enabled(
         text=True,
         timeout=300,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "2 passed" in done.stdout
-    states = sorted((Path(env["XDG_STATE_HOME"]) / "trtl").glob("*/state.json"))
-    assert states, "the fixture's deployment left no state"
-    for path in states:
-        assert '"state": "stopped"' in path.read_text()

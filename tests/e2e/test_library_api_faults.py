@@ -22,6 +22,7 @@ from trtl.launcher.deployments.run_setup import SUPERVISOR_LOG
 from trtl.launcher.deployments.state import DeploymentState, read_state
 
 import trtl
+from tests.e2e.test_library_api import downstream_pytest
 from tests.e2e.up_helpers import (
     deployment_pids,
     free_ports,
@@ -231,17 +232,9 @@ def test_the_fixtures_of_one_session_and_of_xdist_workers_do_not_collide(
         )
     )
     env = {**trtl_env(home), "TRTL_MODEL": str(tiny_model), "PYTHONPATH": str(ROOT)}
-    flags = ["-p", "no:cacheprovider", "-n", "2", "--dist", "loadfile"]
     runs = []
     for _ in range(2):  # the second session forgets the first one's stopped deployments
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", *flags, str(tests)],
-            cwd=tests,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        done = downstream_pytest(tests, env, "-n", "2", "--dist", "loadfile")
         assert done.returncode == 0, done.stdout + done.stderr
         assert "2 passed" in done.stdout
         states = sorted((Path(os.environ["XDG_STATE_HOME"]) / "trtl").glob("*/state.json"))
