@@ -195,6 +195,14 @@ def spawn(
                 os.execve(program, argv, env)
             finally:
                 os._exit(127)
+        # The child makes itself a group's leader, but it may not have run yet: a stop
+        # sent to its group at once (``killpg``) would find no group and miss it. Both
+        # sides set it, as shells do; once the child has exec'd, the kernel refuses
+        # (EACCES) and the child's own call has done it.
+        try:  # noqa: SIM105 - contextlib is not loaded yet
+            os.setpgid(pid, pid)
+        except OSError:
+            pass
         return Spawned(pid, argv)
     if not WRAPPED:
         import subprocess

@@ -189,3 +189,25 @@ def test_a_spawned_child_killed_by_a_signal_reports_it_as_popen_does(tmp_path):
     assert child.poll() is None
     os.killpg(child.pid, 9)
     assert child.wait() == -9
+
+
+@pytest.mark.parametrize("wait_exec", [True, False], ids=["posix_spawn", "fork"])
+def test_a_stop_sent_to_the_group_at_once_reaches_the_child(wait_exec):
+    # What early_start does when a later process cannot start: killpg on the ones just
+    # spawned. A forked child that had not yet run its own setpgid was missed (no such
+    # group) and the wait for it hung; the parent now sets the group too.
+    fd = os.open(os.devnull, os.O_WRONLY)
+    children = []
+    try:
+        for _ in range(20):
+            child = pdeath.spawn(["sleep", "60"], dict(os.environ), fd, wait_exec=wait_exec)
+            children.append(child)
+            assert os.getpgid(child.pid) == child.pid
+            os.killpg(child.pid, signal.SIGKILL)
+            assert child.wait() == -9
+    finally:
+        os.close(fd)
+        for child in children:
+            if child.poll() is None:
+                os.kill(child.pid, signal.SIGKILL)
+                child.wait()
