@@ -138,9 +138,11 @@ class Runner:
 
     # -- the bare launch ----------------------------------------------------------------
 
-    def bare(self, same_ports: bool = False) -> float:
+    def bare(self, same_ports: bool = False, late: float = 0.0) -> float:
         """``same_ports``: the plan of the first such launch every time (the same ports and
-        namespace from run to run, as trtl's cached plan has), else a fresh plan each time."""
+        namespace from run to run, as trtl's cached plan has), else a fresh plan each time.
+        ``late``: seconds of sleep between the start of the clock and the first spawn (what
+        trtl's own start costs before its first spawn), timed all the same."""
         from trtl.launcher.deployments.run_setup import child_env
         from trtl.launcher.planning.plan import PlanOptions, build_plan
         from trtl.profiles.loader import load_profile
@@ -160,6 +162,8 @@ class Runner:
         outs = [(plan.run_dir.logs / f"{p.name}.log").open("wb") for p in plan.processes]
         port = int(plan.frontend_url.rsplit(":", 1)[1])
         start = time.perf_counter()
+        if late:
+            time.sleep(late)
         # Where trtl's processes run: trtl's working directory (the tree it runs from).
         procs = [
             bench.spawn(p.argv, envs[p.name], out, cwd=bench._TREE)
@@ -327,6 +331,14 @@ def main() -> None:
         "namespace each time, as trtl's cached plan), interleaved with the others",
     )
     parser.add_argument(
+        "--bare-late",
+        type=float,
+        metavar="SECONDS",
+        help="also launch bare SECONDS late (a sleep before its first spawn, on its clock), "
+        "interleaved: with trtl's own time before its first spawn here, trtl against it "
+        "shows what trtl costs after the spawn",
+    )
+    parser.add_argument(
         "--reverse",
         action="store_true",
         help="run the launches of each round in the reverse order (bare first): a gap that "
@@ -357,6 +369,7 @@ def main() -> None:
     paired_rows: list[list[str]] = []
     details = []
     compared: list[list[str]] = []
+    late_rows: list[list[str]] = []
     runners: list[Runner] = []
     for profile in args.profiles.split(","):
         runner = Runner(
@@ -369,6 +382,8 @@ def main() -> None:
             variants.insert(1, ("other", functools.partial(runner.trtl, other)))
         if args.bare_same_ports:
             variants.append(("bare_same", functools.partial(runner.bare, True)))
+        if args.bare_late:
+            variants.append(("bare_late", functools.partial(runner.bare, late=args.bare_late)))
         if args.reverse:
             variants.reverse()
         results = bench.interleave(variants, repeat, warmup)
@@ -387,6 +402,9 @@ def main() -> None:
             paired_rows.append([profile, *bench.paired_cells(paired), *bench.paired_cells(a_a)])
         else:
             paired_rows.append([profile, *bench.paired_cells(paired)])
+        if args.bare_late:
+            late = bench.paired_ratio(results["trtl"], results["bare_late"])
+            late_rows.append([profile, *bench.paired_cells(late)])
         if args.compare_tree:
             med = bench.median(results["other"])
             cpu = bench.median(runner.cpu[None][-repeat:])
@@ -412,6 +430,12 @@ def main() -> None:
     if args.bare_same_ports:
         header += ["A/A: bare same ports / bare", "A/A interval"]
     bench.table(header, paired_rows)
+    if late_rows:
+        print(
+            f"\ntrtl against the bare launch {args.bare_late * 1000:g} ms late (each round's "
+            "own ratio, median, 90 % bootstrap interval): what trtl costs after its spawn"
+        )
+        bench.table(["profile", "paired trtl/bare late", "interval"], late_rows)
     if compared:
         print(f"\nthis tree against {args.compare_tree} (medians, s):")
         bench.table(["profile", "trtl", "other", "bare", "ratio", "other ratio", "1st spawn",
