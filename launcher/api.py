@@ -291,10 +291,9 @@ def up(
     )
     grace = resolved.stop_grace if grace is None else grace
     child_args = detached.detached_args(
-        profile, the_plan, engine, model, overrides, gpus, python, timeout, grace, offline
-    )
-    if share_gpus:
-        child_args.append("--share-gpus")
+        profile, the_plan, engine, model, overrides, gpus, python, timeout, grace, offline,
+        share_gpus=share_gpus,
+    )  # fmt: skip
     deployment = Deployment(the_plan.deployment)
     spawned: list[bool] = []
     try:

@@ -163,9 +163,8 @@ class BenchSession:
         args = detached.detached_args(
             target.profile_ref, plan, opts.engine, opts.model, opts.overrides,
             opts.gpus, opts.python, opts.timeout, grace, opts.offline,
+            share_gpus=opts.share_gpus,
         )  # fmt: skip
-        if opts.share_gpus:
-            args.append("--share-gpus")
         # Without `trtl up -d`'s banner (curl, chat) on stdout, which is for data here
         # (--json): bench prints its own line instead.
         with self.report.waiting(f"{target.label}: waiting until servable"):

@@ -117,10 +117,8 @@ def up(
         elif detach:
             child_args = detached.detached_args(
                 profile_ref, plan, engine, model, overrides, gpus, python, timeout, grace, offline,
-                limits,
+                limits, share_gpus=share_gpus,
             )  # fmt: skip
-            if share_gpus:
-                child_args.append("--share-gpus")
             code = detached.start_detached(
                 plan, child_args, timeout=timeout, overrides=overrides, offline=offline
             )

@@ -255,6 +255,7 @@ def detached_args(
     grace: float,
     offline: bool,
     limits: LogLimits | None = None,
+    share_gpus: bool = False,
 ) -> list[str]:
     """The ``trtl up`` command line the background supervisor runs: the same choices.
     ``profile_ref`` is what the caller gave (a name or path, or a profile built in code)."""
@@ -272,6 +273,8 @@ def detached_args(
     # never in the argv that every local user can read in /proc/PID/cmdline.
     if offline:
         args.append("--offline")
+    if share_gpus:
+        args.append("--share-gpus")
     if limits is not None:
         args += ["--log-size", f"{limits.max_bytes / 2**20:g}", "--log-files", str(limits.keep)]
     return args

@@ -59,3 +59,15 @@ def test_a_stop_signal_that_comes_as_the_start_turns_ready_still_stops_it(
     finally:
         supervisor.kill()
         supervisor.wait()
+
+
+@pytest.mark.parametrize("share_gpus", [True, False])
+def test_the_background_supervisor_gets_the_share_gpus_choice(isolated_dirs, share_gpus):
+    # `trtl up -d --share-gpus`, trtl.up(share_gpus=True) and bench's graphs all pass it
+    # through detached_args: the supervisor plans again, and without it would refuse.
+    plan = trtl.plan("agg", engine="mocker", model=MODEL, name="sharing")
+    args = detached.detached_args(
+        "agg", plan, "mocker", MODEL, (), None, None, 5.0, 1.0, False, share_gpus=share_gpus
+    )
+    assert ("--share-gpus" in args) is share_gpus
+    assert args[:3] == ["up", "agg", "--supervise"]
